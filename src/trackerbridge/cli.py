@@ -1,0 +1,13 @@
+"""The `trackerbridge` command: parses options, calls the library, renders. Nothing else."""
+
+from __future__ import annotations
+
+import click
+
+from trackerbridge import __version__
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="trackerbridge")
+def main() -> None:
+    """Keep execution conventions honest inside Jira and Salesforce."""
