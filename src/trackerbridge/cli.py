@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import signal
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from types import FrameType
+
 import click
 
 from trackerbridge import __version__
@@ -11,3 +17,100 @@ from trackerbridge import __version__
 @click.version_option(__version__, prog_name="trackerbridge")
 def main() -> None:
     """Keep execution conventions honest inside Jira and Salesforce."""
+
+
+def _parse_day(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        day = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not an ISO date such as 2026-11-25") from None
+    return day if day.tzinfo else day.replace(tzinfo=timezone.utc)
+
+
+def sandbox_options(command: click.Command) -> click.Command:
+    """The options every command that starts a sandbox shares."""
+    options = [
+        click.option("--seed", type=int, default=7, show_default=True, help="Seed of the demo organisation."),
+        click.option("--size", type=click.IntRange(min=1), default=400, show_default=True,
+                     help="Number of Jira initiatives and epics (opportunities scale with it)."),
+        click.option("--jira-flavor", type=click.Choice(["cloud", "datacenter"]), default="cloud",
+                     show_default=True, help="Which Jira the emulator claims to be."),
+        click.option("--anchor", metavar="DATE", help="The demo's 'today' (default: today, UTC)."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+@main.group()
+def sandbox() -> None:
+    """A local Jira and Salesforce to run, sync and break against."""
+
+
+@sandbox.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Loopback address to bind (only).")
+@click.option("--port", type=click.IntRange(0, 65535), default=8443, show_default=True,
+              help="Port to listen on; 0 picks a free one.")
+@sandbox_options
+@click.option("--latency", "latency_ms", type=click.IntRange(min=0), default=0, metavar="MS",
+              help="Added latency per request, in milliseconds.")
+@click.option("--faults", default="", metavar="SPEC",
+              help="Seeded fault spec, e.g. 'rate-limit:every=5,retry_after=1;error:rate=0.05;drop:rate=0.01'.")
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Keep the data (and the CA) here, so the sandbox survives a restart.")
+def serve(host: str, port: int, seed: int, size: int, jira_flavor: str, anchor: str | None, latency_ms: int,
+          faults: str, data_dir: Path | None) -> None:
+    """Start the emulator on loopback over HTTPS and print how to connect."""
+    from trackerbridge.sandbox import Sandbox, SandboxConfig
+    from trackerbridge.sandbox.faults import FaultSpecError
+
+    try:
+        config = SandboxConfig(host=host, port=port, seed=seed, size=size, jira_flavor=jira_flavor,
+                               anchor=_parse_day(anchor), latency_ms=latency_ms, faults=faults,
+                               data_dir=data_dir)
+        sb = Sandbox(config)
+    except (ValueError, FaultSpecError) as exc:
+        raise click.UsageError(str(exc)) from None
+    try:
+        sb.start()
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        sb.stop()
+        sys.exit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    info = sb.info
+    click.echo(f"trackerbridge sandbox on {info.url} (Jira {info.jira_flavor}, Salesforce)")
+    click.echo(f"CA bundle: {info.ca_bundle}")
+    if sb.summary:
+        for line in sb.summary.lines():
+            click.echo(f"  {line}")
+    click.echo("Connect with:")
+    for name, value in info.as_env().items():
+        click.echo(f"  export {name}={value}")
+    click.echo("Press Ctrl+C to stop.", err=True)
+    try:
+        sb.wait()
+    except KeyboardInterrupt:
+        sb.stop()
+
+
+@main.command()
+@sandbox_options
+def demo(seed: int, size: int, jira_flavor: str, anchor: str | None) -> None:
+    """Start the sandbox, read it through the real Jira and Salesforce clients, and say what it holds."""
+    from trackerbridge.sandbox import Sandbox, SandboxConfig
+    from trackerbridge.sandbox.tour import tour
+
+    config = SandboxConfig(port=0, seed=seed, size=size, jira_flavor=jira_flavor, anchor=_parse_day(anchor))
+    with Sandbox(config) as sb:
+        click.echo(f"Sandbox on {sb.info.url}; demo organisation (seed {seed}, {size} issues):")
+        for line in sb.summary.lines() if sb.summary else []:
+            click.echo(f"  {line}")
+        click.echo("Read back through the real clients:")
+        for line in tour(sb.info):
+            click.echo(f"  {line}")

@@ -69,6 +69,10 @@ class FieldDef:
     def custom_id(self) -> int | None:
         return int(self.id.removeprefix("customfield_")) if self.custom else None
 
+    def option_id(self, value: str) -> str:
+        """Stable option ids: one block of 100 per custom field."""
+        return str(10000 + (self.custom_id or 0) % 1000 * 100 + self.allowed_values.index(value))
+
     @property
     def clause_names(self) -> list[str]:
         if self.custom:

@@ -22,6 +22,7 @@ class Request:
     headers: dict[str, str] = field(default_factory=dict)  # keys lower-cased
     body: bytes = b""
     path_params: dict[str, str] = field(default_factory=dict)
+    route: str = "(unrouted)"  # the matched route pattern, for accounting by endpoint
 
     def __post_init__(self) -> None:
         self.headers = {k.lower(): v for k, v in self.headers.items()}
@@ -81,21 +82,22 @@ class Router:
     """Method + path-pattern routing; `{name}` segments become `request.path_params`."""
 
     def __init__(self) -> None:
-        self._routes: list[tuple[str, re.Pattern[str], Handler]] = []
+        self._routes: list[tuple[str, str, re.Pattern[str], Handler]] = []
 
     def add(self, method: str, pattern: str, handler: Handler) -> None:
         regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", pattern)
-        self._routes.append((method, re.compile(f"^{regex}/?$"), handler))
+        self._routes.append((method, pattern, re.compile(f"^{regex}/?$"), handler))
 
     def match(self, request: Request) -> Handler | bool | None:
         """The handler, or True when the path exists under another method (a 405), or None (a 404)."""
         path_known = False
-        for method, regex, handler in self._routes:
+        for method, pattern, regex, handler in self._routes:
             m = regex.match(request.path)
             if not m:
                 continue
             if method == request.method:
                 request.path_params = m.groupdict()
+                request.route = pattern
                 return handler
             path_known = True
         return True if path_known else None

@@ -1,0 +1,459 @@
+"""The emulated Jira REST API (v2), Cloud or Data Center flavour.
+
+The flavour decides what the real `jira` client sees: `serverInfo.deploymentType`, user
+identity (accountId vs name), and search: Cloud serves the enhanced `search/jql` with
+`nextPageToken` and answers 410 on the removed `search`; Data Center serves `search` with
+`startAt` / `total` and has no `search/jql`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import secrets
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from trackerbridge.sandbox import jira_model as m
+from trackerbridge.sandbox.clock import Clock
+from trackerbridge.sandbox.jira_edit import EditError, IssueEditor
+from trackerbridge.sandbox.jira_render import JiraRenderer, jira_datetime, select_fields
+from trackerbridge.sandbox.jql import JqlError, compile_jql
+from trackerbridge.sandbox.web import BadJson, Request, Response, Router
+
+CLOUD_PAGE_MAX = 100  # enhanced search, when fields are asked for
+CLOUD_ID_PAGE_MAX = 5000  # enhanced search, ids/keys only
+DC_PAGE_MAX = 1000  # jira.search.views.default.max
+DEFAULT_PAGE = 50
+CURSORS_KEPT = 64
+NOT_FOUND = "Issue does not exist or you do not have permission to see it."
+
+
+@dataclass
+class JiraAuth:
+    """Sandbox credentials. Every user authenticates with basic auth (email on Cloud, username on
+    Data Center) and the shared API token, so tests can act as a person; the PAT is the bot's."""
+
+    api_token: str = "sandbox-jira-token"
+    pat: str = "sandbox-jira-pat"
+    bot_email: str = "trackerbridge-bot@example.com"
+
+
+def error(status: int, *messages: str, errors: dict[str, str] | None = None) -> Response:
+    return Response(status, {"errorMessages": list(messages), "errors": errors or {}})
+
+
+class JiraService:
+    def __init__(
+        self, data: m.JiraData, clock: Clock, auth: JiraAuth, *, flavor: str = "cloud", base_url: str = ""
+    ) -> None:
+        if flavor not in ("cloud", "datacenter"):
+            raise ValueError(f"unknown Jira flavour {flavor!r}; expected cloud or datacenter")
+        self.data = data
+        self.clock = clock
+        self.auth = auth
+        self.flavor = flavor
+        self.cloud = flavor == "cloud"
+        self.editor = IssueEditor(data, self.cloud)
+        self._cursors: OrderedDict[str, tuple[list[str], str]] = OrderedDict()
+        self._search_cache: tuple[tuple[Any, ...], list[str]] | None = None
+        self.version = 0  # bumped on every write, so cached searches see fresh data
+        self.base_url = base_url
+        self.router = Router()
+        for ver in ("2", "latest"):
+            self._routes(f"/rest/api/{ver}")
+
+    @property
+    def base_url(self) -> str:
+        return self._base_url
+
+    @base_url.setter
+    def base_url(self, value: str) -> None:
+        self._base_url = value
+        self.render = JiraRenderer(self.data, value, self.flavor)
+
+    def _routes(self, api: str) -> None:
+        add = self.router.add
+        add("GET", f"{api}/serverInfo", self.server_info)
+        add("GET", f"{api}/myself", self.myself)
+        add("GET", f"{api}/field", self.fields)
+        add("GET", f"{api}/status", self.statuses)
+        add("GET", f"{api}/project", self.projects)
+        add("GET", f"{api}/priority", self.priorities)
+        add("GET", f"{api}/issueLinkType", self.link_types)
+        add("GET", f"{api}/user", self.user)
+        add("GET", f"{api}/user/search", self.user_search)
+        if self.cloud:
+            add("GET", f"{api}/search/jql", self.search_jql)
+            add("POST", f"{api}/search/jql", self.search_jql)
+            add("POST", f"{api}/search/approximate-count", self.approximate_count)
+            add("GET", f"{api}/search", self.search_removed)
+            add("POST", f"{api}/search", self.search_removed)
+            add("GET", f"{api}/issue/{{key}}/changelog", self.changelog)
+        else:
+            add("GET", f"{api}/search", self.search)
+            add("POST", f"{api}/search", self.search)
+        add("GET", f"{api}/issue/{{key}}", self.get_issue)
+        add("PUT", f"{api}/issue/{{key}}", self.edit_issue)
+        add("GET", f"{api}/issue/{{key}}/comment", self.list_comments)
+        add("POST", f"{api}/issue/{{key}}/comment", self.add_comment)
+        add("GET", f"{api}/issue/{{key}}/transitions", self.transitions)
+        add("POST", f"{api}/issue/{{key}}/transitions", self.do_transition)
+        add("POST", f"{api}/issueLink", self.link_issues)
+
+    # --- plumbing -----------------------------------------------------------------------------
+
+    def handle(self, request: Request) -> Response:
+        caller = self.authenticate(request)
+        if caller is None:
+            response = error(401, "Client must be authenticated to access this resource.")
+            response.headers["WWW-Authenticate"] = 'Basic realm="protected-area"'
+            return response
+        handler = self.router.match(request)
+        if handler is None:
+            return error(404, f"No resource found for {request.method} {request.path}")
+        if handler is True:
+            return error(405, f"Method {request.method} is not allowed for {request.path}")
+        request.caller = caller  # type: ignore[attr-defined]
+        try:
+            return handler(request)  # type: ignore[operator]
+        except BadJson as exc:
+            return error(400, f"Unexpected character in the request body: {exc}")
+
+    def authenticate(self, request: Request) -> m.JiraUser | None:
+        header = request.header("authorization") or ""
+        scheme, _, credential = header.partition(" ")
+        if scheme.lower() == "bearer" and not self.cloud and secrets.compare_digest(credential, self.auth.pat):
+            return self.data.user_for(self.auth.bot_email)
+        if scheme.lower() != "basic":
+            return None
+        try:
+            login, _, token = base64.b64decode(credential).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        if not secrets.compare_digest(token.encode(), self.auth.api_token.encode()):
+            return None
+        for u in self.data.users.values():
+            if u.active and (login.casefold() == u.email.casefold() if self.cloud else login == u.name):
+                return u
+        return None
+
+    def fault_response(self, kind: str, retry_after: int) -> Response:
+        if kind == "rate_limit":
+            reset = jira_datetime(self.clock.now())
+            return Response(
+                429,
+                {"errorMessages": ["Rate limit exceeded."], "errors": {}},
+                {"Retry-After": str(retry_after), "X-RateLimit-Limit": "100", "X-RateLimit-Remaining": "0",
+                 "X-RateLimit-Reset": reset, "RateLimit-Reason": "jira-burst-based"},
+            )
+        return error(503, "Service Unavailable")
+
+    def _issue(self, request: Request) -> m.Issue | None:
+        return self.data.issue(request.path_params["key"])
+
+    def _caller(self, request: Request) -> m.JiraUser:
+        return request.caller  # type: ignore[attr-defined,no-any-return]
+
+    def _wrote(self) -> None:
+        self.version += 1
+
+    # --- server, users, catalog ---------------------------------------------------------------
+
+    def server_info(self, request: Request) -> Response:
+        now = jira_datetime(self.clock.now())
+        if self.cloud:
+            version, numbers, deployment, build = "1001.0.0-SNAPSHOT", [1001, 0, 0], "Cloud", 100282
+        else:
+            version, numbers, deployment, build = "9.12.15", [9, 12, 15], "Server", 9120015
+        return Response(200, {
+            "baseUrl": self.base_url, "version": version, "versionNumbers": numbers,
+            "deploymentType": deployment, "buildNumber": build, "buildDate": "2026-10-01T00:00:00.000+0000",
+            "serverTime": now, "scmInfo": "sandbox", "serverTitle": "trackerbridge sandbox Jira",
+        })
+
+    def myself(self, request: Request) -> Response:
+        out = self.render.user(self._caller(request).account_id) or {}
+        out.update({"locale": "en_US", "groups": {"size": 1, "items": []},
+                    "applicationRoles": {"size": 1, "items": []}})
+        return Response(200, out)
+
+    def fields(self, request: Request) -> Response:
+        return Response(200, [self.render.field(f) for f in self.data.fields.values()])
+
+    def statuses(self, request: Request) -> Response:
+        return Response(200, [self.render.status(sid) for sid in self.data.statuses])
+
+    def projects(self, request: Request) -> Response:
+        return Response(200, [self.render.project(k) for k in sorted(self.data.projects)])
+
+    def priorities(self, request: Request) -> Response:
+        return Response(200, [self.render.priority(n) for n in m.PRIORITIES])
+
+    def link_types(self, request: Request) -> Response:
+        return Response(200, {"issueLinkTypes": [self.render.link_type(n) for n in m.LINK_TYPES]})
+
+    def user(self, request: Request) -> Response:
+        ident = request.arg("accountId") if self.cloud else request.arg("username") or request.arg("key")
+        u = next((x for x in self.data.users.values() if ident in (x.account_id, x.name, x.key)), None)
+        if not ident:
+            return error(400, "The 'accountId' query parameter needs to be provided." if self.cloud
+                         else "The username query parameter was not provided")
+        if u is None:
+            return error(404, f"User '{ident}' does not exist." if not self.cloud
+                         else f"Specified user does not exist or you do not have required permissions: {ident}")
+        return Response(200, self.render.user(u.account_id))
+
+    def user_search(self, request: Request) -> Response:
+        query = (request.arg("query") if self.cloud else request.arg("username")) or ""
+        low = query.casefold()
+        found = [u for u in self.data.users.values()
+                 if low and (low in u.email.casefold() or low in u.display_name.casefold() or low == u.name)]
+        start = int(request.arg("startAt", "0") or 0)
+        size = min(int(request.arg("maxResults", "50") or 50), 1000)
+        return Response(200, [self.render.user(u.account_id) for u in found[start:start + size]])
+
+    # --- search -------------------------------------------------------------------------------
+
+    def _params(self, request: Request) -> dict[str, Any]:
+        """GET query parameters and POST bodies carry the same search options."""
+        if request.method == "POST":
+            body = request.json() or {}
+            if not isinstance(body, dict):
+                raise BadJson("expected a JSON object")
+            fields = body.get("fields")
+            return {
+                "jql": body.get("jql") or "",
+                "fields": [fields] if isinstance(fields, str) else list(fields or []),
+                "expand": body.get("expand") or "",
+                "maxResults": body.get("maxResults"),
+                "startAt": body.get("startAt"),
+                "nextPageToken": body.get("nextPageToken"),
+            }
+        return {
+            "jql": request.arg("jql", "") or "",
+            "fields": request.args("fields"),
+            "expand": request.arg("expand", "") or "",
+            "maxResults": request.arg("maxResults"),
+            "startAt": request.arg("startAt"),
+            "nextPageToken": request.arg("nextPageToken"),
+        }
+
+    def _matching_keys(self, jql: str, caller: m.JiraUser, now: datetime) -> list[str]:
+        """Evaluate a query; the last result is reused while the data and query are unchanged."""
+        signature = (jql, caller.account_id, self.version, now.replace(second=0, microsecond=0))
+        if self._search_cache and self._search_cache[0] == signature:
+            return self._search_cache[1]
+        query = compile_jql(jql, self.data, now=now, current_user=caller.account_id)
+        keys = [i.key for i in query.order([i for i in self.data.issues.values() if query.matches(i)])]
+        self._search_cache = (signature, keys)
+        return keys
+
+    def _expand(self, raw: Any) -> set[str]:
+        parts = raw if isinstance(raw, list) else str(raw or "").split(",")
+        return {p.strip() for p in parts if p.strip()}
+
+    def _page_size(self, raw: Any, cap: int) -> int | Response:
+        if raw in (None, ""):
+            return min(DEFAULT_PAGE, cap)
+        try:
+            size = int(raw)
+        except (TypeError, ValueError):
+            return error(400, f"The value '{raw}' is invalid for the maxResults parameter.")
+        if size < 0:
+            return error(400, "The maxResults parameter must be zero or greater.")
+        return min(size or DEFAULT_PAGE, cap)
+
+    def search(self, request: Request) -> Response:
+        """Data Center: offset paging with a total."""
+        p = self._params(request)
+        size = self._page_size(p["maxResults"], DC_PAGE_MAX)
+        if isinstance(size, Response):
+            return size
+        try:
+            start = max(int(p["startAt"] or 0), 0)
+        except (TypeError, ValueError):
+            return error(400, f"The value '{p['startAt']}' is invalid for the startAt parameter.")
+        try:
+            keys = self._matching_keys(p["jql"], self._caller(request), self.clock.now())
+        except JqlError as exc:
+            return error(400, str(exc))
+        field_ids = select_fields(self.data, p["fields"], "*navigable")
+        expand = self._expand(p["expand"])
+        issues = [self.render.issue(self.data.issues[k], field_ids, expand) for k in keys[start:start + size]]
+        return Response(200, {"expand": "schema,names", "startAt": start, "maxResults": size,
+                              "total": len(keys), "issues": issues})
+
+    def search_jql(self, request: Request) -> Response:
+        """Cloud's enhanced search: token paging, no total; bigger pages when only ids are asked."""
+        p = self._params(request)
+        field_ids = select_fields(self.data, p["fields"], "id")
+        ids_only = not field_ids
+        size = self._page_size(p["maxResults"], CLOUD_ID_PAGE_MAX if ids_only else CLOUD_PAGE_MAX)
+        if isinstance(size, Response):
+            return size
+        token = p["nextPageToken"]
+        if token:
+            cursor = self._cursors.get(str(token))
+            if cursor is None:
+                return error(400, "The provided next page token is invalid or expired.")
+            keys, jql = cursor
+            if jql != p["jql"]:
+                return error(400, "The provided next page token does not belong to this query.")
+            start = int(str(token).rsplit(".", 1)[1])
+        else:
+            try:
+                keys = self._matching_keys(p["jql"], self._caller(request), self.clock.now())
+            except JqlError as exc:
+                return error(400, str(exc))
+            start = 0
+        expand = self._expand(p["expand"])
+        page = keys[start:start + size]
+        out: dict[str, Any] = {"issues": [self.render.issue(self.data.issues[k], field_ids, expand)
+                                          for k in page if k in self.data.issues]}
+        end = start + len(page)
+        if end < len(keys):
+            base = str(token).rsplit(".", 1)[0] if token else secrets.token_urlsafe(12)
+            next_token = f"{base}.{end}"
+            self._cursors[next_token] = (keys, p["jql"])
+            while len(self._cursors) > CURSORS_KEPT:
+                self._cursors.popitem(last=False)
+            out["nextPageToken"] = next_token
+        out["isLast"] = end >= len(keys)
+        return Response(200, out)
+
+    def approximate_count(self, request: Request) -> Response:
+        body = request.json() or {}
+        try:
+            keys = self._matching_keys(str(body.get("jql") or ""), self._caller(request), self.clock.now())
+        except JqlError as exc:
+            return error(400, str(exc))
+        return Response(200, {"count": len(keys)})
+
+    def search_removed(self, request: Request) -> Response:
+        return error(
+            410,
+            "The requested API has been removed. Please migrate to the /rest/api/2/search/jql API. "
+            "A full migration guideline is available at https://developer.atlassian.com/changelog/#CHANGE-2046",
+        )
+
+    # --- issues -------------------------------------------------------------------------------
+
+    def get_issue(self, request: Request) -> Response:
+        issue = self._issue(request)
+        if issue is None:
+            return error(404, NOT_FOUND)
+        field_ids = select_fields(self.data, request.args("fields"), "*all")
+        return Response(200, self.render.issue(issue, field_ids, self._expand(request.arg("expand"))))
+
+    def edit_issue(self, request: Request) -> Response:
+        issue = self._issue(request)
+        if issue is None:
+            return error(404, NOT_FOUND)
+        notify = request.arg("notifyUsers", "true")
+        if notify not in ("true", "false"):
+            return error(400, f"The value '{notify}' is invalid for the notifyUsers parameter.")
+        try:
+            changes = self.editor.plan(issue, request.json())
+        except EditError as exc:
+            return error(400, *exc.messages, errors=exc.errors)
+        self.editor.apply(issue, changes, self._caller(request).account_id, self.clock.now())
+        self._wrote()
+        return Response(204)
+
+    def changelog(self, request: Request) -> Response:
+        issue = self._issue(request)
+        if issue is None:
+            return error(404, NOT_FOUND)
+        start = max(int(request.arg("startAt", "0") or 0), 0)
+        size = min(int(request.arg("maxResults", "100") or 100), 100)
+        values = [self.render.history(h) for h in issue.changelog[start:start + size]]
+        return Response(200, {"self": f"{self.render.api}/issue/{issue.key}/changelog", "maxResults": size,
+                              "startAt": start, "total": len(issue.changelog),
+                              "isLast": start + size >= len(issue.changelog), "values": values})
+
+    def list_comments(self, request: Request) -> Response:
+        issue = self._issue(request)
+        if issue is None:
+            return error(404, NOT_FOUND)
+        start = max(int(request.arg("startAt", "0") or 0), 0)
+        size = min(int(request.arg("maxResults", "5000") or 5000), 5000)
+        comments = [self.render.comment(issue, c) for c in issue.comments[start:start + size]]
+        return Response(200, {"startAt": start, "maxResults": size, "total": len(issue.comments),
+                              "comments": comments})
+
+    def add_comment(self, request: Request) -> Response:
+        issue = self._issue(request)
+        if issue is None:
+            return error(404, NOT_FOUND)
+        body = request.json()
+        text = body.get("body") if isinstance(body, dict) else None
+        if not isinstance(text, str) or not text.strip():
+            return error(400, errors={"comment": "Comment body can not be empty!"})
+        if len(text) > 32767:
+            return error(400, errors={"comment": "The entered text is too long. It exceeds the allowed limit "
+                                                 "of 32767 characters."})
+        now = self.clock.now()
+        comment = m.Comment(self.data.next_comment_id, self._caller(request).account_id, text, now, now)
+        self.data.next_comment_id += 1
+        issue.comments.append(comment)
+        issue.fields["updated"] = now
+        self._wrote()
+        return Response(201, self.render.comment(issue, comment))
+
+    def transitions(self, request: Request) -> Response:
+        issue = self._issue(request)
+        if issue is None:
+            return error(404, NOT_FOUND)
+        current = issue.fields["status"]
+        out = [{"id": sid, "name": s.name, "to": self.render.status(sid), "hasScreen": False,
+                "isGlobal": True, "isInitial": False, "isConditional": False}
+               for sid, s in self.data.statuses.items() if sid != current]
+        return Response(200, {"expand": "transitions", "transitions": out})
+
+    def do_transition(self, request: Request) -> Response:
+        issue = self._issue(request)
+        if issue is None:
+            return error(404, NOT_FOUND)
+        body = request.json()
+        wanted = body.get("transition") if isinstance(body, dict) else None
+        tid = str(wanted.get("id", "")) if isinstance(wanted, dict) else ""
+        target = self.data.statuses.get(tid)
+        if target is None or tid == issue.fields["status"]:
+            return error(400, f"Transition id '{tid}' is not valid for this issue.")
+        changes = []
+        if isinstance(body, dict) and (body.get("fields") or body.get("update")):
+            try:
+                changes = self.editor.plan(issue, {"fields": body.get("fields"), "update": body.get("update")})
+            except EditError as exc:
+                return error(400, *exc.messages, errors=exc.errors)
+        author, now = self._caller(request).account_id, self.clock.now()
+        self.editor.transition(issue, target, author, now)
+        self.editor.apply(issue, changes, author, now)
+        self._wrote()
+        return Response(204)
+
+    def link_issues(self, request: Request) -> Response:
+        body = request.json()
+        if not isinstance(body, dict):
+            return error(400, "Expected a JSON object.")
+        type_name = (body.get("type") or {}).get("name")
+        if type_name not in m.LINK_TYPES:
+            return error(404, f"No issue link type with name '{type_name}' found.")
+        keys = []
+        for side in ("inwardIssue", "outwardIssue"):
+            ref = body.get(side) or {}
+            issue = self.data.issue(str(ref.get("key") or ref.get("id") or ""))
+            if issue is None:
+                return error(404, NOT_FOUND)
+            keys.append(issue.key)
+        self.data.links.append(m.Link(self.data.next_link_id, type_name, keys[0], keys[1]))
+        self.data.next_link_id += 1
+        now = self.clock.now()
+        for key in keys:
+            self.data.issues[key].fields["updated"] = now
+        self._wrote()
+        return Response(201)
+
