@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 import secrets
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ DC_PAGE_MAX = 1000  # jira.search.views.default.max
 DEFAULT_PAGE = 50
 CURSORS_KEPT = 64
 NOT_FOUND = "Issue does not exist or you do not have permission to see it."
+UNBOUNDED = "Unbounded JQL queries are not allowed here. Please add a search restriction to your query."
 
 
 @dataclass
@@ -39,6 +41,11 @@ class JiraAuth:
     api_token: str = "sandbox-jira-token"
     pat: str = "sandbox-jira-pat"
     bot_email: str = "trackerbridge-bot@example.com"
+
+
+def _unbounded(jql: str) -> bool:
+    """Cloud's enhanced search refuses queries without a restriction (empty, or ORDER BY alone)."""
+    return re.sub(r"(?is)\border\s+by\b.*$", "", jql).strip() == ""
 
 
 def error(status: int, *messages: str, errors: dict[str, str] | None = None) -> Response:
@@ -304,6 +311,8 @@ class JiraService:
                 return error(400, "The provided next page token does not belong to this query.")
             start = int(str(token).rsplit(".", 1)[1])
         else:
+            if _unbounded(p["jql"]):
+                return error(400, UNBOUNDED)
             try:
                 keys = self._matching_keys(p["jql"], self._caller(request), self.clock.now())
             except JqlError as exc:
@@ -326,8 +335,11 @@ class JiraService:
 
     def approximate_count(self, request: Request) -> Response:
         body = request.json() or {}
+        jql = str(body.get("jql") or "") if isinstance(body, dict) else ""
+        if _unbounded(jql):
+            return error(400, UNBOUNDED)
         try:
-            keys = self._matching_keys(str(body.get("jql") or ""), self._caller(request), self.clock.now())
+            keys = self._matching_keys(jql, self._caller(request), self.clock.now())
         except JqlError as exc:
             return error(400, str(exc))
         return Response(200, {"count": len(keys)})

@@ -275,6 +275,8 @@ class IssueEditor:
             items.append(self.history_item(fields["resolution"], old_resolution, new_resolution))
             issue.fields["resolution"] = new_resolution
             issue.fields["resolutiondate"] = now if new_resolution else None
+        if self.data.statuses[old_status].category != target.category:
+            issue.fields["statuscategorychangedate"] = now
         issue.fields["status"] = target.id
         self.record(issue, author, now, items)
 

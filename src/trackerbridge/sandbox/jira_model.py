@@ -123,6 +123,7 @@ SYSTEM_FIELDS: tuple[FieldDef, ...] = (
     FieldDef("created", "Created", DATETIME, orderable=False),
     FieldDef("updated", "Updated", DATETIME, orderable=False),
     FieldDef("resolutiondate", "Resolved", DATETIME, orderable=False),
+    FieldDef("statuscategorychangedate", "Status Category Changed", DATETIME, orderable=False),
     FieldDef("issuelinks", "Linked Issues", LINKS, orderable=False, searchable=False),
     FieldDef("comment", "Comment", COMMENTS, orderable=False, searchable=False, navigable=False),
 )

@@ -1,0 +1,198 @@
+"""The emulated Jira, through the real `jira` client over HTTPS, in both flavours."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from datetime import timedelta
+
+import pytest
+import requests
+from jira import JIRA, JIRAError
+
+from trackerbridge.sandbox import Sandbox
+
+FLAVORS = ["cloud", "datacenter"]
+
+
+@pytest.fixture(params=FLAVORS)
+def jira_sandbox(request: pytest.FixtureRequest, sandbox_factory: Callable[..., Sandbox]) -> Sandbox:
+    return sandbox_factory(jira_flavor=request.param)
+
+
+def client(sb: Sandbox) -> JIRA:
+    info = sb.info
+    auth: dict[str, object] = (
+        {"basic_auth": (info.jira_email, info.jira_api_token)}
+        if info.jira_flavor == "cloud"
+        else {"token_auth": info.jira_pat}
+    )
+    return JIRA(server=info.jira_url, options={"verify": info.ca_bundle, "check_update": False},
+                max_retries=0, **auth)  # type: ignore[arg-type]
+
+
+def calls(sb: Sandbox, endpoint_suffix: str, method: str = "GET") -> int:
+    return sum(
+        r.method == method and r.endpoint.endswith(endpoint_suffix) for r in sb.accounting.records()
+    )
+
+
+def field_id(jira: JIRA, name: str) -> str:
+    return next(f["id"] for f in jira.fields() if f["name"] == name)
+
+
+def test_server_info_tells_the_client_which_flavour_it_is(jira_sandbox: Sandbox) -> None:
+    jira = client(jira_sandbox)
+    cloud = jira_sandbox.info.jira_flavor == "cloud"
+    assert jira._is_cloud is cloud
+    me = jira.myself()
+    assert me["emailAddress"] == "trackerbridge-bot@example.com"
+    assert ("accountId" in me) is cloud
+    assert ("name" in me) is not cloud
+
+
+def test_fields_list_the_demo_custom_fields_with_clause_names(jira_sandbox: Sandbox) -> None:
+    fields = {f["name"]: f for f in client(jira_sandbox).fields()}
+    for name in ("Integrator", "Decision owner", "Team", "Lane", "Learning note", "Execution health",
+                 "Health reasons", "Salesforce opportunity id"):
+        assert fields[name]["custom"] is True
+        assert fields[name]["id"].startswith("customfield_")
+        custom_id = fields[name]["schema"]["customId"]
+        assert f"cf[{custom_id}]" in fields[name]["clauseNames"]
+    assert fields["Integrator"]["schema"]["type"] == "user"
+    assert fields["Labels"]["schema"] == {"type": "array", "items": "string", "system": "labels"}
+
+
+def test_search_pages_through_every_match_with_the_flavours_own_paging(jira_sandbox: Sandbox) -> None:
+    jira = client(jira_sandbox)
+    expected = sorted((i.key for i in jira_sandbox.jira_data.issues.values() if i.project == "OPS"),
+                      key=lambda k: int(k.split("-")[1]))
+    jira_sandbox.accounting.reset()
+    issues = jira.search_issues("project = OPS ORDER BY key ASC", maxResults=False, fields="summary,status")
+    assert [i.key for i in issues] == expected
+    assert issues[0].fields.status.name
+    cloud = jira_sandbox.info.jira_flavor == "cloud"
+    endpoint = "/search/jql" if cloud else "/search"
+    page = 100 if cloud else 50  # the client's batch on Cloud; the server's default on Data Center
+    assert calls(jira_sandbox, endpoint) == math.ceil(len(expected) / page) > 2
+
+
+def test_page_size_caps_follow_the_rest_reference(jira_sandbox: Sandbox) -> None:
+    info = jira_sandbox.info
+    session = requests.Session()
+    session.verify = info.ca_bundle
+    if info.jira_flavor == "cloud":
+        session.auth = (info.jira_email, info.jira_api_token)
+        url = f"{info.jira_url}/rest/api/2/search/jql"
+        bounded = "project in (OPS, DEL)"
+        full = session.get(url, params={"jql": bounded, "maxResults": 5000, "fields": "summary"}).json()
+        ids = session.get(url, params={"jql": bounded, "maxResults": 5000, "fields": "id"}).json()
+        unbounded = session.get(url, params={"jql": "ORDER BY key", "fields": "id"})
+        assert unbounded.status_code == 400
+        assert unbounded.json()["errorMessages"][0].startswith("Unbounded JQL queries are not allowed")
+        assert len(full["issues"]) == 100 and full["isLast"] is False and "nextPageToken" in full
+        assert len(ids["issues"]) == len(jira_sandbox.jira_data.issues) and ids["isLast"] is True
+        assert set(ids["issues"][0]) == {"expand", "id", "self", "key"}
+        removed = session.get(f"{info.jira_url}/rest/api/2/search", params={"jql": ""})
+        assert removed.status_code == 410
+    else:
+        session.headers["Authorization"] = f"Bearer {info.jira_pat}"
+        body = session.get(f"{info.jira_url}/rest/api/2/search",
+                           params={"jql": "", "maxResults": 5000}).json()
+        assert body["maxResults"] == 1000
+        assert body["total"] == len(jira_sandbox.jira_data.issues)
+        assert session.get(f"{info.jira_url}/rest/api/2/search/jql", params={"jql": ""}).status_code == 404
+
+
+def test_issue_with_changelog_walks_to_the_current_status(jira_sandbox: Sandbox) -> None:
+    jira = client(jira_sandbox)
+    issue = jira.issue("OPS-1", expand="changelog")
+    histories = issue.changelog.histories
+    assert histories, "the demo gives every issue a history"
+    status_changes = [item for h in histories for item in h.items if item.field == "status"]
+    assert status_changes[-1].toString == issue.fields.status.name
+
+
+def test_update_fields_and_labels_add_remove_leave_other_labels_alone(jira_sandbox: Sandbox) -> None:
+    jira = client(jira_sandbox)
+    health = field_id(jira, "Execution health")
+    issue = jira.issue("OPS-2")
+    before_updated = issue.fields.updated
+    others = list(issue.fields.labels)
+    jira_sandbox.clock.advance(timedelta(minutes=5))
+    issue.update(fields={health: {"value": "Red"}}, notify=False)
+    issue.update(update={"labels": [{"add": "health-red"}]}, notify=False)
+    issue = jira.issue("OPS-2")
+    assert getattr(issue.fields, health).value == "Red"
+    assert issue.fields.labels == [*others, "health-red"]
+    assert issue.fields.updated != before_updated
+    issue.update(update={"labels": [{"remove": "health-red"}]}, notify=False)
+    assert jira.issue("OPS-2").fields.labels == others
+    assert calls(jira_sandbox, "/issue/{key}", "PUT") == 3
+    last = jira.issue("OPS-2", expand="changelog").changelog.histories[-1]
+    assert last.items[0].field == "labels"
+    assert last.items[0].fromString == " ".join([*others, "health-red"])
+
+
+def test_bad_edits_are_400s_naming_the_field_and_change_nothing(jira_sandbox: Sandbox) -> None:
+    jira = client(jira_sandbox)
+    health = field_id(jira, "Execution health")
+    issue = jira.issue("OPS-3")
+    with pytest.raises(JIRAError) as caught:
+        issue.update(fields={health: {"value": "Purple"}, "customfield_99999": "x"})
+    assert caught.value.status_code == 400
+    errors = caught.value.response.json()["errors"]
+    assert errors == {
+        health: "Option value 'Purple' is not valid",
+        "customfield_99999": "Field 'customfield_99999' cannot be set. It is not on the appropriate screen, "
+        "or unknown.",
+    }
+    assert getattr(jira.issue("OPS-3").fields, health) == getattr(issue.fields, health)
+
+
+def test_comment_is_added_and_listed(jira_sandbox: Sandbox) -> None:
+    jira = client(jira_sandbox)
+    comment = jira.add_comment("OPS-4", "Turned red: no owner, no end date.")
+    assert comment.author.emailAddress == "trackerbridge-bot@example.com"
+    bodies = [c.body for c in jira.comments("OPS-4")]
+    assert bodies[-1] == "Turned red: no owner, no end date."
+
+
+def test_transition_records_status_and_resolution_in_the_changelog(jira_sandbox: Sandbox) -> None:
+    jira = client(jira_sandbox)
+    key = next(i.key for i in jira_sandbox.jira_data.issues.values()
+               if jira_sandbox.jira_data.statuses[i.fields["status"]].name == "In Progress")
+    done = next(t for t in jira.transitions(key) if t["name"] == "Done")
+    jira.transition_issue(key, done["id"])
+    issue = jira.issue(key, expand="changelog")
+    assert issue.fields.status.name == "Done"
+    assert issue.fields.resolution.name == "Done"
+    last = issue.changelog.histories[-1]
+    assert [(i.field, i.toString) for i in last.items] == [("status", "Done"), ("resolution", "Done")]
+
+
+def test_issue_links_show_on_both_issues(jira_sandbox: Sandbox) -> None:
+    jira = client(jira_sandbox)
+    jira.create_issue_link("Delivers", "OPS-5", "DEL-1")
+    outward = [lk for lk in jira.issue("OPS-5").fields.issuelinks if hasattr(lk, "outwardIssue")]
+    assert "DEL-1" in [lk.outwardIssue.key for lk in outward]
+    inward = [lk for lk in jira.issue("DEL-1").fields.issuelinks if hasattr(lk, "inwardIssue")]
+    assert "OPS-5" in [lk.inwardIssue.key for lk in inward]
+
+
+def test_bad_jql_unknown_issue_and_bad_credentials_fail_as_jira_does(jira_sandbox: Sandbox) -> None:
+    jira = client(jira_sandbox)
+    with pytest.raises(JIRAError) as bad_jql:
+        jira.search_issues("project = OPS AND nosuchfield = 1")
+    assert bad_jql.value.status_code == 400
+    assert bad_jql.value.response.json()["errorMessages"] == [
+        "Field 'nosuchfield' does not exist or you do not have permission to view it."
+    ]
+    with pytest.raises(JIRAError) as missing:
+        jira.issue("OPS-999999")
+    assert missing.value.status_code == 404
+    info = jira_sandbox.info
+    wrong = requests.get(f"{info.jira_url}/rest/api/2/myself", auth=(info.jira_email, "wrong-token"),
+                         verify=info.ca_bundle)
+    assert wrong.status_code == 401
+    assert wrong.json()["errorMessages"] == ["Client must be authenticated to access this resource."]
