@@ -14,14 +14,23 @@ from trackerbridge.sandbox import Sandbox, SandboxConfig
 
 def jira_get(sb: Sandbox, path: str, **kwargs: object) -> requests.Response:
     info = sb.info
-    return requests.get(f"{info.jira_url}/rest/api/2/{path}", auth=(info.jira_email, info.jira_api_token),
-                        verify=info.ca_bundle, timeout=10, **kwargs)  # type: ignore[arg-type]
+    return requests.get(
+        f"{info.jira_url}/rest/api/2/{path}",
+        auth=(info.jira_email, info.jira_api_token),
+        verify=info.ca_bundle,
+        timeout=10,
+        **kwargs,
+    )  # type: ignore[arg-type]
 
 
 def sf_get(sb: Sandbox, path: str) -> requests.Response:
     info = sb.info
-    return requests.get(f"{info.salesforce_url}/services/data/v59.0/{path}", verify=info.ca_bundle,
-                        headers={"Authorization": f"Bearer {info.salesforce_token}"}, timeout=10)
+    return requests.get(
+        f"{info.salesforce_url}/services/data/v59.0/{path}",
+        verify=info.ca_bundle,
+        headers={"Authorization": f"Bearer {info.salesforce_token}"},
+        timeout=10,
+    )
 
 
 def test_refuses_to_bind_anything_but_loopback() -> None:
@@ -85,8 +94,12 @@ def test_faults_can_be_changed_while_running(sandbox: Sandbox) -> None:
 def test_a_person_can_act_through_their_own_account(sandbox: Sandbox) -> None:
     person = next(u for u in sandbox.jira_data.users.values() if "bot" not in u.email)
     info = sandbox.info
-    response = requests.get(f"{info.jira_url}/rest/api/2/myself", auth=(person.email, info.jira_api_token),
-                            verify=info.ca_bundle, timeout=10)
+    response = requests.get(
+        f"{info.jira_url}/rest/api/2/myself",
+        auth=(person.email, info.jira_api_token),
+        verify=info.ca_bundle,
+        timeout=10,
+    )
     assert response.json()["displayName"] == person.display_name
 
 
@@ -97,7 +110,9 @@ def test_data_dir_keeps_writes_across_a_restart(tmp_path: Path) -> None:
         response = requests.put(
             f"{info.jira_url}/rest/api/2/issue/OPS-1",
             json={"update": {"labels": [{"add": "kept-after-restart"}]}},
-            auth=(info.jira_email, info.jira_api_token), verify=info.ca_bundle, timeout=10,
+            auth=(info.jira_email, info.jira_api_token),
+            verify=info.ca_bundle,
+            timeout=10,
         )
         assert response.status_code == 204
         ca = Path(info.ca_bundle).read_bytes()

@@ -33,10 +33,20 @@ def sandbox_options(command: click.Command) -> click.Command:
     """The options every command that starts a sandbox shares."""
     options = [
         click.option("--seed", type=int, default=7, show_default=True, help="Seed of the demo organisation."),
-        click.option("--size", type=click.IntRange(min=1), default=400, show_default=True,
-                     help="Number of Jira initiatives and epics (opportunities scale with it)."),
-        click.option("--jira-flavor", type=click.Choice(["cloud", "datacenter"]), default="cloud",
-                     show_default=True, help="Which Jira the emulator claims to be."),
+        click.option(
+            "--size",
+            type=click.IntRange(min=1),
+            default=400,
+            show_default=True,
+            help="Number of Jira initiatives and epics (opportunities scale with it).",
+        ),
+        click.option(
+            "--jira-flavor",
+            type=click.Choice(["cloud", "datacenter"]),
+            default="cloud",
+            show_default=True,
+            help="Which Jira the emulator claims to be.",
+        ),
         click.option("--anchor", metavar="DATE", help="The demo's 'today' (default: today, UTC)."),
     ]
     for option in reversed(options):
@@ -51,25 +61,60 @@ def sandbox() -> None:
 
 @sandbox.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Loopback address to bind (only).")
-@click.option("--port", type=click.IntRange(0, 65535), default=8443, show_default=True,
-              help="Port to listen on; 0 picks a free one.")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8443,
+    show_default=True,
+    help="Port to listen on; 0 picks a free one.",
+)
 @sandbox_options
-@click.option("--latency", "latency_ms", type=click.IntRange(min=0), default=0, metavar="MS",
-              help="Added latency per request, in milliseconds.")
-@click.option("--faults", default="", metavar="SPEC",
-              help="Seeded fault spec, e.g. 'rate-limit:every=5,retry_after=1;error:rate=0.05;drop:rate=0.01'.")
-@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Keep the data (and the CA) here, so the sandbox survives a restart.")
-def serve(host: str, port: int, seed: int, size: int, jira_flavor: str, anchor: str | None, latency_ms: int,
-          faults: str, data_dir: Path | None) -> None:
+@click.option(
+    "--latency",
+    "latency_ms",
+    type=click.IntRange(min=0),
+    default=0,
+    metavar="MS",
+    help="Added latency per request, in milliseconds.",
+)
+@click.option(
+    "--faults",
+    default="",
+    metavar="SPEC",
+    help="Seeded fault spec, e.g. 'rate-limit:every=5,retry_after=1;error:rate=0.05;drop:rate=0.01'.",
+)
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Keep the data (and the CA) here, so the sandbox survives a restart.",
+)
+def serve(
+    host: str,
+    port: int,
+    seed: int,
+    size: int,
+    jira_flavor: str,
+    anchor: str | None,
+    latency_ms: int,
+    faults: str,
+    data_dir: Path | None,
+) -> None:
     """Start the emulator on loopback over HTTPS and print how to connect."""
     from trackerbridge.sandbox import Sandbox, SandboxConfig
     from trackerbridge.sandbox.faults import FaultSpecError
 
     try:
-        config = SandboxConfig(host=host, port=port, seed=seed, size=size, jira_flavor=jira_flavor,
-                               anchor=_parse_day(anchor), latency_ms=latency_ms, faults=faults,
-                               data_dir=data_dir)
+        config = SandboxConfig(
+            host=host,
+            port=port,
+            seed=seed,
+            size=size,
+            jira_flavor=jira_flavor,
+            anchor=_parse_day(anchor),
+            latency_ms=latency_ms,
+            faults=faults,
+            data_dir=data_dir,
+        )
         sb = Sandbox(config)
     except (ValueError, FaultSpecError) as exc:
         raise click.UsageError(str(exc)) from None

@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from trackerbridge.sandbox import jira_model as m
+from trackerbridge.sandbox.bot import BOT_EMAIL
 from trackerbridge.sandbox.clock import Clock
 from trackerbridge.sandbox.jira_edit import EditError, IssueEditor
 from trackerbridge.sandbox.jira_render import JiraRenderer, jira_datetime, select_fields
@@ -40,7 +41,7 @@ class JiraAuth:
 
     api_token: str = "sandbox-jira-token"
     pat: str = "sandbox-jira-pat"
-    bot_email: str = "trackerbridge-bot@example.com"
+    bot_email: str = BOT_EMAIL
 
 
 def _unbounded(jql: str) -> bool:
@@ -153,8 +154,13 @@ class JiraService:
             return Response(
                 429,
                 {"errorMessages": ["Rate limit exceeded."], "errors": {}},
-                {"Retry-After": str(retry_after), "X-RateLimit-Limit": "100", "X-RateLimit-Remaining": "0",
-                 "X-RateLimit-Reset": reset, "RateLimit-Reason": "jira-burst-based"},
+                {
+                    "Retry-After": str(retry_after),
+                    "X-RateLimit-Limit": "100",
+                    "X-RateLimit-Remaining": "0",
+                    "X-RateLimit-Reset": reset,
+                    "RateLimit-Reason": "jira-burst-based",
+                },
             )
         return error(503, "Service Unavailable")
 
@@ -175,16 +181,26 @@ class JiraService:
             version, numbers, deployment, build = "1001.0.0-SNAPSHOT", [1001, 0, 0], "Cloud", 100282
         else:
             version, numbers, deployment, build = "9.12.15", [9, 12, 15], "Server", 9120015
-        return Response(200, {
-            "baseUrl": self.base_url, "version": version, "versionNumbers": numbers,
-            "deploymentType": deployment, "buildNumber": build, "buildDate": "2026-10-01T00:00:00.000+0000",
-            "serverTime": now, "scmInfo": "sandbox", "serverTitle": "trackerbridge sandbox Jira",
-        })
+        return Response(
+            200,
+            {
+                "baseUrl": self.base_url,
+                "version": version,
+                "versionNumbers": numbers,
+                "deploymentType": deployment,
+                "buildNumber": build,
+                "buildDate": "2026-10-01T00:00:00.000+0000",
+                "serverTime": now,
+                "scmInfo": "sandbox",
+                "serverTitle": "trackerbridge sandbox Jira",
+            },
+        )
 
     def myself(self, request: Request) -> Response:
         out = self.render.user(self._caller(request).account_id) or {}
-        out.update({"locale": "en_US", "groups": {"size": 1, "items": []},
-                    "applicationRoles": {"size": 1, "items": []}})
+        out.update(
+            {"locale": "en_US", "groups": {"size": 1, "items": []}, "applicationRoles": {"size": 1, "items": []}}
+        )
         return Response(200, out)
 
     def fields(self, request: Request) -> Response:
@@ -206,21 +222,32 @@ class JiraService:
         ident = request.arg("accountId") if self.cloud else request.arg("username") or request.arg("key")
         u = next((x for x in self.data.users.values() if ident in (x.account_id, x.name, x.key)), None)
         if not ident:
-            return error(400, "The 'accountId' query parameter needs to be provided." if self.cloud
-                         else "The username query parameter was not provided")
+            return error(
+                400,
+                "The 'accountId' query parameter needs to be provided."
+                if self.cloud
+                else "The username query parameter was not provided",
+            )
         if u is None:
-            return error(404, f"User '{ident}' does not exist." if not self.cloud
-                         else f"Specified user does not exist or you do not have required permissions: {ident}")
+            return error(
+                404,
+                f"User '{ident}' does not exist."
+                if not self.cloud
+                else f"Specified user does not exist or you do not have required permissions: {ident}",
+            )
         return Response(200, self.render.user(u.account_id))
 
     def user_search(self, request: Request) -> Response:
         query = (request.arg("query") if self.cloud else request.arg("username")) or ""
         low = query.casefold()
-        found = [u for u in self.data.users.values()
-                 if low and (low in u.email.casefold() or low in u.display_name.casefold() or low == u.name)]
+        found = [
+            u
+            for u in self.data.users.values()
+            if low and (low in u.email.casefold() or low in u.display_name.casefold() or low == u.name)
+        ]
         start = int(request.arg("startAt", "0") or 0)
         size = min(int(request.arg("maxResults", "50") or 50), 1000)
-        return Response(200, [self.render.user(u.account_id) for u in found[start:start + size]])
+        return Response(200, [self.render.user(u.account_id) for u in found[start : start + size]])
 
     # --- search -------------------------------------------------------------------------------
 
@@ -289,9 +316,10 @@ class JiraService:
             return error(400, str(exc))
         field_ids = select_fields(self.data, p["fields"], "*navigable")
         expand = self._expand(p["expand"])
-        issues = [self.render.issue(self.data.issues[k], field_ids, expand) for k in keys[start:start + size]]
-        return Response(200, {"expand": "schema,names", "startAt": start, "maxResults": size,
-                              "total": len(keys), "issues": issues})
+        issues = [self.render.issue(self.data.issues[k], field_ids, expand) for k in keys[start : start + size]]
+        return Response(
+            200, {"expand": "schema,names", "startAt": start, "maxResults": size, "total": len(keys), "issues": issues}
+        )
 
     def search_jql(self, request: Request) -> Response:
         """Cloud's enhanced search: token paging, no total; bigger pages when only ids are asked."""
@@ -319,9 +347,10 @@ class JiraService:
                 return error(400, str(exc))
             start = 0
         expand = self._expand(p["expand"])
-        page = keys[start:start + size]
-        out: dict[str, Any] = {"issues": [self.render.issue(self.data.issues[k], field_ids, expand)
-                                          for k in page if k in self.data.issues]}
+        page = keys[start : start + size]
+        out: dict[str, Any] = {
+            "issues": [self.render.issue(self.data.issues[k], field_ids, expand) for k in page if k in self.data.issues]
+        }
         end = start + len(page)
         if end < len(keys):
             base = str(token).rsplit(".", 1)[0] if token else secrets.token_urlsafe(12)
@@ -381,10 +410,18 @@ class JiraService:
             return error(404, NOT_FOUND)
         start = max(int(request.arg("startAt", "0") or 0), 0)
         size = min(int(request.arg("maxResults", "100") or 100), 100)
-        values = [self.render.history(h) for h in issue.changelog[start:start + size]]
-        return Response(200, {"self": f"{self.render.api}/issue/{issue.key}/changelog", "maxResults": size,
-                              "startAt": start, "total": len(issue.changelog),
-                              "isLast": start + size >= len(issue.changelog), "values": values})
+        values = [self.render.history(h) for h in issue.changelog[start : start + size]]
+        return Response(
+            200,
+            {
+                "self": f"{self.render.api}/issue/{issue.key}/changelog",
+                "maxResults": size,
+                "startAt": start,
+                "total": len(issue.changelog),
+                "isLast": start + size >= len(issue.changelog),
+                "values": values,
+            },
+        )
 
     def list_comments(self, request: Request) -> Response:
         issue = self._issue(request)
@@ -392,9 +429,8 @@ class JiraService:
             return error(404, NOT_FOUND)
         start = max(int(request.arg("startAt", "0") or 0), 0)
         size = min(int(request.arg("maxResults", "5000") or 5000), 5000)
-        comments = [self.render.comment(issue, c) for c in issue.comments[start:start + size]]
-        return Response(200, {"startAt": start, "maxResults": size, "total": len(issue.comments),
-                              "comments": comments})
+        comments = [self.render.comment(issue, c) for c in issue.comments[start : start + size]]
+        return Response(200, {"startAt": start, "maxResults": size, "total": len(issue.comments), "comments": comments})
 
     def add_comment(self, request: Request) -> Response:
         issue = self._issue(request)
@@ -405,8 +441,10 @@ class JiraService:
         if not isinstance(text, str) or not text.strip():
             return error(400, errors={"comment": "Comment body can not be empty!"})
         if len(text) > 32767:
-            return error(400, errors={"comment": "The entered text is too long. It exceeds the allowed limit "
-                                                 "of 32767 characters."})
+            return error(
+                400,
+                errors={"comment": "The entered text is too long. It exceeds the allowed limit of 32767 characters."},
+            )
         now = self.clock.now()
         comment = m.Comment(self.data.next_comment_id, self._caller(request).account_id, text, now, now)
         self.data.next_comment_id += 1
@@ -420,9 +458,19 @@ class JiraService:
         if issue is None:
             return error(404, NOT_FOUND)
         current = issue.fields["status"]
-        out = [{"id": sid, "name": s.name, "to": self.render.status(sid), "hasScreen": False,
-                "isGlobal": True, "isInitial": False, "isConditional": False}
-               for sid, s in self.data.statuses.items() if sid != current]
+        out = [
+            {
+                "id": sid,
+                "name": s.name,
+                "to": self.render.status(sid),
+                "hasScreen": False,
+                "isGlobal": True,
+                "isInitial": False,
+                "isConditional": False,
+            }
+            for sid, s in self.data.statuses.items()
+            if sid != current
+        ]
         return Response(200, {"expand": "transitions", "transitions": out})
 
     def do_transition(self, request: Request) -> Response:
@@ -461,11 +509,9 @@ class JiraService:
             if issue is None:
                 return error(404, NOT_FOUND)
             keys.append(issue.key)
-        self.data.links.append(m.Link(self.data.next_link_id, type_name, keys[0], keys[1]))
-        self.data.next_link_id += 1
+        self.data.add_link(type_name, keys[0], keys[1])
         now = self.clock.now()
         for key in keys:
             self.data.issues[key].fields["updated"] = now
         self._wrote()
         return Response(201)
-

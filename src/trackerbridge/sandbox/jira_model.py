@@ -1,8 +1,9 @@
 """In-memory data of the emulated Jira: users, the field catalog, statuses and issues.
 
 Issues keep their field values in one dict keyed by field id, in a compact stored form
-(user fields hold the user's account id, dates are ISO strings, options their value), so the
-JQL evaluator, the PUT handler and the JSON renderer all treat fields alike.
+(user fields hold the user's account id, dates are "YYYY-MM-DD" strings, datetimes are aware
+`datetime`s, options hold their value), so the JQL evaluator, the PUT handler and the JSON
+renderer all treat fields alike.
 """
 
 from __future__ import annotations
@@ -211,6 +212,21 @@ class JiraData:
 
     def __post_init__(self) -> None:
         self._by_id: dict[str, Issue] = {str(i.id): i for i in self.issues.values()}
+        self._links_by_key: dict[str, list[Link]] = {}
+        for link in self.links:
+            self._index_link(link)
+
+    def _index_link(self, link: Link) -> None:
+        self._links_by_key.setdefault(link.inward, []).append(link)
+        if link.outward != link.inward:
+            self._links_by_key.setdefault(link.outward, []).append(link)
+
+    def add_link(self, type_name: str, inward: str, outward: str) -> Link:
+        link = Link(self.next_link_id, type_name, inward, outward)
+        self.next_link_id += 1
+        self.links.append(link)
+        self._index_link(link)
+        return link
 
     def add_issue(self, issue: Issue) -> Issue:
         self.issues[issue.key] = issue
@@ -238,7 +254,18 @@ class JiraData:
         return next((u for u in self.users.values() if u.matches(literal)), None)
 
     def links_of(self, key: str) -> list[Link]:
-        return [lk for lk in self.links if key in (lk.inward, lk.outward)]
+        return self._links_by_key.get(key, [])
+
+    def status_category_changed(self, issue: Issue) -> datetime:
+        """When the issue last changed status category (Jira's statuscategorychangedate)."""
+        changed = issue.fields["created"]
+        for history in issue.changelog:
+            for item in history.items:
+                if item.get("field") != "status" or item.get("from") not in self.statuses:
+                    continue
+                if self.statuses[item["from"]].category != self.statuses[item["to"]].category:
+                    changed = history.created
+        return changed
 
 
 def default_statuses() -> dict[str, Status]:

@@ -126,8 +126,7 @@ class JiraRenderer:
         return {"comments": comments, "maxResults": len(comments), "total": len(comments), "startAt": 0}
 
     def history(self, h: m.History) -> dict[str, Any]:
-        return {"id": str(h.id), "author": self.user(h.author), "created": jira_datetime(h.created),
-                "items": h.items}
+        return {"id": str(h.id), "author": self.user(h.author), "created": jira_datetime(h.created), "items": h.items}
 
     def changelog(self, issue: m.Issue) -> dict[str, Any]:
         histories = [self.history(h) for h in issue.changelog]
@@ -149,14 +148,22 @@ class JiraRenderer:
 
     def link_type(self, name: str) -> dict[str, Any]:
         tid, inward, outward = m.LINK_TYPES[name]
-        return {"id": tid, "name": name, "inward": inward, "outward": outward,
-                "self": f"{self.api}/issueLinkType/{tid}"}
+        return {
+            "id": tid,
+            "name": name,
+            "inward": inward,
+            "outward": outward,
+            "self": f"{self.api}/issueLinkType/{tid}",
+        }
 
     def links(self, issue: m.Issue) -> list[dict[str, Any]]:
         out = []
         for lk in self.data.links_of(issue.key):
-            entry: dict[str, Any] = {"id": str(lk.id), "self": f"{self.api}/issueLink/{lk.id}",
-                                     "type": self.link_type(lk.type)}
+            entry: dict[str, Any] = {
+                "id": str(lk.id),
+                "self": f"{self.api}/issueLink/{lk.id}",
+                "type": self.link_type(lk.type),
+            }
             if lk.inward == issue.key:
                 entry["outwardIssue"] = self.linked_issue(lk.outward)
             else:

@@ -10,8 +10,8 @@ import os
 import pickle
 import tempfile
 import threading
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 SNAPSHOT = "sandbox-state.pickle"

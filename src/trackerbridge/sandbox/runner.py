@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from trackerbridge.sandbox.accounting import Accounting
+from trackerbridge.sandbox.bot import BOT_EMAIL
 from trackerbridge.sandbox.clock import Clock
 from trackerbridge.sandbox.demo import DEFAULT_SEED, DEFAULT_SIZE, DemoSummary, build_demo
 from trackerbridge.sandbox.faults import FaultInjector, parse_fault_spec
@@ -21,9 +22,11 @@ from trackerbridge.sandbox.persistence import Saver, load_snapshot, save_snapsho
 from trackerbridge.sandbox.salesforce_api import SalesforceAuth, SalesforceService
 from trackerbridge.sandbox.salesforce_model import SalesforceData
 from trackerbridge.sandbox.server import LOOPBACK, Admin, SandboxHTTPServer
-from trackerbridge.sandbox.tls import load_or_create_ca, server_context
+from trackerbridge.sandbox.tls import load_or_create_ca, load_or_create_jwt_key, server_context
 
 SALESFORCE_TOKEN = "00Dsandbox!sandbox-sf-token"
+SALESFORCE_PASSWORD = "sandbox-password"
+SALESFORCE_SECURITY_TOKEN = "SandboxSecurityToken"
 
 
 @dataclass
@@ -40,7 +43,7 @@ class SandboxConfig:
     clock: datetime | None = None  # pin the clock (tests); default: real time
     jira_auth: JiraAuth = field(default_factory=JiraAuth)
     salesforce_token: str = SALESFORCE_TOKEN
-    daily_api_limit: int = 1_000_000
+    daily_api_limit: int = 1_000_000  # Salesforce's DailyApiRequests; past it, REQUEST_LIMIT_EXCEEDED
 
     def __post_init__(self) -> None:
         if self.host not in LOOPBACK:
@@ -64,6 +67,12 @@ class SandboxInfo:
     jira_api_token: str
     jira_pat: str
     salesforce_token: str
+    salesforce_username: str
+    salesforce_password: str
+    salesforce_security_token: str
+    salesforce_client_id: str
+    salesforce_client_secret: str
+    salesforce_jwt_key: str  # private key file for the JWT bearer flow
 
     def as_env(self) -> dict[str, str]:
         """Environment variables the shipped sandbox connector files read."""
@@ -74,6 +83,12 @@ class SandboxInfo:
             "TB_SANDBOX_JIRA_PAT": self.jira_pat,
             "TB_SANDBOX_SF_URL": self.salesforce_url,
             "TB_SANDBOX_SF_TOKEN": self.salesforce_token,
+            "TB_SANDBOX_SF_USERNAME": self.salesforce_username,
+            "TB_SANDBOX_SF_PASSWORD": self.salesforce_password,
+            "TB_SANDBOX_SF_SECURITY_TOKEN": self.salesforce_security_token,
+            "TB_SANDBOX_SF_CLIENT_ID": self.salesforce_client_id,
+            "TB_SANDBOX_SF_CLIENT_SECRET": self.salesforce_client_secret,
+            "TB_SANDBOX_SF_JWT_KEY": self.salesforce_jwt_key,
             "TB_SANDBOX_CA_BUNDLE": self.ca_bundle,
         }
 
@@ -96,11 +111,18 @@ class Sandbox:
             rules += parse_fault_spec(f"latency:ms={cfg.latency_ms}")
         self.faults = FaultInjector(rules, seed=cfg.seed)
         self.jira = JiraService(self.jira_data, self.clock, cfg.jira_auth, flavor=cfg.jira_flavor)
+        self.salesforce_username = next(
+            (u["Username"] for u in self.salesforce_data.records["User"].values() if u.get("Email") == BOT_EMAIL),
+            "",
+        )
+        self.jwt_key, jwt_public = load_or_create_jwt_key(self.directory)
+        self.salesforce_auth = SalesforceAuth(
+            access_tokens={cfg.salesforce_token},
+            users={self.salesforce_username: SALESFORCE_PASSWORD + SALESFORCE_SECURITY_TOKEN},
+            jwt_certificate_pem=jwt_public,
+        )
         self.salesforce = SalesforceService(
-            self.salesforce_data,
-            self.clock,
-            SalesforceAuth(access_tokens={cfg.salesforce_token}, users={}),
-            daily_api_limit=cfg.daily_api_limit,
+            self.salesforce_data, self.clock, self.salesforce_auth, daily_api_limit=cfg.daily_api_limit
         )
         self.saver = Saver(self.save) if cfg.data_dir is not None else None
         self._server: SandboxHTTPServer | None = None
@@ -120,9 +142,14 @@ class Sandbox:
 
     def save(self) -> None:
         with self.lock:
-            save_snapshot(self.directory, {
-                "jira": self.jira_data, "salesforce": self.salesforce_data, "anchor": self.anchor,
-            })
+            save_snapshot(
+                self.directory,
+                {
+                    "jira": self.jira_data,
+                    "salesforce": self.salesforce_data,
+                    "anchor": self.anchor,
+                },
+            )
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -185,6 +212,12 @@ class Sandbox:
             jira_api_token=auth.api_token,
             jira_pat=auth.pat,
             salesforce_token=self.config.salesforce_token,
+            salesforce_username=self.salesforce_username,
+            salesforce_password=SALESFORCE_PASSWORD,
+            salesforce_security_token=SALESFORCE_SECURITY_TOKEN,
+            salesforce_client_id=self.salesforce_auth.client_id,
+            salesforce_client_secret=self.salesforce_auth.client_secret,
+            salesforce_jwt_key=str(self.jwt_key),
         )
 
     # --- sandbox-only endpoints, from the outside ---------------------------------------------
@@ -195,8 +228,9 @@ class Sandbox:
 
         context = ssl.create_default_context(cafile=self.ca_bundle)
         data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(f"{self.url}/_sandbox/{path}", data=data, method=method,
-                                     headers={"Content-Type": "application/json"})
+        req = urllib.request.Request(
+            f"{self.url}/_sandbox/{path}", data=data, method=method, headers={"Content-Type": "application/json"}
+        )
         with urllib.request.urlopen(req, context=context) as resp:
             payload = resp.read()
         return json.loads(payload) if payload else None

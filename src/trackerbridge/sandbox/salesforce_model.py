@@ -76,8 +76,7 @@ class SField:
             "calculated": False,
             "idLookup": self.type == ID,
             "picklistValues": [
-                {"active": True, "defaultValue": False, "label": v, "validFor": None, "value": v}
-                for v in self.picklist
+                {"active": True, "defaultValue": False, "label": v, "validFor": None, "value": v} for v in self.picklist
             ],
             "referenceTo": list(self.reference_to),
             "relationshipName": self.relationship_name,
@@ -95,9 +94,7 @@ class SObjectType:
 
     def __post_init__(self) -> None:
         self._lower = {k.lower(): v for k, v in self.fields.items()}
-        self._relations = {
-            f.relationship_name.lower(): f for f in self.fields.values() if f.relationship_name
-        }
+        self._relations = {f.relationship_name.lower(): f for f in self.fields.values() if f.relationship_name}
 
     def field(self, name: str) -> SField | None:
         return self._lower.get(name.lower())
@@ -131,12 +128,18 @@ class SalesforceData:
         return (t, rec) if rec is not None else None
 
     def new_id(self, sobject: SObjectType) -> str:
+        """Prefix, a fixed pod part and a base-62 serial: 15 characters, unique for 62**9 records."""
         serial = self.next_serial
         self.next_serial += 1
-        return to_18(f"{sobject.key_prefix}8d00000{serial:05d}"[:15])
+        digits = ""
+        while serial:
+            serial, rest = divmod(serial, 62)
+            digits = _BASE62[rest] + digits
+        return to_18(f"{sobject.key_prefix}8d0{digits.rjust(9, '0')}")
 
 
 _ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
+_BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 
 def to_18(id15: str) -> str:

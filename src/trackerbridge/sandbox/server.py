@@ -87,7 +87,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _dispatch(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
-        request = Request(self.command, self.path, dict(self.headers.items()), body)
+        method = "GET" if self.command == "HEAD" else self.command  # HEAD: GET without the body
+        request = Request(method, self.path, dict(self.headers.items()), body)
         if request.path.startswith("/_sandbox/") or request.path == "/_sandbox":
             self._send(self.server.admin(request))
             return
@@ -117,7 +118,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._record(service_name, request, request.route, response.status)
         self._send(response)
 
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _dispatch
+    do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = _dispatch
 
     def _record(self, service: str, request: Request, endpoint: str, status: int) -> None:
         self.server.accounting.record(RequestRecord(service, request.method, endpoint, request.path, status))
@@ -181,4 +182,3 @@ class Admin:
         except (FaultSpecError, ValueError, KeyError, TypeError) as exc:
             return Response(400, {"error": str(exc)})
         return Response(404, {"error": f"no sandbox endpoint {request.method} {request.path}"})
-

@@ -25,3 +25,33 @@ def server_context(ca: trustme.CA) -> ssl.SSLContext:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ca.issue_cert("127.0.0.1", "localhost", "::1").configure_cert(context)
     return context
+
+
+_JWT_KEY_CACHE: dict[str, tuple[bytes, bytes]] = {}
+
+
+def load_or_create_jwt_key(directory: Path) -> tuple[Path, bytes]:
+    """An RSA key for the Salesforce JWT bearer flow: the private key file a connector signs with,
+    and the public key the sandbox verifies with. One key per process unless a data dir keeps it."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    path = directory / "sandbox-jwt.key"
+    if not path.exists():
+        if "key" not in _JWT_KEY_CACHE:
+            key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+            private = key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+            public = key.public_key().public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+            _JWT_KEY_CACHE["key"] = (private, public)
+        directory.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_bytes(_JWT_KEY_CACHE["key"][0])
+    private_key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    public_pem = private_key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return path, public_pem

@@ -6,10 +6,10 @@ rather than reading the sandbox's memory directly.
 
 from __future__ import annotations
 
-import requests
 from jira import JIRA
 from simple_salesforce import Salesforce
 
+from trackerbridge.net import session_for
 from trackerbridge.sandbox.runner import SandboxInfo
 
 
@@ -23,9 +23,9 @@ def jira_client(info: SandboxInfo) -> JIRA:
 
 
 def salesforce_client(info: SandboxInfo) -> Salesforce:
-    session = requests.Session()
-    session.verify = info.ca_bundle
-    return Salesforce(session_id=info.salesforce_token, instance_url=info.salesforce_url, session=session)
+    return Salesforce(
+        session_id=info.salesforce_token, instance_url=info.salesforce_url, session=session_for(info.ca_bundle)
+    )
 
 
 def _count(jira: JIRA, jql: str, cloud: bool) -> int:
@@ -49,10 +49,12 @@ def tour(info: SandboxInfo) -> list[str]:
     sf = salesforce_client(info)
     total = sf.query("SELECT COUNT() FROM Opportunity")["totalSize"]
     won = sf.query("SELECT COUNT() FROM Opportunity WHERE StageName = 'Closed Won'")["totalSize"]
-    linked = sf.query(
-        "SELECT COUNT() FROM Opportunity WHERE StageName = 'Closed Won' AND Jira_Epic_Key__c != null"
-    )["totalSize"]
+    linked = sf.query("SELECT COUNT() FROM Opportunity WHERE StageName = 'Closed Won' AND Jira_Epic_Key__c != null")[
+        "totalSize"
+    ]
     users = sf.query("SELECT COUNT() FROM User WHERE IsActive = true")["totalSize"]
-    lines.append(f"Salesforce API v{sf.sf_version}: {users} active users, {total} opportunities, "
-                 f"{won} closed won, {linked} of them linked to a Jira delivery epic")
+    lines.append(
+        f"Salesforce API v{sf.sf_version}: {users} active users, {total} opportunities, "
+        f"{won} closed won, {linked} of them linked to a Jira delivery epic"
+    )
     return lines
