@@ -14,12 +14,11 @@ from trackerbridge.sandbox.runner import SandboxInfo
 
 
 def jira_client(info: SandboxInfo) -> JIRA:
-    return JIRA(
-        server=info.jira_url,
-        basic_auth=(info.jira_email, info.jira_api_token),
-        options={"verify": info.ca_bundle, "check_update": False},
-        max_retries=0,
-    )
+    """Cloud: e-mail + API token; Data Center: a personal access token, as each is used for real."""
+    options = {"verify": info.ca_bundle, "check_update": False}
+    if info.jira_flavor == "cloud":
+        return JIRA(info.jira_url, basic_auth=(info.jira_email, info.jira_api_token), options=options)
+    return JIRA(info.jira_url, token_auth=info.jira_pat, options=options)
 
 
 def salesforce_client(info: SandboxInfo) -> Salesforce:
@@ -31,7 +30,7 @@ def salesforce_client(info: SandboxInfo) -> Salesforce:
 def _count(jira: JIRA, jql: str, cloud: bool) -> int:
     if cloud:
         return int(jira.approximate_issue_count(jql))
-    return int(jira.search_issues(jql, maxResults=0, json_result=True)["total"])
+    return int(jira.search_issues(jql, maxResults=1, fields="key", json_result=True)["total"])
 
 
 def tour(info: SandboxInfo) -> list[str]:

@@ -1,0 +1,3 @@
+from trackerbridge.cli import main
+
+main()
