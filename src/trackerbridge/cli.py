@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import signal
 import sys
 from datetime import datetime, timezone
@@ -128,6 +129,7 @@ def serve(
         sys.exit(0)
 
     signal.signal(signal.SIGTERM, stop)
+    gc.freeze()  # the demo data lives as long as the process; keep it out of every collection
     info = sb.info
     click.echo(f"trackerbridge sandbox on {info.url} (Jira {info.jira_flavor}, Salesforce)")
     click.echo(f"CA bundle: {info.ca_bundle}")
