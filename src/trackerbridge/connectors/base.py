@@ -1,0 +1,143 @@
+"""What every connector offers, and the plain data it hands over.
+
+A connector speaks to one tracker instance through its real client library and never lets that
+library's objects escape: `pull` yields `RawRecord`s whose values are already plain Python
+(a `Person` for user fields, `date`/`datetime`, `str` for options and statuses, lists for labels),
+so mappings, rules and plans never know which tracker a value came from.
+"""
+
+from __future__ import annotations
+
+import difflib
+from abc import ABC, abstractmethod
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar
+
+# Normalised field types, shared by both systems.
+TEXT, USER, DATE, DATETIME, OPTION, NUMBER, LABELS, BOOLEAN, REFERENCE = (
+    "text",
+    "user",
+    "date",
+    "datetime",
+    "option",
+    "number",
+    "labels",
+    "boolean",
+    "reference",
+)
+FIELD_TYPES = (TEXT, USER, DATE, DATETIME, OPTION, NUMBER, LABELS, BOOLEAN, REFERENCE)
+
+
+class ConnectorError(Exception):
+    """A tracker could not be read or written; the message is safe to show (it never holds secrets)."""
+
+    exit_code = 3
+
+
+class AuthError(ConnectorError):
+    pass
+
+
+class QuotaExceeded(ConnectorError):
+    """The tracker's API allowance is spent; retrying would only make it worse."""
+
+
+@dataclass(frozen=True)
+class FieldInfo:
+    """One field of the live catalog (Jira `field`, Salesforce describe)."""
+
+    id: str  # customfield_10100, duedate, Integrator__c
+    name: str  # as people see it: "Integrator", "Due date", "Integrator" (the label)
+    type: str  # one of FIELD_TYPES
+    updateable: bool = False
+    options: tuple[str, ...] = ()  # allowed values of option/picklist fields, when the catalog says
+    native_type: str = ""  # the tracker's own type name, for messages
+
+
+@dataclass
+class Catalog:
+    """The fields of one connector's scope, looked up by id or by the name people see."""
+
+    fields: list[FieldInfo]
+
+    def __post_init__(self) -> None:
+        self._by_id = {f.id.casefold(): f for f in self.fields}
+        self._by_name: dict[str, list[FieldInfo]] = {}
+        for f in self.fields:
+            self._by_name.setdefault(f.name.casefold(), []).append(f)
+
+    def find(self, ref: str) -> FieldInfo | None:
+        """By id first, then by a name that is unique in the catalog."""
+        key = ref.casefold()
+        if key in self._by_id:
+            return self._by_id[key]
+        named = self._by_name.get(key, [])
+        return named[0] if len(named) == 1 else None
+
+    def ambiguous(self, ref: str) -> list[FieldInfo]:
+        named = self._by_name.get(ref.casefold(), [])
+        return named if len(named) > 1 else []
+
+    def suggest(self, ref: str) -> str | None:
+        names = [f.name for f in self.fields] + [f.id for f in self.fields]
+        close = difflib.get_close_matches(ref, names, n=1, cutoff=0.6)
+        if not close:
+            lowered = {n.casefold(): n for n in names}
+            close = [lowered[m] for m in difflib.get_close_matches(ref.casefold(), list(lowered), n=1, cutoff=0.6)]
+        return close[0] if close else None
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    system: str  # "jira" | "salesforce"
+    flavor: str  # "cloud" | "datacenter" | "salesforce"
+    version: str
+    url: str
+    user: str  # who we are signed in as (display name)
+    user_email: str | None = None
+    time_zone: str = "UTC"  # Jira interprets JQL dates in the user's time zone
+
+
+@dataclass
+class RawRecord:
+    """One tracker record with the requested fields, values normalised (see module docstring)."""
+
+    key: str
+    url: str
+    values: dict[str, Any]  # field id -> plain value
+    updated: datetime | None = None  # the tracker's own modification stamp, for watermarks
+    history: list[dict[str, Any]] = field(default_factory=list)  # changelog, when asked for
+
+
+class Connector(ABC):
+    """One configured tracker instance. Subclasses register through the `trackerbridge` plugin hook."""
+
+    system: ClassVar[str]
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.calls: Counter[str] = Counter()  # API calls by "METHOD endpoint", for metrics and benchmarks
+
+    @abstractmethod
+    def server(self) -> ServerInfo:
+        """Connect (authenticating) and say who and what is on the other end."""
+
+    @abstractmethod
+    def catalog(self) -> Catalog:
+        """The live field catalog."""
+
+    @abstractmethod
+    def pull(
+        self, fields: Sequence[FieldInfo], *, since: datetime | None = None, history: bool = False
+    ) -> Iterator[RawRecord]:
+        """Records in scope, changed at or after `since` if given, lazily, page by page."""
+
+    def record_url(self, key: str) -> str:
+        """Where a person opens the record."""
+        raise NotImplementedError
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release sessions."""
