@@ -1,0 +1,219 @@
+"""The files a user writes, as pydantic models: `connectors/<name>.yaml` and `mappings/<name>.yaml`.
+
+Secrets never live in these files: every credential is the *name* of an environment variable
+(`*_env` keys), resolved only when a connector connects.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from trackerbridge.model import CANONICAL_ATTRIBUTES, Size, Stage
+
+ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+EnvName = Annotated[str, Field(pattern=ENV_NAME, description="Name of an environment variable")]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- connectors/<name>.yaml ----------------------------------------------------------------------
+
+
+class JiraApiToken(Strict):
+    """Jira Cloud: an Atlassian account e-mail and API token (basic auth)."""
+
+    method: Literal["api_token"]
+    email_env: EnvName
+    token_env: EnvName
+
+
+class JiraPat(Strict):
+    """Jira Data Center: a personal access token (bearer)."""
+
+    method: Literal["pat"]
+    token_env: EnvName
+
+
+class JiraBasic(Strict):
+    """Jira Data Center: username and password (basic auth), where PATs are not enabled."""
+
+    method: Literal["basic"]
+    username_env: EnvName
+    password_env: EnvName
+
+
+class SalesforceAccessToken(Strict):
+    """An existing session: access token, with `url` as the instance URL."""
+
+    method: Literal["access_token"]
+    token_env: EnvName
+
+
+class SalesforcePassword(Strict):
+    """OAuth 2.0 username-password flow against `login_url` (a connected app's client id and secret)."""
+
+    method: Literal["password"]
+    username_env: EnvName
+    password_env: EnvName
+    security_token_env: EnvName | None = None
+    client_id_env: EnvName
+    client_secret_env: EnvName
+
+
+class SalesforceJwt(Strict):
+    """OAuth 2.0 JWT bearer flow: a connected app's client id and the private key that signs."""
+
+    method: Literal["jwt"]
+    username_env: EnvName
+    client_id_env: EnvName
+    key_file: str | None = Field(None, description="Path to the PEM private key")
+    key_file_env: EnvName | None = Field(None, description="Environment variable holding that path")
+
+    @model_validator(mode="after")
+    def _one_key(self) -> SalesforceJwt:
+        if (self.key_file is None) == (self.key_file_env is None):
+            raise ValueError("give exactly one of key_file or key_file_env")
+        return self
+
+
+class Owns(Strict):
+    """What trackerbridge may write on this instance: nothing else is ever touched."""
+
+    fields: list[str] = Field(default_factory=list, description="Field names or ids trackerbridge owns")
+    labels: list[str] = Field(default_factory=list, description="Exact labels trackerbridge owns")
+    label_prefixes: list[str] = Field(default_factory=list, description="Labels with these prefixes")
+
+
+class Endpoint(Strict):
+    """Shared by both connector types."""
+
+    url: str | None = Field(None, description="Base URL (Jira site, Salesforce instance or login URL)")
+    url_env: EnvName | None = Field(None, description="Environment variable holding the URL")
+    ca_bundle: str | None = Field(None, description="PEM bundle of the CA that signs the server certificate")
+    ca_bundle_env: EnvName | None = None
+    mapping: str = Field(description="Name of the mapping file in mappings/, without .yaml")
+    owns: Owns = Field(default_factory=Owns)
+    timeout: float = Field(30.0, gt=0, description="Seconds per HTTP request")
+    description: str | None = None
+
+    @model_validator(mode="after")
+    def _one_url(self) -> Endpoint:
+        if (self.url is None) == (self.url_env is None):
+            raise ValueError("give exactly one of url or url_env")
+        if self.ca_bundle is not None and self.ca_bundle_env is not None:
+            raise ValueError("give at most one of ca_bundle or ca_bundle_env")
+        return self
+
+
+class JiraScope(Strict):
+    jql: str = Field(description="The JQL that selects initiatives (no ORDER BY)")
+
+    @field_validator("jql")
+    @classmethod
+    def _no_order_by(cls, value: str) -> str:
+        if " order by " in f" {value.casefold()} ":
+            raise ValueError("leave ORDER BY out: trackerbridge orders by its own watermark")
+        if not value.strip():
+            raise ValueError("a scope needs a restriction, e.g. project in (OPS, DEL)")
+        return value
+
+
+class SalesforceScope(Strict):
+    object: str = Field(description="sObject API name, e.g. Opportunity or Initiative__c")
+    where: str | None = Field(None, description="SOQL condition, without WHERE")
+
+
+class JiraConnector(Endpoint):
+    type: Literal["jira"]
+    flavor: Literal["auto", "cloud", "datacenter"] = "auto"
+    auth: Annotated[JiraApiToken | JiraPat | JiraBasic, Field(discriminator="method")]
+    scope: JiraScope
+
+
+class SalesforceConnector(Endpoint):
+    type: Literal["salesforce"]
+    api_version: str = Field("59.0", pattern=r"^\d{2}\.0$")
+    login_url: str | None = Field(None, description="For password and JWT flows: https://login.salesforce.com")
+    auth: Annotated[SalesforceAccessToken | SalesforcePassword | SalesforceJwt, Field(discriminator="method")]
+    scope: SalesforceScope
+
+
+ConnectorFile = Annotated[JiraConnector | SalesforceConnector, Field(discriminator="type")]
+
+
+# --- mappings/<name>.yaml ------------------------------------------------------------------------
+
+Transform = Literal["text", "date", "datetime", "number", "integer", "boolean", "person"]
+
+
+class AttributeSpec(Strict):
+    """Where one initiative attribute comes from. A bare string is shorthand for `{field: ...}`."""
+
+    field: str = Field(description="Tracker field as people see it ('Integrator') or its id")
+    values: dict[str, Any] | None = Field(None, description="Tracker value -> attribute value")
+    default: Any = Field(None, description="For tracker values the value map does not list")
+    transform: Transform | None = Field(None, description="Conversion; inferred from the field type if absent")
+    format: str | None = Field(None, description="strptime format, for dates held in text fields")
+    timezone: str | None = Field(None, description="IANA zone: naive times are in it; dates are taken in it")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        return {"field": value} if isinstance(value, str) else value
+
+
+class LinkSpec(Strict):
+    """A field holding the key of the linked record in the other system."""
+
+    system: Literal["jira", "salesforce"]
+    field: str
+
+
+class SyncSpec(Strict):
+    """A value this side is the source of truth for, written to the linked record on the other side."""
+
+    attribute: str = Field(description="Attribute of this mapping whose value travels")
+    to: str = Field(description="The other system's mapping name")
+    field: str = Field(description="Field on the other side that receives the value")
+    values: dict[str, Any] | None = Field(None, description="Attribute value -> the other side's value")
+    direction: Literal["one-way"] = "one-way"
+    quality_owner: str = Field(description="Named owner of this data's quality (e-mail)")
+
+
+class WriteBack(Strict):
+    """What the verdict looks like on this system's records."""
+
+    health_field: str | None = Field(None, description="Field receiving green / amber / red")
+    health_values: dict[Literal["green", "amber", "red"], str] | None = None
+    reasons_field: str | None = None
+    label_prefix: str | None = Field(None, description="e.g. 'health-' gives health-red")
+    notify_on_red: bool = Field(True, description="Comment (Jira) or Task (Salesforce) once per turn to red")
+
+
+class MappingFile(Strict):
+    system: Literal["jira", "salesforce"]
+    description: str | None = None
+    attributes: dict[str, AttributeSpec]
+    extra: dict[str, AttributeSpec] = Field(default_factory=dict, description="Attributes beyond the canonical")
+    links: list[LinkSpec] = Field(default_factory=list)
+    sync: list[SyncSpec] = Field(default_factory=list)
+    write_back: WriteBack = Field(default_factory=WriteBack)
+
+    @field_validator("attributes")
+    @classmethod
+    def _known(cls, value: dict[str, AttributeSpec]) -> dict[str, AttributeSpec]:
+        unknown = sorted(set(value) - set(CANONICAL_ATTRIBUTES))
+        if unknown:
+            raise ValueError(f"unknown attribute {unknown[0]!r}")  # the loader adds line and suggestion
+        for name, kind in (("stage", Stage), ("size", Size)):
+            spec = value.get(name)
+            allowed = {m.value for m in kind}
+            if spec is not None:
+                for mapped in [*(spec.values or {}).values(), spec.default]:
+                    if mapped is not None and mapped not in allowed:
+                        raise ValueError(f"{name} maps to {mapped!r}; expected one of {', '.join(sorted(allowed))}")
+        return value
