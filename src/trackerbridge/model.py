@@ -84,6 +84,7 @@ class Initiative:
     updated: datetime | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # mapped attributes beyond the canonical ones
     current: dict[str, Any] = field(default_factory=dict)  # raw values of owned write-back fields
+    data_errors: list[str] = field(default_factory=list)  # values the mapping could not read
 
     @property
     def active(self) -> bool:

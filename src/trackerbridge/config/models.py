@@ -155,6 +155,9 @@ class AttributeSpec(Strict):
 
     field: str = Field(description="Tracker field as people see it ('Integrator') or its id")
     values: dict[str, Any] | None = Field(None, description="Tracker value -> attribute value")
+    at_least: dict[float, Any] | None = Field(
+        None, description="Numeric bands: threshold -> value, e.g. {0: minor, 100000: major} for an amount"
+    )
     default: Any = Field(None, description="For tracker values the value map does not list")
     transform: Transform | None = Field(None, description="Conversion; inferred from the field type if absent")
     format: str | None = Field(None, description="strptime format, for dates held in text fields")
@@ -164,6 +167,12 @@ class AttributeSpec(Strict):
     @classmethod
     def _shorthand(cls, value: Any) -> Any:
         return {"field": value} if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _one_table(self) -> AttributeSpec:
+        if self.values is not None and self.at_least is not None:
+            raise ValueError("give values or at_least, not both")
+        return self
 
 
 class LinkSpec(Strict):
@@ -213,7 +222,7 @@ class MappingFile(Strict):
             spec = value.get(name)
             allowed = {m.value for m in kind}
             if spec is not None:
-                for mapped in [*(spec.values or {}).values(), spec.default]:
+                for mapped in [*(spec.values or {}).values(), *(spec.at_least or {}).values(), spec.default]:
                     if mapped is not None and mapped not in allowed:
                         raise ValueError(f"{name} maps to {mapped!r}; expected one of {', '.join(sorted(allowed))}")
         return value

@@ -1,0 +1,404 @@
+"""Compiling a mapping file against a live field catalog, and turning records into initiatives.
+
+Compilation resolves every field name to the tracker's id once and builds one small converter
+per attribute, so mapping a record is a loop of plain function calls (the hot path of every run).
+Problems are collected, each with the YAML path it concerns, so the loader can point at lines.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone, tzinfo
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from trackerbridge.config.models import AttributeSpec, MappingFile, Owns
+from trackerbridge.connectors import base as f
+from trackerbridge.connectors.base import Catalog, FieldInfo, RawRecord
+from trackerbridge.model import CANONICAL_ATTRIBUTES, Initiative, Link, Person, Size, Stage
+
+Converter = Callable[[Any], Any]
+
+# Which field types can feed each attribute kind without an explicit transform.
+ACCEPTS: dict[str, set[str]] = {
+    "text": {f.TEXT, f.OPTION, f.NUMBER, f.REFERENCE, f.USER, f.DATE, f.DATETIME, f.BOOLEAN},
+    "person": {f.USER, f.TEXT},
+    "stage": {f.OPTION, f.TEXT},
+    "size": {f.OPTION, f.TEXT, f.NUMBER},
+    "date": {f.DATE, f.DATETIME, f.TEXT},
+    "datetime": {f.DATETIME, f.DATE, f.TEXT},
+    "boolean": {f.BOOLEAN, f.OPTION, f.TEXT},
+    "integer": {f.NUMBER, f.TEXT},
+    "labels": {f.LABELS, f.TEXT, f.OPTION},
+}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something wrong with a mapping against the live catalog; `path` is the YAML path."""
+
+    path: tuple[str | int, ...]
+    message: str
+    hint: str | None = None
+
+
+class MappingError(Exception):
+    def __init__(self, mapping: str, problems: list[Problem]) -> None:
+        super().__init__(f"mapping {mapping!r}: " + "; ".join(p.message for p in problems))
+        self.mapping = mapping
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class Resolved:
+    attribute: str
+    field: FieldInfo
+    convert: Converter
+
+
+@dataclass
+class CompiledMapping:
+    name: str
+    system: str
+    attributes: list[Resolved]
+    extra: list[Resolved]
+    links: list[tuple[str, FieldInfo]]
+    write_fields: dict[str, FieldInfo]  # role ("health", "reasons") -> field
+    spec: MappingFile
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def fields(self) -> list[FieldInfo]:
+        """Every field a pull must request, once each."""
+        seen: dict[str, FieldInfo] = {}
+        for r in [*self.attributes, *self.extra]:
+            seen.setdefault(r.field.id, r.field)
+        for _, fi in self.links:
+            seen.setdefault(fi.id, fi)
+        for fi in self.write_fields.values():
+            seen.setdefault(fi.id, fi)
+        return list(seen.values())
+
+    def to_initiative(self, raw: RawRecord, source: str) -> Initiative:
+        """Map one record. A value that cannot be read becomes None plus a data error on the
+        initiative, so one odd record never stops a run."""
+        values = raw.values
+        attrs: dict[str, Any] = {}
+        errors: list[str] = []
+        for r in self.attributes:
+            value = values.get(r.field.id)
+            try:
+                attrs[r.attribute] = r.convert(value)
+            except (ValueError, TypeError) as exc:
+                attrs[r.attribute] = None
+                errors.append(f"{r.attribute}: cannot read {r.field.name!r} value {_show(value)}: {exc}")
+        initiative = Initiative(source=source, system=self.system, key=raw.key, url=raw.url, **attrs)
+        if errors:
+            initiative.data_errors = errors
+        if initiative.title is None:
+            initiative.title = ""
+        if initiative.labels is None:
+            initiative.labels = frozenset()
+        if initiative.updated is None:
+            initiative.updated = raw.updated
+        if self.extra:
+            initiative.extra = {r.attribute: _safe(r.convert, values.get(r.field.id)) for r in self.extra}
+        links = [Link(system, str(values[fi.id])) for system, fi in self.links if values.get(fi.id)]
+        if links:
+            initiative.links = tuple(links)
+        if self.write_fields:
+            initiative.current = {fi.id: values.get(fi.id) for fi in self.write_fields.values()}
+        return initiative
+
+
+def compile_mapping(name: str, spec: MappingFile, catalog: Catalog, owns: Owns | None = None) -> CompiledMapping:
+    """Resolve a mapping against a catalog. Raises MappingError listing every problem."""
+    problems: list[Problem] = []
+    attributes = _resolve_all(spec.attributes, "attributes", catalog, problems, canonical=True)
+    extra = _resolve_all(spec.extra, "extra", catalog, problems, canonical=False)
+    links = []
+    for i, link in enumerate(spec.links):
+        fi = _find(catalog, link.field, ("links", i, "field"), problems)
+        if fi is not None:
+            links.append((link.system, fi))
+    write_fields: dict[str, FieldInfo] = {}
+    wb = spec.write_back
+    owned = {o.casefold() for o in (owns.fields if owns else [])}
+    for role, ref in (("health", wb.health_field), ("reasons", wb.reasons_field)):
+        if ref is None:
+            continue
+        path = ("write_back", f"{role}_field")
+        fi = _find(catalog, ref, path, problems)
+        if fi is None:
+            continue
+        if not fi.updateable:
+            problems.append(
+                Problem(path, f"field {fi.name!r} ({fi.id}) is not updateable, so it cannot take the {role}")
+            )
+        elif owns is not None and fi.id.casefold() not in owned and fi.name.casefold() not in owned:
+            problems.append(
+                Problem(
+                    path,
+                    f"field {fi.name!r} is not listed in the connector's owns.fields",
+                    "add it there: trackerbridge writes only what a connector says it owns",
+                )
+            )
+        if role == "health" and fi.type == f.OPTION and fi.options:
+            wanted = (wb.health_values or {"green": "Green", "amber": "Amber", "red": "Red"}).values()
+            missing = [v for v in wanted if v not in fi.options]
+            if missing:
+                problems.append(
+                    Problem(
+                        path,
+                        f"field {fi.name!r} has no option {missing[0]!r}",
+                        f"its options are {', '.join(fi.options)}; set write_back.health_values",
+                    )
+                )
+        write_fields[role] = fi
+    if wb.label_prefix and owns is not None:
+        covered = any(wb.label_prefix.startswith(p) for p in owns.label_prefixes)
+        if not covered:
+            problems.append(
+                Problem(
+                    ("write_back", "label_prefix"),
+                    f"labels starting {wb.label_prefix!r} are not in the connector's owns.label_prefixes",
+                )
+            )
+    compiled = CompiledMapping(name, spec.system, attributes, extra, links, write_fields, spec, problems)
+    if problems:
+        raise MappingError(name, problems)
+    return compiled
+
+
+def _resolve_all(
+    specs: dict[str, AttributeSpec], section: str, catalog: Catalog, problems: list[Problem], *, canonical: bool
+) -> list[Resolved]:
+    out = []
+    for attribute, spec in specs.items():
+        path: tuple[str | int, ...] = (section, attribute)
+        fi = _find(catalog, spec.field, (*path, "field"), problems)
+        if fi is None:
+            continue
+        kind = CANONICAL_ATTRIBUTES.get(attribute, "text") if canonical else _kind_of(spec, fi)
+        try:
+            out.append(Resolved(attribute, fi, _converter(kind, spec, fi, path, problems)))
+        except ValueError as exc:
+            problems.append(Problem(path, str(exc)))
+    return out
+
+
+def _kind_of(spec: AttributeSpec, fi: FieldInfo) -> str:
+    if spec.transform:
+        return "text" if spec.transform == "text" else spec.transform.replace("number", "integer")
+    return {f.USER: "person", f.DATE: "date", f.DATETIME: "datetime", f.BOOLEAN: "boolean", f.LABELS: "labels"}.get(
+        fi.type, "text"
+    )
+
+
+def _find(catalog: Catalog, ref: str, path: tuple[str | int, ...], problems: list[Problem]) -> FieldInfo | None:
+    fi = catalog.find(ref)
+    if fi is not None:
+        return fi
+    twins = catalog.ambiguous(ref)
+    if twins:
+        ids = ", ".join(t.id for t in twins)
+        problems.append(Problem(path, f"{ref!r} names {len(twins)} fields ({ids})", "use the field id instead"))
+        return None
+    suggestion = catalog.suggest(ref)
+    problems.append(
+        Problem(path, f"no field {ref!r} in the live catalog", f"did you mean {suggestion!r}?" if suggestion else None)
+    )
+    return None
+
+
+def _zone(spec: AttributeSpec, path: tuple[str | int, ...], problems: list[Problem]) -> tzinfo:
+    if not spec.timezone:
+        return timezone.utc
+    try:
+        return ZoneInfo(spec.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        problems.append(
+            Problem(
+                (*path, "timezone"), f"unknown time zone {spec.timezone!r}", "use an IANA name such as Europe/Berlin"
+            )
+        )
+        return timezone.utc
+
+
+def _converter(
+    kind: str, spec: AttributeSpec, fi: FieldInfo, path: tuple[str | int, ...], problems: list[Problem]
+) -> Converter:
+    """One function from a normalised tracker value to the attribute's value."""
+    if spec.values is not None:
+        return _value_map(kind, spec, fi, path, problems)
+    if spec.at_least is not None:
+        return _bands(kind, spec, fi, path, problems)
+    transform = spec.transform
+    if transform is None and fi.type not in ACCEPTS.get(kind, {fi.type}):
+        problems.append(
+            Problem(
+                (*path, "field"),
+                f"field {fi.name!r} is {fi.type} ({fi.native_type}); {path[-1]} needs {kind}",
+                "pick another field, or set transform",
+            )
+        )
+    zone = _zone(spec, path, problems)
+    if kind == "person":
+        return _person
+    if kind == "date":
+        return _date_converter(zone, spec.format)
+    if kind == "datetime":
+        return _datetime_converter(zone, spec.format)
+    if kind == "integer":
+        return _integer
+    if kind == "boolean":
+        return _boolean
+    if kind == "labels":
+        return _labels
+    if kind == "stage":
+        if fi.type == f.OPTION and fi.options and not {o.casefold() for o in fi.options} <= set(Stage):
+            problems.append(
+                Problem(
+                    path,
+                    f"stage needs a value map: {fi.name!r} holds {', '.join(fi.options[:4])}",
+                    "add values: {<tracker value>: decide|build|launch|done|cancelled}",
+                )
+            )
+        return lambda v: None if v is None else Stage(str(v).casefold())
+    if kind == "size":
+        return lambda v: None if v is None else Size(str(v).casefold())
+    return _text
+
+
+def _value_map(
+    kind: str, spec: AttributeSpec, fi: FieldInfo, path: tuple[str | int, ...], problems: list[Problem]
+) -> Converter:
+    table = spec.values or {}
+    if fi.options:
+        options = {o.casefold() for o in fi.options}
+        for key in table:
+            if key.casefold() not in options:
+                problems.append(
+                    Problem(
+                        (*path, "values", key),
+                        f"{key!r} is not a value of {fi.name!r}",
+                        f"its values are {', '.join(fi.options)}",
+                    )
+                )
+    wrap: Converter = {"stage": Stage, "size": Size}.get(kind, lambda x: x)  # type: ignore[assignment]
+    folded = {str(k).casefold(): (None if v is None else wrap(v)) for k, v in table.items()}
+    default = None if spec.default is None else wrap(spec.default)
+
+    def convert(value: Any) -> Any:
+        if value is None:
+            return None
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        found = folded.get(str(value).casefold(), _MISSING)
+        if found is _MISSING:
+            if default is None:
+                raise ValueError("not in the mapping's value map, and no default")
+            return default
+        return found
+
+    return convert
+
+
+_MISSING = object()
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _safe(convert: Converter, value: Any) -> Any:
+    try:
+        return convert(value)
+    except (ValueError, TypeError):
+        return None
+
+
+def _bands(
+    kind: str, spec: AttributeSpec, fi: FieldInfo, path: tuple[str | int, ...], problems: list[Problem]
+) -> Converter:
+    if fi.type not in (f.NUMBER, f.TEXT):
+        problems.append(Problem((*path, "at_least"), f"at_least needs a number field; {fi.name!r} is {fi.type}"))
+    wrap: Converter = {"stage": Stage, "size": Size}.get(kind, lambda x: x)  # type: ignore[assignment]
+    bands = sorted(((float(k), wrap(v)) for k, v in (spec.at_least or {}).items()), reverse=True)
+    default = None if spec.default is None else wrap(spec.default)
+
+    def convert(value: Any) -> Any:
+        if value is None or value == "":
+            return None
+        number = float(value)
+        return next((v for threshold, v in bands if number >= threshold), default)
+
+    return convert
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, Person):
+        return value.label
+    return str(value)
+
+
+def _person(value: Any) -> Person | None:
+    if value is None or isinstance(value, Person):
+        return value
+    text = str(value).strip()
+    if not text:
+        return None
+    return Person(email=text) if "@" in text else Person(name=text)
+
+
+def _integer(value: Any) -> int | None:
+    if value is None or value == "":
+        return None
+    return int(float(value))
+
+
+def _boolean(value: Any) -> bool | None:
+    if value is None or isinstance(value, bool):
+        return value
+    return str(value).strip().casefold() in ("true", "yes", "y", "1")
+
+
+def _labels(value: Any) -> frozenset[str]:
+    if value is None:
+        return frozenset()
+    if isinstance(value, str):
+        return frozenset(value.split())
+    return frozenset(map(str, value))
+
+
+def _date_converter(zone: tzinfo, fmt: str | None) -> Converter:
+    def convert(value: Any) -> date | None:
+        if value is None or value == "":
+            return None
+        if isinstance(value, datetime):
+            moment = value if value.tzinfo else value.replace(tzinfo=zone)
+            return moment.astimezone(zone).date()
+        if isinstance(value, date):
+            return value
+        text = str(value).strip()
+        return datetime.strptime(text, fmt).date() if fmt else date.fromisoformat(text[:10])
+
+    return convert
+
+
+def _datetime_converter(zone: tzinfo, fmt: str | None) -> Converter:
+    def convert(value: Any) -> datetime | None:
+        if value is None or value == "":
+            return None
+        if isinstance(value, datetime):
+            return value if value.tzinfo else value.replace(tzinfo=zone)
+        if isinstance(value, date):
+            return datetime(value.year, value.month, value.day, tzinfo=zone)
+        moment = datetime.strptime(str(value), fmt) if fmt else datetime.fromisoformat(str(value))
+        return moment if moment.tzinfo else moment.replace(tzinfo=zone)
+
+    return convert

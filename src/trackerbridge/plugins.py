@@ -1,0 +1,54 @@
+"""Plugin hooks. Built-in connectors (and later rules and report formats) register through the
+same `trackerbridge` entry-point group that third-party packages use, as pytest and datasette do."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    from trackerbridge.connectors.base import Connector
+
+PROJECT = "trackerbridge"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+class PluginError(Exception):
+    exit_code = 2
+
+
+class Specs:
+    @hookspec
+    def trackerbridge_connector_types(self) -> dict[str, type[Connector]]:  # type: ignore[empty-body]
+        """Connector classes by the `type` a connector file names."""
+
+
+@cache
+def plugin_manager() -> pluggy.PluginManager:
+    pm = pluggy.PluginManager(PROJECT)
+    pm.add_hookspecs(Specs)
+    pm.load_setuptools_entrypoints(PROJECT)
+    if pm.get_plugin("builtin_connectors") is None:  # a source tree without installed metadata
+        from trackerbridge.connectors import builtin
+
+        pm.register(builtin, name="builtin_connectors")
+    return pm
+
+
+def connector_types() -> dict[str, type[Connector]]:
+    """All connector types; two plugins claiming one type is a startup error."""
+    found: dict[str, type[Connector]] = {}
+    owners: dict[str, str] = {}
+    pm = plugin_manager()
+    for impl in pm.hook.trackerbridge_connector_types.get_hookimpls():
+        for name, cls in impl.function().items():
+            if name in found and found[name] is not cls:
+                raise PluginError(
+                    f"connector type {name!r} is registered twice: by {owners[name]} and by {impl.plugin_name}"
+                )
+            found[name] = cls
+            owners[name] = impl.plugin_name
+    return found
