@@ -96,7 +96,9 @@ def test_value_map_default_and_unmapped_values() -> None:
     assert (minor.size, minor.stage) == (Size.MINOR, Stage.DECIDE)
     odd = compiled.to_initiative(record(status="Parked"), "s")
     assert odd.stage is None
-    assert odd.data_errors == ["stage: cannot read 'Status' value 'Parked': not in the mapping's value map, and no default"]
+    assert odd.data_errors == [
+        "stage: cannot read 'Status' value 'Parked': not in the mapping's value map, and no default"
+    ]
 
 
 def test_datetime_field_read_as_a_date_in_a_time_zone() -> None:
@@ -148,7 +150,7 @@ def test_type_mismatch_and_value_map_keys_outside_the_options() -> None:
         "stage": {"field": "Status", "values": {"Backlogg": "decide"}},
     })
     found = problems_of(spec)
-    assert (("attributes", "owner", "field"), "field 'Due date' is date (); owner needs person") in found
+    assert (("attributes", "owner", "field"), "field 'Due date' is date; owner needs person") in found
     assert (("attributes", "stage", "values", "Backlogg"), "'Backlogg' is not a value of 'Status'") in found
 
 

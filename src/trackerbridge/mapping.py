@@ -239,7 +239,7 @@ def _converter(
         problems.append(
             Problem(
                 (*path, "field"),
-                f"field {fi.name!r} is {fi.type} ({fi.native_type}); {path[-1]} needs {kind}",
+                f"field {fi.name!r} is {fi.type}{f' ({fi.native_type})' if fi.native_type else ''}; {path[-1]} needs {kind}",
                 "pick another field, or set transform",
             )
         )
