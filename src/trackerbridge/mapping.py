@@ -236,13 +236,9 @@ def _converter(
         return _bands(kind, spec, fi, path, problems)
     transform = spec.transform
     if transform is None and fi.type not in ACCEPTS.get(kind, {fi.type}):
-        problems.append(
-            Problem(
-                (*path, "field"),
-                f"field {fi.name!r} is {fi.type}{f' ({fi.native_type})' if fi.native_type else ''}; {path[-1]} needs {kind}",
-                "pick another field, or set transform",
-            )
-        )
+        native = f" ({fi.native_type})" if fi.native_type else ""
+        message = f"field {fi.name!r} is {fi.type}{native}; {path[-1]} needs {kind}"
+        problems.append(Problem((*path, "field"), message, "pick another field, or set transform"))
     zone = _zone(spec, path, problems)
     if kind == "person":
         return _person
