@@ -304,6 +304,43 @@ def test_jwt_bearer_grant_checks_signature_issuer_audience_expiry_and_subject() 
     assert grant({**good, "aud": "https://127.0.0.1:9"}).status == 200
 
 
+def test_userinfo_describes_the_tokens_user_and_is_not_an_api_call() -> None:
+    org = Org(daily_api_limit=1)
+    token = token_request(org, **password_form()).body["access_token"]
+    org.record("User", org.alice)["TimeZoneSidKey"] = "Europe/Berlin"
+    response = org.call("GET", "/services/oauth2/userinfo", token=token)
+    assert response.status == 200
+    body = response.body
+    assert (body["user_id"], body["preferred_username"]) == (org.alice, USERNAME)
+    assert (body["name"], body["email"], body["given_name"], body["family_name"]) == (
+        "Alice Ng",
+        "alice@example.com",
+        "Alice",
+        "Ng",
+    )
+    assert body["organization_id"].startswith("00D") and len(body["organization_id"]) == 18
+    assert body["sub"] == f"https://127.0.0.1:9/id/{body['organization_id']}/{org.alice}"
+    assert (body["zoneinfo"], body["utcOffset"]) == ("Europe/Berlin", 3_600_000)  # CET on 10 March
+    assert body["urls"]["rest"] == "https://127.0.0.1:9/services/data/v{version}/"
+    assert body["active"] is True
+    by_param = org.call("POST", f"/services/oauth2/userinfo?oauth_token={quote(token)}", token=None)
+    assert by_param.body["user_id"] == org.alice
+    preset = org.call("GET", "/services/oauth2/userinfo")  # the preset token acts as the integration user
+    assert (preset.body["user_id"], preset.body["zoneinfo"]) == (org.bot, "GMT")
+    assert org.service.api_requests_used == 0
+    assert org.call("GET", f"{V}/limits").status == 200  # the one allowed API call is still there
+
+
+def test_userinfo_errors_are_identity_service_codes() -> None:
+    org = Org()
+    bad = org.call("GET", "/services/oauth2/userinfo", token="00Dnot!valid")
+    assert (bad.status, bad.body, bad.content_type()) == (403, b"Bad_OAuth_Token", "text/plain;charset=UTF-8")
+    assert org.call("GET", "/services/oauth2/userinfo", token=None).body == b"Missing_OAuth_Token"
+    org.record("User", org.bot)["IsActive"] = False
+    inactive = org.call("GET", "/services/oauth2/userinfo")
+    assert (inactive.status, inactive.body) == (404, b"Inactive")
+
+
 # --- query ------------------------------------------------------------------------------------
 
 

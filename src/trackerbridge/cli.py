@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import gc
+import json
 import signal
 import sys
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import click
 
 from trackerbridge import __version__
+
+EXIT_OK, EXIT_FINDINGS, EXIT_CONFIG, EXIT_CONNECTOR = 0, 1, 2, 3
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -161,3 +167,104 @@ def demo(seed: int, size: int, jira_flavor: str, anchor: str | None) -> None:
         click.echo("Read back through the real clients:")
         for line in tour(sb.info):
             click.echo(f"  {line}")
+
+
+def project_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--project and --sandbox, shared by every command that reads a project."""
+    command = click.option(
+        "--sandbox",
+        "sandbox_flavor",
+        type=click.Choice(["cloud", "datacenter"]),
+        default=None,
+        help="Run against an embedded sandbox of this Jira flavour (sets the TB_SANDBOX_* variables).",
+    )(command)
+    return click.option(
+        "--project",
+        "project_dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=".",
+        envvar="TRACKERBRIDGE_PROJECT",
+        show_default=True,
+        help="Project directory holding connectors/ and mappings/.",
+    )(command)
+
+
+@contextmanager
+def project_environment(project_dir: Path, sandbox_flavor: str | None) -> Iterator[tuple[Any, Mapping[str, str]]]:
+    """Load the project (config errors exit 2) and the environment to connect with."""
+    import os
+
+    from trackerbridge.config.errors import ConfigError
+    from trackerbridge.config.project import Project
+
+    try:
+        project = Project.load(project_dir)
+    except ConfigError as exc:
+        fail(str(exc), EXIT_CONFIG)
+    if sandbox_flavor is None:
+        yield project, os.environ
+        return
+    from trackerbridge.sandbox.runner import SandboxConfig, sandbox_environment
+
+    with sandbox_environment(SandboxConfig(port=0, jira_flavor=sandbox_flavor)) as (_, env):
+        yield project, env
+
+
+def fail(message: str, code: int) -> None:
+    click.echo(message, err=True)
+    sys.exit(code)
+
+
+@main.command("check")
+@click.argument("connectors", nargs=-1)
+@project_options
+def check_command(connectors: tuple[str, ...], project_dir: Path, sandbox_flavor: str | None) -> None:
+    """Connect to each connector and resolve its mapping against the live field catalog.
+
+    Exits 0 only when every mapped field resolves; 2 for configuration problems, 3 when a
+    tracker cannot be reached or refuses the credentials.
+    """
+    from trackerbridge.checking import check
+    from trackerbridge.config.errors import ConfigError
+
+    with project_environment(project_dir, sandbox_flavor) as (project, env):
+        try:
+            results = check(project, list(connectors), env)
+        except ConfigError as exc:
+            fail(str(exc), EXIT_CONFIG)
+    code = EXIT_OK
+    for r in results:
+        if r.server is not None:
+            s = r.server
+            click.echo(f"{r.name}: {s.system} {s.flavor} {s.version} at {s.url}, signed in as {s.user}")
+        if r.mapping is not None:
+            for line in describe_mapping(r.mapping):
+                click.echo(f"  {line}")
+            click.echo(f"  ok: mapping {r.mapping.name!r} resolves ({len(r.mapping.fields)} fields)")
+        if r.failure is not None:
+            click.echo(f"{r.name}: {r.failure}", err=True)
+            code = max(code, EXIT_CONNECTOR)
+        if r.errors:
+            click.echo(f"{r.name}: mapping does not resolve:", err=True)
+            for error in r.errors:
+                click.echo(f"  {error}", err=True)
+            code = max(code, EXIT_CONFIG) if code != EXIT_CONNECTOR else code
+    sys.exit(code)
+
+
+def describe_mapping(mapping: Any) -> Iterator[str]:
+    for r in [*mapping.attributes, *mapping.extra]:
+        yield f"{r.attribute:<18} <- {r.field.name} ({r.field.id}, {r.field.type})"
+    for system, fi in mapping.links:
+        yield f"{'link ' + system:<18} <- {fi.name} ({fi.id})"
+    for role, fi in mapping.write_fields.items():
+        yield f"{'writes ' + role.split(':')[0]:<18} -> {fi.name} ({fi.id}, {fi.type}, updateable, owned)"
+
+
+@main.command("schema")
+@click.argument("kind", type=click.Choice(["connector", "mapping"]))
+def schema_command(kind: str) -> None:
+    """Print the JSON Schema of connector or mapping files, for editors."""
+    from trackerbridge.config.schema import json_schema
+
+    click.echo(json.dumps(json_schema(kind), indent=2))  # type: ignore[arg-type]

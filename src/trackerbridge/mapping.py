@@ -7,16 +7,16 @@ Problems are collected, each with the YAML path it concerns, so the loader can p
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from trackerbridge.config.models import AttributeSpec, MappingFile, Owns
+from trackerbridge.config.models import AttributeSpec, MappingFile, Owns, SyncSpec
 from trackerbridge.connectors import base as f
 from trackerbridge.connectors.base import Catalog, FieldInfo, RawRecord
-from trackerbridge.model import CANONICAL_ATTRIBUTES, Initiative, Link, Person, Size, Stage
+from trackerbridge.model import CANONICAL_ATTRIBUTES, Change, Initiative, Link, Person, Size, Stage
 
 Converter = Callable[[Any], Any]
 
@@ -67,6 +67,11 @@ class CompiledMapping:
     write_fields: dict[str, FieldInfo]  # role ("health", "reasons") -> field
     spec: MappingFile
     problems: list[Problem] = field(default_factory=list)
+    history_fields: dict[str, Resolved] = field(default_factory=dict)  # field id -> attribute, when history
+
+    @property
+    def needs_history(self) -> bool:
+        return bool(self.history_fields)
 
     @property
     def fields(self) -> list[FieldInfo]:
@@ -109,11 +114,47 @@ class CompiledMapping:
             initiative.links = tuple(links)
         if self.write_fields:
             initiative.current = {fi.id: values.get(fi.id) for fi in self.write_fields.values()}
+        if self.history_fields and raw.history:
+            initiative.history = tuple(self._changes(raw))
         return initiative
 
+    def _changes(self, raw: RawRecord) -> Iterator[Change]:
+        """Changelog items of mapped fields, converted like the attribute (unreadable ones skipped)."""
+        by_name = {r.field.name.casefold(): r for r in self.history_fields.values()}
+        for entry in raw.history:
+            for item in entry.get("items", ()):
+                r = (
+                    self.history_fields.get(str(item.get("fieldId") or ""))
+                    or self.history_fields.get(str(item.get("field") or ""))
+                    or by_name.get(str(item.get("field") or "").casefold())
+                )
+                if r is None:
+                    continue
+                before = _safe(r.convert, _history_value(item, "from", r.field.type))
+                after = _safe(r.convert, _history_value(item, "to", r.field.type))
+                yield Change(entry["created"], r.attribute, before, after, entry.get("author"))
 
-def compile_mapping(name: str, spec: MappingFile, catalog: Catalog, owns: Owns | None = None) -> CompiledMapping:
-    """Resolve a mapping against a catalog. Raises MappingError listing every problem."""
+
+@dataclass(frozen=True)
+class IncomingSync:
+    """A sync spec of another mapping that writes into this one: where its problems are reported."""
+
+    source_mapping: str
+    index: int  # position in the source mapping's sync list
+    spec: SyncSpec
+
+
+def compile_mapping(
+    name: str,
+    spec: MappingFile,
+    catalog: Catalog,
+    owns: Owns | None = None,
+    incoming: list[IncomingSync] | None = None,
+) -> CompiledMapping:
+    """Resolve a mapping against a catalog. Raises MappingError listing every problem.
+
+    `incoming` are the other side's sync specs whose target field lives in this catalog: their
+    fields are read (to compare) and written (to sync), so they must resolve, be updateable and owned."""
     problems: list[Problem] = []
     attributes = _resolve_all(spec.attributes, "attributes", catalog, problems, canonical=True)
     extra = _resolve_all(spec.extra, "extra", catalog, problems, canonical=False)
@@ -156,6 +197,22 @@ def compile_mapping(name: str, spec: MappingFile, catalog: Catalog, owns: Owns |
                     )
                 )
         write_fields[role] = fi
+    for sync in incoming or []:
+        path = ("@sync", sync.source_mapping, sync.index, "field")
+        fi = _find(catalog, sync.spec.field, path, problems)
+        if fi is None:
+            continue
+        if not fi.updateable:
+            problems.append(Problem(path, f"field {fi.name!r} ({fi.id}) is not updateable, so it cannot be synced"))
+        elif owns is not None and fi.id.casefold() not in owned and fi.name.casefold() not in owned:
+            problems.append(
+                Problem(
+                    path,
+                    f"field {fi.name!r} is not listed in {name!r}'s connector owns.fields",
+                    "add it there: trackerbridge writes only what a connector says it owns",
+                )
+            )
+        write_fields[f"sync:{sync.source_mapping}:{sync.spec.attribute}"] = fi
     if wb.label_prefix and owns is not None:
         covered = any(wb.label_prefix.startswith(p) for p in owns.label_prefixes)
         if not covered:
@@ -166,6 +223,7 @@ def compile_mapping(name: str, spec: MappingFile, catalog: Catalog, owns: Owns |
                 )
             )
     compiled = CompiledMapping(name, spec.system, attributes, extra, links, write_fields, spec, problems)
+    compiled.history_fields = {r.field.id: r for r in attributes} if spec.history else {}
     if problems:
         raise MappingError(name, problems)
     return compiled
@@ -302,6 +360,14 @@ def _value_map(
 
 
 _MISSING = object()
+
+
+def _history_value(item: dict[str, Any], side: str, field_type: str) -> Any:
+    """Jira puts ids in from/to and display text in fromString/toString: dates and numbers read
+    best from the raw side, everything else (statuses, options, users) from the text."""
+    first, second = (side, f"{side}String") if field_type in (f.DATE, f.DATETIME, f.NUMBER) else (f"{side}String", side)
+    value = item.get(first)
+    return value if value not in (None, "") else item.get(second)
 
 
 def _show(value: Any) -> str:

@@ -55,6 +55,17 @@ class Link:
     key: str
 
 
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One past change of a mapped attribute, from the tracker's history (Jira changelog)."""
+
+    at: datetime
+    attribute: str
+    before: Any
+    after: Any
+    author: Person | None = None
+
+
 @dataclass(slots=True)
 class Initiative:
     """One record, mapped. Attributes a mapping does not feed stay None."""
@@ -85,6 +96,7 @@ class Initiative:
     extra: dict[str, Any] = field(default_factory=dict)  # mapped attributes beyond the canonical ones
     current: dict[str, Any] = field(default_factory=dict)  # raw values of owned write-back fields
     data_errors: list[str] = field(default_factory=list)  # values the mapping could not read
+    history: tuple[Change, ...] = ()  # changes of mapped attributes, oldest first, when the mapping asks
 
     @property
     def active(self) -> bool:

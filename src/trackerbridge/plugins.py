@@ -10,6 +10,7 @@ import pluggy
 
 if TYPE_CHECKING:
     from trackerbridge.connectors.base import Connector
+    from trackerbridge.rules.base import Rule
 
 PROJECT = "trackerbridge"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -25,6 +26,10 @@ class Specs:
     def trackerbridge_connector_types(self) -> dict[str, type[Connector]]:  # type: ignore[empty-body]
         """Connector classes by the `type` a connector file names."""
 
+    @hookspec
+    def trackerbridge_rules(self) -> list[Rule]:  # type: ignore[empty-body]
+        """Convention rules; codes must be unique across all plugins."""
+
 
 @cache
 def plugin_manager() -> pluggy.PluginManager:
@@ -32,9 +37,11 @@ def plugin_manager() -> pluggy.PluginManager:
     pm.add_hookspecs(Specs)
     pm.load_setuptools_entrypoints(PROJECT)
     if pm.get_plugin("builtin_connectors") is None:  # a source tree without installed metadata
-        from trackerbridge.connectors import builtin
+        from trackerbridge.connectors import builtin as connectors
+        from trackerbridge.rules import builtin as rules
 
-        pm.register(builtin, name="builtin_connectors")
+        pm.register(connectors, name="builtin_connectors")
+        pm.register(rules, name="builtin_rules")
     return pm
 
 

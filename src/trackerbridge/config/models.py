@@ -211,6 +211,9 @@ class MappingFile(Strict):
     links: list[LinkSpec] = Field(default_factory=list)
     sync: list[SyncSpec] = Field(default_factory=list)
     write_back: WriteBack = Field(default_factory=WriteBack)
+    history: bool = Field(
+        False, description="Read each record's change history (Jira changelog): commitment rules need it"
+    )
 
     @field_validator("attributes")
     @classmethod

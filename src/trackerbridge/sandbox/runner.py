@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 import threading
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -91,6 +94,13 @@ class SandboxInfo:
             "TB_SANDBOX_SF_JWT_KEY": self.salesforce_jwt_key,
             "TB_SANDBOX_CA_BUNDLE": self.ca_bundle,
         }
+
+
+@contextmanager
+def sandbox_environment(config: SandboxConfig | None = None) -> Iterator[tuple[Sandbox, dict[str, str]]]:
+    """An embedded sandbox and the environment the shipped connector files read, for `--sandbox`."""
+    with Sandbox(config or SandboxConfig(port=0)) as sb:
+        yield sb, {**os.environ, **sb.info.as_env()}
 
 
 class Sandbox:

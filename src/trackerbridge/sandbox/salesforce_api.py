@@ -21,6 +21,7 @@ from datetime import date, datetime, timedelta, timezone
 from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
 from urllib.parse import parse_qs
+from zoneinfo import ZoneInfo
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -77,6 +78,7 @@ QUERY_DEFAULT_BATCH, QUERY_MIN_BATCH, QUERY_MAX_BATCH = 2000, 200, 2000
 COLLECTION_MAX = 200
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 JWT_AUDIENCES = ("https://login.salesforce.com", "https://test.salesforce.com")
+DEFAULT_TIME_ZONE = "GMT"  # userinfo's zoneinfo for users without a TimeZoneSidKey (the demo's have none)
 # Values Salesforce fills in on create when the caller leaves them out.
 CREATE_DEFAULTS: dict[tuple[str, str], Any] = {
     ("Task", "Status"): "Not Started",
@@ -146,6 +148,11 @@ def _error(status: int, code: str, message: str, fields: list[str] | None = None
 
 def _oauth_error(error: str, description: str) -> Response:
     return Response(400, {"error": error, "error_description": description}, {"Cache-Control": "no-store"})
+
+
+def _identity_error(status: int, code: str) -> Response:
+    """The identity service (id URL, userinfo) answers errors as a bare code in plain text."""
+    return Response(status, code.encode(), {"Content-Type": "text/plain;charset=UTF-8"})
 
 
 def _valid_id(value: str) -> bool:
@@ -309,6 +316,8 @@ class SalesforceService:
         add = self.router.add
         add("GET", "/services/data", self.versions)
         add("POST", "/services/oauth2/token", self.token)
+        add("GET", "/services/oauth2/userinfo", self.userinfo)
+        add("POST", "/services/oauth2/userinfo", self.userinfo)
         api = "/services/data/v{version}"
         add("GET", api, self.resources)
         add("GET", f"{api}/limits", self.limits)
@@ -382,12 +391,17 @@ class SalesforceService:
     def _limit_info(self) -> str:
         return f"api-usage={self.api_requests_used}/{self.daily_api_limit}"
 
-    def _authenticate(self, request: Request) -> str | None:
-        """The calling user's id for a valid session id, sent as `Bearer` (or the older `OAuth`)."""
+    @staticmethod
+    def _bearer(request: Request) -> str:
+        """The session id sent as `Bearer` (or the older `OAuth`), or an empty string."""
         header = request.header("Authorization") or ""
         scheme, _, token = header.strip().partition(" ")
-        token = token.strip()
-        if scheme.lower() not in ("bearer", "oauth") or not token or token not in self.auth.access_tokens:
+        return token.strip() if scheme.lower() in ("bearer", "oauth") else ""
+
+    def _authenticate(self, request: Request) -> str | None:
+        """The calling user's id for a valid session id."""
+        token = self._bearer(request)
+        if not token or token not in self.auth.access_tokens:
             return None
         user_id = self._token_users.get(token)
         return user_id if user_id in self.data.records.get("User", {}) else self.default_user_id()
@@ -586,6 +600,85 @@ class SalesforceService:
         if scope:
             body["scope"] = scope
         return Response(200, body, {"Cache-Control": "no-store"})
+
+    def userinfo(self, request: Request) -> Response:
+        """OpenID Connect UserInfo for the token's user, shaped as Salesforce answers it.
+
+        An identity call, not a REST API call: not counted against DailyApiRequests, and a bad token
+        gets the identity service's plain-text 403 (`Bad_OAuth_Token`), not INVALID_SESSION_ID.
+        """
+        token = self._bearer(request) or request.arg("oauth_token") or ""
+        if not token:
+            return _identity_error(403, "Missing_OAuth_Token")
+        if token not in self.auth.access_tokens:
+            return _identity_error(403, "Bad_OAuth_Token")
+        users = self.data.records.get("User", {})
+        user_id = self._token_users.get(token)
+        if user_id not in users:
+            user_id = self.default_user_id()
+        user = users.get(user_id)
+        if user is None:
+            return _identity_error(404, "Bad_Id")
+        if user.get("IsActive") is False:
+            return _identity_error(404, "Inactive")
+        return Response(200, self._userinfo_body(user_id, user), {"Cache-Control": "no-cache,must-revalidate"})
+
+    def _userinfo_body(self, user_id: str, user: dict[str, Any]) -> dict[str, Any]:
+        base = self.base_url or "https://login.salesforce.com"
+        org = ORG_ID[:15]
+        zone = user.get("TimeZoneSidKey") or DEFAULT_TIME_ZONE
+        offset = ZoneInfo(zone).utcoffset(self.clock.now()) or timedelta(0)
+        username = str(user.get("Username") or "")
+        modified = user.get("LastModifiedDate")
+        data = f"{base}/services/data/v{{version}}"
+        return {
+            "sub": f"{base}/id/{ORG_ID}/{user_id}",
+            "user_id": user_id,
+            "organization_id": ORG_ID,
+            "preferred_username": username,
+            "nickname": username.split("@")[0],
+            "name": user.get("Name"),
+            "email": user.get("Email"),
+            "email_verified": True,
+            "given_name": user.get("FirstName"),
+            "family_name": user.get("LastName"),
+            "zoneinfo": zone,
+            "photos": {"picture": f"{base}/profilephoto/005/F", "thumbnail": f"{base}/profilephoto/005/T"},
+            "profile": f"{base}/{user_id}",
+            "picture": f"{base}/profilephoto/005/F",
+            "address": {},
+            "is_salesforce_integration_user": False,
+            "urls": {
+                "enterprise": f"{base}/services/Soap/c/{{version}}/{org}",
+                "metadata": f"{base}/services/Soap/m/{{version}}/{org}",
+                "partner": f"{base}/services/Soap/u/{{version}}/{org}",
+                "rest": f"{data}/",
+                "sobjects": f"{data}/sobjects/",
+                "search": f"{data}/search/",
+                "query": f"{data}/query/",
+                "recent": f"{data}/recent/",
+                "tooling_soap": f"{base}/services/Soap/T/{{version}}/{org}",
+                "tooling_rest": f"{data}/tooling/",
+                "profile": f"{base}/{user_id}",
+                "feeds": f"{data}/chatter/feeds",
+                "groups": f"{data}/chatter/groups",
+                "users": f"{data}/chatter/users",
+                "feed_items": f"{data}/chatter/feed-items",
+                "feed_elements": f"{data}/chatter/feed-elements",
+                "custom_domain": base,
+            },
+            "active": user.get("IsActive") is not False,
+            "user_type": "STANDARD",
+            "language": "en_US",
+            "locale": "en_US",
+            "utcOffset": int(offset.total_seconds() * 1000),
+            "updated_at": (
+                modified.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+                if isinstance(modified, datetime)
+                else None
+            ),
+            "is_app_installed": True,
+        }
 
     # --- query --------------------------------------------------------------------------------
 

@@ -1,0 +1,879 @@
+"""Jira Cloud and Data Center, through the `jira` client library.
+
+The client does the HTTP plumbing (auth, URLs, JSON); this module decides what to ask for and
+turns the answers into plain trackerbridge data. Three things matter more than they look:
+
+- One retry layer. The client's own retries are switched off (`max_retries=0`) and our policy
+  (`trackerbridge.connectors.http.retry_policy`) is mounted on its session, so a 429 is not
+  retried by two loops with two ideas of Retry-After. Every attempt is counted in `calls`.
+- Watermarks that never skip. Searches are ordered `updated ASC, key ASC`; an incremental search
+  starts `OVERLAP` before `since`, written in the signed-in user's time zone (JQL dates are read
+  in it, to the minute). Data Center's offset paging re-reads one record per page to notice a
+  list that moved under it (an edit moves an issue to the end) and steps back instead of
+  skipping.
+- Safe errors. `JIRAError.__str__` prints request headers (the Authorization header), so it is
+  never shown or chained: every failure becomes a `ConnectorError` whose message names the
+  connector and the credential's environment variable, never its value.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+import socket
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import date, datetime, timedelta, timezone
+from functools import partial
+from typing import Any, NoReturn
+from urllib.parse import quote, urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import requests
+from jira import JIRA, JIRAError
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import InvalidHeader, MaxRetryError, ResponseError
+from urllib3.util.retry import Retry
+
+from trackerbridge.config.connection import CREDENTIAL_ROLES, Connection
+from trackerbridge.config.models import JiraConnector as JiraConnectorFile
+from trackerbridge.connectors.base import (
+    DATE,
+    DATETIME,
+    LABELS,
+    NUMBER,
+    OPTION,
+    TEXT,
+    USER,
+    AuthError,
+    Catalog,
+    Connector,
+    ConnectorError,
+    FieldInfo,
+    QuotaExceeded,
+    RawRecord,
+    ServerInfo,
+)
+from trackerbridge.connectors.http import retry_policy
+from trackerbridge.model import Person
+from trackerbridge.net import require_https
+
+OVERLAP = timedelta(minutes=2)
+"""How far before `since` an incremental search starts: clock skew and minute-granular JQL."""
+
+CLOUD_PAGE = 5000  # asked of the enhanced search; Cloud answers 100 when fields are asked, 5000 for ids only
+DC_PAGE = 1000  # Data Center's default jira.search.views.default.max; the answer's maxResults wins
+POST_ABOVE = 2000  # characters of URL-encoded JQL above which a search goes by POST
+MAX_RETRY_AFTER = 120.0  # seconds; a longer Retry-After is a spent quota, not a hiccup
+STALLS = 5  # pages in a row that bring nothing new before Data Center paging is declared broken
+UNKNOWN_ZONE_SLACK = timedelta(hours=14)  # no usable time zone: the widest UTC offset, so nothing is missed
+AUTH_METHODS = ("api_token", "pat", "basic")
+
+_OPTION_TYPES = frozenset(
+    {"option", "option-with-child", "status", "priority", "issuetype", "resolution", "project", "securitylevel"}
+)
+_LIST_ITEMS = frozenset({"string", "option", "component", "version"})
+READ_ONLY = frozenset(
+    {
+        "created",
+        "updated",
+        "status",
+        "resolution",
+        "resolutiondate",
+        "statuscategorychangedate",
+        "lastViewed",
+        "creator",
+        "project",
+        "issuekey",
+        "thumbnail",
+        "subtasks",
+        "votes",
+        "watches",
+        "worklog",
+        "progress",
+        "aggregateprogress",
+        "timespent",
+        "aggregatetimespent",
+        "aggregatetimeestimate",
+        "aggregatetimeoriginalestimate",
+        "workratio",
+    }
+)
+"""System fields a PUT cannot set (status and resolution move through transitions)."""
+
+_API_PATH = re.compile(r"^/rest/api/(?:\d+|latest)/")
+_ISSUE_PATH = re.compile(r"^issue/[^/]+")
+_DATETIME = re.compile(
+    r"^(\d{4})-(\d\d)-(\d\d)[T ](\d\d):(\d\d)(?::(\d\d)(?:[.,](\d{1,6})\d*)?)?\s*(Z|[+-]\d\d:?\d\d)?$"
+)
+
+
+class _CountingRetry(Retry):
+    """Our retry policy, reporting each attempt urllib3 retries (the session hook sees only the last).
+
+    It also refuses to sleep through a Retry-After longer than `max_wait`: that answer goes back
+    to the connector, which reports a spent quota instead of blocking a cron job for an hour."""
+
+    on_attempt: Callable[[str, str, bool], None] | None = None
+    max_wait: float | None = None
+
+    @classmethod
+    def wrap(
+        cls, retry: Retry, on_attempt: Callable[[str, str, bool], None], max_wait: float | None, *, post: bool = False
+    ) -> _CountingRetry:
+        names = [n for n in inspect.signature(Retry.__init__).parameters if n != "self"]
+        params = {n: getattr(retry, n) for n in names if hasattr(retry, n)}
+        if post and params.get("allowed_methods") is not None:
+            params["allowed_methods"] = frozenset(params["allowed_methods"]) | {"POST"}
+        out = cls(**params)
+        out.on_attempt, out.max_wait = on_attempt, max_wait
+        return out
+
+    def new(self, **kw: Any) -> _CountingRetry:
+        out = super().new(**kw)
+        out.on_attempt, out.max_wait = self.on_attempt, self.max_wait
+        return out
+
+    def increment(  # type: ignore[override]
+        self,
+        method: str | None = None,
+        url: str | None = None,
+        response: Any = None,
+        error: Exception | None = None,
+        _pool: Any = None,
+        _stacktrace: Any = None,
+    ) -> _CountingRetry:
+        if response is not None and self.max_wait is not None:
+            try:
+                wait = self.get_retry_after(response)
+            except InvalidHeader:
+                wait = None
+            if wait is not None and wait > self.max_wait:
+                # Not retried: urllib3 hands this response back (raise_on_status=False) and the
+                # session hook counts it.
+                raise MaxRetryError(_pool, url or "", ResponseError(f"Retry-After {wait:.0f}s is too long"))
+        sent = response is not None or (error is not None and self._is_read_error(error))
+        try:
+            out = super().increment(method, url, response, error, _pool, _stacktrace)
+        except BaseException:
+            if error is not None and sent and self.on_attempt:  # an unanswered request, not retried again
+                self.on_attempt(method or "?", url or "", True)
+            raise  # a final response is counted by the session hook
+        if sent and self.on_attempt:
+            self.on_attempt(method or "?", url or "", error is not None)
+        return out
+
+
+class JiraConnector(Connector):
+    """A Jira site (Cloud or Data Center), read through the `jira` client."""
+
+    system = "jira"
+
+    def __init__(
+        self,
+        connection: Connection,
+        *,
+        retry: Retry | None = None,
+        page_size: int | None = None,
+        max_retry_after: float = MAX_RETRY_AFTER,
+    ) -> None:
+        """`retry` replaces the default policy (tests use tiny backoffs); `page_size` asks for
+        smaller pages than the largest the server allows (tests, or proxies with small limits)."""
+        super().__init__(connection.name)
+        self.connection = connection
+        self.site = connection.url.rstrip("/")
+        self.dropped: Counter[str] = Counter()  # attempts that got no answer (also counted in calls)
+        if connection.type != "jira" or not isinstance(connection.file, JiraConnectorFile):
+            raise ConnectorError(f"jira {self.name!r}: the connection is of type {connection.type!r}, not jira")
+        if connection.auth_method not in AUTH_METHODS:
+            raise ConnectorError(
+                f"jira {self.name!r}: auth method {connection.auth_method!r} is not one Jira takes; "
+                f"expected one of {', '.join(AUTH_METHODS)}"
+            )
+        missing = [r for r in CREDENTIAL_ROLES[connection.auth_method] if r not in connection.credentials]
+        if missing:
+            raise ConnectorError(f"jira {self.name!r}: auth method {connection.auth_method} needs {', '.join(missing)}")
+        try:
+            require_https(self.site)
+        except ValueError as exc:
+            raise ConnectorError(f"jira {self.name!r}: {exc}") from None
+        if page_size is not None and page_size < 1:
+            raise ValueError("page_size must be at least 1")
+        self._retry = retry or retry_policy()
+        self._page_size = page_size
+        self._max_retry_after = max_retry_after
+        self._client: JIRA | None = None
+        self._server_info: dict[str, Any] | None = None
+        self._me: dict[str, Any] | None = None
+        self._catalog: Catalog | None = None
+        self._flavor: str | None = None
+        self._last_content_type = ""
+        self._base_path = urlsplit(self.site).path.rstrip("/")
+
+    # --- public -------------------------------------------------------------------------------
+
+    @property
+    def flavor(self) -> str:
+        """cloud or datacenter, as the server says (connects on first use)."""
+        self._connect()
+        assert self._flavor is not None
+        return self._flavor
+
+    def server(self) -> ServerInfo:
+        self._connect()
+        info, me = self._server_info or {}, self._myself()
+        return ServerInfo(
+            system="jira",
+            flavor=self.flavor,
+            version=str(info.get("version") or ""),
+            url=self.site,
+            user=str(me.get("displayName") or me.get("name") or me.get("accountId") or ""),
+            user_email=me.get("emailAddress") or None,
+            time_zone=str(me.get("timeZone") or "UTC"),
+        )
+
+    def catalog(self) -> Catalog:
+        """GET field, once: every field with its normalised type."""
+        if self._catalog is None:
+            client = self._connect()
+            raw = self._call("reading the field catalog", client.fields)
+            self._catalog = Catalog([_field_info(f) for f in raw if isinstance(f, dict) and f.get("id")])
+            self._seed_client_field_cache(raw)
+        return self._catalog
+
+    def pull(
+        self, fields: Sequence[FieldInfo], *, since: datetime | None = None, history: bool = False
+    ) -> Iterator[RawRecord]:
+        """Issues in scope (changed at or after `since` minus `OVERLAP`), oldest change first.
+
+        Records inside the overlap are returned again on purpose: re-reading is idempotent and
+        the caller keeps the newest copy of each key."""
+        self._connect()
+        self.catalog()  # the client would fetch it on the first search anyway; ours seeds its cache
+        ids = list(dict.fromkeys([*(f.id for f in fields), "updated"]))
+        jql = self.jql(since)
+        expand = "changelog" if history else None
+        pages = self._cloud_issues(jql, ids, expand) if self.flavor == "cloud" else self._dc_issues(jql, ids, expand)
+        for raw in pages:
+            yield self._record(raw, fields, history)
+
+    def jql(self, since: datetime | None = None) -> str:
+        """The search for the scope: `(<scope>) [AND updated >= "<since - overlap>"] ORDER BY ...`."""
+        scope = self.connection.scope.jql.strip()  # type: ignore[union-attr]
+        where = f"({scope})"
+        if since is not None:
+            where += f' AND updated >= "{self._jql_minute(since - OVERLAP)}"'
+        return f"{where} ORDER BY updated ASC, key ASC"
+
+    def record_url(self, key: str) -> str:
+        return f"{self.site}/browse/{quote(key)}"
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    # --- connecting ---------------------------------------------------------------------------
+
+    def _connect(self) -> JIRA:
+        """Build the client, mount our retry layer and call counter, read serverInfo, check the flavour.
+
+        serverInfo is read after mounting (the client would read it before, uncounted and unretried)."""
+        if self._client is not None:
+            return self._client
+        conn = self.connection
+        auth: dict[str, Any]
+        if conn.auth_method == "pat":
+            auth = {"token_auth": conn.secret("token").reveal()}
+        elif conn.auth_method == "api_token":
+            auth = {"basic_auth": (conn.secret("email").reveal(), conn.secret("token").reveal())}
+        else:
+            auth = {"basic_auth": (conn.secret("username").reveal(), conn.secret("password").reveal())}
+        client = JIRA(
+            server=self.site,
+            options={"verify": conn.ca_bundle or True, "check_update": False},
+            max_retries=0,
+            timeout=conn.timeout,
+            get_server_info=False,
+            **auth,
+        )
+        session = client._session
+        general = HTTPAdapter(max_retries=_CountingRetry.wrap(self._retry, self._attempted, self._max_retry_after))
+        session.mount("https://", general)
+        session.mount("http://", general)
+        # Searching is read-only, so a search by POST (long JQL) may be retried like a GET.
+        search = _CountingRetry.wrap(self._retry, self._attempted, self._max_retry_after, post=True)
+        session.mount(client._get_url("search"), HTTPAdapter(max_retries=search))
+        session.hooks["response"].append(self._responded)
+        self._client = client
+        try:
+            info = self._call("connecting", client.server_info)
+        except ConnectorError:
+            self.close()
+            raise
+        if not isinstance(info, dict) or "versionNumbers" not in info:
+            self.close()
+            raise ConnectorError(
+                f"jira {self.name!r}: {self.site} did not answer serverInfo like Jira does; "
+                "is the URL the Jira base URL (with its context path, such as /jira)?"
+            )
+        client._version = tuple(info.get("versionNumbers") or (0, 0, 0))
+        client.deploymentType = info.get("deploymentType")
+        self._server_info = info
+        detected = "cloud" if info.get("deploymentType") == "Cloud" else "datacenter"
+        configured = conn.file.flavor  # type: ignore[union-attr]
+        if configured != "auto" and configured != detected:
+            self.close()
+            raise ConnectorError(
+                f"jira {self.name!r}: the connector file says flavor: {configured}, but {self.site} reports "
+                f"deploymentType {info.get('deploymentType')!r} ({detected}); set flavor: {detected} or auto"
+            )
+        self._flavor = detected
+        return client
+
+    def _myself(self) -> dict[str, Any]:
+        if self._me is None:
+            client = self._connect()
+            me = self._call("reading the signed-in user", client.myself)
+            self._me = me if isinstance(me, dict) else {}
+        return self._me
+
+    def _seed_client_field_cache(self, raw: list[dict[str, Any]]) -> None:
+        """The client translates `fields=` names through a clause-name cache it fills with its own
+        GET field on the first search; fill it from ours (ids map to themselves) to save that call."""
+        client = self._client
+        if client is None or not hasattr(client, "_fields_cache_value"):
+            return
+        cache: dict[str, str] = {}
+        for f in raw:
+            if isinstance(f, dict) and f.get("id"):
+                for clause in f.get("clauseNames") or []:
+                    cache[str(clause)] = str(f["id"])
+        for f in raw:
+            if isinstance(f, dict) and f.get("id"):
+                cache[str(f["id"])] = str(f["id"])
+        client._fields_cache_value = cache
+
+    # --- searching ----------------------------------------------------------------------------
+
+    def _cloud_issues(self, jql: str, ids: list[str], expand: str | None) -> Iterator[dict[str, Any]]:
+        """Enhanced search (`search/jql`): follow nextPageToken until the last page."""
+        client = self._connect()
+        post = len(quote(jql)) > POST_ABOVE
+        token: str | None = None
+        read = 0
+        while True:
+            page_token = token
+            body = self._call(
+                "searching",
+                partial(
+                    client.enhanced_search_issues,
+                    jql,
+                    nextPageToken=page_token,
+                    maxResults=self._page_size or CLOUD_PAGE,
+                    fields=list(ids),
+                    expand=expand,
+                    json_result=True,
+                    use_post=post,
+                ),
+                search=True,
+                token=page_token is not None,
+                read=read,
+            )
+            issues = _issues(body, self.name)
+            yield from issues
+            read += len(issues)
+            token = body.get("nextPageToken") or None
+            if token is None:
+                if body.get("isLast") is False:
+                    raise ConnectorError(
+                        f"jira {self.name!r}: the search said more results follow (isLast=false) but sent no "
+                        f"nextPageToken after {read} records; run again"
+                    )
+                return
+            if body.get("isLast") is True:
+                return
+            if token == page_token:
+                raise ConnectorError(f"jira {self.name!r}: the search returned the same page token twice; run again")
+
+    def _dc_issues(self, jql: str, ids: list[str], expand: str | None) -> Iterator[dict[str, Any]]:
+        """Offset search (`search`) with `startAt` / `total`, paged by the server's own `maxResults`.
+
+        Each page after the first starts on the last record already read. If that record is not
+        where it was (an issue was edited, moved to the end of the `updated` order, or left the
+        scope), the list shifted left and a plain offset would skip records: step back until the
+        page starts on something already read."""
+        client = self._connect()
+        post = len(quote(jql)) > POST_ABOVE
+        size = self._page_size or DC_PAGE
+        recent: _Recent = _Recent(max(2 * size, 100))
+        consumed, back, stalls = 0, 1, 0
+        while True:
+            start = max(consumed - back, 0)
+            body = self._call(
+                "searching",
+                partial(
+                    client.search_issues,
+                    jql,
+                    startAt=start,
+                    maxResults=size,
+                    fields=list(ids),
+                    expand=expand,
+                    json_result=True,
+                    use_post=post,
+                ),
+                search=True,
+                read=len(recent),
+            )
+            issues = _issues(body, self.name)
+            total = _int(body.get("total"), start + len(issues))
+            size = max(_int(body.get("maxResults"), size), 1)
+            if start > 0 and back > 0 and (not issues or _ident(issues[0]) not in recent):
+                back *= 2
+                continue  # start reaches 0 within log2(consumed) steps
+            back = 1 if size > 1 else 0
+            fresh = 0
+            for raw in issues:
+                ident = _ident(raw)
+                if ident not in recent:
+                    recent.add(ident)
+                    fresh += 1
+                    yield raw
+            end = start + len(issues)
+            if not issues or end >= total:
+                return
+            stalls = 0 if fresh else stalls + 1
+            if stalls >= STALLS:
+                raise ConnectorError(
+                    f"jira {self.name!r}: the search's pages stopped advancing at startAt={start} "
+                    f"(total {total}); run again"
+                )
+            consumed = end
+
+    # --- records ------------------------------------------------------------------------------
+
+    def _record(self, raw: dict[str, Any], fields: Sequence[FieldInfo], history: bool) -> RawRecord:
+        key = str(raw.get("key") or raw.get("id") or "")
+        values = raw.get("fields") or {}
+        return RawRecord(
+            key=key,
+            url=self.record_url(key),
+            values={f.id: _normalise(values.get(f.id), f) for f in fields},
+            updated=_to_datetime(values.get("updated")),
+            history=self._history(key, raw) if history else [],
+        )
+
+    def _history(self, key: str, raw: dict[str, Any]) -> list[dict[str, Any]]:
+        """The changelog, oldest first. Cloud's search carries only recent entries; when it says
+        there are more, read the issue's own changelog."""
+        log = raw.get("changelog") or {}
+        histories = list(log.get("histories") or [])
+        total = log.get("total")
+        if self.flavor == "cloud" and isinstance(total, int) and total > len(histories):
+            histories = list(self._full_changelog(key))
+        out = [
+            {
+                "created": _to_datetime(h.get("created")),
+                "author": _person(h.get("author")),
+                "items": [
+                    {k: item.get(k) for k in ("field", "from", "to", "fromString", "toString")}
+                    for item in h.get("items") or []
+                    if isinstance(item, dict)
+                ],
+            }
+            for h in histories
+            if isinstance(h, dict)
+        ]
+        epoch = datetime.min.replace(tzinfo=timezone.utc)
+        out.sort(key=lambda h: h["created"] if isinstance(h["created"], datetime) else epoch)
+        return out
+
+    def _full_changelog(self, key: str) -> Iterator[dict[str, Any]]:
+        client = self._connect()
+        start = 0
+        while True:
+            params = {"startAt": start, "maxResults": 100}
+            body = self._call(
+                f"reading the changelog of {key}", partial(client._get_json, f"issue/{quote(key)}/changelog", params)
+            )
+            values = [v for v in body.get("values") or [] if isinstance(v, dict)] if isinstance(body, dict) else []
+            yield from values
+            start += len(values)
+            total = _int(body.get("total"), start) if isinstance(body, dict) else start
+            if not values or body.get("isLast") is True or start >= total:
+                return
+
+    # --- time ---------------------------------------------------------------------------------
+
+    def _jql_minute(self, when: datetime) -> str:
+        """`when` as a JQL literal in the user's time zone, rounded down to the minute.
+
+        If a wall time is ambiguous (the hour a DST change repeats), step back until every reading
+        of it is at or before `when`. Without a usable zone, widen by the largest UTC offset."""
+        instant = when if when.tzinfo is not None else when.replace(tzinfo=timezone.utc)
+        name = str(self._myself().get("timeZone") or "")
+        try:
+            zone = ZoneInfo(name) if name else None
+        except (ZoneInfoNotFoundError, ValueError):
+            zone = None
+        if zone is None:
+            wall = (instant.astimezone(timezone.utc) - UNKNOWN_ZONE_SLACK).replace(tzinfo=None)
+        else:
+            wall = instant.astimezone(zone).replace(tzinfo=None, second=0, microsecond=0)
+            for _ in range(8):
+                latest = max(wall.replace(tzinfo=zone, fold=fold).astimezone(timezone.utc) for fold in (0, 1))
+                if latest <= instant:
+                    break
+                wall -= timedelta(minutes=30)
+        return wall.strftime("%Y/%m/%d %H:%M")
+
+    # --- HTTP and errors ----------------------------------------------------------------------
+
+    def _endpoint(self, url: str) -> str:
+        path = urlsplit(url).path
+        if self._base_path and path.startswith(self._base_path + "/"):
+            path = path[len(self._base_path) :]
+        short = _API_PATH.sub("", path)
+        if short == path:
+            return path
+        return _ISSUE_PATH.sub("issue/{key}", short)
+
+    def _attempted(self, method: str, url: str, dropped: bool) -> None:
+        key = f"{method.upper()} {self._endpoint(url)}"
+        self.calls[key] += 1
+        if dropped:
+            self.dropped[key] += 1
+
+    def _responded(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        request = response.request
+        self.calls[f"{(request.method or '?').upper()} {self._endpoint(request.url or '')}"] += 1
+        self._last_content_type = response.headers.get("Content-Type", "")
+
+    def _call(
+        self, what: str, fn: Callable[[], Any], *, search: bool = False, token: bool = False, read: int = 0
+    ) -> Any:
+        try:
+            return fn()
+        except JIRAError as exc:
+            self._raise_http(exc.status_code, exc.response, what, search=search, token=token, read=read, text=exc.text)
+        except requests.exceptions.JSONDecodeError:
+            self._raise_not_json(what)
+        except requests.exceptions.RequestException as exc:
+            self._raise_network(exc, what)
+        except ValueError:  # the body was not JSON: a login page, a proxy, the wrong URL
+            self._raise_not_json(what)
+
+    def _raise_not_json(self, what: str) -> NoReturn:
+        kind = self._last_content_type.split(";")[0] or "no content type"
+        raise ConnectorError(
+            f"jira {self.name!r}: {self.site} answered with something that is not JSON ({kind}) while {what}; "
+            "is the URL the Jira base URL (with its context path, such as /jira)?"
+        ) from None
+
+    def _envs(self) -> str:
+        creds = self.connection.credentials
+        return " / ".join(f"${creds[r].source}" for r in CREDENTIAL_ROLES[self.connection.auth_method] if r in creds)
+
+    def _scrub(self, text: str) -> str:
+        for secret in self.connection.credentials.values():
+            value = secret.reveal()
+            if len(value) >= 4:
+                text = text.replace(value, "***")
+        return text
+
+    def _raise_http(
+        self,
+        status: int | None,
+        response: requests.Response | None,
+        what: str,
+        *,
+        search: bool,
+        token: bool,
+        read: int,
+        text: str | None,
+    ) -> NoReturn:
+        prefix = f"jira {self.name!r}"
+        detail = _detail(response) if response is not None else ""
+        said = f": {detail}" if detail else ""
+        error: ConnectorError
+        if status is None:
+            error = ConnectorError(f"{prefix}: {what} failed: {text or 'no answer'}")
+        elif status == 401:
+            hint = ""
+            if self._flavor == "cloud" and self.connection.auth_method == "pat":
+                hint = "; Jira Cloud does not take personal access tokens: use auth method api_token"
+            elif self._flavor == "datacenter" and self.connection.auth_method == "api_token":
+                hint = "; Data Center takes a personal access token (auth method pat) or a password (basic)"
+            error = AuthError(f"{prefix}: the server rejected the credentials from {self._envs()} (401){hint}")
+        elif status == 403 and response is not None and response.headers.get("X-Authentication-Denied-Reason"):
+            reason = response.headers["X-Authentication-Denied-Reason"]
+            error = AuthError(
+                f"{prefix}: Jira refused to sign in with {self._envs()} (403, {reason}); after too many failed "
+                "logins Jira asks for a CAPTCHA: sign in once in a browser, then run again"
+            )
+        elif status == 403:
+            error = ConnectorError(
+                f"{prefix}: permission denied (403) while {what}{said}; the account from {self._envs()} "
+                "lacks a permission this needs (Browse projects for searches)"
+            )
+        elif status == 429:
+            wait = response.headers.get("Retry-After") if response is not None else None
+            after = f"; Jira asks to wait {wait}s (Retry-After)" if wait else ""
+            error = QuotaExceeded(f"{prefix}: rate limited by Jira (429) while {what}, after retrying{after}")
+        elif status == 400 and search and token:
+            error = ConnectorError(
+                f"{prefix}: the search's page token was refused after {read} records (400{said}); "
+                "tokens expire when a search sits idle: run again"
+            )
+        elif status == 400 and search:
+            error = ConnectorError(f"{prefix}: the scope's JQL was rejected{said or ' (400)'}")
+        elif status == 404:
+            where = "" if detail else f"; is {self.site} the Jira base URL (with its context path, such as /jira)?"
+            error = ConnectorError(f"{prefix}: not found (404) while {what}{said}{where}")
+        elif status == 410:
+            error = ConnectorError(f"{prefix}: Jira has removed the API used while {what} (410){said}")
+        elif status >= 500:
+            reason = response.reason if response is not None and response.reason else ""
+            error = ConnectorError(
+                f"{prefix}: Jira kept failing while {what}: {status} {reason}".rstrip() + f" (after retrying){said}"
+            )
+        else:
+            error = ConnectorError(f"{prefix}: {what} failed with HTTP {status}{said}")
+        error.args = (self._scrub(str(error)),)
+        raise error from None
+
+    def _raise_network(self, exc: requests.exceptions.RequestException, what: str) -> NoReturn:
+        prefix = f"jira {self.name!r}"
+        parts = urlsplit(self.site)
+        host = parts.hostname or self.site
+        where = f"{host}:{parts.port}" if parts.port else host
+        causes = list(_causes(exc))
+        if isinstance(exc, requests.exceptions.SSLError):
+            bundle = self.connection.ca_bundle
+            now = f" (now {bundle})" if bundle else ""
+            message = (
+                f"{prefix}: TLS verification of {where} failed while {what}; if its certificate comes from a "
+                f"private CA, set ca_bundle (or ca_bundle_env) in the connector file to that CA's PEM bundle{now}"
+            )
+        elif isinstance(exc, requests.exceptions.ConnectTimeout):
+            message = f"{prefix}: could not connect to {where} within {self.connection.timeout:g}s while {what}"
+        elif isinstance(exc, requests.exceptions.ReadTimeout):
+            message = f"{prefix}: {where} did not answer within {self.connection.timeout:g}s while {what}"
+        elif any(isinstance(c, ConnectionRefusedError) for c in causes):
+            message = f"{prefix}: cannot reach {where}: connection refused (is the URL right, and is Jira up?)"
+        elif any(isinstance(c, socket.gaierror) for c in causes):
+            message = f"{prefix}: cannot reach {where}: the host name does not resolve"
+        elif any(type(c).__name__ in ("ProtocolError", "RemoteDisconnected") for c in causes):
+            message = f"{prefix}: {where} closed the connection without answering while {what}, after retrying"
+        else:
+            message = f"{prefix}: cannot reach {where} while {what} ({type(exc).__name__})"
+        raise ConnectorError(self._scrub(message)) from None
+
+
+# --- plain helpers ------------------------------------------------------------------------------
+
+
+class _Recent:
+    """The last `limit` records read, as (key, updated): memory stays flat however many pass."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._order: deque[tuple[str, str]] = deque()
+        self._set: set[tuple[str, str]] = set()
+
+    def __contains__(self, ident: object) -> bool:
+        return ident in self._set
+
+    def __len__(self) -> int:
+        return len(self._set)
+
+    def add(self, ident: tuple[str, str]) -> None:
+        self._order.append(ident)
+        self._set.add(ident)
+        while len(self._order) > self.limit:
+            self._set.discard(self._order.popleft())
+
+
+def _ident(raw: dict[str, Any]) -> tuple[str, str]:
+    """A record version: the same key with a newer `updated` is news, not a duplicate."""
+    return str(raw.get("key") or raw.get("id")), str((raw.get("fields") or {}).get("updated"))
+
+
+def _issues(body: Any, name: str) -> list[dict[str, Any]]:
+    if not isinstance(body, dict) or not isinstance(body.get("issues", []), list):
+        raise ConnectorError(f"jira {name!r}: the search answered without an issue list")
+    return [i for i in body.get("issues") or [] if isinstance(i, dict)]
+
+
+def _int(value: Any, default: int) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """The exception, its causes and contexts, and exceptions held in args or `reason`."""
+    seen: set[int] = set()
+    todo: list[BaseException] = [exc]
+    while todo:
+        e = todo.pop()
+        if id(e) in seen:
+            continue
+        seen.add(id(e))
+        yield e
+        nested: Iterable[Any] = [e.__cause__, e.__context__, getattr(e, "reason", None), *e.args]
+        todo.extend(n for n in nested if isinstance(n, BaseException))
+
+
+def _detail(response: requests.Response) -> str:
+    """Jira's own words: errorMessages, then errors as 'field: message'."""
+    try:
+        body = response.json()
+    except ValueError:
+        text = (response.text or "").strip()
+        return text[:200] if text and not text.startswith("<") else ""
+    parts: list[str] = []
+    if isinstance(body, dict):
+        messages = body.get("errorMessages")
+        if isinstance(messages, list):
+            parts += [str(m) for m in messages if m]
+        elif isinstance(messages, str) and messages:
+            parts.append(messages)
+        errors = body.get("errors")
+        if isinstance(errors, dict):
+            parts += [f"{k}: {v}" for k, v in errors.items()]
+        for k in ("message", "errorMessage"):
+            if isinstance(body.get(k), str) and body[k] and body[k] not in parts:
+                parts.append(body[k])
+    return "; ".join(parts)
+
+
+def _field_info(f: dict[str, Any]) -> FieldInfo:
+    schema = f.get("schema") or {}
+    kind, items = schema.get("type"), schema.get("items")
+    if kind == "user":
+        ftype = USER
+    elif kind == "date":
+        ftype = DATE
+    elif kind == "datetime":
+        ftype = DATETIME
+    elif kind in _OPTION_TYPES:
+        ftype = OPTION
+    elif kind == "array" and items in _LIST_ITEMS:
+        ftype = LABELS
+    elif kind == "number":
+        ftype = NUMBER
+    else:
+        ftype = TEXT
+    native = schema.get("custom") or (f"array<{items}>" if kind == "array" and items else kind) or ""
+    options = tuple(
+        str(o.get("value") or o.get("name"))
+        for o in f.get("allowedValues") or []
+        if isinstance(o, dict) and (o.get("value") or o.get("name"))
+    )
+    fid = str(f["id"])
+    return FieldInfo(
+        id=fid,
+        name=str(f.get("name") or fid),
+        type=ftype,
+        updateable=bool(f.get("orderable")) and fid not in READ_ONLY,
+        options=options,
+        native_type=str(native),
+    )
+
+
+def _person(value: Any) -> Person | None:
+    if not isinstance(value, dict):
+        return Person(ref=str(value)) if isinstance(value, str) and value else None
+    return Person(
+        email=value.get("emailAddress") or None,
+        name=value.get("displayName") or None,
+        ref=value.get("accountId") or value.get("name") or value.get("key") or None,
+    )
+
+
+def _name(value: Any, native: str = "") -> str | None:
+    """The text people see for an option-like value (option value, status name, project key)."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        return str(value)
+    if native == "project" and value.get("key"):
+        return str(value["key"])
+    text = value.get("value") or value.get("name") or value.get("displayName") or value.get("key")
+    child = value.get("child")
+    if isinstance(child, dict) and child.get("value"):
+        text = f"{text} / {child['value']}"
+    return None if text is None else str(text)
+
+
+def _to_datetime(value: Any) -> datetime | None:
+    """Jira's 2026-11-25T08:25:46.000+0000 (and ISO variants) as an aware datetime."""
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    if not isinstance(value, str) or not value:
+        return None
+    m = _DATETIME.match(value.strip())
+    if not m:
+        return None
+    year, month, day, hour, minute, second, fraction, zone = m.groups()
+    tz = timezone.utc
+    if zone and zone != "Z":
+        sign = -1 if zone[0] == "-" else 1
+        digits = zone[1:].replace(":", "")
+        tz = timezone(sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:])))
+    micro = int((fraction or "0").ljust(6, "0"))
+    return datetime(int(year), int(month), int(day), int(hour), int(minute), int(second or 0), micro, tzinfo=tz)
+
+
+def _to_date(value: Any) -> date | None:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return date.fromisoformat(value[:10])
+    except ValueError:
+        return None
+
+
+def _to_number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, (int, float)):
+        return float(value)
+    try:
+        return float(str(value))
+    except ValueError:
+        return None
+
+
+def _normalise(value: Any, field: FieldInfo) -> Any:
+    """A raw JSON value as the plain value `base` promises for the field's type."""
+    if value is None:
+        return None
+    kind, native = field.type, field.native_type
+    if kind == USER:
+        return _person(value)
+    if kind == DATE:
+        return _to_date(value)
+    if kind == DATETIME:
+        return _to_datetime(value)
+    if kind == OPTION:
+        return _name(value, native)
+    if kind == LABELS:
+        items = value if isinstance(value, list) else [value]
+        return [n for n in (_name(v) for v in items) if n is not None]
+    if kind == NUMBER:
+        return _to_number(value)
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        names = [n for n in (_name(v) for v in value) if n]
+        return ", ".join(names) if names else None
+    if isinstance(value, dict):
+        return _name(value, native)
+    return str(value)

@@ -1,0 +1,666 @@
+"""Salesforce through the real `simple_salesforce` client: sign-in, describe, SOQL pull.
+
+Everything crosses the connector boundary as plain trackerbridge data: `simple_salesforce`
+objects and exceptions stay inside. Errors become `ConnectorError`s that name environment
+variables, never their values.
+
+Requests go through our retry session (`tracker_session`): 429/503 honour Retry-After, 5xx and
+dropped connections back off, a POST is never sent twice. A 403 REQUEST_LIMIT_EXCEEDED is not
+retried at all: the org's API allowance is spent and every further call makes it worse.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import jwt
+import requests
+from simple_salesforce import Salesforce
+from simple_salesforce.exceptions import SalesforceError
+from simple_salesforce.format import format_soql
+from urllib3.exceptions import ProtocolError, ReadTimeoutError
+from urllib3.util.retry import Retry
+
+from trackerbridge.config.connection import Connection
+from trackerbridge.config.models import SalesforceConnector as SalesforceFile
+from trackerbridge.config.models import SalesforceScope
+from trackerbridge.connectors.base import (
+    BOOLEAN,
+    DATE,
+    DATETIME,
+    NUMBER,
+    OPTION,
+    REFERENCE,
+    TEXT,
+    USER,
+    AuthError,
+    Catalog,
+    Connector,
+    ConnectorError,
+    FieldInfo,
+    QuotaExceeded,
+    RawRecord,
+    ServerInfo,
+)
+from trackerbridge.connectors.http import retry_policy, tracker_session
+from trackerbridge.model import Person
+
+DEFAULT_API_VERSION = "59.0"
+DEFAULT_LOGIN_URL = "https://login.salesforce.com"
+JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+JWT_LIFETIME = timedelta(minutes=3)  # Salesforce accepts at most 3 minutes (plus clock skew)
+USER_COLUMNS = ("Email", "Name")  # read through a user reference's relationship
+
+_API_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+_RECORD_ID = re.compile(r"[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?")
+_DATA_PATH = re.compile(r"/services/data/v\d+\.\d+/?")
+_SF_DATETIME = re.compile(r"(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2}(?::\d{2})?)(\.\d+)?(Z|[+-]\d{2}:?\d{2})?")
+
+# describe `type` -> normalised type; references are decided by their target, see `_field_type`.
+_TYPES = {
+    "picklist": OPTION,
+    "multipicklist": OPTION,
+    "combobox": OPTION,
+    "date": DATE,
+    "datetime": DATETIME,
+    "boolean": BOOLEAN,
+    "double": NUMBER,
+    "currency": NUMBER,
+    "percent": NUMBER,
+    "int": NUMBER,
+    "long": NUMBER,
+    "string": TEXT,
+    "textarea": TEXT,
+    "email": TEXT,
+    "phone": TEXT,
+    "url": TEXT,
+    "id": TEXT,
+    "encryptedstring": TEXT,
+    "time": TEXT,
+}
+# Compound and binary fields: their parts are separate fields, their values are not plain text.
+_SKIPPED_TYPES = frozenset({"address", "location", "base64", "complexvalue"})
+
+
+def _field_type(described: dict[str, Any]) -> str | None:
+    """The normalised type of one describe field, or None for fields trackerbridge cannot use."""
+    native = str(described.get("type") or "")
+    if native == "reference":
+        # A polymorphic owner (User or Group/queue) still reads through Owner.Email / Owner.Name.
+        return USER if "User" in (described.get("referenceTo") or []) else REFERENCE
+    if native in _SKIPPED_TYPES:
+        return None
+    return _TYPES.get(native, TEXT)
+
+
+def parse_datetime(text: str) -> datetime:
+    """Salesforce's wire format (2026-11-25T08:25:46.000+0000) and its ISO 8601 siblings, as aware UTC."""
+    m = _SF_DATETIME.fullmatch(text.strip())
+    if not m:
+        raise ValueError(f"not a Salesforce datetime: {text!r}")
+    day, clock, fraction, zone = m.groups()
+    value = datetime.fromisoformat(f"{day}T{clock}").replace(
+        microsecond=int((fraction or ".0")[1:7].ljust(6, "0")), tzinfo=timezone.utc
+    )
+    if zone and zone != "Z":
+        digits = zone[1:].replace(":", "")
+        offset = timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
+        value -= offset if zone[0] == "+" else -offset
+    return value
+
+
+def _to_ms(value: datetime) -> datetime:
+    value = value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+    return value.replace(microsecond=value.microsecond // 1000 * 1000)
+
+
+def endpoint_name(method: str, url: str) -> str:
+    """A stable `calls` key: "GET query", "GET queryMore", "GET sobjects/Opportunity/describe", "POST oauth2/token".
+
+    Record ids and query locators are folded away so the counter has one key per kind of call."""
+    path = urlsplit(url).path
+    m = _DATA_PATH.match(path)
+    if m:
+        path = path[m.end() :]
+    elif path.startswith("/services/"):
+        path = path[len("/services/") :]
+    parts = [p for p in path.split("/") if p]
+    if len(parts) >= 2 and parts[0] in ("query", "queryAll"):
+        return f"{method} {parts[0]}More"
+    shown = ["{id}" if _RECORD_ID.fullmatch(p) and any(c.isdigit() for c in p) else p for p in parts]
+    return f"{method} {'/'.join(shown) or '/'}"
+
+
+class _CountingRetry(Retry):
+    """Our retry policy, reporting each attempt that reached the server but not the response hook.
+
+    urllib3 retries inside the adapter, so a `response` hook sees only the last answer; the 503s
+    it retried and the connections dropped after sending are reported from here instead."""
+
+    def __init__(self, *args: Any, on_attempt: Callable[[str, str], None] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.on_attempt = on_attempt
+
+    @classmethod
+    def around(cls, policy: Retry, on_attempt: Callable[[str, str], None]) -> _CountingRetry:
+        counting = cls.__new__(cls)
+        counting.__dict__.update(vars(policy))
+        counting.on_attempt = on_attempt
+        return counting
+
+    def new(self, **kw: Any) -> _CountingRetry:
+        retry = super().new(**kw)
+        retry.on_attempt = self.on_attempt
+        return retry
+
+    def increment(
+        self,
+        method: str | None = None,
+        url: str | None = None,
+        response: Any = None,
+        error: Exception | None = None,
+        _pool: Any = None,
+        _stacktrace: Any = None,
+    ) -> _CountingRetry:
+        sent = response is not None or isinstance(error, (ProtocolError, ReadTimeoutError))
+        if sent and self.on_attempt is not None:
+            self.on_attempt(method or "GET", url or "")
+            if response is not None:
+                response._trackerbridge_counted = True  # this very answer may still reach the hook
+        return super().increment(method, url, response, error, _pool, _stacktrace)
+
+
+def _with_default_timeout(session: requests.Session, seconds: float) -> None:
+    """simple-salesforce passes no timeout on most calls; without one a hung socket hangs the run."""
+    original = session.request
+
+    def request(method: str, url: str, *args: Any, **kwargs: Any) -> requests.Response:
+        kwargs.setdefault("timeout", seconds)
+        return original(method, url, *args, **kwargs)
+
+    session.request = request  # type: ignore[method-assign]
+
+
+@dataclass(frozen=True)
+class _Column:
+    """How one requested field is read from a query row."""
+
+    key: str  # the id the caller asked for; the key in RawRecord.values
+    name: str  # the API name, as describe spells it
+    type: str  # normalised
+    relationship: str | None = None  # for user references: Owner, Delivery_Owner__r
+
+
+class SalesforceConnector(Connector):
+    """One Salesforce org, scoped to one sObject (and an optional SOQL condition)."""
+
+    system = "salesforce"
+
+    def __init__(
+        self,
+        connection: Connection,
+        *,
+        retry: Retry | None = None,
+        now: Callable[[], datetime] | None = None,
+    ) -> None:
+        """`retry` replaces the default policy (tests use a short backoff); `now` signs JWTs."""
+        super().__init__(connection.name)
+        if not isinstance(connection.scope, SalesforceScope):
+            raise ConnectorError(f"connector {connection.name!r} is not a Salesforce connection")
+        self.connection = connection
+        self.scope: SalesforceScope = connection.scope
+        file = connection.file
+        self.api_version = file.api_version if isinstance(file, SalesforceFile) else DEFAULT_API_VERSION
+        self._now = now or (lambda: datetime.now(timezone.utc))
+        self.session = tracker_session(
+            connection.ca_bundle, _CountingRetry.around(retry or retry_policy(), self._count)
+        )
+        self.session.hooks["response"].append(self._on_response)
+        _with_default_timeout(self.session, connection.timeout)
+        self._client: Salesforce | None = None
+        self._instance_url: str | None = None
+        self._described: dict[str, Any] | None = None
+        self._catalog: Catalog | None = None
+        self._api_usage: str | None = None  # the last Sforce-Limit-Info, e.g. "api-usage=25/15000"
+
+    # --- the Connector interface ----------------------------------------------------------------
+
+    def server(self) -> ServerInfo:
+        """Sign in and ask the OpenID Connect UserInfo endpoint who we are (not a metered API call)."""
+        client = self._connect()
+        try:
+            info = client.oauth2("userinfo")
+        except (SalesforceError, requests.RequestException) as exc:
+            raise self._translate(exc, "the userinfo request") from None
+        if not isinstance(info, dict):
+            raise ConnectorError(f"Salesforce at {self._host()} answered the userinfo request without JSON")
+        return ServerInfo(
+            system="salesforce",
+            flavor="salesforce",
+            version=self.api_version,
+            url=self._instance_url or self.connection.url,
+            user=str(info.get("name") or info.get("preferred_username") or info.get("user_id") or "?"),
+            user_email=info.get("email") or None,
+            time_zone=str(info.get("zoneinfo") or "UTC"),
+        )
+
+    def catalog(self) -> Catalog:
+        """The scope object's fields, from one describe call (cached for the connector's life)."""
+        if self._catalog is None:
+            fields = []
+            for described in self._describe()["fields"]:
+                kind = _field_type(described)
+                if kind is None:
+                    continue
+                options: tuple[str, ...] = ()
+                if kind == OPTION:
+                    values = described.get("picklistValues") or []
+                    options = tuple(str(v["value"]) for v in values if v.get("active", True) and v.get("value"))
+                fields.append(
+                    FieldInfo(
+                        id=described["name"],
+                        name=described.get("label") or described["name"],
+                        type=kind,
+                        updateable=bool(described.get("updateable")),
+                        options=options,
+                        native_type=str(described.get("type") or ""),
+                    )
+                )
+            self._catalog = Catalog(fields)
+        return self._catalog
+
+    def pull(
+        self, fields: Sequence[FieldInfo], *, since: datetime | None = None, history: bool = False
+    ) -> Iterator[RawRecord]:
+        """Records in scope changed at or after `since` (SystemModstamp), oldest first, page by page.
+
+        The fields are checked against describe now; the query runs when the iterator is first
+        advanced, and only one page (2000 rows) is held at a time. A naive `since` is taken as UTC.
+        SOQL datetime literals have whole seconds, so rows from earlier in `since`'s second are
+        dropped here: the result is exactly SystemModstamp >= since, at Salesforce's ms precision.
+
+        `history` is ignored: field history lives in separate <Object>History objects that cost a
+        query of their own, so every record comes with an empty history.
+        """
+        described = self._describe()
+        columns = [self._column(f, described) for f in fields]
+        since = _to_ms(since) if since is not None else None
+        return self._rows(self._soql(described["name"], columns, since), columns, since)
+
+    def record_url(self, key: str) -> str:
+        """The Lightning record page."""
+        instance = self._instance_url or self.connection.url.rstrip("/")
+        name = self._described["name"] if self._described else self.scope.object
+        return f"{instance}/lightning/r/{name}/{quote(key, safe='')}/view"
+
+    def close(self) -> None:
+        self.session.close()
+
+    # --- query ----------------------------------------------------------------------------------
+
+    def _column(self, field: FieldInfo, described: dict[str, Any]) -> _Column:
+        by_name = {f["name"].casefold(): f for f in described["fields"]}
+        found = by_name.get(field.id.casefold())
+        if found is None or not _API_NAME.fullmatch(found["name"]):
+            hint = self.catalog().suggest(field.id)
+            suggestion = f"; did you mean {hint!r}?" if hint else ""
+            raise ConnectorError(f"{described['name']} has no field {field.id!r}{suggestion}")
+        kind = _field_type(found)
+        if kind is None:
+            raise ConnectorError(
+                f"{described['name']}.{found['name']} is a {found.get('type')} field, which cannot be read"
+            )
+        relationship = found.get("relationshipName") if kind == USER else None
+        if relationship is not None and not _API_NAME.fullmatch(relationship):
+            relationship = None
+        return _Column(field.id, found["name"], kind, relationship)
+
+    def _soql(self, sobject: str, columns: list[_Column], since: datetime | None) -> str:
+        """Values (the watermark) are quoted by format_soql; names were checked against describe."""
+        names = ["Id", "SystemModstamp"]
+        for column in columns:
+            names.append(column.name)
+            if column.relationship:
+                names.extend(f"{column.relationship}.{part}" for part in USER_COLUMNS)
+        unique: dict[str, str] = {}
+        for name in names:
+            unique.setdefault(name.casefold(), name)
+        conditions = []
+        if self.scope.where and self.scope.where.strip():
+            conditions.append(format_soql("({where:literal})", where=self.scope.where))
+        if since is not None:
+            conditions.append(format_soql("SystemModstamp >= {}", since))
+        soql = format_soql(
+            "SELECT {names:literal} FROM {sobject:literal}", names=", ".join(unique.values()), sobject=sobject
+        )
+        if conditions:
+            soql += " WHERE " + " AND ".join(conditions)
+        return soql + " ORDER BY SystemModstamp, Id"
+
+    def _rows(self, soql: str, columns: list[_Column], since: datetime | None) -> Iterator[RawRecord]:
+        client = self._connect()
+        try:
+            for row in client.query_all_iter(soql):
+                record = self._record(row, columns)
+                if since is not None and record.updated is not None and record.updated < since:
+                    continue  # same second as the watermark, but earlier
+                yield record
+        except (SalesforceError, requests.RequestException) as exc:
+            raise self._translate(exc, "the query") from None
+
+    def _record(self, row: dict[str, Any], columns: list[_Column]) -> RawRecord:
+        key = str(row["Id"])
+        stamp = row.get("SystemModstamp")
+        values = {}
+        for column in columns:
+            try:
+                values[column.key] = self._value(row, column)
+            except (TypeError, ValueError) as exc:
+                raise ConnectorError(f"{key}: cannot read {column.name} as {column.type}: {exc}") from None
+        return RawRecord(
+            key=key,
+            url=self.record_url(key),
+            values=values,
+            updated=parse_datetime(stamp) if isinstance(stamp, str) else None,
+        )
+
+    @staticmethod
+    def _value(row: dict[str, Any], column: _Column) -> Any:
+        raw = _get(row, column.name)
+        if column.type == USER:
+            if raw is None:
+                return None
+            related = _get(row, column.relationship) if column.relationship else None
+            related = related if isinstance(related, dict) else {}
+            return Person(email=related.get("Email") or None, name=related.get("Name") or None, ref=str(raw))
+        if raw is None:
+            return None
+        if column.type == DATE:
+            return date.fromisoformat(str(raw)[:10])
+        if column.type == DATETIME:
+            return parse_datetime(str(raw))
+        if column.type == NUMBER:
+            return float(raw)
+        if column.type == BOOLEAN:
+            return raw if isinstance(raw, bool) else str(raw).lower() == "true"
+        return str(raw)
+
+    # --- describe -------------------------------------------------------------------------------
+
+    def _describe(self) -> dict[str, Any]:
+        if self._described is None:
+            sobject = self.scope.object
+            if not _API_NAME.fullmatch(sobject):
+                raise ConnectorError(f"sObject type {sobject!r} is not an API name (scope.object of {self.name!r})")
+            client = self._connect()
+            try:
+                described = client.restful(f"sobjects/{sobject}/describe")
+            except SalesforceError as exc:
+                if exc.status == 404:
+                    raise ConnectorError(
+                        f"sObject type {sobject!r} is not supported by the org at {self._host()} "
+                        f"(scope.object of connector {self.name!r}); use the API name, e.g. Opportunity "
+                        "or Initiative__c, and check the user can see it"
+                    ) from None
+                raise self._translate(exc, f"the describe of {sobject}") from None
+            except requests.RequestException as exc:
+                raise self._translate(exc, f"the describe of {sobject}") from None
+            if not isinstance(described, dict) or not isinstance(described.get("fields"), list):
+                raise ConnectorError(f"Salesforce answered the describe of {sobject} without a field list")
+            self._described = described
+        return self._described
+
+    # --- sign-in --------------------------------------------------------------------------------
+
+    def _connect(self) -> Salesforce:
+        if self._client is None:
+            token, instance = self._sign_in()
+            self._instance_url = instance.rstrip("/")
+            self._client = Salesforce(
+                session_id=token, instance_url=self._instance_url, version=self.api_version, session=self.session
+            )
+        return self._client
+
+    def _sign_in(self) -> tuple[str, str]:
+        """An access token and the instance URL it works against."""
+        method = self.connection.auth_method
+        if method == "access_token":
+            return self.connection.secret("token").reveal(), self.connection.url
+        if method == "password":
+            password = self._reveal("password") + (self._reveal("security_token") or "")
+            form = {
+                "grant_type": "password",
+                "client_id": self._reveal("client_id"),
+                "client_secret": self._reveal("client_secret"),
+                "username": self._reveal("username"),
+                "password": password,
+            }
+            return self._token(form)
+        if method == "jwt":
+            return self._token({"grant_type": JWT_GRANT, "assertion": self._assertion()})
+        raise AuthError(f"connector {self.name!r}: unknown Salesforce auth method {method!r}")
+
+    def _reveal(self, role: str) -> str:
+        secret = self.connection.credentials.get(role)
+        return secret.reveal() if secret is not None else ""
+
+    def _login_url(self) -> str:
+        return (self.connection.login_url or self.connection.url or DEFAULT_LOGIN_URL).rstrip("/")
+
+    def _audience(self) -> str:
+        """The JWT `aud`: login or test.salesforce.com, as Salesforce's docs require, even when the
+        token is requested from a My Domain; an Experience Cloud site's URL; else the login URL's origin."""
+        url = urlsplit(self._login_url())
+        host = (url.hostname or "").lower()
+        if host == "test.salesforce.com" or host.endswith(".sandbox.my.salesforce.com"):
+            return "https://test.salesforce.com"
+        if host == "login.salesforce.com" or host.endswith(".my.salesforce.com"):
+            return "https://login.salesforce.com"
+        if host.endswith((".my.site.com", ".force.com")) and url.path.strip("/"):
+            return f"{url.scheme}://{url.netloc}{url.path.rstrip('/')}"
+        return f"{url.scheme}://{url.netloc}"
+
+    def _assertion(self) -> str:
+        path = self.connection.key_file
+        if not path:
+            raise AuthError(f"connector {self.name!r}: the JWT flow needs key_file (or key_file_env)")
+        try:
+            with open(path, "rb") as handle:
+                key = handle.read()
+        except OSError as exc:
+            raise AuthError(f"cannot read the JWT private key {path}: {exc.strerror or exc}") from None
+        claims = {
+            "iss": self._reveal("client_id"),
+            "sub": self._reveal("username"),
+            "aud": self._audience(),
+            "exp": int((self._now() + JWT_LIFETIME).timestamp()),
+        }
+        try:
+            return jwt.encode(claims, key, algorithm="RS256")
+        except (ValueError, TypeError, jwt.PyJWTError):
+            raise AuthError(f"the JWT private key {path} is not a PEM-encoded RSA private key") from None
+
+    def _token(self, form: dict[str, str]) -> tuple[str, str]:
+        """POST the OAuth token request ourselves: simple-salesforce's login cannot take our login URL or CA."""
+        url = f"{self._login_url()}/services/oauth2/token"
+        try:
+            response = self.session.post(url, data=form, headers={"Accept": "application/json"})
+        except requests.RequestException as exc:
+            raise self._translate(exc, "the login") from None
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if response.status_code == 200 and isinstance(body, dict):
+            token, instance = body.get("access_token"), body.get("instance_url")
+            if isinstance(token, str) and token and isinstance(instance, str) and instance.startswith("https://"):
+                return token, instance
+            raise ConnectorError(f"Salesforce login at {_host(url)} answered without an access token and instance URL")
+        if isinstance(body, dict) and body.get("error"):
+            raise AuthError(self._oauth_failure(str(body["error"]), str(body.get("error_description") or "")))
+        raise ConnectorError(
+            f"Salesforce login at {_host(url)} answered HTTP {response.status_code}{_snippet(response)}"
+        )
+
+    def _oauth_failure(self, error: str, description: str) -> str:
+        method = self.connection.auth_method
+        grant = "password" if method == "password" else "JWT bearer"
+        if error in ("invalid_client_id", "invalid_client"):
+            roles = ["client_id"] if error == "invalid_client_id" else ["client_id", "client_secret"]
+            hint = "the connected app's consumer key" + (" and secret" if len(roles) > 1 else "")
+        elif method == "password":
+            roles = ["username", "password", "security_token"]
+            hint = "the user's password with its security token appended, or the org's IP restrictions"
+        else:
+            roles = ["username"]
+            hint = (
+                f"that the user is pre-authorised for the connected app, and that its certificate matches the key "
+                f"{self.connection.key_file}"
+            )
+        if error not in ("invalid_client_id", "invalid_client", "invalid_grant"):
+            roles = list(self.connection.credentials)
+            hint = "the login URL and the connected app's OAuth settings"
+        named = ", ".join(f"${s.source}" for r in roles if (s := self.connection.credentials.get(r)) is not None)
+        said = f"{error}: {description}" if description else error
+        return self._scrub(
+            f"Salesforce login at {_host(self._login_url())} refused the {grant} grant ({said}); "
+            f"check {named or 'the credentials'} ({hint})"
+        )
+
+    # --- counting and errors --------------------------------------------------------------------
+
+    def _count(self, method: str, url: str) -> None:
+        self.calls[endpoint_name(method, url)] += 1
+
+    def _on_response(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        if not getattr(response.raw, "_trackerbridge_counted", False):
+            self._count(response.request.method or "GET", response.url)
+        usage = response.headers.get("Sforce-Limit-Info")
+        if usage:
+            self._api_usage = usage
+
+    def _host(self) -> str:
+        return _host(self._instance_url or self.connection.url)
+
+    def _scrub(self, text: str) -> str:
+        """Belt and braces: no credential value survives into a message, whatever a server echoed."""
+        for secret in self.connection.credentials.values():
+            value = secret.reveal()
+            if len(value) >= 4 and value in text:
+                text = text.replace(value, str(secret))
+        return text
+
+    def _translate(self, exc: Exception, action: str) -> ConnectorError:
+        if isinstance(exc, SalesforceError):
+            error = self._api_error(exc.status, exc.content, action)
+        elif isinstance(exc, requests.RequestException):
+            error = self._network_error(exc, self._instance_url or self.connection.url)
+        else:
+            error = ConnectorError(f"{action} failed: {type(exc).__name__}")
+        return type(error)(self._scrub(str(error)))
+
+    def _api_error(self, status: int, content: Any, action: str) -> ConnectorError:
+        """Salesforce's error body, `[{"errorCode", "message", "fields"}]`, as a message without secrets."""
+        errors = [e for e in content if isinstance(e, dict)] if isinstance(content, list) else []
+        code = str(errors[0].get("errorCode") or "") if errors else ""
+        text = content.strip() if isinstance(content, str) else ""
+        if status == 401 or code == "INVALID_SESSION_ID" or text in ("Bad_OAuth_Token", "Missing_OAuth_Token"):
+            return AuthError(self._session_rejected(code or text or f"HTTP {status}"))
+        if code == "REQUEST_LIMIT_EXCEEDED":
+            m = re.search(r"api-usage=(\d+/\d+)", self._api_usage or "")
+            usage = f"api-usage {m.group(1)}" if m else "no usage reported"
+            said = errors[0].get("message") or ""
+            return QuotaExceeded(
+                f"Salesforce API request limit reached ({usage}); stopping"
+                + (f". Salesforce said: {said}" if said else "")
+            )
+        if errors:
+            parts = []
+            for error in errors:
+                fields = error.get("fields") or []
+                shown = f" (fields: {', '.join(map(str, fields))})" if fields else ""
+                parts.append(f"{error.get('errorCode') or 'ERROR'}: {error.get('message') or ''}{shown}")
+            return ConnectorError(f"Salesforce refused {action}: {'; '.join(parts)}")
+        return ConnectorError(f"Salesforce answered HTTP {status} to {action}{_text_snippet(text)}")
+
+    def _session_rejected(self, code: str) -> str:
+        method = self.connection.auth_method
+        if method == "access_token":
+            return f"the access token from ${self.connection.secret('token').source} was rejected ({code})"
+        username = self.connection.credentials.get("username")
+        who = f" for ${username.source}" if username is not None else ""
+        grant = "password" if method == "password" else "JWT bearer"
+        return f"the Salesforce session from the {grant} grant{who} was rejected ({code})"
+
+    def _network_error(self, exc: requests.RequestException, url: str) -> ConnectorError:
+        host = _host(url)
+        if isinstance(exc, requests.exceptions.SSLError):
+            bundle = self.connection.ca_bundle
+            hint = (
+                f"the CA bundle {bundle} does not sign its certificate"
+                if bundle
+                else "if it uses a private CA, set ca_bundle (or ca_bundle_env) to that CA's PEM bundle"
+            )
+            return ConnectorError(f"TLS verification of {host} failed ({_reason(exc)}); {hint}")
+        if isinstance(exc, requests.exceptions.ConnectTimeout):
+            return ConnectorError(
+                f"cannot reach Salesforce at {host}: no connection within {self.connection.timeout:g} s"
+            )
+        if isinstance(exc, requests.exceptions.Timeout):
+            return ConnectorError(f"Salesforce at {host} did not answer within {self.connection.timeout:g} s")
+        if isinstance(exc, requests.exceptions.InvalidJSONError):
+            return ConnectorError(f"Salesforce at {host} answered with something that is not JSON")
+        if isinstance(exc, requests.exceptions.RetryError):
+            return ConnectorError(f"Salesforce at {host} kept failing after retries ({_reason(exc)})")
+        return ConnectorError(f"cannot reach Salesforce at {host}: {_reason(exc)}")
+
+
+def _get(row: dict[str, Any], name: str | None) -> Any:
+    """A row's value by API name; Salesforce may spell the key in another case than describe."""
+    if name is None:
+        return None
+    if name in row:
+        return row[name]
+    folded = name.casefold()
+    return next((v for k, v in row.items() if k.casefold() == folded), None)
+
+
+def _host(url: str) -> str:
+    parts = urlsplit(url)
+    return parts.netloc or url
+
+
+def _reason(exc: BaseException) -> str:
+    """The innermost useful words of a requests/urllib3 error chain, without URLs or request bodies."""
+    seen: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in seen:
+        seen.append(current)
+        nested = [a for a in current.args if isinstance(a, BaseException)]
+        reason = getattr(current, "reason", None)
+        current = reason if isinstance(reason, BaseException) else nested[0] if nested else current.__cause__
+    for error in reversed(seen):
+        text = str(error)
+        m = re.search(r"\[Errno -?\d+\] ([^'\")]+)", text) or re.search(r"(certificate verify failed[^('\")]*)", text)
+        if m:
+            return m.group(1).strip()
+        if text and "://" not in text and "host=" not in text:
+            return text.strip()
+    return type(exc).__name__
+
+
+def _snippet(response: requests.Response) -> str:
+    return _text_snippet(response.text if response.content else "")
+
+
+def _text_snippet(text: str) -> str:
+    """A short, tag-free excerpt of an unexpected answer (Salesforce's HTML maintenance page, say)."""
+    title = re.search(r"<title>(.*?)</title>", text, re.IGNORECASE | re.DOTALL)
+    plain = title.group(1) if title else re.sub(r"<[^>]+>", " ", text)
+    plain = " ".join(plain.split())
+    return f": {plain[:160]}" if plain else ""

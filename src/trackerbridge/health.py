@@ -1,0 +1,70 @@
+"""Green / amber / red per initiative, from its findings, with reasons short enough for a field.
+
+Deterministic: findings are ordered by severity, then code, then detail, so the same findings
+always give the same flag and the same text (no flapping between runs)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+
+from trackerbridge.rules.base import Finding, Severity
+
+
+class Flag(str, Enum):
+    GREEN = "green"
+    AMBER = "amber"
+    RED = "red"
+
+    @property
+    def rank(self) -> int:
+        return {"green": 0, "amber": 1, "red": 2}[self.value]
+
+
+@dataclass(frozen=True)
+class HealthPolicy:
+    """Which severities make a record red, and which amber."""
+
+    red: frozenset[Severity] = frozenset({Severity.ERROR})
+    amber: frozenset[Severity] = frozenset({Severity.WARNING})
+    max_reasons_chars: int = 255  # fits a Jira text field and a Salesforce text(255)
+
+
+@dataclass(frozen=True)
+class Health:
+    flag: Flag
+    reasons: tuple[str, ...] = field(default=())
+
+    def text(self, limit: int = 255) -> str:
+        """The reasons as one line, cut at a reason boundary with a count of the rest."""
+        out = ""
+        for n, reason in enumerate(self.reasons):
+            piece = reason if not out else f"; {reason}"
+            rest = len(self.reasons) - n
+            if len(out) + len(piece) > limit - (len(f" (+{rest} more)") if rest > 1 else 0):
+                return f"{out} (+{rest} more)" if out else reason[: limit - 1] + "…"
+            out += piece
+        return out
+
+
+def health_of(findings: Iterable[Finding], policy: HealthPolicy = HealthPolicy()) -> Health:
+    live = sorted((f for f in findings if f.waived_by is None), key=lambda f: (-f.severity.rank, f.code, f.detail))
+    if any(f.severity in policy.red for f in live):
+        flag = Flag.RED
+    elif any(f.severity in policy.amber for f in live):
+        flag = Flag.AMBER
+    else:
+        flag = Flag.GREEN
+    counted = [f for f in live if f.severity in policy.red | policy.amber]
+    return Health(flag, tuple(dict.fromkeys(f"{f.code} {f.message}" for f in counted)))
+
+
+def health_by_record(
+    findings: Sequence[Finding], refs: Iterable[str], policy: HealthPolicy = HealthPolicy()
+) -> dict[str, Health]:
+    """Every record gets a health, green when it has no findings."""
+    grouped: dict[str, list[Finding]] = {}
+    for f in findings:
+        grouped.setdefault(f.ref, []).append(f)
+    return {ref: health_of(grouped.get(ref, ()), policy) for ref in refs}
