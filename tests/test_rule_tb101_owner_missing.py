@@ -1,5 +1,4 @@
 from rulekit import make, messages, run
-
 from trackerbridge.model import Stage
 
 

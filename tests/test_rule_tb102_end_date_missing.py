@@ -1,5 +1,4 @@
 from rulekit import TODAY, make, messages, run
-
 from trackerbridge.model import Stage
 
 

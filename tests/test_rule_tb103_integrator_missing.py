@@ -1,5 +1,4 @@
 from rulekit import ADA, make, messages, run
-
 from trackerbridge.model import Size, Stage
 
 

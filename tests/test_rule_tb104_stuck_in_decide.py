@@ -1,11 +1,10 @@
 from datetime import timedelta
 
 from rulekit import GRACE, NOW, days_ago, make, messages, run
+from trackerbridge.model import Initiative, Stage
 
-from trackerbridge.model import Stage
 
-
-def stuck(**attrs: object) -> object:
+def stuck(**attrs: object) -> Initiative:
     values = {"stage": Stage.DECIDE, "decision_owner": None, "stage_entered": days_ago(12)}
     values.update(attrs)
     return make(**values)

@@ -1,8 +1,8 @@
 from datetime import datetime, timezone
 
 import pytest
-from rulekit import day, make, messages, run
 
+from rulekit import day, make, messages, run
 from trackerbridge.model import Stage
 
 LATE_EVENING_UTC = datetime(2026, 10, 30, 23, 30, tzinfo=timezone.utc)

@@ -1,7 +1,6 @@
 from datetime import timedelta
 
 from rulekit import NOW, days_ago, make, messages, run
-
 from trackerbridge.model import Stage
 
 

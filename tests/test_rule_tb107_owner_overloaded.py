@@ -1,9 +1,8 @@
 from rulekit import ADA, GRACE, days_ago, make, messages, run
+from trackerbridge.model import Initiative, Person, Stage
 
-from trackerbridge.model import Person, Stage
 
-
-def load(owner: Person, n: int, prefix: str = "OPS", **attrs: object) -> list:
+def load(owner: Person, n: int, prefix: str = "OPS", **attrs: object) -> list[Initiative]:
     return [make(key=f"{prefix}-{k}", owner=owner, created=days_ago(100 - k), **attrs) for k in range(1, n + 1)]
 
 
@@ -25,7 +24,7 @@ def test_anchor_does_not_move_when_an_older_record_is_updated() -> None:
 
 
 def test_finished_initiatives_and_unowned_ones_do_not_count() -> None:
-    records = load(ADA, 5) + [make(owner=ADA, stage=Stage.DONE), make(owner=ADA, stage=Stage.CANCELLED)]
+    records = [*load(ADA, 5), make(owner=ADA, stage=Stage.DONE), make(owner=ADA, stage=Stage.CANCELLED)]
     records += [make(owner=None) for _ in range(9)]
     assert run("TB107", records) == []
 

@@ -1,14 +1,14 @@
 import pytest
-from rulekit import days_ago, make, messages, run
 
-from trackerbridge.model import Person, Stage
+from rulekit import days_ago, make, messages, run
+from trackerbridge.model import Initiative, Person, Stage
 
 
 def person(n: int) -> Person:
     return Person(email=f"p{n}@example.com", name=f"P{n}")
 
 
-def team_load(team: str, owners: int, items: int, **attrs: object) -> list:
+def team_load(team: str, owners: int, items: int, **attrs: object) -> list[Initiative]:
     return [
         make(key=f"{team}-{k}", team=team, owner=person(k % owners), created=days_ago(200 - k), **attrs)
         for k in range(items)
@@ -27,7 +27,7 @@ def test_within_estimated_capacity_passes() -> None:
 
 
 def test_owners_of_finished_records_count_as_members() -> None:
-    records = team_load("Platform", 2, 11) + [make(team="Platform", owner=person(99), stage=Stage.DONE)]
+    records = [*team_load("Platform", 2, 11), make(team="Platform", owner=person(99), stage=Stage.DONE)]
     assert run("TB108", records) == []
 
 
@@ -44,13 +44,13 @@ def test_per_member_parameter() -> None:
 
 
 def test_unowned_items_count_as_load() -> None:
-    records = team_load("Platform", 1, 5) + [make(team="Platform", owner=None)]
+    records = [*team_load("Platform", 1, 5), make(team="Platform", owner=None)]
     assert len(run("TB108", records)) == 1
 
 
 def test_team_without_owners_has_no_capacity() -> None:
     findings = run("TB108", [make(team="Ghosts", owner=None)])
-    assert messages(findings) == ["team Ghosts carries 1 active initiatives (capacity 0, 0 owners x 5)"]
+    assert messages(findings) == ["team Ghosts carries 1 active initiative (capacity 0, 0 owners x 5)"]
 
 
 def test_records_without_team_and_finished_ones_are_not_counted() -> None:

@@ -1,6 +1,6 @@
 import pytest
-from rulekit import make, messages, run
 
+from rulekit import make, messages, run
 from trackerbridge.model import Stage
 
 

@@ -10,6 +10,7 @@ import pluggy
 
 if TYPE_CHECKING:
     from trackerbridge.connectors.base import Connector
+    from trackerbridge.emitters import Emitter
     from trackerbridge.rules.base import Rule
 
 PROJECT = "trackerbridge"
@@ -30,6 +31,10 @@ class Specs:
     def trackerbridge_rules(self) -> list[Rule]:  # type: ignore[empty-body]
         """Convention rules; codes must be unique across all plugins."""
 
+    @hookspec
+    def trackerbridge_audit_formats(self) -> dict[str, Emitter]:  # type: ignore[empty-body]
+        """Audit output formats by the name `--format` takes."""
+
 
 @cache
 def plugin_manager() -> pluggy.PluginManager:
@@ -38,10 +43,12 @@ def plugin_manager() -> pluggy.PluginManager:
     pm.load_setuptools_entrypoints(PROJECT)
     if pm.get_plugin("builtin_connectors") is None:  # a source tree without installed metadata
         from trackerbridge.connectors import builtin as connectors
+        from trackerbridge.emitters import builtin as emitters
         from trackerbridge.rules import builtin as rules
 
         pm.register(connectors, name="builtin_connectors")
         pm.register(rules, name="builtin_rules")
+        pm.register(emitters, name="builtin_formats")
     return pm
 
 
@@ -58,4 +65,14 @@ def connector_types() -> dict[str, type[Connector]]:
                 )
             found[name] = cls
             owners[name] = impl.plugin_name
+    return found
+
+
+def audit_formats() -> dict[str, Emitter]:
+    found: dict[str, Emitter] = {}
+    for impl in plugin_manager().hook.trackerbridge_audit_formats.get_hookimpls():
+        for name, emitter in impl.function().items():
+            if name in found:
+                raise PluginError(f"audit format {name!r} is registered twice (again by {impl.plugin_name})")
+            found[name] = emitter
     return found

@@ -229,3 +229,40 @@ class MappingFile(Strict):
                     if mapped is not None and mapped not in allowed:
                         raise ValueError(f"{name} maps to {mapped!r}; expected one of {', '.join(sorted(allowed))}")
         return value
+
+
+# --- trackerbridge.yaml --------------------------------------------------------------------------
+
+SeverityName = Literal["error", "warning"]
+
+
+class RuleScope(Strict):
+    """Which rules apply to one connector's records, within the project-wide selection."""
+
+    select: list[str] = Field(default_factory=lambda: ["TB"])
+    ignore: list[str] = Field(default_factory=list)
+
+
+class RulesConfig(Strict):
+    select: list[str] = Field(default_factory=lambda: ["TB"], description="Codes or prefixes (TB1, TB104)")
+    ignore: list[str] = Field(default_factory=list, description="Codes or prefixes to leave out")
+    severity: dict[str, SeverityName] = Field(default_factory=dict, description="Code -> error or warning")
+    params: dict[str, dict[str, Any]] = Field(default_factory=dict, description="Code -> parameter values")
+    scope: dict[str, RuleScope] = Field(default_factory=dict, description="Connector name -> its rules")
+
+
+class HealthConfig(Strict):
+    red: list[SeverityName] = Field(default_factory=lambda: ["error"], description="Severities that make red")
+    amber: list[SeverityName] = Field(default_factory=lambda: ["warning"], description="Severities that make amber")
+
+
+class WaiversConfig(Strict):
+    label_prefix: str = Field("tb-waive-", description="Labels like tb-waive-TB103-until-2026-12-31")
+
+
+class ProjectConfig(Strict):
+    """`trackerbridge.yaml` at the project root; every key is optional."""
+
+    rules: RulesConfig = Field(default_factory=RulesConfig)
+    health: HealthConfig = Field(default_factory=HealthConfig)
+    waivers: WaiversConfig = Field(default_factory=WaiversConfig)

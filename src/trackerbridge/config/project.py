@@ -32,10 +32,17 @@ from trackerbridge.config.errors import (
     suggest,
     translate,
 )
-from trackerbridge.config.models import ConnectorFile, JiraConnector, MappingFile, SalesforceConnector
+from trackerbridge.config.models import (
+    ConnectorFile,
+    JiraConnector,
+    MappingFile,
+    ProjectConfig,
+    SalesforceConnector,
+)
 from trackerbridge.config.yamlfile import load_yaml
 
-Kind = Literal["connector", "mapping"]
+Kind = Literal["connector", "mapping", "project"]
+PROJECT_FILE = "trackerbridge.yaml"
 AnyConnector = JiraConnector | SalesforceConnector
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
@@ -48,6 +55,7 @@ OPTIONAL_ROLES = frozenset({"security_token"})
 
 _CONNECTOR = TypeAdapter(ConnectorFile)
 _MAPPING = TypeAdapter(MappingFile)
+_PROJECT = TypeAdapter(ProjectConfig)
 _ENV_HINT = "set it where trackerbridge runs (cron and systemd do not read your shell profile)"
 
 
@@ -85,11 +93,13 @@ class Project:
         connectors: dict[str, AnyConnector],
         mappings: dict[str, MappingFile],
         sources: dict[tuple[Kind, str], SourceFile],
+        config: ProjectConfig | None = None,
     ) -> None:
         self.root = root
         self.connectors = connectors
         self.mappings = mappings
         self.sources = sources
+        self.config = config or ProjectConfig()
 
     # --- loading ---------------------------------------------------------------------------------
 
@@ -135,7 +145,14 @@ class Project:
                 if model is not None:
                     connectors[name] = model
 
-        project = cls(root, connectors, mappings, sources)
+        config = None
+        if (root / PROJECT_FILE).is_file():
+            source = _read(root, "project", "trackerbridge", root / PROJECT_FILE, errors)
+            if source is not None:
+                sources["project", "trackerbridge"] = source
+                config = _validate(_PROJECT, ProjectConfig, source, root, errors)
+
+        project = cls(root, connectors, mappings, sources, config)
         errors += project._cross_check(set(mapping_files))
         if errors:
             raise ConfigErrors(errors)

@@ -16,10 +16,10 @@ from typing import Any, Literal
 
 from pydantic import TypeAdapter
 
-from trackerbridge.config.models import ConnectorFile, MappingFile
+from trackerbridge.config.models import ConnectorFile, MappingFile, ProjectConfig
 from trackerbridge.model import CANONICAL_ATTRIBUTES, Size, Stage
 
-Kind = Literal["connector", "mapping"]
+Kind = Literal["connector", "mapping", "project"]
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 SCHEMA_ID = "urn:trackerbridge:schema:{kind}"
@@ -36,6 +36,11 @@ _TITLES: dict[Kind, tuple[str, str]] = {
         "trackerbridge mapping",
         "mappings/<name>.yaml: which tracker field feeds which initiative attribute, which values travel to "
         "the other system, and how the health verdict is written back.",
+    ),
+    "project": (
+        "trackerbridge project settings",
+        "trackerbridge.yaml: which convention rules run (per connector), their parameters and severities, "
+        "what makes an initiative red or amber, and how waivers are written.",
     ),
 }
 
@@ -108,8 +113,11 @@ def json_schema(kind: Kind) -> dict[str, Any]:
         defs = schema["$defs"]
         defs["MappingFile"] = {key: value for key, value in schema.items() if key != "$defs"}
         _mapping_attributes(defs)
+    elif kind == "project":
+        schema = TypeAdapter(ProjectConfig).json_schema()
+        defs = schema.setdefault("$defs", {})
     else:
-        raise ValueError(f"unknown schema kind {kind!r}; expected connector or mapping")
+        raise ValueError(f"unknown schema kind {kind!r}; expected connector, mapping or project")
 
     for name, fields in _DESCRIPTIONS.items():
         target = defs.get(name)
@@ -193,7 +201,7 @@ def write_schemas(directory: Path) -> list[Path]:
     """Write connector.schema.json and mapping.schema.json into `directory`."""
     directory.mkdir(parents=True, exist_ok=True)
     written = []
-    for kind in ("connector", "mapping"):
+    for kind in ("connector", "mapping", "project"):
         file = directory / FILE_NAME.format(kind=kind)
         file.write_text(render(kind), encoding="utf-8")
         written.append(file)

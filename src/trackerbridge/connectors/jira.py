@@ -237,6 +237,8 @@ class JiraConnector(Connector):
         if self._catalog is None:
             client = self._connect()
             raw = self._call("reading the field catalog", client.fields)
+            if not isinstance(raw, list):
+                raise ConnectorError(f"jira {self.name!r}: the field catalog (GET field) was not a list of fields")
             self._catalog = Catalog([_field_info(f) for f in raw if isinstance(f, dict) and f.get("id")])
             self._seed_client_field_cache(raw)
         return self._catalog
@@ -308,7 +310,7 @@ class JiraConnector(Connector):
         self._client = client
         try:
             info = self._call("connecting", client.server_info)
-        except ConnectorError:
+        except BaseException:
             self.close()
             raise
         if not isinstance(info, dict) or "versionNumbers" not in info:
@@ -423,7 +425,6 @@ class JiraConnector(Connector):
                     use_post=post,
                 ),
                 search=True,
-                read=len(recent),
             )
             issues = _issues(body, self.name)
             total = _int(body.get("total"), start + len(issues))
@@ -581,6 +582,20 @@ class JiraConnector(Connector):
                 text = text.replace(value, "***")
         return text
 
+    def _waited(self, response: requests.Response | None) -> str:
+        """Whether we retried, and what Retry-After said: a wait longer than we accept was not retried."""
+        wait = response.headers.get("Retry-After") if response is not None else None
+        try:
+            seconds = float(wait) if wait else None
+        except ValueError:
+            seconds = None
+        if seconds is not None and seconds > self._max_retry_after:
+            return (
+                f"; Jira asks to wait {wait}s (Retry-After), longer than trackerbridge waits "
+                f"({self._max_retry_after:g}s): run again later"
+            )
+        return f" (after retrying; Jira asks to wait {wait}s)" if wait else " (after retrying)"
+
     def _raise_http(
         self,
         status: int | None,
@@ -617,9 +632,7 @@ class JiraConnector(Connector):
                 "lacks a permission this needs (Browse projects for searches)"
             )
         elif status == 429:
-            wait = response.headers.get("Retry-After") if response is not None else None
-            after = f"; Jira asks to wait {wait}s (Retry-After)" if wait else ""
-            error = QuotaExceeded(f"{prefix}: rate limited by Jira (429) while {what}, after retrying{after}")
+            error = QuotaExceeded(f"{prefix}: rate limited by Jira (429) while {what}{self._waited(response)}")
         elif status == 400 and search and token:
             error = ConnectorError(
                 f"{prefix}: the search's page token was refused after {read} records (400{said}); "
@@ -634,9 +647,8 @@ class JiraConnector(Connector):
             error = ConnectorError(f"{prefix}: Jira has removed the API used while {what} (410){said}")
         elif status >= 500:
             reason = response.reason if response is not None and response.reason else ""
-            error = ConnectorError(
-                f"{prefix}: Jira kept failing while {what}: {status} {reason}".rstrip() + f" (after retrying){said}"
-            )
+            failing = f"{prefix}: Jira kept failing while {what}: {status} {reason}".rstrip()
+            error = ConnectorError(failing + said + self._waited(response))
         else:
             error = ConnectorError(f"{prefix}: {what} failed with HTTP {status}{said}")
         error.args = (self._scrub(str(error)),)

@@ -751,7 +751,7 @@ class _Generator:
         hexid = f"{rng.getrandbits(128):032x}"
         self.bot = JiraUser(
             account_id=f"712020:{hexid[:8]}-{hexid[8:12]}-{hexid[12:16]}-{hexid[16:20]}-{hexid[20:]}",
-            name="trackerbridge-bot",
+            name=BOT_EMAIL,  # e-mail-style usernames are common on Data Center; one login for both flavours
             key="JIRAUSER10000",
             display_name=BOT_NAME,
             email=BOT_EMAIL,

@@ -183,7 +183,9 @@ class Sandbox:
         self.salesforce.base_url = self.url
         if self.saver:
             self.saver.start()
-        self._thread = threading.Thread(target=self._server.serve_forever, name="sandbox", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="sandbox", daemon=True
+        )
         self._thread.start()
         return self
 

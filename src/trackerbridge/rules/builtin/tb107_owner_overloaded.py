@@ -35,6 +35,11 @@ def newest(initiatives: Iterable[Initiative]) -> Initiative:
     )
 
 
+def active(n: int) -> str:
+    """Counted in words people read in the tracker: "1 active initiative", "6 active initiatives"."""
+    return f"{n} active initiative" + ("" if n == 1 else "s")
+
+
 def check(index: Index, ctx: Context) -> Iterator[Hit]:
     limit: int = ctx.params["max_active"]
     by_owner: dict[str, list[Initiative]] = {}
@@ -45,7 +50,7 @@ def check(index: Index, ctx: Context) -> Iterator[Hit]:
         if len(carried) > limit:
             anchor = newest(carried)
             who = anchor.owner.label if anchor.owner else identity
-            yield Hit(anchor, f"owner {who} carries {len(carried)} active initiatives (max {limit})", detail=identity)
+            yield Hit(anchor, f"owner {who} carries {active(len(carried))} (max {limit})", detail=identity)
 
 
 RULE = Rule(

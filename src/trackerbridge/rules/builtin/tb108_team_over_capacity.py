@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 from trackerbridge.model import Initiative
 from trackerbridge.rules.base import Context, Hit, Index, Param, Rule, Severity
-from trackerbridge.rules.builtin.tb107_owner_overloaded import counted, newest
+from trackerbridge.rules.builtin.tb107_owner_overloaded import active, counted, newest
 
 
 def check(index: Index, ctx: Context) -> Iterator[Hit]:
@@ -37,7 +37,7 @@ def check(index: Index, ctx: Context) -> Iterator[Hit]:
             capacity = per_member * seen
             basis = f", {seen} owners x {per_member}"
         if len(carried) > capacity:
-            message = f"team {team} carries {len(carried)} active initiatives (capacity {capacity}{basis})"
+            message = f"team {team} carries {active(len(carried))} (capacity {capacity}{basis})"
             yield Hit(newest(carried), message, detail=team)
 
 

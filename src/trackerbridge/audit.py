@@ -1,0 +1,102 @@
+"""The audit: read every connector, run the rules, derive health. `assess` is the pure part."""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from trackerbridge.config.project import Project
+from trackerbridge.connectors.base import ServerInfo
+from trackerbridge.health import Flag, Health, HealthPolicy, health_by_record
+from trackerbridge.model import Initiative
+from trackerbridge.rules.base import Finding, Rule, SyncBinding
+from trackerbridge.rules.engine import RuleSettings, active_rules, evaluate
+from trackerbridge.rules.registry import load_rules
+from trackerbridge.rules.settings import health_policy, rule_settings
+from trackerbridge.sources import Source, open_source, sync_bindings
+
+
+@dataclass(frozen=True)
+class SourceSummary:
+    name: str
+    server: ServerInfo
+    records: int
+    api_calls: int
+
+
+@dataclass
+class AuditResult:
+    now: datetime
+    initiatives: list[Initiative]
+    findings: list[Finding]
+    health: dict[str, Health]  # by initiative ref
+    rules: dict[str, Rule]  # the rules that ran, by code
+    sources: list[SourceSummary] = field(default_factory=list)
+
+    @property
+    def live(self) -> list[Finding]:
+        """Findings not covered by a waiver."""
+        return [f for f in self.findings if f.waived_by is None]
+
+    def counts_by_rule(self) -> dict[str, int]:
+        counts = Counter(f.code for f in self.live)
+        return {code: counts[code] for code in self.rules if counts[code]}
+
+    def flag_counts(self) -> dict[Flag, int]:
+        counts = Counter(h.flag for h in self.health.values())
+        return {flag: counts[flag] for flag in Flag}
+
+    def worst(self) -> Flag:
+        return max((h.flag for h in self.health.values()), key=lambda f: f.rank, default=Flag.GREEN)
+
+
+def assess(
+    initiatives: Sequence[Initiative],
+    rules: Mapping[str, Rule],
+    settings: RuleSettings,
+    policy: HealthPolicy,
+    now: datetime,
+    syncs: Sequence[SyncBinding] = (),
+    mappings: Mapping[str, str] | None = None,
+) -> AuditResult:
+    findings = evaluate(initiatives, rules, settings, now, syncs, mappings or {})
+    health = health_by_record(findings, (i.ref for i in initiatives), policy)
+    ran = {r.code: r for r in active_rules(rules, settings)}
+    return AuditResult(now, list(initiatives), findings, health, ran)
+
+
+def run_audit(
+    project: Project,
+    names: Sequence[str],
+    now: datetime,
+    env: Mapping[str, str] = os.environ,
+    progress: Callable[[str, int], None] | None = None,
+) -> AuditResult:
+    """Read-only: open each connector, read everything in scope, assess."""
+    rules = load_rules()
+    settings = rule_settings(project, rules)
+    sources: list[Source] = []
+    initiatives: list[Initiative] = []
+    summaries = []
+    try:
+        for name in project.select(names):
+            source = open_source(project, name, env)
+            sources.append(source)
+            count = 0
+            for initiative in source.read():
+                initiatives.append(initiative)
+                count += 1
+                if progress and count % 100 == 0:
+                    progress(name, count)
+            summaries.append(SourceSummary(name, source.server, count, sum(source.connector.calls.values())))
+        syncs = sync_bindings(project, sources)
+    finally:
+        for source in sources:
+            source.connector.close()
+    mappings = {s.name: s.mapping.name for s in sources}
+    result = assess(initiatives, rules, settings, health_policy(project), now, syncs, mappings)
+    result.sources = summaries
+    return result

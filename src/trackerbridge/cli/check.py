@@ -1,0 +1,69 @@
+"""`trackerbridge check` and `trackerbridge schema`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import click
+
+from trackerbridge.cli import main
+from trackerbridge.cli.common import EXIT_CONFIG, EXIT_CONNECTOR, EXIT_OK, fail, project_environment, project_options
+from trackerbridge.mapping import CompiledMapping
+
+
+@main.command("check")
+@click.argument("connectors", nargs=-1)
+@project_options
+def check_command(connectors: tuple[str, ...], project_dir: Path, sandbox_flavor: str | None) -> None:
+    """Connect to each connector and resolve its mapping against the live field catalog.
+
+    Exits 0 only when every mapped field resolves; 2 for configuration problems, 3 when a
+    tracker cannot be reached or refuses the credentials.
+    """
+    from trackerbridge.checking import check
+    from trackerbridge.config.errors import ConfigError
+
+    with project_environment(project_dir, sandbox_flavor) as (project, env):
+        try:
+            results = check(project, list(connectors), env)
+        except ConfigError as exc:
+            fail(str(exc), EXIT_CONFIG)
+    code = EXIT_OK
+    for r in results:
+        if r.server is not None:
+            s = r.server
+            click.echo(f"{r.name}: {s.system} {s.flavor} {s.version} at {s.url}, signed in as {s.user}")
+        if r.mapping is not None:
+            for line in describe_mapping(r.mapping):
+                click.echo(f"  {line}")
+            click.echo(f"  ok: mapping {r.mapping.name!r} resolves ({len(r.mapping.fields)} fields)")
+        if r.failure is not None:
+            click.echo(f"{r.name}: {r.failure}", err=True)
+            code = EXIT_CONNECTOR
+        if r.errors:
+            click.echo(f"{r.name}: mapping does not resolve:", err=True)
+            for error in r.errors:
+                click.echo(f"  {error}", err=True)
+            code = code if code == EXIT_CONNECTOR else EXIT_CONFIG
+    sys.exit(code)
+
+
+def describe_mapping(mapping: CompiledMapping) -> Iterator[str]:
+    for r in [*mapping.attributes, *mapping.extra]:
+        yield f"{r.attribute:<18} <- {r.field.name} ({r.field.id}, {r.field.type})"
+    for system, fi in mapping.links:
+        yield f"{'link ' + system:<18} <- {fi.name} ({fi.id})"
+    for role, fi in mapping.write_fields.items():
+        yield f"{'writes ' + role.split(':')[0]:<18} -> {fi.name} ({fi.id}, {fi.type}, updateable, owned)"
+
+
+@main.command("schema")
+@click.argument("kind", type=click.Choice(["connector", "mapping", "project"]))
+def schema_command(kind: str) -> None:
+    """Print the JSON Schema of connector, mapping or project files, for editors."""
+    from trackerbridge.config.schema import json_schema
+
+    click.echo(json.dumps(json_schema(kind), indent=2))  # type: ignore[arg-type]

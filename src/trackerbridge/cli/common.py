@@ -1,0 +1,85 @@
+"""Options and helpers shared by commands."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import click
+
+if TYPE_CHECKING:
+    from trackerbridge.config.project import Project
+
+EXIT_OK, EXIT_FINDINGS, EXIT_CONFIG, EXIT_CONNECTOR, EXIT_WRITES_FAILED, EXIT_LOCKED = 0, 1, 2, 3, 4, 75
+PACKAGED_DEMO = Path(__file__).resolve().parent.parent / "demo_project"
+
+
+def fail(message: str, code: int) -> NoReturn:
+    click.echo(message, err=True)
+    sys.exit(code)
+
+
+def parse_moment(value: str | None, what: str = "date") -> datetime | None:
+    """ISO dates or times from the command line; naive ones are UTC."""
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not an ISO {what} such as 2026-11-25 or 2026-11-25T09:00") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def demo_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The demo organisation's options, for every command that starts a sandbox."""
+    options = [
+        click.option("--seed", type=int, default=7, show_default=True, help="Seed of the demo organisation."),
+        click.option("--size", type=click.IntRange(min=1), default=400, show_default=True,
+                     help="Number of Jira initiatives and epics (opportunities scale with it)."),
+        click.option("--jira-flavor", type=click.Choice(["cloud", "datacenter"]), default="cloud",
+                     show_default=True, help="Which Jira the emulator claims to be."),
+        click.option("--anchor", metavar="DATE", help="The demo's 'today' (default: today, UTC)."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def project_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--project and --sandbox, for every command that reads a project."""
+    command = click.option(
+        "--sandbox", "sandbox_flavor", type=click.Choice(["cloud", "datacenter"]), default=None,
+        help="Run against an embedded sandbox of this Jira flavour (sets the TB_SANDBOX_* variables).",
+    )(command)
+    return click.option(
+        "--project", "project_dir", type=click.Path(file_okay=False, path_type=Path), default=".",
+        envvar="TRACKERBRIDGE_PROJECT", show_default=True, help="Project directory holding connectors/ and mappings/.",
+    )(command)
+
+
+def load_project(project_dir: Path) -> Project:
+    from trackerbridge.config.errors import ConfigError
+    from trackerbridge.config.project import Project
+
+    try:
+        return Project.load(project_dir)
+    except ConfigError as exc:
+        fail(str(exc), EXIT_CONFIG)
+
+
+@contextmanager
+def project_environment(project_dir: Path, sandbox_flavor: str | None) -> Iterator[tuple[Project, Mapping[str, str]]]:
+    """The loaded project (config errors exit 2) and the environment to connect with."""
+    project = load_project(project_dir)
+    if sandbox_flavor is None:
+        yield project, os.environ
+        return
+    from trackerbridge.sandbox.runner import SandboxConfig, sandbox_environment
+
+    with sandbox_environment(SandboxConfig(port=0, jira_flavor=sandbox_flavor)) as (_, env):
+        yield project, env

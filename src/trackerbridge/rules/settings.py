@@ -1,0 +1,85 @@
+"""Turning `trackerbridge.yaml`'s rules section into engine settings, checked against the registry.
+
+Codes and parameter names are only known once plugins load, so they are checked here, with
+errors that point at the line of the project file like every other config error."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from trackerbridge.config.errors import ConfigError, ConfigErrors, did_you_mean
+from trackerbridge.config.project import Project
+from trackerbridge.health import HealthPolicy
+from trackerbridge.rules.base import Rule, Severity
+from trackerbridge.rules.engine import RuleSettings, Selection
+
+
+def rule_settings(project: Project, rules: Mapping[str, Rule]) -> RuleSettings:
+    cfg = project.config.rules
+    errors: list[ConfigError] = []
+
+    def at(path: tuple[object, ...], message: str, hint: str | None = None) -> None:
+        if ("project", "trackerbridge") in project.sources:
+            errors.append(project.where("project", "trackerbridge", path).error(message, hint))
+        else:
+            errors.append(ConfigError(message, hint=hint))
+
+    def selectors(values: list[str], path: tuple[object, ...]) -> tuple[str, ...]:
+        for n, value in enumerate(values):
+            if not any(code.startswith(value.upper()) for code in rules):
+                at((*path, n), f"{value!r} matches no rule", _hint(value, rules))
+        return tuple(v.upper() for v in values)
+
+    def code(value: str, path: tuple[object, ...]) -> str | None:
+        if value.upper() in rules:
+            return value.upper()
+        at(path, f"no rule {value!r}", _hint(value, rules))
+        return None
+
+    selection = Selection(selectors(cfg.select, ("rules", "select")), selectors(cfg.ignore, ("rules", "ignore")))
+    severity = {}
+    for name, level in cfg.severity.items():
+        found = code(name, ("rules", "severity", name))
+        if found:
+            severity[found] = Severity(level)
+    params: dict[str, dict[str, object]] = {}
+    for name, values in cfg.params.items():
+        found = code(name, ("rules", "params", name))
+        if not found:
+            continue
+        rule = rules[found]
+        params[found] = {}
+        for key, value in values.items():
+            path = ("rules", "params", name, key)
+            if key not in rule.params:
+                known = ", ".join(rule.params) or "none"
+                suggestion = did_you_mean(key, list(rule.params))
+                at(path, f"{found} has no parameter {key!r}", f"did you mean {suggestion!r}?" if suggestion
+                   else f"its parameters: {known}")
+                continue
+            try:
+                params[found][key] = rule.params[key].coerce(value)
+            except ValueError as exc:
+                at(path, f"{found}.{key}: {exc}", f"default: {rule.params[key].default!r}")
+    scope = {}
+    for connector, sel in cfg.scope.items():
+        if connector not in project.connectors:
+            suggestion = did_you_mean(connector, list(project.connectors))
+            at(("rules", "scope", connector), f"no connector {connector!r}",
+               f"did you mean {suggestion!r}?" if suggestion else None)
+            continue
+        base = ("rules", "scope", connector)
+        scope[connector] = Selection(selectors(sel.select, (*base, "select")), selectors(sel.ignore, (*base, "ignore")))
+    if errors:
+        raise ConfigErrors(errors)
+    return RuleSettings(selection, severity, params, scope, project.config.waivers.label_prefix)
+
+
+def health_policy(project: Project) -> HealthPolicy:
+    cfg = project.config.health
+    return HealthPolicy(red=frozenset(map(Severity, cfg.red)), amber=frozenset(map(Severity, cfg.amber)))
+
+
+def _hint(value: str, rules: Mapping[str, Rule]) -> str | None:
+    suggestion = did_you_mean(value.upper(), list(rules)) or did_you_mean(value, [r.name for r in rules.values()])
+    return f"did you mean {suggestion!r}?" if suggestion else "see `trackerbridge rules`"

@@ -1,0 +1,112 @@
+"""`trackerbridge check` with the shipped files against the sandbox, and with broken copies of them."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from trackerbridge.cli import main
+from trackerbridge.sandbox import Sandbox
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A copy of the shipped project, to break."""
+    for part in ("connectors", "mappings"):
+        shutil.copytree(ROOT / part, tmp_path / part)
+    return tmp_path
+
+
+def run(args: list[str], env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, args, env=env, catch_exceptions=False)
+    return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.mark.parametrize("flavor", ["cloud", "datacenter"])
+def test_shipped_files_resolve_against_the_sandbox(flavor: str, sandbox_factory: Callable[..., Sandbox]) -> None:
+    sb = sandbox_factory(jira_flavor=flavor)
+    code, out, err = run(["check", "--project", str(ROOT)], sb.info.as_env())
+    assert code == 0, err
+    assert f"sandbox-jira: jira {flavor} " in out
+    assert "sandbox-salesforce: salesforce salesforce 59.0" in out
+    assert "owner              <- Owner ID (OwnerId, user)" in out
+    assert "ok: mapping 'demo-salesforce' resolves" in out
+
+
+def test_check_with_an_embedded_sandbox_resolves_every_connector() -> None:
+    code, out, err = run(["check", "--project", str(ROOT), "--sandbox", "cloud"])
+    assert code == 0, err
+    assert "sandbox-jira: jira cloud" in out
+    assert "integrator         <- Integrator (customfield_10100, user)" in out
+    assert "writes health      -> Execution health (customfield_10105, option, updateable, owned)" in out
+    assert out.count("ok: mapping") == 2
+
+
+def test_a_misspelt_field_points_at_its_line_with_a_suggestion(project: Path) -> None:
+    mapping = project / "mappings" / "demo-jira.yaml"
+    text = mapping.read_text().replace("integrator: Integrator", "integrator: Integrater")
+    mapping.write_text(text)
+    line = text.splitlines().index("  integrator: Integrater") + 1
+    code, _, err = run(["check", "--project", str(project), "--sandbox", "cloud", "sandbox-jira"])
+    assert code == 2
+    assert (
+        f"mappings/demo-jira.yaml:{line}: attributes.integrator.field: no field 'Integrater' in the live catalog" in err
+    )
+    assert "did you mean 'Integrator'?" in err
+
+
+def test_a_write_back_field_that_is_not_owned_is_refused(project: Path) -> None:
+    connector = project / "connectors" / "sandbox-jira.yaml"
+    connector.write_text(
+        connector.read_text().replace(
+            "fields: [Execution health, Health reasons, Account owner]", "fields: [Health reasons, Account owner]"
+        )
+    )
+    code, _, err = run(["check", "--project", str(project), "--sandbox", "cloud", "sandbox-jira"])
+    assert code == 2
+    assert "write_back.health_field: field 'Execution health' is not listed in the connector's owns.fields" in err
+
+
+def test_a_sync_target_that_is_not_owned_is_reported_on_the_sync_line(project: Path) -> None:
+    connector = project / "connectors" / "sandbox-salesforce.yaml"
+    connector.write_text(connector.read_text().replace(", Delivery_Status__c]", "]"))
+    code, _, err = run(["check", "--project", str(project), "--sandbox", "cloud", "sandbox-salesforce"])
+    assert code == 2
+    assert "mappings/demo-jira.yaml:" in err
+    assert "sync[0].field: field 'Delivery Status' is not listed in 'demo-salesforce''s connector owns.fields" in err
+
+
+def test_missing_environment_variable_names_file_line_and_variable(project: Path) -> None:
+    code, _, err = run(
+        ["check", "--project", str(project), "sandbox-salesforce"],
+        {"TB_SANDBOX_SF_URL": "https://127.0.0.1:1", "TB_SANDBOX_SF_TOKEN": ""},
+    )
+    assert code == 2
+    assert "connectors/sandbox-salesforce.yaml:" in err
+    assert "TB_SANDBOX_SF_TOKEN" in err
+
+
+def test_rejected_credentials_exit_3_without_showing_the_secret(sandbox: Sandbox, project: Path) -> None:
+    env = {**sandbox.info.as_env(), "TB_SANDBOX_SF_TOKEN": "00Dwrong!s3cr3t-value"}
+    code, out, err = run(["check", "--project", str(project), "sandbox-salesforce"], env)
+    assert code == 3
+    assert "TB_SANDBOX_SF_TOKEN" in err
+    assert "s3cr3t-value" not in out + err
+
+
+def test_unknown_connector_name_gets_a_suggestion(project: Path) -> None:
+    code, _, err = run(["check", "--project", str(project), "sandbox-jria"])
+    assert code == 2
+    assert "did you mean 'sandbox-jira'?" in err
+
+
+def test_schema_command_prints_json_schema() -> None:
+    code, out, _ = run(["schema", "mapping"])
+    assert code == 0
+    assert '"title"' in out and '"attributes"' in out

@@ -1,0 +1,300 @@
+"""The engine and the registry: selection, parameters, severities, scope, waivers, ordering, identity."""
+
+import re
+from types import SimpleNamespace
+
+import pluggy
+import pytest
+
+from rulekit import NOW, days_ago, make, rules, run
+from trackerbridge.model import Initiative, Size, Stage
+from trackerbridge.plugins import PluginError, Specs, hookimpl
+from trackerbridge.rules import registry
+from trackerbridge.rules.base import CODE_PATTERN, NAME_PATTERN, Context, Hit, Index, Param, Rule, Severity
+from trackerbridge.rules.engine import RuleSettings, Selection, active_rules, effective_params, evaluate
+from trackerbridge.rules.registry import find_rule, load_rules
+
+# --- selection -------------------------------------------------------------------------------
+
+
+def test_default_selection_takes_every_rule() -> None:
+    assert [r.code for r in active_rules(rules(), RuleSettings())] == list(rules())
+
+
+def test_selection_by_exact_code_and_by_prefix() -> None:
+    assert Selection(select=("TB105",)).includes("TB105")
+    assert not Selection(select=("TB105",)).includes("TB104")
+    assert Selection(select=("TB10",)).includes("TB104")
+    assert not Selection(select=("TB10",)).includes("TB110")
+
+
+def test_longer_match_wins_like_ruff() -> None:
+    s = Selection(select=("TB", "TB105"), ignore=("TB10",))
+    assert s.includes("TB105")  # TB105 (5 chars) beats TB10 (4)
+    assert not s.includes("TB104")  # TB10 beats TB
+    assert s.includes("TB110")  # only TB matches
+    assert not Selection(select=("TB1",), ignore=("TB105",)).includes("TB105")
+
+
+def test_on_a_tie_ignore_wins() -> None:
+    assert not Selection(select=("TB105",), ignore=("TB105",)).includes("TB105")
+
+
+def test_selection_is_case_insensitive() -> None:
+    assert Selection(select=("tb105",)).includes("TB105")
+    assert not Selection(select=("TB",), ignore=("tb105",)).includes("TB105")
+
+
+def test_ignore_removes_findings_from_evaluate() -> None:
+    records = [make(end=None, owner=None)]
+    settings = RuleSettings(selection=Selection(select=("TB101", "TB102"), ignore=("TB102",)))
+    assert [f.code for f in evaluate(records, rules(), settings, NOW)] == ["TB101"]
+
+
+# --- parameters and severities ---------------------------------------------------------------
+
+
+def test_param_coercion_keeps_the_default_type() -> None:
+    assert Param(7, "").coerce(10) == 10
+    assert Param(7, "").coerce(10.0) == 10 and isinstance(Param(7, "").coerce(10.0), int)
+    assert Param(1.5, "").coerce(2) == 2.0 and isinstance(Param(1.5, "").coerce(2), float)
+    assert Param([], "").coerce(["Epic"]) == ["Epic"]
+    assert Param(False, "").coerce(True) is True
+
+
+@pytest.mark.parametrize(
+    ("default", "value", "error"),
+    [
+        (7, "7", "expected int"),
+        (7, 7.5, "whole number"),
+        (7, True, "expected int"),
+        (True, 1, "expected bool"),
+        (True, "yes", "expected bool"),
+        ("UTC", 0, "expected str"),
+        ([], "Epic", "expected list"),
+        ({}, [], "expected dict"),
+    ],
+)
+def test_param_coercion_errors(default: object, value: object, error: str) -> None:
+    with pytest.raises(ValueError, match=error):
+        Param(default, "").coerce(value)
+
+
+def test_configured_params_overlay_defaults() -> None:
+    rule = rules()["TB110"]
+    values = effective_params(rule, RuleSettings(params={"TB110": {"days": 30.0}}))
+    assert values == {"days": 30, "source_system": "salesforce", "delivery_system": "jira", "timezone": "UTC"}
+
+
+def test_bad_param_stops_evaluate() -> None:
+    with pytest.raises(ValueError, match="expected int"):
+        run("TB104", [make()], params={"days": "7"})
+
+
+def test_severity_override() -> None:
+    settings = RuleSettings(selection=Selection(select=("TB102",)), severity={"TB102": Severity.WARNING})
+    (finding,) = evaluate([make(end=None)], rules(), settings, NOW)
+    assert finding.severity is Severity.WARNING
+    assert rules()["TB102"].severity is Severity.ERROR
+
+
+# --- per-connector scope ---------------------------------------------------------------------
+
+
+def test_scope_narrows_rules_for_one_connector() -> None:
+    jira = make(key="OPS-1", end=None)
+    opp = make(key="006A", system="salesforce", source="sfdc", end=None, owner=None)
+    settings = RuleSettings(
+        selection=Selection(select=("TB101", "TB102")), scope={"sfdc": Selection(select=("TB101",))}
+    )
+    found = [(f.key, f.code) for f in evaluate([jira, opp], rules(), settings, NOW)]
+    assert found == [("OPS-1", "TB102"), ("006A", "TB101")]  # by source, then key
+
+
+def test_scope_cannot_widen_the_global_selection() -> None:
+    settings = RuleSettings(selection=Selection(select=("TB101",)), scope={"jira-ops": Selection(select=("TB",))})
+    assert [f.code for f in evaluate([make(end=None, owner=None)], rules(), settings, NOW)] == ["TB101"]
+
+
+def test_scope_applies_to_set_rule_hits_by_the_record_they_land_on() -> None:
+    records = [make(key=f"OPS-{k}", created=days_ago(50 - k)) for k in range(6)]
+    settings = RuleSettings(selection=Selection(select=("TB107",)), scope={"jira-ops": Selection(ignore=("TB107",))})
+    assert evaluate(records, rules(), settings, NOW) == []
+
+
+# --- ordering, identity, waivers ---------------------------------------------------------------
+
+
+def test_findings_are_ordered_by_record_then_code_whatever_the_input_order() -> None:
+    records = [
+        make(key="OPS-2", end=None, owner=None),
+        make(key="OPS-10", size=Size.MAJOR),
+        make(key="006A", system="salesforce", source="alpha", end=None),
+    ]
+    settings = RuleSettings(selection=Selection(select=("TB101", "TB102", "TB103")))
+    forward = evaluate(records, rules(), settings, NOW)
+    backward = evaluate(list(reversed(records)), rules(), settings, NOW)
+    assert forward == backward
+    assert [(f.source, f.key, f.code) for f in forward] == [
+        ("alpha", "006A", "TB102"),
+        ("jira-ops", "OPS-10", "TB103"),
+        ("jira-ops", "OPS-2", "TB101"),
+        ("jira-ops", "OPS-2", "TB102"),
+    ]
+
+
+def test_identity_is_stable_when_the_message_changes_and_differs_per_rule_and_record() -> None:
+    record = make(key="OPS-1", stage=Stage.DECIDE, decision_owner=None, stage_entered=days_ago(10))
+    (first,) = run("TB104", [record])
+    (later,) = run("TB104", [record], now=days_ago(-5))
+    assert first.message != later.message and first.identity == later.identity
+    other = make(key="OPS-2", stage=Stage.DECIDE, decision_owner=None, stage_entered=days_ago(10))
+    (second,) = run("TB104", [other])
+    assert second.identity != first.identity
+    assert re.fullmatch(r"[0-9a-f]{16}", first.identity)
+
+
+def test_detail_separates_identities_of_one_rule_on_one_record() -> None:
+    record = make(labels=frozenset({"tb-waive-TB103", "tb-waive-TB105"}))
+    a, b = run("TB115", [record])
+    assert a.identity != b.identity
+
+
+def test_waivers_follow_the_configured_prefix() -> None:
+    record = make(end=None, labels=frozenset({"skip-TB102-until-2026-12-31", "tb-waive-TB102-until-2026-12-31"}))
+    (default,) = run("TB102", [record])
+    (custom,) = run("TB102", [record], waiver_prefix="skip-")
+    assert default.waived_by == "tb-waive-TB102-until-2026-12-31"
+    assert custom.waived_by == "skip-TB102-until-2026-12-31"
+
+
+def test_waived_findings_are_kept_and_marked() -> None:
+    records = [make(key="OPS-1", end=None, labels=frozenset({"tb-waive-TB102-until-2026-12-31"})), make(end=None)]
+    assert [f.waived_by is not None for f in run("TB102", records)] == [True, False]
+
+
+def test_rules_get_mappings_and_prefix_in_their_context() -> None:
+    seen: list[Context] = []
+
+    def spy(index: Index, ctx: Context) -> list[Hit]:
+        seen.append(ctx)
+        return []
+
+    rule = Rule("TB999", "spy", Severity.WARNING, "s", "w", "y", "f", spy, scope="set")
+    settings = RuleSettings(waiver_prefix="skip-")
+    evaluate([make()], {"TB999": rule}, settings, NOW, mappings={"jira-ops": "demo-jira"})
+    assert seen[0].mappings == {"jira-ops": "demo-jira"}
+    assert seen[0].waiver_prefix == "skip-"
+    assert seen[0].now == NOW
+
+
+def test_record_rules_only_see_their_systems() -> None:
+    seen: list[str] = []
+
+    def spy(initiative: Initiative, ctx: Context) -> list[Hit]:
+        seen.append(initiative.key)
+        return []
+
+    rule = Rule("TB999", "spy", Severity.WARNING, "s", "w", "y", "f", spy, systems=("salesforce",))
+    evaluate([make(key="OPS-1"), make(key="006A", system="salesforce")], {"TB999": rule}, RuleSettings(), NOW)
+    assert seen == ["006A"]
+
+
+# --- the built-in rules as a set -----------------------------------------------------------------
+
+
+def test_builtin_rules_are_complete_and_well_formed() -> None:
+    found = rules()
+    assert list(found) == [f"TB{n}" for n in range(101, 117)]
+    for code, rule in found.items():
+        assert rule.code == code and re.match(CODE_PATTERN, code) and re.match(NAME_PATTERN, rule.name)
+        assert rule.what and rule.why and rule.fix and rule.summary
+        assert rule.scope in ("record", "set")
+        for param in rule.params.values():
+            assert param.coerce(param.default) == param.default  # defaults are valid values
+            assert param.help
+    assert len({r.name for r in found.values()}) == len(found)
+
+
+def test_default_severities() -> None:
+    errors = {c for c, r in rules().items() if r.severity is Severity.ERROR}
+    assert errors == {"TB101", "TB102", "TB103", "TB104", "TB110", "TB111", "TB112"}
+
+
+def test_healthy_records_give_no_findings_at_all() -> None:
+    records = [make(), make(system="salesforce", source="sfdc", kind="New Business")]
+    assert evaluate(records, rules(), RuleSettings(), NOW) == []
+
+
+# --- registry ----------------------------------------------------------------------------------
+
+
+def fake_rule(code: str, name: str) -> Rule:
+    return Rule(code, name, Severity.WARNING, "s", "w", "y", "f", lambda i, c: [])
+
+
+def manager(*plugins: tuple[str, list[Rule]]) -> pluggy.PluginManager:
+    pm = pluggy.PluginManager("trackerbridge")
+    pm.add_hookspecs(Specs)
+    for name, provided in plugins:
+
+        def trackerbridge_rules(provided: list[Rule] = provided) -> list[Rule]:
+            return provided
+
+        pm.register(SimpleNamespace(trackerbridge_rules=hookimpl(trackerbridge_rules)), name=name)
+    return pm
+
+
+def use(monkeypatch: pytest.MonkeyPatch, pm: pluggy.PluginManager) -> None:
+    monkeypatch.setattr(registry, "plugin_manager", lambda: pm)
+
+
+def test_plugins_rules_are_loaded_sorted_by_code(monkeypatch: pytest.MonkeyPatch) -> None:
+    use(monkeypatch, manager(("b", [fake_rule("TB902", "beta")]), ("a", [fake_rule("TB901", "alpha")])))
+    assert list(load_rules()) == ["TB901", "TB902"]
+
+
+def test_duplicate_code_is_a_plugin_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    use(monkeypatch, manager(("one", [fake_rule("TB901", "alpha")]), ("two", [fake_rule("TB901", "beta")])))
+    with pytest.raises(PluginError, match="TB901 is registered twice"):
+        load_rules()
+
+
+def test_duplicate_name_is_a_plugin_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    use(monkeypatch, manager(("one", [fake_rule("TB901", "alpha"), fake_rule("TB902", "alpha")])))
+    with pytest.raises(PluginError, match="'alpha' is registered twice"):
+        load_rules()
+
+
+@pytest.mark.parametrize("code", ["TB1", "tb901", "XX901", "TB9011"])
+def test_bad_code_is_a_plugin_error(monkeypatch: pytest.MonkeyPatch, code: str) -> None:
+    use(monkeypatch, manager(("bad", [fake_rule(code, "alpha")])))
+    with pytest.raises(PluginError, match="not of the form TB123"):
+        load_rules()
+
+
+@pytest.mark.parametrize("name", ["Alpha", "alpha_beta", "alpha--beta", "-alpha", "alpha-", ""])
+def test_bad_name_is_a_plugin_error(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    use(monkeypatch, manager(("bad", [fake_rule("TB901", name)])))
+    with pytest.raises(PluginError, match="not kebab-case"):
+        load_rules()
+
+
+def test_builtins_clash_with_a_plugin_reusing_their_code(monkeypatch: pytest.MonkeyPatch) -> None:
+    from trackerbridge.rules import builtin
+
+    pm = manager(("thirdparty", [fake_rule("TB105", "my-past-end-date")]))
+    pm.register(builtin, name="builtin_rules")
+    use(monkeypatch, pm)
+    with pytest.raises(PluginError, match="TB105 is registered twice"):
+        load_rules()
+
+
+def test_find_rule_by_code_or_name() -> None:
+    found = rules()
+    assert find_rule(found, "TB105") is found["TB105"]
+    assert find_rule(found, "tb105") is found["TB105"]
+    assert find_rule(found, "past-end-date") is found["TB105"]
+    assert find_rule(found, "Past-End-Date") is found["TB105"]
+    assert find_rule(found, "TB999") is None
+    assert find_rule(found, "no-such-rule") is None
