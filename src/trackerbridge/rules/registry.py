@@ -20,7 +20,8 @@ def load_rules() -> dict[str, Rule]:
             if not re.match(NAME_PATTERN, rule.name):
                 raise PluginError(f"rule name {rule.name!r} from {where} is not kebab-case")
             if rule.code in rules:
-                raise PluginError(f"rule code {rule.code} is registered twice: by {owners[rule.code]} and by {where}")
+                first, second = sorted((owners[rule.code], where))
+                raise PluginError(f"rule code {rule.code} is registered twice: by {first} and by {second}")
             if rule.name in names:
                 raise PluginError(f"rule name {rule.name!r} is registered twice: by {rule.code} and {names[rule.name]}")
             rules[rule.code] = rule
