@@ -75,7 +75,7 @@ def test_a_write_back_field_that_is_not_owned_is_refused(project: Path) -> None:
 
 def test_a_sync_target_that_is_not_owned_is_reported_on_the_sync_line(project: Path) -> None:
     connector = project / "connectors" / "sandbox-salesforce.yaml"
-    connector.write_text(connector.read_text().replace(", Delivery_Status__c]", "]"))
+    connector.write_text(connector.read_text().replace(" Delivery_Status__c,", ""))
     code, _, err = run(["check", "--project", str(project), "--sandbox", "cloud", "sandbox-salesforce"])
     assert code == 2
     assert "mappings/demo-jira.yaml:" in err

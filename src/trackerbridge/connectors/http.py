@@ -1,19 +1,38 @@
-"""The one retry policy for both trackers, as a requests session.
+"""The one retry policy for both trackers, as a requests session, with every attempt counted.
 
 429 and 503 honour Retry-After; other 5xx and dropped connections back off exponentially with
 jitter and a cap. POST is never retried after it may have reached the server (a comment or a
-created record must not happen twice); every other verb trackerbridge uses is idempotent.
+created record must not happen twice); every other verb trackerbridge uses is idempotent. A
+read-only search sent by POST may opt in (`post_retry_prefixes`).
+
+urllib3 retries inside the adapter, so a requests `response` hook sees only the last answer.
+`CountingRetry` reports each attempt that reached the server (an answer, or a connection
+dropped after sending) from inside the retry loop, and the hook installed by `mount_retry`
+reports the last answer unless the retry already did: each attempt is reported exactly once.
 """
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import requests
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import InvalidHeader, MaxRetryError, ResponseError
 from urllib3.util.retry import Retry
 
 from trackerbridge.net import VerifyingSession
 
 RETRY_STATUSES = (429, 500, 502, 503, 504)
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "PATCH", "DELETE"})
+
+OnAttempt = Callable[[str, str, bool], None]
+"""`on_attempt(method, url, dropped)`: one request reached the server; `dropped` if it got no answer."""
+
+_REPORTED = "_trackerbridge_reported"  # set on a urllib3 response CountingRetry has already reported
+_RETRY_PARAMS = tuple(n for n in inspect.signature(Retry.__init__).parameters if n != "self")
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 def retry_policy(attempts: int = 6, backoff: float = 0.5, cap: float = 30.0) -> Retry:
@@ -34,11 +53,167 @@ def retry_policy(attempts: int = 6, backoff: float = 0.5, cap: float = 30.0) -> 
     )
 
 
-def tracker_session(ca_bundle: str | None = None, retry: Retry | None = None) -> VerifyingSession:
+class CountingRetry(Retry):
+    """A Retry that reports each attempt that reached the server, and will not wait too long.
+
+    `on_attempt(method, url, dropped)` is called for every answer urllib3 looks at (retried or
+    not) and for every connection dropped after the request was sent (ProtocolError, read
+    timeout): `dropped` is True for those. Answers it reports are marked, so the session hook of
+    `mount_retry` does not report them again; answers urllib3 never hands to the retry (a 200, a
+    404, a 503 to a POST) are reported by that hook alone. Connections that never opened are not
+    reported: nothing reached the server.
+
+    A Retry-After longer than `max_wait` seconds is not slept through: the answer goes back to
+    the caller (with `raise_on_status=False`, as `retry_policy` sets it), which can report a
+    spent quota instead of blocking a cron job for an hour."""
+
+    def __init__(self, *args: Any, on_attempt: OnAttempt | None = None, max_wait: float | None = None, **kw: Any):
+        super().__init__(*args, **kw)
+        self.on_attempt = on_attempt
+        self.max_wait = max_wait
+
+    @classmethod
+    def from_policy(
+        cls,
+        policy: Retry,
+        *,
+        on_attempt: OnAttempt | None = None,
+        max_wait: float | None = None,
+        allow_post: bool = False,
+    ) -> CountingRetry:
+        """`policy`'s settings, counting; `allow_post` retries POST too (only for read-only requests)."""
+        params = {n: getattr(policy, n) for n in _RETRY_PARAMS if hasattr(policy, n)}
+        if allow_post and params.get("allowed_methods") is not None:  # None already allows every method
+            params["allowed_methods"] = frozenset(params["allowed_methods"]) | {"POST"}
+        return cls(**params, on_attempt=on_attempt, max_wait=max_wait)
+
+    def new(self, **kw: Any) -> CountingRetry:
+        out = super().new(**kw)
+        out.on_attempt, out.max_wait = self.on_attempt, self.max_wait
+        return out
+
+    def increment(  # type: ignore[override]
+        self,
+        method: str | None = None,
+        url: str | None = None,
+        response: Any = None,
+        error: Exception | None = None,
+        _pool: Any = None,
+        _stacktrace: Any = None,
+    ) -> CountingRetry:
+        dropped = error is not None and self._is_read_error(error)
+        if (response is not None or dropped) and self.on_attempt is not None:
+            self.on_attempt((method or "GET").upper(), _absolute(url or "", _pool), dropped)
+            if response is not None:
+                setattr(response, _REPORTED, True)  # this very answer may still reach the session hook
+        if response is not None and self.max_wait is not None:
+            try:
+                wait = self.get_retry_after(response)
+            except InvalidHeader:
+                wait = None
+            if wait is not None and wait > self.max_wait:
+                # Not retried: urllib3 (and `responses`) hand this answer back when raise_on_status is off.
+                raise MaxRetryError(_pool, url or "", ResponseError(f"Retry-After {wait:.0f}s is too long"))
+        return super().increment(method, url, response, error, _pool, _stacktrace)
+
+
+class TimeoutAdapter(HTTPAdapter):
+    """An HTTPAdapter that gives requests sent without a timeout a default one.
+
+    Client libraries (simple-salesforce) pass no timeout on most calls; without one a hung
+    socket hangs the run."""
+
+    def __init__(self, *args: Any, timeout: float | None = None, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.default_timeout = timeout
+
+    def send(
+        self,
+        request: requests.PreparedRequest,
+        stream: bool = False,
+        timeout: Any = None,
+        verify: bool | str = True,
+        cert: Any = None,
+        proxies: Mapping[str, str] | None = None,
+    ) -> requests.Response:
+        if timeout is None:
+            timeout = self.default_timeout
+        return super().send(request, stream=stream, timeout=timeout, verify=verify, cert=cert, proxies=proxies)
+
+
+def mount_retry(
+    session: requests.Session,
+    retry: Retry | None = None,
+    *,
+    timeout: float | None = None,
+    on_attempt: OnAttempt | None = None,
+    max_wait: float | None = None,
+    post_retry_prefixes: Iterable[str] = (),
+) -> requests.Session:
+    """Mount `retry` (default `retry_policy()`) as a `CountingRetry` on every http(s) URL of `session`.
+
+    `timeout` is the default for requests sent without one. With `on_attempt`, a response hook
+    reports the last answer of each request unless the retry did; call this once per session.
+    URLs starting with one of `post_retry_prefixes` (read-only searches) retry POST as well."""
+    policy = retry or retry_policy()
+    general = _adapter(policy, timeout, on_attempt, max_wait, allow_post=False)
+    session.mount("https://", general)
+    session.mount("http://", general)
+    prefixes = list(post_retry_prefixes)
+    if prefixes:
+        searching = _adapter(policy, timeout, on_attempt, max_wait, allow_post=True)
+        for prefix in prefixes:
+            session.mount(prefix, searching)
+    if on_attempt is not None:
+        session.hooks["response"].append(_last_answer_hook(on_attempt))
+    return session
+
+
+def tracker_session(
+    ca_bundle: str | None = None,
+    retry: Retry | None = None,
+    *,
+    timeout: float | None = None,
+    on_attempt: OnAttempt | None = None,
+    max_wait: float | None = None,
+    post_retry_prefixes: Iterable[str] = (),
+) -> VerifyingSession:
+    """A session that verifies with `ca_bundle`, retries with `retry` and counts as `mount_retry` says."""
     session = VerifyingSession()
     if ca_bundle:
         session.verify = ca_bundle
-    adapter = HTTPAdapter(max_retries=retry or retry_policy(), pool_connections=4, pool_maxsize=16)
-    session.mount("https://", adapter)
-    session.mount("http://", adapter)
+    mount_retry(
+        session,
+        retry,
+        timeout=timeout,
+        on_attempt=on_attempt,
+        max_wait=max_wait,
+        post_retry_prefixes=post_retry_prefixes,
+    )
     return session
+
+
+def _adapter(
+    policy: Retry, timeout: float | None, on_attempt: OnAttempt | None, max_wait: float | None, *, allow_post: bool
+) -> TimeoutAdapter:
+    retry = CountingRetry.from_policy(policy, on_attempt=on_attempt, max_wait=max_wait, allow_post=allow_post)
+    return TimeoutAdapter(max_retries=retry, timeout=timeout, pool_connections=4, pool_maxsize=16)
+
+
+def _last_answer_hook(on_attempt: OnAttempt) -> Callable[..., None]:
+    def hook(response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        if not getattr(response.raw, _REPORTED, False):
+            request = response.request
+            on_attempt((request.method or "GET").upper(), request.url or response.url, False)
+
+    return hook
+
+
+def _absolute(url: str, pool: Any) -> str:
+    """urllib3 passes the path alone (unless proxied); the pool knows the rest."""
+    if pool is None or not url.startswith("/") or not getattr(pool, "host", None):
+        return url
+    scheme = getattr(pool, "scheme", "http")
+    host = f"[{pool.host}]" if ":" in pool.host else pool.host
+    port = f":{pool.port}" if pool.port and pool.port != _DEFAULT_PORTS.get(scheme) else ""
+    return f"{scheme}://{host}{port}{url}"

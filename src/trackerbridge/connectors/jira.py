@@ -4,8 +4,9 @@ The client does the HTTP plumbing (auth, URLs, JSON); this module decides what t
 turns the answers into plain trackerbridge data. Three things matter more than they look:
 
 - One retry layer. The client's own retries are switched off (`max_retries=0`) and our policy
-  (`trackerbridge.connectors.http.retry_policy`) is mounted on its session, so a 429 is not
-  retried by two loops with two ideas of Retry-After. Every attempt is counted in `calls`.
+  (`trackerbridge.connectors.http.mount_retry`) is mounted on its session, so a 429 is not
+  retried by two loops with two ideas of Retry-After. Every attempt is counted in `calls`; a
+  Retry-After longer than `max_retry_after` is not waited for but reported as a spent quota.
 - Watermarks that never skip. Searches are ordered `updated ASC, key ASC`; an incremental search
   starts `OVERLAP` before `since`, written in the signed-in user's time zone (JQL dates are read
   in it, to the minute). Data Center's offset paging re-reads one record per page to notice a
@@ -18,7 +19,6 @@ turns the answers into plain trackerbridge data. Three things matter more than t
 
 from __future__ import annotations
 
-import inspect
 import re
 import socket
 from collections import Counter, deque
@@ -31,8 +31,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import requests
 from jira import JIRA, JIRAError
-from requests.adapters import HTTPAdapter
-from urllib3.exceptions import InvalidHeader, MaxRetryError, ResponseError
 from urllib3.util.retry import Retry
 
 from trackerbridge.config.connection import CREDENTIAL_ROLES, Connection
@@ -54,7 +52,7 @@ from trackerbridge.connectors.base import (
     RawRecord,
     ServerInfo,
 )
-from trackerbridge.connectors.http import retry_policy
+from trackerbridge.connectors.http import mount_retry, retry_policy
 from trackerbridge.model import Person
 from trackerbridge.net import require_https
 
@@ -106,62 +104,6 @@ _ISSUE_PATH = re.compile(r"^issue/[^/]+")
 _DATETIME = re.compile(
     r"^(\d{4})-(\d\d)-(\d\d)[T ](\d\d):(\d\d)(?::(\d\d)(?:[.,](\d{1,6})\d*)?)?\s*(Z|[+-]\d\d:?\d\d)?$"
 )
-
-
-class _CountingRetry(Retry):
-    """Our retry policy, reporting each attempt urllib3 retries (the session hook sees only the last).
-
-    It also refuses to sleep through a Retry-After longer than `max_wait`: that answer goes back
-    to the connector, which reports a spent quota instead of blocking a cron job for an hour."""
-
-    on_attempt: Callable[[str, str, bool], None] | None = None
-    max_wait: float | None = None
-
-    @classmethod
-    def wrap(
-        cls, retry: Retry, on_attempt: Callable[[str, str, bool], None], max_wait: float | None, *, post: bool = False
-    ) -> _CountingRetry:
-        names = [n for n in inspect.signature(Retry.__init__).parameters if n != "self"]
-        params = {n: getattr(retry, n) for n in names if hasattr(retry, n)}
-        if post and params.get("allowed_methods") is not None:
-            params["allowed_methods"] = frozenset(params["allowed_methods"]) | {"POST"}
-        out = cls(**params)
-        out.on_attempt, out.max_wait = on_attempt, max_wait
-        return out
-
-    def new(self, **kw: Any) -> _CountingRetry:
-        out = super().new(**kw)
-        out.on_attempt, out.max_wait = self.on_attempt, self.max_wait
-        return out
-
-    def increment(  # type: ignore[override]
-        self,
-        method: str | None = None,
-        url: str | None = None,
-        response: Any = None,
-        error: Exception | None = None,
-        _pool: Any = None,
-        _stacktrace: Any = None,
-    ) -> _CountingRetry:
-        if response is not None and self.max_wait is not None:
-            try:
-                wait = self.get_retry_after(response)
-            except InvalidHeader:
-                wait = None
-            if wait is not None and wait > self.max_wait:
-                # Not retried: urllib3 hands this response back (raise_on_status=False) and the
-                # session hook counts it.
-                raise MaxRetryError(_pool, url or "", ResponseError(f"Retry-After {wait:.0f}s is too long"))
-        sent = response is not None or (error is not None and self._is_read_error(error))
-        try:
-            out = super().increment(method, url, response, error, _pool, _stacktrace)
-        except BaseException:
-            if error is not None and sent and self.on_attempt:  # an unanswered request, not retried again
-                self.on_attempt(method or "?", url or "", True)
-            raise  # a final response is counted by the session hook
-        if sent and self.on_attempt:
-            self.on_attempt(method or "?", url or "", error is not None)
-        return out
 
 
 class JiraConnector(Connector):
@@ -300,12 +242,15 @@ class JiraConnector(Connector):
             **auth,
         )
         session = client._session
-        general = HTTPAdapter(max_retries=_CountingRetry.wrap(self._retry, self._attempted, self._max_retry_after))
-        session.mount("https://", general)
-        session.mount("http://", general)
-        # Searching is read-only, so a search by POST (long JQL) may be retried like a GET.
-        search = _CountingRetry.wrap(self._retry, self._attempted, self._max_retry_after, post=True)
-        session.mount(client._get_url("search"), HTTPAdapter(max_retries=search))
+        mount_retry(
+            session,
+            self._retry,
+            timeout=conn.timeout,
+            on_attempt=self._attempted,
+            max_wait=self._max_retry_after,
+            # Searching is read-only, so a search by POST (long JQL) may be retried like a GET.
+            post_retry_prefixes=[client._get_url("search")],
+        )
         session.hooks["response"].append(self._responded)
         self._client = client
         try:
@@ -546,8 +491,6 @@ class JiraConnector(Connector):
             self.dropped[key] += 1
 
     def _responded(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
-        request = response.request
-        self.calls[f"{(request.method or '?').upper()} {self._endpoint(request.url or '')}"] += 1
         self._last_content_type = response.headers.get("Content-Type", "")
 
     def _call(

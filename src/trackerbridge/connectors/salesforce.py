@@ -5,7 +5,8 @@ objects and exceptions stay inside. Errors become `ConnectorError`s that name en
 variables, never their values.
 
 Requests go through our retry session (`tracker_session`): 429/503 honour Retry-After, 5xx and
-dropped connections back off, a POST is never sent twice. A 403 REQUEST_LIMIT_EXCEEDED is not
+dropped connections back off, a POST is never sent twice, every attempt is counted in `calls`,
+and a request sent without a timeout gets the connection's. A 403 REQUEST_LIMIT_EXCEEDED is not
 retried at all: the org's API allowance is spent and every further call makes it worse.
 """
 
@@ -23,7 +24,6 @@ import requests
 from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceError
 from simple_salesforce.format import format_soql
-from urllib3.exceptions import ProtocolError, ReadTimeoutError
 from urllib3.util.retry import Retry
 
 from trackerbridge.config.connection import Connection
@@ -136,56 +136,6 @@ def endpoint_name(method: str, url: str) -> str:
     return f"{method} {'/'.join(shown) or '/'}"
 
 
-class _CountingRetry(Retry):
-    """Our retry policy, reporting each attempt that reached the server but not the response hook.
-
-    urllib3 retries inside the adapter, so a `response` hook sees only the last answer; the 503s
-    it retried and the connections dropped after sending are reported from here instead."""
-
-    def __init__(self, *args: Any, on_attempt: Callable[[str, str], None] | None = None, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.on_attempt = on_attempt
-
-    @classmethod
-    def around(cls, policy: Retry, on_attempt: Callable[[str, str], None]) -> _CountingRetry:
-        counting = cls.__new__(cls)
-        counting.__dict__.update(vars(policy))
-        counting.on_attempt = on_attempt
-        return counting
-
-    def new(self, **kw: Any) -> _CountingRetry:
-        retry = super().new(**kw)
-        retry.on_attempt = self.on_attempt
-        return retry
-
-    def increment(
-        self,
-        method: str | None = None,
-        url: str | None = None,
-        response: Any = None,
-        error: Exception | None = None,
-        _pool: Any = None,
-        _stacktrace: Any = None,
-    ) -> _CountingRetry:
-        sent = response is not None or isinstance(error, (ProtocolError, ReadTimeoutError))
-        if sent and self.on_attempt is not None:
-            self.on_attempt(method or "GET", url or "")
-            if response is not None:
-                response._trackerbridge_counted = True  # this very answer may still reach the hook
-        return super().increment(method, url, response, error, _pool, _stacktrace)
-
-
-def _with_default_timeout(session: requests.Session, seconds: float) -> None:
-    """simple-salesforce passes no timeout on most calls; without one a hung socket hangs the run."""
-    original = session.request
-
-    def request(method: str, url: str, *args: Any, **kwargs: Any) -> requests.Response:
-        kwargs.setdefault("timeout", seconds)
-        return original(method, url, *args, **kwargs)
-
-    session.request = request  # type: ignore[method-assign]
-
-
 @dataclass(frozen=True)
 class _Column:
     """How one requested field is read from a query row."""
@@ -217,11 +167,11 @@ class SalesforceConnector(Connector):
         file = connection.file
         self.api_version = file.api_version if isinstance(file, SalesforceFile) else DEFAULT_API_VERSION
         self._now = now or (lambda: datetime.now(timezone.utc))
+        # simple-salesforce passes no timeout on most calls: the session gives each request ours.
         self.session = tracker_session(
-            connection.ca_bundle, _CountingRetry.around(retry or retry_policy(), self._count)
+            connection.ca_bundle, retry or retry_policy(), timeout=connection.timeout, on_attempt=self._count
         )
         self.session.hooks["response"].append(self._on_response)
-        _with_default_timeout(self.session, connection.timeout)
         self._client: Salesforce | None = None
         self._instance_url: str | None = None
         self._described: dict[str, Any] | None = None
@@ -534,12 +484,11 @@ class SalesforceConnector(Connector):
 
     # --- counting and errors --------------------------------------------------------------------
 
-    def _count(self, method: str, url: str) -> None:
+    def _count(self, method: str, url: str, dropped: bool) -> None:
+        """Every attempt that reached Salesforce, retries and dropped connections included."""
         self.calls[endpoint_name(method, url)] += 1
 
     def _on_response(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
-        if not getattr(response.raw, "_trackerbridge_counted", False):
-            self._count(response.request.method or "GET", response.url)
         usage = response.headers.get("Sforce-Limit-Info")
         if usage:
             self._api_usage = usage

@@ -33,8 +33,8 @@ the same bytes; UTF-8, not ASCII-escaped; indent 2; times ISO 8601)::
       ]
     }
 
-The finding object, the order of findings and the text clean-up live here because jsonl and csv
-must agree with this document byte for byte.
+The finding object, the orders of findings and the text clean-up live here: jsonl and csv must agree
+with this document byte for byte, and the other formats list findings in the same orders.
 """
 
 from __future__ import annotations
@@ -54,6 +54,7 @@ if TYPE_CHECKING:
 SCHEMA = "trackerbridge.audit/v1"
 
 _DIGITS = re.compile(r"([0-9]+)")
+_SEVERITY_RANK = {"error": 2, "warning": 1}
 
 
 def text(value: object) -> str:
@@ -86,6 +87,18 @@ def ordered(findings: Iterable[Finding]) -> list[Finding]:
     return sorted(findings, key=finding_order)
 
 
+def worst_first(result: AuditResult, findings: Iterable[Finding]) -> list[Finding]:
+    """The order for people: findings on red records first, then amber; within that errors, then by code."""
+
+    def key(f: Finding) -> tuple[Any, ...]:
+        health = result.health.get(f.ref)
+        rank = _SEVERITY_RANK.get(severity(f.severity), 0)
+        flag = health.flag.rank if health is not None else rank
+        return (-flag, -rank, text(f.code), *finding_order(f))
+
+    return sorted(findings, key=key)
+
+
 def severity(value: object) -> str:
     """The enum's value ("error"), tolerating a plain string from a third-party rule."""
     return text(getattr(value, "value", value))
@@ -111,6 +124,11 @@ def live_counts(result: AuditResult) -> dict[str, int]:
     """Live findings per code, by code; counted from the findings so the summary always adds up."""
     counts = Counter(text(f.code) for f in result.findings if f.waived_by is None)
     return {code: counts[code] for code in sorted(counts)}
+
+
+def by_count(counts: dict[str, int]) -> list[tuple[str, int]]:
+    """Most frequent rule first; ties by code."""
+    return sorted(counts.items(), key=lambda item: (-item[1], item[0]))
 
 
 def source_names(result: AuditResult) -> list[str]:

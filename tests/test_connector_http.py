@@ -1,0 +1,179 @@
+"""The shared retry layer: CountingRetry reports each attempt once, and tracker_session wires it up."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+import requests
+import responses
+from urllib3.util.retry import Retry
+
+from trackerbridge.connectors.http import CountingRetry, retry_policy, tracker_session
+
+SITE = "https://tracker.example.com"
+FAST = retry_policy(attempts=3, backoff=0)
+
+Attempt = tuple[str, str, bool]
+
+
+@pytest.fixture()
+def rsps() -> Iterator[responses.RequestsMock]:
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        yield mock
+
+
+def counting_session(attempts: list[Attempt], retry: Retry = FAST, **kwargs: Any) -> requests.Session:
+    return tracker_session(
+        retry=retry, on_attempt=lambda method, url, dropped: attempts.append((method, url, dropped)), **kwargs
+    )
+
+
+def test_503_503_200_is_three_attempts_each_reported_once(rsps: responses.RequestsMock) -> None:
+    for status in (503, 503, 200):
+        rsps.get(f"{SITE}/items", status=status, json={})
+    attempts: list[Attempt] = []
+    response = counting_session(attempts).get(f"{SITE}/items")
+    assert response.status_code == 200
+    assert attempts == [("GET", f"{SITE}/items", False)] * 3 == [("GET", f"{SITE}/items", False)] * len(rsps.calls)
+
+
+def test_the_last_answer_is_reported_once_when_retries_run_out(rsps: responses.RequestsMock) -> None:
+    rsps.get(f"{SITE}/items", status=503, json={})
+    attempts: list[Attempt] = []
+    response = counting_session(attempts).get(f"{SITE}/items")
+    assert response.status_code == 503  # raise_on_status=False: the answer reaches the caller
+    assert len(attempts) == len(rsps.calls) == 4  # the first try and three retries, none counted twice
+
+
+def test_an_answer_no_retry_looks_at_is_reported_by_the_session_hook(rsps: responses.RequestsMock) -> None:
+    rsps.get(f"{SITE}/items/1", status=404, json={})
+    attempts: list[Attempt] = []
+    assert counting_session(attempts).get(f"{SITE}/items/1").status_code == 404
+    assert attempts == [("GET", f"{SITE}/items/1", False)]
+
+
+def test_post_is_not_retried_unless_its_url_allows_it(rsps: responses.RequestsMock) -> None:
+    for status in (503, 200):
+        rsps.post(f"{SITE}/comments", status=status, json={})
+    attempts: list[Attempt] = []
+    assert counting_session(attempts).post(f"{SITE}/comments", json={}).status_code == 503
+    assert attempts == [("POST", f"{SITE}/comments", False)]
+    assert len(rsps.calls) == 1
+
+
+def test_post_is_retried_where_allowed(rsps: responses.RequestsMock) -> None:
+    for status in (503, 200):
+        rsps.post(f"{SITE}/search", status=status, json={})
+    for status in (503, 200):
+        rsps.post(f"{SITE}/comments", status=status, json={})
+    attempts: list[Attempt] = []
+    session = counting_session(attempts, post_retry_prefixes=[f"{SITE}/search"])
+    assert session.post(f"{SITE}/search", json={}).status_code == 200
+    assert session.post(f"{SITE}/comments", json={}).status_code == 503  # other URLs still never resend a POST
+    assert [(m, u.rsplit("/", 1)[-1]) for m, u, _ in attempts] == [
+        ("POST", "search"),
+        ("POST", "search"),
+        ("POST", "comments"),
+    ]
+
+
+def test_from_policy_adds_post_only_when_asked() -> None:
+    assert "POST" not in (CountingRetry.from_policy(FAST).allowed_methods or ())
+    counting = CountingRetry.from_policy(FAST, allow_post=True)
+    assert counting.allowed_methods is not None and "POST" in counting.allowed_methods
+    assert (counting.total, counting.status, counting.backoff_factor) == (FAST.total, FAST.status, 0)
+    assert "POST" not in (FAST.allowed_methods or ())  # the policy itself is left alone
+
+
+def test_a_retry_after_above_max_wait_is_returned_not_slept(rsps: responses.RequestsMock) -> None:
+    rsps.get(f"{SITE}/items", status=429, headers={"Retry-After": "3600"}, json={})
+    rsps.get(f"{SITE}/items", status=200, json={})
+    attempts: list[Attempt] = []
+    response = counting_session(attempts, max_wait=120).get(f"{SITE}/items")
+    assert response.status_code == 429 and response.headers["Retry-After"] == "3600"
+    assert attempts == [("GET", f"{SITE}/items", False)]
+    assert len(rsps.calls) == 1  # not retried, so not waited for
+
+
+def test_a_retry_after_within_max_wait_is_retried(rsps: responses.RequestsMock) -> None:
+    rsps.get(f"{SITE}/items", status=429, headers={"Retry-After": "0"}, json={})
+    rsps.get(f"{SITE}/items", status=200, json={})
+    attempts: list[Attempt] = []
+    assert counting_session(attempts, max_wait=120).get(f"{SITE}/items").status_code == 200
+    assert len(attempts) == len(rsps.calls) == 2
+
+
+def test_requests_without_a_timeout_get_the_default(rsps: responses.RequestsMock) -> None:
+    rsps.get(f"{SITE}/items", json={})
+    session = tracker_session(timeout=7.5)
+    session.get(f"{SITE}/items")
+    session.get(f"{SITE}/items", timeout=2)
+    assert [call.request.req_kwargs["timeout"] for call in rsps.calls] == [7.5, 2]  # type: ignore[attr-defined]
+
+
+# --- a real socket: a connection dropped after the request was sent ------------------------------
+
+
+class _DropsFirst(BaseHTTPRequestHandler):
+    """Reads each request; hangs up without answering on the first of each path, answers 200 after."""
+
+    seen: dict[str, int]
+
+    def _serve(self) -> None:
+        if self.command == "POST":
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        n = self.seen[self.path] = self.seen.get(self.path, 0) + 1
+        if n == 1:
+            self.close_connection = True  # no status line: the client sees the connection drop
+            return
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"{}")
+
+    do_GET = do_POST = _serve
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture()
+def dropping_server() -> Iterator[str]:
+    handler = type("Handler", (_DropsFirst,), {"seen": {}})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_dropped_get_is_retried_and_reported_as_dropped(dropping_server: str) -> None:
+    attempts: list[Attempt] = []
+    with counting_session(attempts, timeout=5) as session:
+        assert session.get(f"{dropping_server}/items").status_code == 200
+    assert attempts == [("GET", f"{dropping_server}/items", True), ("GET", f"{dropping_server}/items", False)]
+
+
+def test_a_dropped_post_is_not_resent_but_still_reported(dropping_server: str) -> None:
+    attempts: list[Attempt] = []
+    with counting_session(attempts, timeout=5) as session, pytest.raises(requests.ConnectionError):
+        session.post(f"{dropping_server}/comments", json={"body": "once"})
+    assert attempts == [("POST", f"{dropping_server}/comments", True)]
+
+
+def test_a_connection_that_never_opened_is_not_an_attempt() -> None:
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    attempts: list[Attempt] = []
+    with counting_session(attempts, timeout=5) as session, pytest.raises(requests.ConnectionError):
+        session.get(f"http://127.0.0.1:{port}/items")
+    assert attempts == []
