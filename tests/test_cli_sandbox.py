@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -15,21 +16,21 @@ from click.testing import CliRunner
 from trackerbridge.cli import main
 
 
-def test_demo_reads_the_sandbox_back_through_the_real_clients() -> None:
+def test_demo_audits_the_demo_organisation() -> None:
     result = CliRunner().invoke(main, ["demo", "--anchor", "2026-11-02"])
     assert result.exit_code == 0, result.output
-    assert "As of 2026-11-02: 40 people in 6 teams" in result.output
-    assert "Jira Cloud 1001.0.0-SNAPSHOT, signed in as trackerbridge bot" in result.output
-    planted = re.search(r"(\d+)\s+active issues without an owner", result.output)
-    read_back = re.search(r"active without an owner: (\d+)", result.output)
-    assert planted and read_back and planted.group(1) == read_back.group(1)
-    assert re.search(r"Salesforce API v59.0: \d+ active users, 250 opportunities", result.output)
+    assert "Sandbox: Jira cloud and Salesforce on https://127.0.0.1:" in result.stderr
+    for code in ("TB101", "TB102", "TB104", "TB110", "TB113"):
+        assert code in result.stdout
+    assert "owner-missing" in result.stdout
 
 
-def test_demo_in_data_center_flavour() -> None:
-    result = CliRunner().invoke(main, ["demo", "--jira-flavor", "datacenter", "--size", "60"])
+def test_demo_in_data_center_flavour_as_json() -> None:
+    result = CliRunner().invoke(main, ["demo", "--jira-flavor", "datacenter", "--size", "60", "--format", "json"])
     assert result.exit_code == 0, result.output
-    assert "Jira Server 9.12.15" in result.output
+    document = json.loads(result.stdout)
+    jira = next(s for s in document["sources"] if s["name"] == "sandbox-jira")
+    assert (jira["flavor"], jira["records"]) == ("datacenter", 60)
 
 
 def test_serve_refuses_a_non_loopback_host_and_bad_fault_specs() -> None:

@@ -66,7 +66,7 @@ def fixture() -> AuditResult:
     ops12 = jira("OPS-12", "Checkout revamp")
     ops9 = jira("OPS-9", "Partner portal, phase 2")
     ops30 = jira("OPS-30", "Billing clean-up")
-    sf = Initiative("sfdc", "salesforce", "006A", "https://acme.my.salesforce.com/006A", "Müller GmbH – renewal")
+    sf = Initiative("sfdc", "salesforce", "006A", "https://acme.my.salesforce.com/006A", "Müller GmbH renewal")
     findings = [
         finding(OWNER, sf, "no owner", waived_by="tb-waive-TB101: owner starts in November"),
         finding(LATE, sf, "ended 2026-09-30, 15 days ago"),
@@ -203,7 +203,7 @@ JSON_GOLDEN = """\
       "source": "sfdc",
       "key": "006A",
       "url": "https://acme.my.salesforce.com/006A",
-      "title": "Müller GmbH – renewal",
+      "title": "Müller GmbH renewal",
       "message": "no owner",
       "waived_by": "tb-waive-TB101: owner starts in November"
     },
@@ -215,7 +215,7 @@ JSON_GOLDEN = """\
       "source": "sfdc",
       "key": "006A",
       "url": "https://acme.my.salesforce.com/006A",
-      "title": "Müller GmbH – renewal",
+      "title": "Müller GmbH renewal",
       "message": "ended 2026-09-30, 15 days ago",
       "waived_by": null
     }
@@ -253,7 +253,7 @@ JSON_GOLDEN = """\
       "source": "sfdc",
       "key": "006A",
       "url": "https://acme.my.salesforce.com/006A",
-      "title": "Müller GmbH – renewal",
+      "title": "Müller GmbH renewal",
       "flag": "amber",
       "reasons": [
         "TB105 ended 2026-09-30, 15 days ago"
@@ -275,7 +275,8 @@ def test_json_does_not_depend_on_input_order():
 def test_json_summary_adds_up():
     doc = stdlib_json.loads(render(json.emit, fixture()))
     summary = doc["summary"]
-    assert summary["findings"] == sum(summary["by_rule"].values()) == sum(f["waived_by"] is None for f in doc["findings"])
+    live = [f for f in doc["findings"] if f["waived_by"] is None]
+    assert summary["findings"] == sum(summary["by_rule"].values()) == len(live) == 3
     assert summary["waived"] == sum(f["waived_by"] is not None for f in doc["findings"])
     assert sum(summary["health"].values()) == summary["initiatives"] == len(doc["health"])
     assert doc["generated_at"] == NOW.isoformat()
@@ -311,10 +312,10 @@ JSONL_GOLDEN = (
     '"key":"OPS-12","url":"https://jira.example.com/browse/OPS-12","title":"Checkout revamp",'
     '"message":"no owner","waived_by":null}\n'
     '{"id":"bef7da58dbb1cc52","code":"TB101","rule":"owner-missing","severity":"error","source":"sfdc",'
-    '"key":"006A","url":"https://acme.my.salesforce.com/006A","title":"Müller GmbH – renewal",'
+    '"key":"006A","url":"https://acme.my.salesforce.com/006A","title":"Müller GmbH renewal",'
     '"message":"no owner","waived_by":"tb-waive-TB101: owner starts in November"}\n'
     '{"id":"1d30e20102453267","code":"TB105","rule":"past-end-date","severity":"warning","source":"sfdc",'
-    '"key":"006A","url":"https://acme.my.salesforce.com/006A","title":"Müller GmbH – renewal",'
+    '"key":"006A","url":"https://acme.my.salesforce.com/006A","title":"Müller GmbH renewal",'
     '"message":"ended 2026-09-30, 15 days ago","waived_by":null}\n'
 )
 
@@ -349,9 +350,9 @@ CSV_GOLDEN = (
     '"ended 2026-10-01, 14 days ago","https://jira.example.com/browse/OPS-9",""\r\n'
     '"5dc11d0928fe4fad","TB101","owner-missing","error","jira-ops","OPS-12","Checkout revamp","no owner",'
     '"https://jira.example.com/browse/OPS-12",""\r\n'
-    '"bef7da58dbb1cc52","TB101","owner-missing","error","sfdc","006A","Müller GmbH – renewal","no owner",'
+    '"bef7da58dbb1cc52","TB101","owner-missing","error","sfdc","006A","Müller GmbH renewal","no owner",'
     '"https://acme.my.salesforce.com/006A","tb-waive-TB101: owner starts in November"\r\n'
-    '"1d30e20102453267","TB105","past-end-date","warning","sfdc","006A","Müller GmbH – renewal",'
+    '"1d30e20102453267","TB105","past-end-date","warning","sfdc","006A","Müller GmbH renewal",'
     '"ended 2026-09-30, 15 days ago","https://acme.my.salesforce.com/006A",""\r\n'
 )
 
@@ -400,7 +401,7 @@ GITHUB_GOLDEN = (
     "::warning title=TB105 past-end-date::jira-ops OPS-9 Partner portal, phase 2: ended 2026-10-01, 14 days ago "
     "https://jira.example.com/browse/OPS-9\n"
     "::error title=TB101 owner-missing::jira-ops OPS-12 Checkout revamp: no owner https://jira.example.com/browse/OPS-12\n"
-    "::warning title=TB105 past-end-date::sfdc 006A Müller GmbH – renewal: ended 2026-09-30, 15 days ago "
+    "::warning title=TB105 past-end-date::sfdc 006A Müller GmbH renewal: ended 2026-09-30, 15 days ago "
     "https://acme.my.salesforce.com/006A\n"
     "::notice::trackerbridge audit: 4 initiatives from 2 sources; 1 red, 2 amber, 1 green; 3 findings, 1 waived\n"
 )
@@ -431,7 +432,8 @@ def test_github_a_title_cannot_start_a_command_of_its_own():
 def test_github_skips_waived_findings_but_counts_them():
     i = jira("OPS-1", "t")
     out = render(github.emit, audit([i], [finding(OWNER, i, "no owner", waived_by="ok")]))
-    assert out == "::notice::trackerbridge audit: 1 initiative from 1 source; 0 red, 0 amber, 1 green; 0 findings, 1 waived\n"
+    assert out == (
+        "::notice::trackerbridge audit: 1 initiative from 1 source; 0 red, 0 amber, 1 green; 0 findings, 1 waived\n")
 
 
 # --- sarif --------------------------------------------------------------------------------------------------------
@@ -505,7 +507,7 @@ def test_sarif_results_carry_location_fingerprint_and_suppression():
         "logicalLocations": [{"name": "006A", "fullyQualifiedName": "sfdc:006A", "kind": "object"}],
     }]
     assert waived["partialFingerprints"] == {"trackerbridgeFinding/v1": "bef7da58dbb1cc52"}
-    assert waived["message"]["text"] == "006A Müller GmbH – renewal: no owner"
+    assert waived["message"]["text"] == "006A Müller GmbH renewal: no owner"
     assert sum("suppressions" in r for r in results) == 1
 
 
@@ -569,7 +571,7 @@ def test_markdown_structure():
 def test_markdown_escapes_tracker_text():
     assert markdown.cell("a|b <script>x</script> & *b* _i_ ~s~ `c` [l](u) \\|") == (
         "a\\|b &lt;script&gt;x&lt;/script&gt; &amp; \\*b\\* \\_i\\_ \\~s\\~ \\`c\\` \\[l\\](u) \\\\\\|")
-    assert markdown.cell("one\ntwo\r\nthree\u2028four\x1b[0m") == "one two three four [0m"
+    assert markdown.cell("one\ntwo\r\nthree\u2028four\x1b[0m") == "one two three four \\[0m"
     assert markdown.cell(None) == ""
 
 
@@ -622,7 +624,8 @@ def test_table_plain_layout():
     assert "1 waived (not shown)" in lines
     assert "tb-waive" not in out
     counts = lines[lines.index("Findings per rule") + 3:]
-    assert [line.split() for line in counts if line] == [["TB105", "past-end-date", "2"], ["TB101", "owner-missing", "1"]]
+    assert [line.split() for line in counts if line] == [
+        ["TB105", "past-end-date", "2"], ["TB101", "owner-missing", "1"]]
     assert all(line == line.rstrip() for line in lines)
 
 
@@ -645,6 +648,29 @@ def test_table_emit_is_plain_when_not_a_terminal(monkeypatch):
     assert render(table.emit, fixture()) == expected
 
 
+ANSI = re.compile(r"\x1b\[[0-9;]*m|\x1b\]8;[^\x1b]*\x1b\\")  # SGR colours and OSC 8 links
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_table_emit_colours_a_terminal_unless_no_color(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "100")
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    out = Terminal()
+    table.emit(fixture(), out)
+    assert "\x1b[1;31m1 red" in out.getvalue()
+    visible = ANSI.sub("", out.getvalue())
+    assert "\x1b" not in visible, repr(visible)
+    assert max(len(line) for line in visible.split("\n")) <= 100
+    monkeypatch.setenv("NO_COLOR", "1")
+    out = Terminal()
+    table.emit(fixture(), out)
+    assert "\x1b" not in out.getvalue() and "1 red" in out.getvalue()
+
+
 def test_table_shows_tracker_text_literally_and_strips_escapes():
     i = jira("OPS-1", "[bold red]markup[/] :smile: \x1b]0;pwned\x07 \x1b[2J \u202eevil")
     for out in (plain(audit([i], [finding(OWNER, i, "msg\x1b[31m")])),
@@ -654,10 +680,12 @@ def test_table_shows_tracker_text_literally_and_strips_escapes():
         assert "\x1b[31m" not in out.split("OPS-1", 1)[1].split("\n", 1)[0]
 
 
-def test_table_truncates_long_titles():
+def test_table_truncates_long_titles_and_messages():
     i = jira("OPS-1", "word " * 100)
-    row = next(line for line in plain(audit([i], [finding(OWNER, i, "no owner")])).split("\n") if "OPS-1" in line)
-    assert "…" in row and len(row) <= 120
+    lines = plain(audit([i], [finding(OWNER, i, "q" * 50_000)])).split("\n")
+    row = next(line for line in lines if "OPS-1" in line)
+    assert "word word" in row and "…" in row and len(row) <= 120
+    assert sum(line.count("q") for line in lines) == 299
 
 
 def test_table_without_findings():
@@ -673,7 +701,7 @@ def test_odd_text_never_crashes_and_repeats_exactly(name, tmp_path: Path):
     initiatives = [jira(f"OPS-{n}", title, source="jira-ops" if n % 2 else "Ω-source") for n, title in
                    enumerate(ODD_TITLES)]
     findings = [finding(OWNER, i, title or "no owner", waived_by=title if n % 3 == 0 else None, detail=str(n))
-                for n, (i, title) in enumerate(zip(initiatives, ODD_TITLES))]
+                for n, (i, title) in enumerate(zip(initiatives, ODD_TITLES, strict=True))]
     findings += [finding(LATE, i, "late\n") for i in initiatives]
     result = audit(initiatives, findings)
     emit = EMITTERS[name]
@@ -682,14 +710,15 @@ def test_odd_text_never_crashes_and_repeats_exactly(name, tmp_path: Path):
     path = tmp_path / "out"
     with path.open("w", encoding="utf-8", newline="") as fh:  # a lone surrogate must not fail the write
         emit(result, fh)
-    assert path.read_text(encoding="utf-8") == first.replace("\ud800", "\ufffd")
-    assert "\ud800" not in first
+    assert path.read_bytes().decode("utf-8") == first
 
 
 @pytest.mark.parametrize("name", sorted(EMITTERS))
 def test_empty_audit(name):
     out = render(EMITTERS[name], audit([], [], rules=[]))
-    assert out.endswith("\n")
+    assert out == "" if name == "jsonl" else out.endswith("\n")
+    if name in ("table", "markdown", "github"):
+        assert "0 initiatives from 0 sources" in out
 
 
 def test_empty_audit_documents():
@@ -699,3 +728,9 @@ def test_empty_audit_documents():
     log = sarif_log(audit([], [], rules=[]))
     check_sarif_structure(log)
     assert log["runs"][0]["results"] == [] and log["runs"][0]["tool"]["driver"]["rules"] == []
+
+
+def test_markdown_neutralises_mentions_and_references() -> None:
+    from trackerbridge.emitters.markdown import cell
+
+    assert cell("ping @platform-team about #123") == "ping &#64;platform-team about &#35;123"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -77,7 +78,7 @@ def render_audit(project: Project, names: Sequence[str], now: datetime, env: Map
         if fmt == "table":
             from trackerbridge.emitters.table import emit_table
 
-            emit_table(result, out, color=output is None and out.isatty())
+            emit_table(result, out, color=output is None and out.isatty() and not os.environ.get("NO_COLOR"))
         else:
             formats[fmt](result, out)
     sys.exit(exit_code(result, fail_on))

@@ -80,7 +80,7 @@ def natural(value: object) -> tuple[tuple[int, int, str], ...]:
 
 def finding_order(f: Finding) -> tuple[Any, ...]:
     """The canonical order: by record, then rule; ties broken on every field so input order never shows."""
-    return (natural(f.source), natural(f.key), f.code, text(f.detail), text(f.message), text(f.waived_by))
+    return (natural(f.source), natural(f.key), text(f.code), text(f.detail), text(f.message), text(f.waived_by))
 
 
 def ordered(findings: Iterable[Finding]) -> list[Finding]:

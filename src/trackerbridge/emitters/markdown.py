@@ -34,9 +34,12 @@ _ESCAPES = {
     "<": "&lt;",
     ">": "&gt;",
     "&": "&amp;",
+    "@": "&#64;",  # no @team mentions from a tracker title in a PR comment
+    "#": "&#35;",  # no #123 cross-references either
 }
-# Anything that ends a line in Markdown or a terminal, and other control characters, becomes a space.
-_BREAKS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+# Anything that ends a line, other control characters, and bidi overrides (which could make a row
+# read differently from what it says) become a space.
+_BREAKS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]+")
 # RFC 3986 characters allowed raw in a link destination; ( ) | \ < > and spaces are encoded.
 _URL_SAFE = ":/?#[]@!$'*+,;=-._~%"
 

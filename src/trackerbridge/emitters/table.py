@@ -32,7 +32,8 @@ if TYPE_CHECKING:
     from trackerbridge.rules.base import Finding
 
 DEFAULT_WIDTH = 120  # when the output is not a terminal
-TITLE_CHARS = 48
+TITLE_CHARS = 40
+MESSAGE_CHARS = 300  # the full text is in the JSON; a terminal gets a few lines at most
 FLAG_STYLES = {Flag.RED: "bold red", Flag.AMBER: "bold yellow", Flag.GREEN: "bold green"}
 SEVERITY_STYLES = {"error": "red", "warning": "yellow"}
 # C0/C1 controls (ESC, CR, ...), line separators, and the bidi embeddings, overrides and isolates
@@ -73,8 +74,8 @@ def _headline(result: AuditResult, color: bool) -> Text:
     return line
 
 
-def _findings(result: AuditResult, live: list[Finding], color: bool) -> Table:
-    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, expand=False)
+def _findings(live: list[Finding], color: bool) -> Table:
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 1, 0, 0))
     table.add_column("severity", no_wrap=True)
     table.add_column("code", no_wrap=True)
     table.add_column("record", no_wrap=True, overflow="ellipsis", max_width=24)
@@ -91,7 +92,7 @@ def _findings(result: AuditResult, live: list[Finding], color: bool) -> Table:
             Text(clean(f.code)),
             record,
             Text(shorten(clean(f.title), TITLE_CHARS)),
-            Text(clean(f.message)),
+            Text(shorten(clean(f.message), MESSAGE_CHARS)),
         )
     return table
 
@@ -99,7 +100,7 @@ def _findings(result: AuditResult, live: list[Finding], color: bool) -> Table:
 def _per_rule(result: AuditResult) -> Table:
     names = {code: rule.name for code, rule in result.rules.items()}
     names.update({f.code: f.rule for f in result.live if f.code not in names})
-    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, expand=False)
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 1, 0, 0))
     table.add_column("code", no_wrap=True)
     table.add_column("rule")
     table.add_column("count", justify="right", no_wrap=True)
@@ -116,7 +117,7 @@ def emit_table(result: AuditResult, out: TextIO, *, color: bool, width: int | No
     waived = len(result.findings) - len(result.live)
     parts: list[Text | Table] = [_headline(result, color), Text()]
     if live:
-        parts.append(_findings(result, live, color))
+        parts.append(_findings(live, color))
     else:
         parts.append(Text("No findings."))
     if waived:

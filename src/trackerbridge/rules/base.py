@@ -81,7 +81,7 @@ class Finding:
     def identity(self) -> str:
         """Stable across runs: the same rule, record and detail give the same id, whatever the message says."""
         raw = "\x1f".join((self.code, self.source, self.key, self.detail))
-        return hashlib.sha256(raw.encode()).hexdigest()[:16]
+        return hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
 class Index:
