@@ -110,3 +110,19 @@ def test_schema_command_prints_json_schema() -> None:
     code, out, _ = run(["schema", "mapping"])
     assert code == 0
     assert '"title"' in out and '"attributes"' in out
+
+
+@pytest.mark.parametrize(
+    ("example", "variables"),
+    [
+        ("jira-cloud", ["JIRA_URL", "JIRA_EMAIL", "JIRA_API_TOKEN"]),
+        ("jira-datacenter", ["JIRA_URL", "JIRA_PAT"]),
+        ("salesforce", ["SF_LOGIN_URL", "SF_USERNAME", "SF_CLIENT_ID"]),
+    ],
+)
+def test_examples_load_and_say_which_variables_to_set(example: str, variables: list[str]) -> None:
+    unset: dict[str, str | None] = dict.fromkeys(variables)
+    code, _, err = run(["check", "--project", str(ROOT / "examples" / example)], unset)  # type: ignore[arg-type]
+    assert code == 2
+    for variable in variables:
+        assert f"environment variable {variable} is not set" in err

@@ -44,7 +44,7 @@ def check_command(connectors: tuple[str, ...], project_dir: Path, sandbox_flavor
             click.echo(f"{r.name}: {r.failure}", err=True)
             code = EXIT_CONNECTOR
         if r.errors:
-            click.echo(f"{r.name}: mapping does not resolve:", err=True)
+            click.echo(f"{r.name}: not ready:", err=True)
             for error in r.errors:
                 click.echo(f"  {error}", err=True)
             code = code if code == EXIT_CONNECTOR else EXIT_CONFIG
