@@ -11,10 +11,14 @@ from __future__ import annotations
 import difflib
 from abc import ABC, abstractmethod
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from trackerbridge.changes import Outcome, RecordChange
+    from trackerbridge.model import Person
 
 # Normalised field types, shared by both systems.
 TEXT, USER, DATE, DATETIME, OPTION, NUMBER, LABELS, BOOLEAN, REFERENCE = (
@@ -137,6 +141,18 @@ class Connector(ABC):
 
     def record_url(self, key: str) -> str:
         """Where a person opens the record."""
+        raise NotImplementedError
+
+    def resolve_people(self, people: Iterable[Person]) -> dict[str, str]:
+        """Person.identity -> this tracker's user reference (Jira accountId or username, Salesforce
+        User Id), for writing user fields; people without an account here are left out."""
+        raise NotImplementedError
+
+    def apply(self, changes: Sequence[RecordChange], fields: Mapping[str, FieldInfo]) -> Iterator[Outcome]:
+        """Write the changes, yielding one Outcome per RecordChange as it completes. A failed record
+        never stops the others. Notes are posted at most once per marker: before posting, the
+        connector looks for the marker on the record (a crashed run may already have posted it).
+        `fields` maps field id -> FieldInfo for every field a change names."""
         raise NotImplementedError
 
     def close(self) -> None:  # noqa: B027 - optional hook

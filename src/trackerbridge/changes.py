@@ -1,0 +1,70 @@
+"""The change set a sync plans and a connector applies: plain data, so a dry run can print it and
+the state store can log it.
+
+Values here are canonical (a `Person`, a `date`, a picklist's text, a list of labels); each
+connector turns them into its wire format (Jira `{"accountId": ...}`, a Salesforce User Id).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from trackerbridge.model import Person
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    field: str  # field id
+    name: str  # as people see it, for logs and dry runs
+    before: Any
+    after: Any
+    reason: str  # "health", "reasons", "sync:<mapping>:<attribute>"
+
+
+@dataclass(frozen=True)
+class Note:
+    """A message for people on the record, at most once per `marker` (a turn to red)."""
+
+    kind: str  # "turned-red"
+    marker: str  # stable id of this transition; the connector finds it to avoid duplicates
+    text: str
+    mention: Person | None = None
+
+
+@dataclass
+class RecordChange:
+    connector: str
+    key: str
+    url: str
+    fields: list[FieldChange] = field(default_factory=list)
+    add_labels: list[str] = field(default_factory=list)
+    remove_labels: list[str] = field(default_factory=list)
+    notes: list[Note] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.fields or self.add_labels or self.remove_labels or self.notes)
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """Both sides changed a synced value since the last run: nothing is written, a person decides."""
+
+    source: str  # source record ref
+    target: str  # target record ref
+    attribute: str
+    source_value: Any
+    target_value: Any
+    last_written: Any
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one record's change: every field and label of it, or none of it."""
+
+    connector: str
+    key: str
+    ok: bool
+    error: str | None = None
+    notes_posted: tuple[str, ...] = ()  # markers of notes that now exist on the record

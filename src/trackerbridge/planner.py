@@ -1,0 +1,197 @@
+"""The sync planner: desired values vs what the tracker holds vs what trackerbridge last wrote.
+
+Pure. It emits the minimal change set: nothing when nothing changed; only owned fields; owned
+labels by add/remove (never a replace); synced values from the source of truth, unless both sides
+changed since the last run (a conflict, left for a person); a "turned red" note once per turn,
+with a marker derived from the previous state so a crashed run and its re-run agree on it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+from trackerbridge.changes import Conflict, FieldChange, Note, RecordChange
+from trackerbridge.connectors.base import FieldInfo
+from trackerbridge.health import Flag, Health
+from trackerbridge.model import Initiative, Person
+from trackerbridge.rules.base import Index, SyncBinding
+
+CONFLICT = "sync-conflict"
+DEFAULT_HEALTH_VALUES = {Flag.GREEN: "Green", Flag.AMBER: "Amber", Flag.RED: "Red"}
+
+
+@dataclass(frozen=True)
+class WriteSpec:
+    """What one connector's records show of the verdict (from its mapping's write_back)."""
+
+    connector: str
+    mapping: str
+    health_field: FieldInfo | None = None
+    health_values: Mapping[Flag, str] = field(default_factory=lambda: dict(DEFAULT_HEALTH_VALUES))
+    reasons_field: FieldInfo | None = None
+    reasons_limit: int = 255
+    label_prefix: str | None = None
+    notify_on_red: bool = False
+    sync_fields: Mapping[str, FieldInfo] = field(default_factory=dict)  # "sync:<mapping>:<attr>" -> field
+
+
+@dataclass
+class PlanState:
+    """What the state store remembers, as the planner needs it."""
+
+    written: Mapping[tuple[str, str, str], Any] = field(default_factory=dict)  # (connector, key, slot) -> value
+    health: Mapping[tuple[str, str], tuple[str, datetime]] = field(default_factory=dict)  # -> (flag, since)
+
+
+@dataclass
+class Plan:
+    changes: list[RecordChange] = field(default_factory=list)
+    conflicts: list[Conflict] = field(default_factory=list)
+    remember: list[tuple[str, str, str, Any]] = field(default_factory=list)  # (connector, key, slot, value)
+    health: list[tuple[str, str, str, datetime]] = field(default_factory=list)  # (connector, key, flag, since)
+
+    def for_connector(self, connector: str) -> list[RecordChange]:
+        return [c for c in self.changes if c.connector == connector]
+
+
+def plan(
+    initiatives: Sequence[Initiative],
+    health: Mapping[str, Health],
+    specs: Mapping[str, WriteSpec],
+    syncs: Sequence[SyncBinding],
+    state: PlanState,
+    now: datetime,
+) -> Plan:
+    out = Plan()
+    changes: dict[tuple[str, str], RecordChange] = {}
+
+    def change_for(i: Initiative) -> RecordChange:
+        key = (i.source, i.key)
+        if key not in changes:
+            changes[key] = RecordChange(i.source, i.key, i.url)
+        return changes[key]
+
+    conflicted = _plan_syncs(initiatives, specs, syncs, state, out, change_for)
+    for i in initiatives:
+        spec = specs.get(i.source)
+        verdict = health.get(i.ref)
+        if spec is None or verdict is None:
+            continue
+        _plan_health(i, verdict, spec, state, now, out, change_for, conflicted.get(i.ref, []))
+    out.changes = [c for c in sorted(changes.values(), key=lambda c: (c.connector, c.key)) if not c.empty]
+    return out
+
+
+def _plan_health(
+    i: Initiative,
+    verdict: Health,
+    spec: WriteSpec,
+    state: PlanState,
+    now: datetime,
+    out: Plan,
+    change_for: Any,
+    conflicts: list[str],
+) -> None:
+    flag = verdict.flag
+    if spec.health_field is not None:
+        desired = spec.health_values.get(flag, DEFAULT_HEALTH_VALUES[flag])
+        _set(i, spec.health_field, desired, "health", change_for)
+    if spec.reasons_field is not None:
+        reasons = Health(flag, (*verdict.reasons, *(f"sync conflict on {c}" for c in conflicts)))
+        _set(i, spec.reasons_field, reasons.text(spec.reasons_limit) or None, "reasons", change_for)
+    if spec.label_prefix:
+        prefix = spec.label_prefix
+        wanted = {f"{prefix}{flag.value}"} | ({f"{prefix}{CONFLICT}"} if conflicts else set())
+        owned = {label for label in i.labels if label.startswith(prefix)}
+        add, remove = sorted(wanted - i.labels), sorted(owned - wanted)
+        if add or remove:
+            c = change_for(i)
+            c.add_labels.extend(add)
+            c.remove_labels.extend(remove)
+    previous = state.health.get((i.source, i.key))
+    since = previous[1] if previous and previous[0] == flag.value else now
+    if previous is None or previous[0] != flag.value:
+        out.health.append((i.source, i.key, flag.value, since))
+    # A turn to red is a change from a known other flag; the first sight of a record is its baseline.
+    if spec.notify_on_red and flag is Flag.RED and previous is not None and previous[0] != Flag.RED.value:
+        marker = hashlib.sha256(f"{i.source}:{i.key}:red:{previous[1].isoformat()}".encode()).hexdigest()[:12]
+        text = f"Execution health turned red: {verdict.text(1000)}"
+        change_for(i).notes.append(Note("turned-red", marker, text, i.owner))
+
+
+def _set(i: Initiative, fi: FieldInfo, desired: Any, reason: str, change_for: Any) -> None:
+    current = i.current.get(fi.id)
+    if not same(current, desired):
+        change_for(i).fields.append(FieldChange(fi.id, fi.name, current, desired, reason))
+
+
+def _plan_syncs(
+    initiatives: Sequence[Initiative],
+    specs: Mapping[str, WriteSpec],
+    syncs: Sequence[SyncBinding],
+    state: PlanState,
+    out: Plan,
+    change_for: Any,
+) -> dict[str, list[str]]:
+    """Source-of-truth values onto their linked records. Returns record ref -> conflicting fields."""
+    conflicted: dict[str, list[str]] = {}
+    if not syncs:
+        return conflicted
+    index = Index(initiatives)
+    mapping_of = {name: spec.mapping for name, spec in specs.items()}
+    for binding in syncs:
+        slot = f"sync:{binding.source_mapping}:{binding.attribute}"
+        seen_slot = f"seen:{binding.attribute}"
+        for source in initiatives:
+            if mapping_of.get(source.source) != binding.source_mapping:
+                continue
+            value = canonical(_attribute(source, binding.attribute))
+            desired = binding.values.get(str(value), value) if binding.values and value is not None else value
+            last_seen = state.written.get((source.source, source.key, seen_slot))
+            source_changed = last_seen is not None and not same(last_seen, value)
+            for target in index.counterparts(source):
+                spec = specs.get(target.source)
+                if spec is None or spec.mapping != binding.target_mapping or slot not in spec.sync_fields:
+                    continue
+                fi = spec.sync_fields[slot]
+                current = target.current.get(fi.id)
+                last_written = state.written.get((target.source, target.key, fi.id))
+                if same(current, desired):
+                    if not same(last_written, desired):
+                        out.remember.append((target.source, target.key, fi.id, desired))
+                    continue
+                target_changed = last_written is not None and not same(current, last_written)
+                if target_changed and source_changed:
+                    out.conflicts.append(
+                        Conflict(source.ref, target.ref, binding.attribute, value, current, last_written)
+                    )
+                    conflicted.setdefault(source.ref, []).append(binding.attribute)
+                    conflicted.setdefault(target.ref, []).append(fi.name)
+                    continue
+                change_for(target).fields.append(FieldChange(fi.id, fi.name, current, desired, slot))
+            if not same(last_seen, value):
+                out.remember.append((source.source, source.key, seen_slot, value))
+    return conflicted
+
+
+def _attribute(i: Initiative, name: str) -> Any:
+    return getattr(i, name) if hasattr(i, name) and name not in ("extra", "current") else i.extra.get(name)
+
+
+def canonical(value: Any) -> Any:
+    """Enums travel as their value; everything else as it is."""
+    return value.value if isinstance(value, Enum) else value
+
+
+def same(a: Any, b: Any) -> bool:
+    """Equality as a person reading the tracker sees it: people by identity, empty is empty."""
+    if a in (None, "", []) and b in (None, "", []):
+        return True
+    if isinstance(a, Person) or isinstance(b, Person):
+        return isinstance(a, Person) and isinstance(b, Person) and a.identity == b.identity
+    return bool(canonical(a) == canonical(b))

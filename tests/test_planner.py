@@ -1,0 +1,145 @@
+"""The sync planner: minimal changes, owned labels only, no echoes, conflicts, one note per turn."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from trackerbridge.connectors.base import FieldInfo
+from trackerbridge.health import Flag, Health
+from trackerbridge.model import Initiative, Link, Person, Stage
+from trackerbridge.planner import PlanState, WriteSpec, plan
+from trackerbridge.rules.base import SyncBinding
+
+NOW = datetime(2026, 11, 2, 9, 0, tzinfo=timezone.utc)
+HEALTH = FieldInfo("cf_health", "Execution health", "option", True, ("Green", "Amber", "Red"))
+REASONS = FieldInfo("cf_reasons", "Health reasons", "text", True)
+STATUS = FieldInfo("Delivery_Status__c", "Delivery Status", "option", True)
+JIRA = WriteSpec("jira", "m-jira", HEALTH, reasons_field=REASONS, label_prefix="health-", notify_on_red=True)
+SF = WriteSpec("sf", "m-sf", sync_fields={"sync:m-jira:stage": STATUS})
+STAGE_SYNC = SyncBinding(
+    "m-jira",
+    "m-sf",
+    "stage",
+    "Delivery_Status__c",
+    "Delivery Status",
+    {"build": "Build", "launch": "Launch"},
+    "ops@example.com",
+)
+ALICE = Person("alice@example.com", "Alice", "acc-a")
+
+
+def epic(**kw: Any) -> Initiative:
+    base: dict[str, Any] = {
+        "source": "jira",
+        "system": "jira",
+        "key": "DEL-1",
+        "url": "u",
+        "owner": ALICE,
+        "labels": frozenset({"q3", "health-green"}),
+        "current": {"cf_health": "Green", "cf_reasons": None},
+    }
+    return Initiative(**{**base, **kw})
+
+
+def red() -> Health:
+    return Health(Flag.RED, ("TB102 no end date",))
+
+
+def test_nothing_is_written_when_tracker_already_shows_the_verdict() -> None:
+    green = Health(Flag.GREEN)
+    result = plan([epic()], {"jira:DEL-1": green}, {"jira": JIRA}, [], PlanState(), NOW)
+    assert result.changes == []
+
+
+def test_turning_red_writes_fields_and_swaps_only_owned_labels() -> None:
+    result = plan([epic()], {"jira:DEL-1": red()}, {"jira": JIRA}, [], PlanState(), NOW)
+    [change] = result.changes
+    assert [(f.field, f.before, f.after) for f in change.fields] == [
+        ("cf_health", "Green", "Red"),
+        ("cf_reasons", None, "TB102 no end date"),
+    ]
+    assert (change.add_labels, change.remove_labels) == (["health-red"], ["health-green"])
+    assert change.notes == [], "first sight of a record is its baseline, not a turn"
+    assert result.health == [("jira", "DEL-1", "red", NOW)]
+
+
+def test_a_turn_to_red_after_a_known_flag_notes_once_with_a_stable_marker() -> None:
+    since = NOW - timedelta(days=3)
+    state = PlanState(health={("jira", "DEL-1"): ("amber", since)})
+    first = plan([epic()], {"jira:DEL-1": red()}, {"jira": JIRA}, [], state, NOW)
+    again = plan([epic()], {"jira:DEL-1": red()}, {"jira": JIRA}, [], state, NOW + timedelta(minutes=5))
+    [note] = first.changes[0].notes
+    assert note.mention == ALICE and "TB102 no end date" in note.text
+    assert again.changes[0].notes[0].marker == note.marker, "a re-run after a crash finds the same marker"
+    settled = PlanState(health={("jira", "DEL-1"): ("red", NOW)})
+    assert (
+        plan(
+            [epic(current={"cf_health": "Red", "cf_reasons": "TB102 no end date"}, labels=frozenset({"health-red"}))],
+            {"jira:DEL-1": red()},
+            {"jira": JIRA},
+            [],
+            settled,
+            NOW,
+        ).changes
+        == []
+    )
+
+
+def source_and_target(stage: Stage, target_value: str | None) -> list[Initiative]:
+    jira = epic(stage=stage, links=(Link("salesforce", "006A"),), current={"cf_health": "Green"})
+    sf = Initiative(
+        "sf", "salesforce", "006A", "u2", links=(Link("jira", "DEL-1"),), current={"Delivery_Status__c": target_value}
+    )
+    return [jira, sf]
+
+
+def test_sync_writes_the_source_of_truth_value_to_the_linked_record() -> None:
+    records = source_and_target(Stage.BUILD, "Decide")
+    result = plan(records, {}, {"jira": JIRA, "sf": SF}, [STAGE_SYNC], PlanState(), NOW)
+    [change] = result.changes
+    assert (change.connector, change.key) == ("sf", "006A")
+    assert [(f.field, f.before, f.after, f.reason) for f in change.fields] == [
+        ("Delivery_Status__c", "Decide", "Build", "sync:m-jira:stage")
+    ]
+    assert ("jira", "DEL-1", "seen:stage", "build") in result.remember
+
+
+def test_a_value_trackerbridge_wrote_is_not_echoed_back() -> None:
+    records = source_and_target(Stage.BUILD, "Build")
+    state = PlanState(written={("sf", "006A", "Delivery_Status__c"): "Build", ("jira", "DEL-1", "seen:stage"): "build"})
+    result = plan(records, {}, {"jira": JIRA, "sf": SF}, [STAGE_SYNC], state, NOW)
+    assert result.changes == [] and result.remember == [] and result.conflicts == []
+
+
+def test_both_sides_changed_is_a_conflict_and_nothing_is_overwritten() -> None:
+    records = source_and_target(Stage.LAUNCH, "Done")  # Jira moved on; someone also edited Salesforce
+    state = PlanState(written={("sf", "006A", "Delivery_Status__c"): "Build", ("jira", "DEL-1", "seen:stage"): "build"})
+    health = {"jira:DEL-1": Health(Flag.GREEN), "sf:006A": Health(Flag.GREEN)}
+    result = plan(records, health, {"jira": JIRA, "sf": SF}, [STAGE_SYNC], state, NOW)
+    [conflict] = result.conflicts
+    assert (conflict.source_value, conflict.target_value, conflict.last_written) == ("launch", "Done", "Build")
+    assert all(f.field != "Delivery_Status__c" for c in result.changes for f in c.fields)
+    jira_change = next(c for c in result.changes if c.connector == "jira")
+    assert "health-sync-conflict" in jira_change.add_labels
+    assert any("sync conflict on stage" in str(f.after) for f in jira_change.fields)
+
+
+def test_only_the_replica_changed_restores_the_source_of_truth() -> None:
+    records = source_and_target(Stage.BUILD, "Done")
+    state = PlanState(written={("sf", "006A", "Delivery_Status__c"): "Build", ("jira", "DEL-1", "seen:stage"): "build"})
+    result = plan(records, {}, {"jira": JIRA, "sf": SF}, [STAGE_SYNC], state, NOW)
+    [change] = result.changes
+    assert [(f.before, f.after) for f in change.fields] == [("Done", "Build")]
+    assert result.conflicts == []
+
+
+def test_people_compare_by_identity_not_by_name_spelling() -> None:
+    owner_sync = SyncBinding("m-jira", "m-sf", "owner", "Delivery_Owner__c", "Delivery Owner", None, "x@example.com")
+    target = FieldInfo("Delivery_Owner__c", "Delivery Owner", "user", True)
+    sf_spec = WriteSpec("sf", "m-sf", sync_fields={"sync:m-jira:owner": target})
+    jira = epic(links=(Link("salesforce", "006A"),))
+    sf = Initiative(
+        "sf", "salesforce", "006A", "u2", current={"Delivery_Owner__c": Person("ALICE@example.com", "A. Smith", "005X")}
+    )
+    assert plan([jira, sf], {}, {"jira": JIRA, "sf": sf_spec}, [owner_sync], PlanState(), NOW).changes == []
