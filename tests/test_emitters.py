@@ -228,7 +228,7 @@ JSON_GOLDEN = """\
       "title": "Partner portal, phase 2",
       "flag": "amber",
       "reasons": [
-        "TB105 ended 2026-10-01, 14 days ago"
+        "TB105 past end date"
       ]
     },
     {
@@ -238,7 +238,7 @@ JSON_GOLDEN = """\
       "title": "Checkout revamp",
       "flag": "red",
       "reasons": [
-        "TB101 no owner"
+        "TB101 owner missing"
       ]
     },
     {
@@ -256,7 +256,7 @@ JSON_GOLDEN = """\
       "title": "Müller GmbH renewal",
       "flag": "amber",
       "reasons": [
-        "TB105 ended 2026-09-30, 15 days ago"
+        "TB105 past end date"
       ]
     }
   ]

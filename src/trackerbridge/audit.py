@@ -13,7 +13,7 @@ from trackerbridge.connectors.base import ServerInfo
 from trackerbridge.health import Flag, Health, HealthPolicy, health_by_record
 from trackerbridge.model import Initiative
 from trackerbridge.rules.base import Finding, Rule, SyncBinding
-from trackerbridge.rules.engine import RuleSettings, active_rules, evaluate
+from trackerbridge.rules.engine import RuleSettings, active_rules, effective_params, evaluate
 from trackerbridge.rules.registry import load_rules
 from trackerbridge.rules.settings import health_policy, rule_settings
 from trackerbridge.sources import Source, open_source, sync_bindings
@@ -35,6 +35,11 @@ class AuditResult:
     health: dict[str, Health]  # by initiative ref
     rules: dict[str, Rule]  # the rules that ran, by code
     sources: list[SourceSummary] = field(default_factory=list)
+    settings: RuleSettings = field(default_factory=RuleSettings)  # as evaluated: reports need params and scope
+
+    def params(self, code: str) -> dict[str, object]:
+        """The parameters rule `code` ran with: its defaults overlaid with the project's values."""
+        return effective_params(self.rules[code], self.settings)
 
     @property
     def live(self) -> list[Finding]:
@@ -65,7 +70,7 @@ def assess(
     findings = evaluate(initiatives, rules, settings, now, syncs, mappings or {})
     health = health_by_record(findings, (i.ref for i in initiatives), policy)
     ran = {r.code: r for r in active_rules(rules, settings)}
-    return AuditResult(now, list(initiatives), findings, health, ran)
+    return AuditResult(now, list(initiatives), findings, health, ran, settings=settings)
 
 
 def run_audit(

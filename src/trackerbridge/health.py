@@ -1,7 +1,9 @@
 """Green / amber / red per initiative, from its findings, with reasons short enough for a field.
 
 Deterministic: findings are ordered by severity, then code, then detail, so the same findings
-always give the same flag and the same text (no flapping between runs)."""
+always give the same flag and the same text (no flapping between runs). Reasons name the rule
+("TB105 past end date") rather than quote its message ("7 days past end date"), so the text written
+into trackers changes when the verdict changes, not every day."""
 
 from __future__ import annotations
 
@@ -57,7 +59,8 @@ def health_of(findings: Iterable[Finding], policy: HealthPolicy = HealthPolicy()
     else:
         flag = Flag.GREEN
     counted = [f for f in live if f.severity in policy.red | policy.amber]
-    return Health(flag, tuple(dict.fromkeys(f"{f.code} {f.message}" for f in counted)))
+    # The rule's name, not its message: messages count days and would rewrite the field every day.
+    return Health(flag, tuple(dict.fromkeys(f"{f.code} {f.rule.replace('-', ' ')}" for f in counted)))
 
 
 def health_by_record(

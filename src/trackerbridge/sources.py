@@ -26,9 +26,15 @@ class Source:
     server: ServerInfo
     mapping: CompiledMapping
 
+    def __post_init__(self) -> None:
+        self.high_water: datetime | None = None  # newest tracker modification stamp read so far
+
     def read(self, since: datetime | None = None) -> Iterator[Initiative]:
+        """Initiatives in scope (changed at or after `since`), advancing `high_water` as they come."""
         mapping = self.mapping
         for raw in self.connector.pull(mapping.fields, since=since, history=mapping.needs_history):
+            if raw.updated is not None and (self.high_water is None or raw.updated > self.high_water):
+                self.high_water = raw.updated
             yield mapping.to_initiative(raw, self.name)
 
 

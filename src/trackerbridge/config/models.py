@@ -260,9 +260,17 @@ class WaiversConfig(Strict):
     label_prefix: str = Field("tb-waive-", description="Labels like tb-waive-TB103-until-2026-12-31")
 
 
+class StateConfig(Strict):
+    url: str = Field(
+        "sqlite:///.trackerbridge/state.db",
+        description="SQLAlchemy URL of the state store; relative SQLite paths are from the project root",
+    )
+
+
 class ProjectConfig(Strict):
     """`trackerbridge.yaml` at the project root; every key is optional."""
 
+    state: StateConfig = Field(default_factory=StateConfig)
     rules: RulesConfig = Field(default_factory=RulesConfig)
     health: HealthConfig = Field(default_factory=HealthConfig)
     waivers: WaiversConfig = Field(default_factory=WaiversConfig)

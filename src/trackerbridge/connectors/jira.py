@@ -19,10 +19,14 @@ turns the answers into plain trackerbridge data. Three things matter more than t
 
 from __future__ import annotations
 
+import json
 import re
 import socket
+import threading
+import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from datetime import date, datetime, timedelta, timezone
 from functools import partial
 from typing import Any, NoReturn
@@ -33,6 +37,7 @@ import requests
 from jira import JIRA, JIRAError
 from urllib3.util.retry import Retry
 
+from trackerbridge.changes import Note, Outcome, RecordChange
 from trackerbridge.config.connection import CREDENTIAL_ROLES, Connection
 from trackerbridge.config.models import JiraConnector as JiraConnectorFile
 from trackerbridge.connectors.base import (
@@ -52,10 +57,23 @@ from trackerbridge.connectors.base import (
     RawRecord,
     ServerInfo,
 )
-from trackerbridge.connectors.http import mount_retry, retry_policy
+from trackerbridge.connectors.http import RETRY_STATUSES, mount_retry, retry_policy
+from trackerbridge.connectors.jira_write import comment_body, edit_body, has_marker
+from trackerbridge.connectors.record_write import (
+    NOTE_ATTEMPTS,
+    STOPS,
+    Unreachable,
+    WriteError,
+    maybe_sent,
+    people_of,
+    unique,
+    unreachable,
+)
 from trackerbridge.model import Person
 from trackerbridge.net import require_https
 
+DEFAULT_WORKERS = 4  # issues written at once by `apply`
+COMMENT_PAGE = 5000  # comments asked per page when looking for a note's marker (Jira's own default)
 OVERLAP = timedelta(minutes=2)
 """How far before `since` an incremental search starts: clock skew and minute-granular JQL."""
 
@@ -99,6 +117,7 @@ READ_ONLY = frozenset(
 )
 """System fields a PUT cannot set (status and resolution move through transitions)."""
 
+_RETRIED = frozenset(RETRY_STATUSES)  # a note's POST that got one of these is checked for, then tried again
 _API_PATH = re.compile(r"^/rest/api/(?:\d+|latest)/")
 _ISSUE_PATH = re.compile(r"^issue/[^/]+")
 _DATETIME = re.compile(
@@ -118,9 +137,11 @@ class JiraConnector(Connector):
         retry: Retry | None = None,
         page_size: int | None = None,
         max_retry_after: float = MAX_RETRY_AFTER,
+        max_workers: int = DEFAULT_WORKERS,
     ) -> None:
         """`retry` replaces the default policy (tests use tiny backoffs); `page_size` asks for
-        smaller pages than the largest the server allows (tests, or proxies with small limits)."""
+        smaller pages than the largest the server allows (tests, or proxies with small limits);
+        `max_workers` bounds the issues `apply` writes at once (429s back off in the retry layer)."""
         super().__init__(connection.name)
         self.connection = connection
         self.site = connection.url.rstrip("/")
@@ -151,6 +172,15 @@ class JiraConnector(Connector):
         self._flavor: str | None = None
         self._last_content_type = ""
         self._base_path = urlsplit(self.site).path.rstrip("/")
+        if max_workers < 1:
+            raise ValueError("max_workers must be at least 1")
+        self.max_workers = max_workers
+        self.comment_page = COMMENT_PAGE
+        self._count_lock = threading.Lock()  # apply's workers count their calls concurrently
+        self._people_lock = threading.Lock()
+        self._people: dict[str, str | None] = {}  # Person.identity -> accountId / username; None: no account
+        self._people_why: dict[str, str] = {}  # identity -> why a lookup failed (not cached: it may pass next time)
+        self._notify: bool | None = None  # may we send notifyUsers=false? None until Jira has said
 
     # --- public -------------------------------------------------------------------------------
 
@@ -216,6 +246,299 @@ class JiraConnector(Connector):
         if self._client is not None:
             self._client.close()
             self._client = None
+
+    # --- writing ------------------------------------------------------------------------------
+
+    def resolve_people(self, people: Iterable[Person]) -> dict[str, str]:
+        """Person.identity -> accountId (Cloud) or username (Data Center), looked up once per connector.
+
+        By e-mail through user/search, matched exactly on emailAddress (Cloud hides addresses by
+        privacy setting: then a Jira reference the person already carries is checked instead);
+        on Data Center, a person without an e-mail is looked up by username or unique display name."""
+        self._connect()
+        wanted = unique(people)
+        with self._people_lock:
+            todo = [p for p in wanted if p.identity not in self._people]
+        if len(todo) > 1 and self.max_workers > 1:
+            with ThreadPoolExecutor(min(self.max_workers, len(todo)), thread_name_prefix="tb-jira-people") as pool:
+                list(pool.map(self._lookup, todo))
+        else:
+            for p in todo:
+                self._lookup(p)
+        with self._people_lock:
+            return {p.identity: ref for p in wanted if (ref := self._people.get(p.identity))}
+
+    def apply(self, changes: Sequence[RecordChange], fields: Mapping[str, FieldInfo]) -> Iterator[Outcome]:
+        """One PUT per changed issue (fields, and label add/remove operations) with notifyUsers=false,
+        then its notes as comments, at most once per marker; `max_workers` issues at a time, outcomes
+        in the order they complete. A spent quota, rejected credentials or an unreachable site stop
+        the run: the outcomes already known are yielded, then the error is raised."""
+        todo = list(changes)
+        if not todo:
+            return
+        self._connect()
+        cloud = self.flavor == "cloud"
+        refs = self.resolve_people(people_of(todo, mentions=False))  # mentions: only for comments still to post
+        with self._people_lock:
+            why = dict(self._people_why)
+        stop = threading.Event()
+        stopped: list[ConnectorError] = []
+        pool = ThreadPoolExecutor(self.max_workers, thread_name_prefix="tb-jira-apply")
+        try:
+            futures = [pool.submit(self._apply_one, c, fields, refs, why, cloud, stop) for c in todo]
+            for future in as_completed(futures):
+                outcome, error = future.result()
+                if error is not None and not stopped:
+                    stopped.append(error)
+                    stop.set()  # issues not yet started come back at once, untouched
+                if outcome is not None:
+                    yield outcome
+        finally:
+            stop.set()  # also when the caller stops iterating: start nothing new
+            pool.shutdown(wait=True, cancel_futures=True)
+        if stopped:
+            raise stopped[0]
+
+    def _apply_one(
+        self,
+        change: RecordChange,
+        fields: Mapping[str, FieldInfo],
+        refs: Mapping[str, str],
+        why: Mapping[str, str],
+        cloud: bool,
+        stop: threading.Event,
+    ) -> tuple[Outcome | None, ConnectorError | None]:
+        """The outcome of one issue, and the error that should stop the run (if one did)."""
+        if stop.is_set():
+            return None, None
+        key = change.key
+        try:
+            body = edit_body(change, fields, refs, cloud=cloud, why=why)
+        except WriteError as exc:
+            return Outcome(self.name, key, False, str(exc)), None
+        if body:
+            try:
+                self._edit(key, body)
+            except STOPS as exc:
+                stop.set()  # now, not when the caller gets to this result: the next issue must not start
+                return None, exc
+            except ConnectorError as exc:
+                return Outcome(self.name, key, False, self._record_error(exc, change)), None
+        posted: list[str] = []
+        try:
+            self._post_notes(key, change.notes, cloud, posted)
+        except (ConnectorError, WriteError) as exc:
+            done = "fields written; " if body else ""
+            error = f"{done}note not posted: {self._record_error(exc, change)}"
+            outcome = Outcome(self.name, key, False, error, tuple(posted)) if body or posted else None
+            if isinstance(exc, STOPS):
+                stop.set()
+                return outcome, exc
+            return outcome, None
+        return Outcome(self.name, key, True, None, tuple(posted)), None
+
+    def _edit(self, key: str, body: dict[str, Any]) -> None:
+        """PUT issue/{key}?notifyUsers=false. Data Center refuses notifyUsers=false without admin
+        rights (Cloud ignores it): then the issue is sent again without it, and so is every other."""
+        what = f"editing {key}"
+        path = f"issue/{quote(key, safe='')}"
+        if self._notify is False:
+            self._request(what, "PUT", path, body=body)
+            return
+        probing = self._notify is None
+        response = self._request(
+            what, "PUT", path, params={"notifyUsers": "false"}, body=body, accept=(400, 403) if probing else ()
+        )
+        assert response is not None
+        if response.ok:
+            self._notify = True
+            return
+        detail = _detail(response)
+        if response.status_code == 403 or "notif" in detail.casefold():
+            self._request(what, "PUT", path, body=body)
+            self._notify = False
+            return
+        self._raise_http(response.status_code, response, what, search=False, token=False, read=0, text=detail)
+
+    def _post_notes(self, key: str, notes: Sequence[Note], cloud: bool, posted: list[str]) -> None:
+        """Each note as a comment unless one with its marker is there already (a crashed run's)."""
+        if not notes:
+            return
+        bodies = self._comment_bodies(key)
+        for note in notes:
+            if note.marker in posted:
+                continue
+            if not any(has_marker(b, note.marker) for b in bodies):
+                mention = self.resolve_people([note.mention]).get(note.mention.identity) if note.mention else None
+                text = comment_body(note, mention, cloud=cloud)
+                self._post_comment(key, text, note.marker)
+                bodies.append(text)
+            posted.append(note.marker)
+
+    def _comment_bodies(self, key: str) -> list[Any]:
+        """Every comment body of the issue, page by page."""
+        what = f"reading the comments of {key}"
+        bodies: list[Any] = []
+        start = 0
+        while True:
+            params = {"startAt": start, "maxResults": self.comment_page}
+            body = self._json(what, self._request(what, "GET", f"issue/{quote(key, safe='')}/comment", params=params))
+            comments = body.get("comments") if isinstance(body, dict) else None
+            if not isinstance(comments, list):
+                raise ConnectorError(f"jira {self.name!r}: the comments of {key} came without a comment list")
+            bodies += [c.get("body") for c in comments if isinstance(c, dict)]
+            start += len(comments)
+            if not comments or start >= _int(body.get("total"), start):
+                return bodies
+
+    def _post_comment(self, key: str, text: str, marker: str) -> None:
+        """POST one comment. A POST is not retried blindly: after a 429, a 5xx or a dropped
+        connection the comments are read again, and the note posted again only if it is not there."""
+        what = f"commenting on {key}"
+        path = f"issue/{quote(key, safe='')}/comment"
+        attempts = _attempts(self._retry)
+        for attempt in range(attempts):
+            if attempt and any(has_marker(b, marker) for b in self._comment_bodies(key)):
+                return  # the failed-looking POST did reach Jira
+            response = self._request(what, "POST", path, body={"body": text}, accept=_RETRIED, uncertain=True)
+            if response is not None and response.ok:
+                return
+            wait = self._note_wait(response, attempt)
+            if response is not None and (attempt == attempts - 1 or wait is None):
+                self._raise_http(
+                    response.status_code, response, what, search=False, token=False, read=0, text=response.reason
+                )
+            if response is None and attempt == attempts - 1:
+                raise ConnectorError(
+                    f"jira {self.name!r}: the connection closed without an answer while {what}, "
+                    f"{attempts} times; the comment is posted by the next run if it is not there"
+                )
+            time.sleep(wait or 0.0)
+
+    def _note_wait(self, response: requests.Response | None, attempt: int) -> float | None:
+        """Seconds before trying a note again: Retry-After if Jira sent one, else the policy's backoff;
+        None when Jira asks for longer than trackerbridge waits."""
+        header = response.headers.get("Retry-After") if response is not None else None
+        try:
+            wait = float(header) if header else None
+        except ValueError:
+            wait = None
+        if wait is None:
+            factor = float(getattr(self._retry, "backoff_factor", 0.5) or 0.0)
+            cap = float(getattr(self._retry, "backoff_max", 30.0) or 30.0)
+            wait = min(cap, factor * (2**attempt))
+        return wait if wait <= self._max_retry_after else None
+
+    def _lookup(self, person: Person) -> None:
+        """Find one person's account and cache it (None: no account); a failed lookup is not cached."""
+        try:
+            ref = None
+            if person.email:
+                ref = self._user_by_email(person.email)
+            if ref is None and person.ref:
+                ref = self._user_by_ref(person.ref)
+            if ref is None and not person.email and not person.ref and person.name and self.flavor != "cloud":
+                ref = self._user_by_name(person.name)
+        except STOPS:
+            raise
+        except ConnectorError as exc:
+            with self._people_lock:
+                self._people_why[person.identity] = str(exc).removeprefix(f"jira {self.name!r}: ")
+            return
+        with self._people_lock:
+            self._people[person.identity] = ref
+            self._people_why.pop(person.identity, None)
+
+    def _user_by_email(self, email: str) -> str | None:
+        params = {"query": email} if self.flavor == "cloud" else {"username": email}
+        found = [
+            u
+            for u in self._user_search(params, f"looking up the user {email}")
+            if str(u.get("emailAddress") or "").casefold() == email.casefold()
+        ]
+        refs = {r for u in found if (r := self._user_ref(u))}
+        return refs.pop() if len(refs) == 1 else None
+
+    def _user_by_name(self, name: str) -> str | None:
+        """Data Center: a username, or a display name that only one active user has."""
+        users = self._user_search({"username": name}, f"looking up the user {name}")
+        exact = [u for u in users if u.get("name") == name]
+        shown = [u for u in users if str(u.get("displayName") or "").casefold() == name.casefold()]
+        chosen = exact or shown
+        return self._user_ref(chosen[0]) if len(chosen) == 1 else None
+
+    def _user_by_ref(self, ref: str) -> str | None:
+        """A reference the person already carries, if it is an active account of this site."""
+        params = {"accountId": ref} if self.flavor == "cloud" else {"username": ref}
+        what = f"looking up the user {ref}"
+        response = self._request(what, "GET", "user", params=params, accept=(400, 404))
+        if response is None or not response.ok:
+            return None
+        user = self._json(what, response)
+        return self._user_ref(user) if isinstance(user, dict) else None
+
+    def _user_search(self, params: dict[str, Any], what: str) -> list[dict[str, Any]]:
+        response = self._request(what, "GET", "user/search", params={**params, "maxResults": 50})
+        users = self._json(what, response)
+        return [u for u in users if isinstance(u, dict)] if isinstance(users, list) else []
+
+    def _user_ref(self, user: dict[str, Any]) -> str | None:
+        if user.get("active") is False:
+            return None
+        ref = user.get("accountId") if self.flavor == "cloud" else user.get("name")
+        return str(ref) if ref else None
+
+    def _record_error(self, exc: Exception, change: RecordChange) -> str:
+        """A record's error without the connector prefix, with field ids shown with their names."""
+        text = str(exc).removeprefix(f"jira {self.name!r}: ")
+        for fc in change.fields:
+            if fc.name and fc.name != fc.field:
+                text = text.replace(f"{fc.field}: ", f"{fc.name} ({fc.field}): ")
+        return text
+
+    def _request(
+        self,
+        what: str,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        body: Any = None,
+        accept: Iterable[int] = (),
+        uncertain: bool = False,
+    ) -> requests.Response | None:
+        """One REST call through the client's session (our retry layer, our counter). Answers with a
+        status in `accept` come back instead of raising; with `uncertain`, a connection that dropped
+        after sending gives None (the request may or may not have been carried out)."""
+        client = self._connect()
+        url = client._get_url(path)
+        data = json.dumps(body) if body is not None else None
+        accepted = frozenset(accept)
+
+        def send() -> requests.Response | None:
+            try:
+                response: requests.Response = client._session.request(method, url, params=params, data=data)
+                return response
+            except JIRAError as exc:
+                if exc.status_code in accepted and exc.response is not None:
+                    return exc.response  # type: ignore[no-any-return]
+                raise
+            except requests.exceptions.RequestException as exc:
+                if uncertain and maybe_sent(exc):
+                    return None
+                raise
+
+        return self._call(what, send)  # type: ignore[no-any-return]
+
+    def _json(self, what: str, response: requests.Response | None) -> Any:
+        if response is None:
+            raise ConnectorError(f"jira {self.name!r}: no answer while {what}")
+        if response.status_code == 204 or not response.content:
+            return None
+        try:
+            return response.json()
+        except ValueError:
+            self._raise_not_json(what)
 
     # --- connecting ---------------------------------------------------------------------------
 
@@ -486,9 +809,10 @@ class JiraConnector(Connector):
 
     def _attempted(self, method: str, url: str, dropped: bool) -> None:
         key = f"{method.upper()} {self._endpoint(url)}"
-        self.calls[key] += 1
-        if dropped:
-            self.dropped[key] += 1
+        with self._count_lock:  # Counter's += is a read and a write: not atomic across threads
+            self.calls[key] += 1
+            if dropped:
+                self.dropped[key] += 1
 
     def _responded(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
         self._last_content_type = response.headers.get("Content-Type", "")
@@ -622,7 +946,7 @@ class JiraConnector(Connector):
             message = f"{prefix}: {where} closed the connection without answering while {what}, after retrying"
         else:
             message = f"{prefix}: cannot reach {where} while {what} ({type(exc).__name__})"
-        raise ConnectorError(self._scrub(message)) from None
+        raise (Unreachable if unreachable(exc) else ConnectorError)(self._scrub(message)) from None
 
 
 # --- plain helpers ------------------------------------------------------------------------------
@@ -665,6 +989,12 @@ def _int(value: Any, default: int) -> int:
         return int(value)
     except (TypeError, ValueError):
         return default
+
+
+def _attempts(policy: Retry) -> int:
+    """Check-then-post rounds for a note: as many as the retry policy gives any other request."""
+    total = policy.total if isinstance(policy.total, int) and not isinstance(policy.total, bool) else 0
+    return max(NOTE_ATTEMPTS, total)
 
 
 def _causes(exc: BaseException) -> Iterator[BaseException]:

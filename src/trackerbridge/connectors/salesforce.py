@@ -13,7 +13,8 @@ retried at all: the org's API allowance is spent and every further call makes it
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Sequence
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
@@ -26,6 +27,7 @@ from simple_salesforce.exceptions import SalesforceError
 from simple_salesforce.format import format_soql
 from urllib3.util.retry import Retry
 
+from trackerbridge.changes import Note, Outcome, RecordChange
 from trackerbridge.config.connection import Connection
 from trackerbridge.config.models import SalesforceConnector as SalesforceFile
 from trackerbridge.config.models import SalesforceScope
@@ -48,6 +50,27 @@ from trackerbridge.connectors.base import (
     ServerInfo,
 )
 from trackerbridge.connectors.http import retry_policy, tracker_session
+from trackerbridge.connectors.record_write import (
+    NOTE_ATTEMPTS,
+    STOPS,
+    Unreachable,
+    WriteError,
+    chunked,
+    maybe_sent,
+    people_of,
+    unique,
+    unreachable,
+)
+from trackerbridge.connectors.salesforce_write import (
+    COLLECTION_MAX,
+    MARKER_LIKE,
+    markers_in,
+    record_values,
+    same_record,
+    save_errors,
+    task_record,
+    update_record,
+)
 from trackerbridge.model import Person
 
 DEFAULT_API_VERSION = "59.0"
@@ -55,6 +78,8 @@ DEFAULT_LOGIN_URL = "https://login.salesforce.com"
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 JWT_LIFETIME = timedelta(minutes=3)  # Salesforce accepts at most 3 minutes (plus clock skew)
 USER_COLUMNS = ("Email", "Name")  # read through a user reference's relationship
+USER_PREFIX = "005"  # the key prefix of User ids
+EMAIL_CHUNK = 100  # addresses per user lookup: the query travels in the URL (16 KB at most)
 
 _API_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 _RECORD_ID = re.compile(r"[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?")
@@ -168,8 +193,9 @@ class SalesforceConnector(Connector):
         self.api_version = file.api_version if isinstance(file, SalesforceFile) else DEFAULT_API_VERSION
         self._now = now or (lambda: datetime.now(timezone.utc))
         # simple-salesforce passes no timeout on most calls: the session gives each request ours.
+        self._retry = retry or retry_policy()
         self.session = tracker_session(
-            connection.ca_bundle, retry or retry_policy(), timeout=connection.timeout, on_attempt=self._count
+            connection.ca_bundle, self._retry, timeout=connection.timeout, on_attempt=self._count
         )
         self.session.hooks["response"].append(self._on_response)
         self._client: Salesforce | None = None
@@ -177,6 +203,8 @@ class SalesforceConnector(Connector):
         self._described: dict[str, Any] | None = None
         self._catalog: Catalog | None = None
         self._api_usage: str | None = None  # the last Sforce-Limit-Info, e.g. "api-usage=25/15000"
+        self._people: dict[str, str | None] = {}  # Person.identity -> User Id; None: no active user
+        self._people_why: dict[str, str] = {}  # identity -> why a lookup failed (not cached)
 
     # --- the Connector interface ----------------------------------------------------------------
 
@@ -250,6 +278,227 @@ class SalesforceConnector(Connector):
 
     def close(self) -> None:
         self.session.close()
+
+    # --- writing --------------------------------------------------------------------------------
+
+    def resolve_people(self, people: Iterable[Person]) -> dict[str, str]:
+        """Person.identity -> the Id of the active User with that e-mail (one SOQL per 100 addresses),
+        cached for the connector's life. A person without an e-mail is matched by a User Id they
+        already carry. Two active users with one address are ambiguous: left out, with the reason."""
+        wanted = unique(people)
+        todo = [p for p in wanted if p.identity not in self._people]
+        by_email: dict[str, list[Person]] = {}
+        by_id: dict[str, list[Person]] = {}
+        for p in todo:
+            if p.email:
+                by_email.setdefault(p.email.casefold(), []).append(p)
+            elif p.ref and _RECORD_ID.fullmatch(p.ref) and p.ref.startswith(USER_PREFIX):
+                by_id.setdefault(same_record(p.ref), []).append(p)
+            else:
+                self._people[p.identity] = None
+        self._match_users(by_email, "Email", EMAIL_CHUNK)
+        self._match_users(by_id, "Id", COLLECTION_MAX)
+        return {p.identity: ref for p in wanted if (ref := self._people.get(p.identity))}
+
+    def _match_users(self, wanted: dict[str, list[Person]], column: str, size: int) -> None:
+        """Look active users up by `column` (Email or Id) and cache what each person resolves to."""
+        keys = sorted(wanted)
+        for chunk in chunked(keys, size):
+            soql = format_soql(
+                "SELECT Id, Email FROM User WHERE IsActive = true AND {column:literal} IN {values}",
+                column=column,
+                values=list(chunk),
+            )
+            try:
+                rows = self._query(soql, "the user lookup")
+            except STOPS:
+                raise
+            except ConnectorError as exc:
+                for key in chunk:
+                    for p in wanted[key]:
+                        self._people_why[p.identity] = str(exc)
+                continue
+            found: dict[str, set[str]] = {}
+            for row in rows:
+                value = _get(row, column)
+                if isinstance(value, str):
+                    key = value.casefold() if column == "Email" else same_record(value)
+                    found.setdefault(key, set()).add(str(row["Id"]))
+            for key in chunk:
+                ids = found.get(key, set())
+                for p in wanted[key]:
+                    self._people[p.identity] = next(iter(ids)) if len(ids) == 1 else None
+                    self._people_why.pop(p.identity, None)
+                    if len(ids) > 1:
+                        self._people_why[p.identity] = f"{len(ids)} active users share that e-mail address"
+
+    def apply(self, changes: Sequence[RecordChange], fields: Mapping[str, FieldInfo]) -> Iterator[Outcome]:
+        """Field changes through sObject Collections (PATCH, 200 records a call, allOrNone=false,
+        an outcome per record), then notes as Tasks, at most once per marker. A failed call fails
+        the records it carried and the next call is still made; a spent quota (or rejected
+        session, or unreachable org) stops: the outcomes already known are yielded, then it is raised."""
+        todo = list(changes)
+        if not todo:
+            return
+        sobject = self._describe()["name"]
+        refs = self.resolve_people(people_of(todo))
+        why = dict(self._people_why)
+        saving: list[tuple[RecordChange, dict[str, Any]]] = []
+        noting: list[RecordChange] = []  # fields saved (or none to save): their notes come next
+        for change in todo:
+            try:
+                values = record_values(change, fields, refs, why)
+            except WriteError as exc:
+                yield Outcome(self.name, change.key, False, str(exc))
+                continue
+            if values:
+                saving.append((change, values))
+            elif change.notes:
+                noting.append(change)
+            else:
+                yield Outcome(self.name, change.key, True)
+        stopped: ConnectorError | None = None
+        for chunk in chunked(saving, COLLECTION_MAX):
+            try:
+                errors = self._save(sobject, chunk)
+            except STOPS as exc:
+                stopped = exc
+                break
+            for (change, _), error in zip(chunk, errors, strict=True):
+                if error is not None:
+                    yield Outcome(self.name, change.key, False, error)
+                elif change.notes:
+                    noting.append(change)
+                else:
+                    yield Outcome(self.name, change.key, True)
+        start = 0
+        while stopped is None and start < len(noting):
+            try:
+                yield from self._note_chunk(noting[start : start + COLLECTION_MAX], refs)
+            except STOPS as exc:
+                stopped = exc
+                break
+            start += COLLECTION_MAX
+        if stopped is not None:
+            for change in noting[start:]:
+                if change.fields:  # in `noting`, fields mean saved fields
+                    yield Outcome(self.name, change.key, False, f"fields written; note not posted: {stopped}")
+            raise stopped
+
+    def _save(self, sobject: str, chunk: Sequence[tuple[RecordChange, dict[str, Any]]]) -> list[str | None]:
+        """One PATCH composite/sobjects: per record, None (saved) or Salesforce's errors. A request
+        Salesforce refuses whole (400: one value it cannot even parse) is split to find the record."""
+        body = {"allOrNone": False, "records": [update_record(sobject, c.key, v) for c, v in chunk]}
+        action = f"saving {len(chunk)} {sobject} record{'s' if len(chunk) != 1 else ''}"
+        try:
+            results = self._connect().restful("composite/sobjects", method="PATCH", json=body)
+        except (SalesforceError, requests.RequestException) as exc:
+            error = self._translate(exc, action)
+            if isinstance(error, STOPS):
+                raise error from None
+            if isinstance(exc, SalesforceError) and exc.status == 400 and len(chunk) > 1:
+                half = len(chunk) // 2
+                return self._save(sobject, chunk[:half]) + self._save(sobject, chunk[half:])
+            return [str(error)] * len(chunk)
+        if not isinstance(results, list) or len(results) != len(chunk):
+            count = len(results) if isinstance(results, list) else "no"
+            return [f"Salesforce answered {count} results for {len(chunk)} records while {action}"] * len(chunk)
+        return [None if isinstance(r, dict) and r.get("success") is True else save_errors(r) for r in results]
+
+    def _note_chunk(self, chunk: Sequence[RecordChange], refs: Mapping[str, str]) -> Iterator[Outcome]:
+        """Tasks for up to 200 records: one query for the markers already there, then the missing ones."""
+        existing = self._markers([c.key for c in chunk])
+        wanted: list[tuple[RecordChange, Note]] = []
+        asked: set[tuple[str, str]] = set()
+        for change in chunk:
+            have = existing.setdefault(same_record(change.key), set())
+            for note in change.notes:
+                ident = (same_record(change.key), note.marker)
+                if note.marker not in have and ident not in asked:
+                    asked.add(ident)
+                    wanted.append((change, note))
+        failed: dict[str, str] = {}
+        for batch in chunked(wanted, COLLECTION_MAX):
+            for (change, note), error in zip(batch, self._create_tasks(batch, refs), strict=True):
+                if error is None:
+                    existing[same_record(change.key)].add(note.marker)
+                else:
+                    failed.setdefault(change.key, f"note {note.marker} not posted: {error}")
+        for change in chunk:
+            have = existing[same_record(change.key)]
+            posted = tuple(dict.fromkeys(n.marker for n in change.notes if n.marker in have))
+            error = failed.get(change.key)
+            if error is not None and change.fields:
+                error = "fields written; " + error
+            yield Outcome(self.name, change.key, error is None, error, posted)
+
+    def _markers(self, keys: Sequence[str]) -> dict[str, set[str]]:
+        """Record (15-character id) -> markers of trackerbridge Tasks on it: one SOQL per 200 records."""
+        out: dict[str, set[str]] = {}
+        for chunk in chunked(list(dict.fromkeys(keys)), COLLECTION_MAX):
+            soql = format_soql(
+                "SELECT Id, WhatId, Subject FROM Task WHERE WhatId IN {ids} AND Subject LIKE {like}",
+                ids=list(chunk),
+                like=MARKER_LIKE,
+            )
+            for row in self._query(soql, "the query for notes already posted"):
+                what = _get(row, "WhatId")
+                if isinstance(what, str):
+                    out.setdefault(same_record(what), set()).update(markers_in(_get(row, "Subject")))
+        return out
+
+    def _create_tasks(self, batch: Sequence[tuple[RecordChange, Note]], refs: Mapping[str, str]) -> list[str | None]:
+        """POST composite/sobjects for the batch's Tasks: per Task, None (it exists now) or the error.
+
+        A POST is never resent blindly: after a 5xx or a dropped connection the markers are queried
+        again and only Tasks still missing are sent again."""
+        results: list[str | None] = [None] * len(batch)
+        remaining = list(range(len(batch)))
+        attempts = _attempts(self._retry)
+        for attempt in range(attempts):
+            if attempt:
+                there = self._markers([batch[i][0].key for i in remaining])
+                remaining = [
+                    i for i in remaining if batch[i][1].marker not in there.get(same_record(batch[i][0].key), set())
+                ]
+                if not remaining:
+                    return results
+            records = []
+            for i in remaining:
+                change, note = batch[i]
+                owner = refs.get(note.mention.identity) if note.mention is not None else None
+                records.append(task_record(change.key, note, owner))
+            action = f"creating {len(records)} Task{'s' if len(records) != 1 else ''}"
+            try:
+                answer = self._connect().restful(
+                    "composite/sobjects", method="POST", json={"allOrNone": False, "records": records}
+                )
+            except (SalesforceError, requests.RequestException) as exc:
+                error = self._translate(exc, action)
+                if isinstance(error, STOPS):
+                    raise error from None
+                again = maybe_sent(exc) or (isinstance(exc, SalesforceError) and exc.status >= 500)
+                if not again or attempt == attempts - 1:
+                    for i in remaining:
+                        results[i] = str(error)
+                    return results
+                time.sleep(_backoff(self._retry, attempt))
+                continue
+            if not isinstance(answer, list) or len(answer) != len(remaining):
+                for i in remaining:
+                    results[i] = f"Salesforce answered {action} without one result per Task"
+                return results
+            for i, result in zip(remaining, answer, strict=True):
+                ok = isinstance(result, dict) and result.get("success") is True
+                results[i] = None if ok else save_errors(result)
+            return results
+        return results
+
+    def _query(self, soql: str, action: str) -> list[dict[str, Any]]:
+        try:
+            return [row for row in self._connect().query_all_iter(soql) if isinstance(row, dict)]
+        except (SalesforceError, requests.RequestException) as exc:
+            raise self._translate(exc, action) from None
 
     # --- query ----------------------------------------------------------------------------------
 
@@ -555,18 +804,29 @@ class SalesforceConnector(Connector):
                 if bundle
                 else "if it uses a private CA, set ca_bundle (or ca_bundle_env) to that CA's PEM bundle"
             )
-            return ConnectorError(f"TLS verification of {host} failed ({_reason(exc)}); {hint}")
+            return Unreachable(f"TLS verification of {host} failed ({_reason(exc)}); {hint}")
         if isinstance(exc, requests.exceptions.ConnectTimeout):
-            return ConnectorError(
-                f"cannot reach Salesforce at {host}: no connection within {self.connection.timeout:g} s"
-            )
+            return Unreachable(f"cannot reach Salesforce at {host}: no connection within {self.connection.timeout:g} s")
         if isinstance(exc, requests.exceptions.Timeout):
             return ConnectorError(f"Salesforce at {host} did not answer within {self.connection.timeout:g} s")
         if isinstance(exc, requests.exceptions.InvalidJSONError):
             return ConnectorError(f"Salesforce at {host} answered with something that is not JSON")
         if isinstance(exc, requests.exceptions.RetryError):
             return ConnectorError(f"Salesforce at {host} kept failing after retries ({_reason(exc)})")
-        return ConnectorError(f"cannot reach Salesforce at {host}: {_reason(exc)}")
+        kind = Unreachable if unreachable(exc) else ConnectorError
+        return kind(f"cannot reach Salesforce at {host}: {_reason(exc)}")
+
+
+def _attempts(policy: Retry) -> int:
+    """Check-then-create rounds for notes: as many as the retry policy gives any other request."""
+    total = policy.total if isinstance(policy.total, int) and not isinstance(policy.total, bool) else 0
+    return max(NOTE_ATTEMPTS, total)
+
+
+def _backoff(policy: Retry, attempt: int) -> float:
+    factor = float(getattr(policy, "backoff_factor", 0.5) or 0.0)
+    cap = float(getattr(policy, "backoff_max", 30.0) or 30.0)
+    return float(min(cap, factor * (2**attempt)))
 
 
 def _get(row: dict[str, Any], name: str | None) -> Any:

@@ -1,0 +1,180 @@
+"""`trackerbridge report`: the initiative-sprawl report, from the state store or a fresh pull."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from trackerbridge.cli import main
+from trackerbridge.cli.audit import _destination, progress_bar
+from trackerbridge.cli.common import (
+    EXIT_CONFIG,
+    EXIT_CONNECTOR,
+    fail,
+    parse_moment,
+    project_environment,
+    project_options,
+)
+from trackerbridge.report import FORMATS, SUFFIXES, renderers
+
+if TYPE_CHECKING:
+    from trackerbridge.audit import AuditResult
+    from trackerbridge.config.project import Project
+
+HISTORY_RUNS = 20_000  # a year of 15-minute cron runs is 35,000; the report keeps one point a day anyway
+UNUSABLE = frozenset({"running", "crashed", "failed"})  # runs whose metrics may describe half a read
+NO_STATE = ("no runs in the state store at {url}: run `trackerbridge sync` first, "
+            "or pass --pull to read the trackers now")
+
+
+@main.command("report")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default=None,
+              help="Default: from --output's suffix (.html, .md, .json, .csv), else table on a terminal, else html.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="Write here, not stdout.")
+@click.option("--since", metavar="DATE", help="Trends, and hand-offs closed, from this date (ISO).")
+@click.option("--pull", is_flag=True, help="Read the trackers now (read-only) instead of the last sync's records.")
+@click.option("--state", "state", metavar="URL",
+              help="State store URL (default: state.url in trackerbridge.yaml, or $TRACKERBRIDGE_STATE_URL).")
+@click.option("--as-of", metavar="TIME", help="Evaluate as of this time (ISO; default now).")
+@project_options
+def report_command(fmt: str | None, output: Path | None, since: str | None, pull: bool, state: str | None,
+                   as_of: str | None, project_dir: Path, sandbox_flavor: str | None) -> None:
+    """Write the initiative-sprawl report: headline figures with trends, sprawl by owner and team,
+    sunset candidates, hand-offs and findings by rule. Writes nothing to the trackers.
+
+    Exit codes: 0 written, 2 usage or configuration error (or no state and no --pull), 3 a tracker
+    could not be read.
+    """
+    from trackerbridge.report.model import build_report
+
+    now = parse_moment(as_of, "time") or datetime.now(timezone.utc)
+    start = parse_moment(since, "date")
+    if fmt is None:
+        fmt = SUFFIXES.get(output.suffix.lower()) if output is not None else None
+        fmt = fmt or ("table" if output is None and sys.stdout.isatty() else "html")
+    with project_environment(project_dir, sandbox_flavor) as (project, env):
+        url = _state_url(project, state)
+        if pull:
+            result = _pull(project, now, env)
+            history = read_history(url, start)
+        else:
+            history = read_history(url, start, required=True)
+            result = _from_state(project, url, now)
+    report = build_report(result, history, start)
+    with _destination(output) as out:
+        if fmt == "table":
+            from trackerbridge.report.table import render as table
+
+            table(report, out, color=output is None and out.isatty() and not os.environ.get("NO_COLOR"))
+        else:
+            renderers()[fmt](report, out)
+
+
+def _state_url(project: Project, given: str | None) -> str:
+    from trackerbridge.cli.sync import state_url
+
+    return given or state_url(project.root, project.config.state.url)
+
+
+def _pull(project: Project, now: datetime, env: Mapping[str, str]) -> AuditResult:
+    from trackerbridge.audit import run_audit
+    from trackerbridge.config.errors import ConfigError
+    from trackerbridge.connectors.base import ConnectorError
+    from trackerbridge.plugins import PluginError
+
+    try:
+        with progress_bar() as progress:
+            return run_audit(project, [], now, env, progress)
+    except (ConfigError, PluginError) as exc:
+        fail(str(exc), EXIT_CONFIG)
+    except ConnectorError as exc:
+        fail(str(exc), EXIT_CONNECTOR)
+
+
+def _open(url: str) -> Any:
+    """The store, or None when it is a SQLite file that does not exist (a report never creates one)."""
+    from sqlalchemy.engine import make_url
+
+    from trackerbridge.state.store import StateStore
+
+    parsed = make_url(url)
+    db = parsed.database
+    if parsed.get_backend_name() == "sqlite" and db and db != ":memory:" \
+            and not db.startswith("file:") and not Path(db).expanduser().exists():
+        return None
+    return StateStore.open(url)
+
+
+def metrics_of(metrics: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A run's headline figures (`report.model.headline_metrics`): under "headline" when the sync nests them, else
+    the top level. Metrics without "active" were counted some other way (red over every record, say): none."""
+    nested = metrics.get("headline")
+    found = nested if isinstance(nested, Mapping) else metrics
+    return found if "active" in found else {}
+
+
+def read_history(
+    url: str, since: datetime | None, *, required: bool = False
+) -> list[tuple[datetime, Mapping[str, Any]]]:
+    """(time, headline metrics) of past runs that finished; with `required`, no finished run is exit 2."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from trackerbridge.state.store import StateStoreError
+
+    try:
+        store = _open(url)
+        if store is None:
+            runs = []
+        else:
+            with store:
+                runs = store.runs(limit=HISTORY_RUNS, since=since)
+    except (StateStoreError, SQLAlchemyError) as exc:
+        fail(f"cannot read the state store at {_safe(url)}: {exc}", EXIT_CONFIG)
+    finished = [r for r in runs if r.status not in UNUSABLE]
+    if required and not finished:
+        fail(NO_STATE.format(url=_safe(url)), EXIT_CONFIG)
+    return [(r.started_at, m) for r in finished if (m := metrics_of(r.metrics))]
+
+
+def _safe(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def _from_state(project: Project, url: str, now: datetime) -> AuditResult:
+    """The last read of every record (no API calls), evaluated with the project's rules as of `now`.
+
+    Sync drift (TB113) needs the live field catalogs to resolve sync bindings, so it is only checked with --pull."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from trackerbridge.audit import assess
+    from trackerbridge.config.errors import ConfigError
+    from trackerbridge.plugins import PluginError
+    from trackerbridge.rules.registry import load_rules
+    from trackerbridge.rules.settings import health_policy, rule_settings
+    from trackerbridge.state.store import StateStoreError
+
+    names = project.select([])
+    try:
+        rules = load_rules()
+        settings = rule_settings(project, rules)
+        store = _open(url)
+        if store is None:
+            fail(NO_STATE.format(url=_safe(url)), EXIT_CONFIG)
+        with store:
+            initiatives = [i for name in names for i in store.load_records(name)]
+    except (ConfigError, PluginError) as exc:
+        fail(str(exc), EXIT_CONFIG)
+    except (StateStoreError, SQLAlchemyError) as exc:
+        fail(f"cannot read the state store at {_safe(url)}: {exc}", EXIT_CONFIG)
+    if not initiatives:
+        fail(NO_STATE.format(url=_safe(url)), EXIT_CONFIG)
+    mappings = {name: project.connectors[name].mapping for name in names}
+    return assess(initiatives, rules, settings, health_policy(project), now, (), mappings)

@@ -1,0 +1,166 @@
+"""`trackerbridge sync`: the cron job."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import click
+
+from trackerbridge.cli import main
+from trackerbridge.cli.audit import FAIL_ON
+from trackerbridge.cli.common import (
+    EXIT_CONFIG,
+    EXIT_CONNECTOR,
+    EXIT_FINDINGS,
+    EXIT_LOCKED,
+    EXIT_OK,
+    EXIT_WRITES_FAILED,
+    fail,
+    parse_moment,
+    project_environment,
+    project_options,
+)
+
+
+def state_url(project_root: Path, configured: str) -> str:
+    """Relative SQLite paths are taken from the project root, so cron's working directory doesn't matter."""
+    url = os.environ.get("TRACKERBRIDGE_STATE_URL") or configured
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith(prefix + "/"):
+        return prefix + str(project_root / url[len(prefix) :])
+    return url
+
+
+class Logger:
+    """Human lines on a terminal, JSON lines with --log-format json; both on stderr. Never secrets:
+    only counts, names and messages that connectors already scrubbed."""
+
+    def __init__(self, fmt: str) -> None:
+        self.fmt = fmt
+        self.run = uuid.uuid4().hex[:12]
+
+    def __call__(self, event: str, **fields: Any) -> None:
+        if self.fmt == "json":
+            record = {"time": datetime.now(timezone.utc).isoformat(), "run": self.run, "event": event, **fields}
+            click.echo(json.dumps(record, default=str, sort_keys=True), err=True)
+        else:
+            detail = " ".join(f"{k}={v}" for k, v in fields.items() if v is not None)
+            click.echo(f"{event}: {detail}", err=True)
+
+
+@main.command("sync")
+@click.option("--dry-run", is_flag=True, help="Print the exact change set and write nothing.")
+@click.option("--connector", "-c", "connectors", multiple=True, metavar="NAME", help="Only these connectors.")
+@click.option("--full", is_flag=True, help="Ignore watermarks: read every record in scope.")
+@click.option(
+    "--fail-on",
+    type=click.Choice(list(FAIL_ON)),
+    default="never",
+    show_default=True,
+    help="Also exit 1 when any initiative is at least this unhealthy.",
+)
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--as-of", metavar="TIME", help="Evaluate as of this time (ISO; default now).")
+@project_options
+def sync_command(
+    dry_run: bool,
+    connectors: tuple[str, ...],
+    full: bool,
+    fail_on: str,
+    log_format: str,
+    as_of: str | None,
+    project_dir: Path,
+    sandbox_flavor: str | None,
+) -> None:
+    """Write health back and sync mapped fields: incremental, idempotent, safe to run from cron.
+
+    Exit codes: 0 ok, 1 findings at --fail-on, 2 configuration, 3 connector, 4 some writes failed,
+    75 another sync holds the lock.
+    """
+    from trackerbridge.config.errors import ConfigError
+    from trackerbridge.connectors.base import ConnectorError
+    from trackerbridge.plugins import PluginError
+    from trackerbridge.state.lock import Locked, run_lock
+    from trackerbridge.state.store import StateStore
+    from trackerbridge.sync import run_sync
+
+    now = parse_moment(as_of, "time") or datetime.now(timezone.utc)
+    log = Logger(log_format)
+    started = time.monotonic()
+    with project_environment(project_dir, sandbox_flavor) as (project, env):
+        url = state_url(project.root, project.config.state.url)
+        lock_file = project.root / ".trackerbridge" / "sync.lock"
+        try:
+            with run_lock(lock_file), StateStore.open(url) as store:
+                store.abandon_stale_runs()
+                result = run_sync(project, list(connectors), now, store, env, dry_run=dry_run, full=full, log=log)
+        except Locked as exc:
+            fail(str(exc), EXIT_LOCKED)
+        except (ConfigError, PluginError) as exc:
+            fail(str(exc), EXIT_CONFIG)
+        except ConnectorError as exc:
+            fail(str(exc), EXIT_CONNECTOR)
+    if dry_run:
+        for line in describe_plan(result.plan):
+            click.echo(line)
+    for conflict in result.plan.conflicts:
+        log(
+            "conflict",
+            source=conflict.source,
+            target=conflict.target,
+            attribute=conflict.attribute,
+            source_value=str(conflict.source_value),
+            target_value=str(conflict.target_value),
+        )
+    for outcome in result.failed:
+        log("write-failed", connector=outcome.connector, key=outcome.key, error=outcome.error)
+    log(
+        "summary",
+        dry_run=dry_run,
+        run_id=result.run_id,
+        records=len(result.audit.initiatives),
+        read=sum(result.read.values()),
+        changes=len(result.plan.changes),
+        written=result.written,
+        failed=len(result.failed),
+        conflicts=len(result.plan.conflicts),
+        api_calls=sum(result.api_calls.values()),
+        seconds=round(time.monotonic() - started, 2),
+        stopped=result.stopped,
+    )
+    if result.stopped:
+        sys.exit(EXIT_CONNECTOR)
+    if result.failed:
+        sys.exit(EXIT_WRITES_FAILED)
+    sys.exit(EXIT_FINDINGS if result.audit.worst().rank >= FAIL_ON[fail_on] else EXIT_OK)
+
+
+def describe_plan(planned: Any) -> list[str]:
+    """The change set, one line per record: what a real run then writes."""
+    lines = []
+    for c in planned.changes:
+        parts = [f"{f.name}: {_show(f.before)} -> {_show(f.after)}" for f in c.fields]
+        if c.add_labels or c.remove_labels:
+            parts.append("labels " + " ".join([*(f"+{x}" for x in c.add_labels), *(f"-{x}" for x in c.remove_labels)]))
+        parts += [f"note ({n.kind})" for n in c.notes]
+        lines.append(f"{c.connector} {c.key}: " + "; ".join(parts))
+    lines.append(
+        f"{len(planned.changes)} records to change, {len(planned.conflicts)} conflicts (dry run: nothing written)"
+    )
+    return lines
+
+
+def _show(value: Any) -> str:
+    from trackerbridge.model import Person
+
+    if isinstance(value, Person):
+        return value.email or value.label
+    text = repr(value) if value is not None else "∅"
+    return text if len(text) <= 60 else text[:57] + "..."

@@ -1,0 +1,27 @@
+"""The initiative-sprawl report: what an operations lead mails to leadership every month.
+
+`model` builds a `Report` from an audit and past runs' metrics (pure); one module per format renders it
+to a text stream (`render(report, out)`), never reading trackers, the state store or the clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TextIO
+
+if TYPE_CHECKING:
+    from trackerbridge.report.model import Report
+
+Renderer = Callable[["Report", TextIO], None]
+
+FORMATS = ("html", "markdown", "json", "csv", "table")
+SUFFIXES = {".html": "html", ".htm": "html", ".md": "markdown", ".markdown": "markdown", ".json": "json",
+            ".csv": "csv", ".txt": "table"}
+
+
+def renderers() -> dict[str, Renderer]:
+    """The built-in formats by the name `--format` takes (imported lazily: rich and html are not free)."""
+    from trackerbridge.report import csv, html, json, markdown, table
+
+    return {"html": html.render, "markdown": markdown.render, "json": json.render, "csv": csv.render,
+            "table": table.render}

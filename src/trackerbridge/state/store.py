@@ -1,0 +1,692 @@
+"""The state store: what trackerbridge remembers between runs, in SQLite by default or PostgreSQL when
+several runners share state.
+
+Why SQLAlchemy Core and not an ORM: the store is a handful of tables with bulk reads and writes
+(100,000 cached records per run), and must speak both dialects with the same code. Everything here
+is portable Core; the only dialect-specific pieces (SQLite pragmas and BEGIN IMMEDIATE, upserts, the
+append-only trigger) sit behind a check of `dialect.name`.
+
+Values (before/after, written values, metrics, cached records) are stored as JSON text through
+`trackerbridge.state.codec`, so they come back exactly (a Person stays a Person, a date a date).
+Times are aware datetimes, stored as UTC and returned in UTC.
+
+Crash safety: every method is one transaction. `record_write` appends the audit row and moves the
+last-written value together, so a run killed between two writes leaves a store that says exactly
+which writes happened; callers advance a watermark only after the writes it depends on are recorded.
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from enum import Enum
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Dialect,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    delete,
+    event,
+    func,
+    inspect,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.types import TypeDecorator
+
+from trackerbridge.model import Initiative
+from trackerbridge.state.codec import RECORDS_FORMAT, dumps_initiative, dumps_value, loads_initiative, loads_value
+from trackerbridge.state.lock import Locked, LockInfo
+
+__all__ = ["SCHEMA_VERSION", "LogEntry", "RunRecord", "StateStore", "StateStoreError", "Write"]
+
+SCHEMA_VERSION = 1
+"""Bump with a migration in `StateStore._migrate` whenever a table changes."""
+
+UTC = timezone.utc
+OUTCOMES = frozenset({"ok", "failed", "planned"})
+NOTE_STATUSES = frozenset({"pending", "posted"})
+_PG_SCHEMA_LOCK = 0x7462_0001  # advisory lock keys ("tb"), fixed so every runner agrees
+_PG_RUN_LOCK = 0x7462_0002
+_BATCH = 2000  # rows per executemany: bounded memory, few round trips
+
+
+class StateStoreError(RuntimeError):
+    """The store cannot be used as asked (newer schema, unknown run, bad argument)."""
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    id: int
+    mode: str
+    started_at: datetime
+    finished_at: datetime | None
+    status: str  # "running" | "crashed" | whatever finish_run was given ("ok", "failed", ...)
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    """One row of the append-only audit log."""
+
+    id: int
+    run_id: int | None
+    at: datetime
+    connector: str
+    key: str
+    slot: str
+    before: Any
+    after: Any
+    outcome: str  # "ok" | "failed" | "planned"
+    error: str | None
+
+
+@dataclass(frozen=True)
+class Write:
+    """One write to log (see `StateStore.record_writes`): a field id or a named slot of one record."""
+
+    run_id: int | None
+    connector: str
+    key: str
+    slot: str
+    before: Any
+    after: Any
+    outcome: str
+    error: str | None = None
+    at: datetime | None = None  # None: now
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out, on every dialect.
+
+    SQLite has no time zone type, so there it is fixed-width UTC text ("2026-01-01T09:00:00.000000Z"),
+    which sorts and compares like the instant; PostgreSQL gets a real timestamptz."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> Any:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(String(27))
+        return dialect.type_descriptor(DateTime(timezone=True))
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if not isinstance(value, datetime) or value.tzinfo is None or value.utcoffset() is None:
+            raise StateStoreError(f"the state store takes aware datetimes only, got {value!r}")
+        value = value.astimezone(UTC)
+        if dialect.name == "sqlite":
+            return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        return value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, str):
+            return datetime.fromisoformat(value.removesuffix("Z")).replace(tzinfo=UTC)
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+_md = MetaData()
+_Id = BigInteger().with_variant(Integer, "sqlite")  # SQLite: an alias of the rowid, so it autoincrements
+
+t_meta = Table("tb_meta", _md, Column("name", String(64), primary_key=True), Column("value", Text, nullable=False))
+t_runs = Table(
+    "tb_runs",
+    _md,
+    Column("id", _Id, primary_key=True, autoincrement=True),
+    Column("mode", String(32), nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime),
+    Column("status", String(32), nullable=False),
+    Column("metrics", Text, nullable=False),
+    Index("tb_runs_started", "started_at"),
+    sqlite_autoincrement=True,
+)
+t_watermarks = Table(
+    "tb_watermarks",
+    _md,
+    Column("connector", String(200), primary_key=True),
+    Column("value", UTCDateTime, nullable=False),
+    Column("run_id", _Id),
+)
+t_written = Table(
+    "tb_written",
+    _md,
+    Column("connector", String(200), primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("slot", String(255), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+t_audit = Table(
+    "tb_audit_log",
+    _md,
+    Column("id", _Id, primary_key=True, autoincrement=True),
+    Column("run_id", _Id),
+    Column("at", UTCDateTime, nullable=False),
+    Column("connector", String(200), nullable=False),
+    Column("key", String(255), nullable=False),
+    Column("slot", String(255), nullable=False),
+    Column("before", Text, nullable=False),
+    Column("after", Text, nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("error", Text),
+    Index("tb_audit_log_run", "run_id"),
+    Index("tb_audit_log_record", "connector", "key"),
+    sqlite_autoincrement=True,
+)
+t_records = Table(
+    "tb_records",
+    _md,
+    Column("connector", String(200), primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("data", Text, nullable=False),
+)
+t_record_sets = Table(
+    "tb_record_sets",
+    _md,
+    Column("connector", String(200), primary_key=True),
+    Column("format", String(32), nullable=False),  # codec.RECORDS_FORMAT the rows were written in
+    Column("complete", Boolean, nullable=False),  # a full read (save_records(replace=True)) stands behind them
+    Column("count", Integer, nullable=False),
+)
+t_health = Table(
+    "tb_health",
+    _md,
+    Column("connector", String(200), primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("flag", String(16), nullable=False),
+    Column("since", UTCDateTime, nullable=False),
+)
+t_notes = Table(
+    "tb_notes",
+    _md,
+    Column("connector", String(200), primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("marker", String(255), primary_key=True),
+    Column("status", String(16), nullable=False),
+    Column("run_id", _Id),
+)
+
+_APPEND_ONLY_DDL: dict[str, list[str]] = {
+    "sqlite": [
+        "CREATE TRIGGER IF NOT EXISTS tb_audit_log_no_update BEFORE UPDATE ON tb_audit_log "
+        "BEGIN SELECT RAISE(ABORT, 'tb_audit_log is append-only'); END",
+        "CREATE TRIGGER IF NOT EXISTS tb_audit_log_no_delete BEFORE DELETE ON tb_audit_log "
+        "BEGIN SELECT RAISE(ABORT, 'tb_audit_log is append-only'); END",
+    ],
+    "postgresql": [
+        "CREATE OR REPLACE FUNCTION tb_audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$ BEGIN RAISE EXCEPTION 'tb_audit_log is append-only'; END $$",
+        "DROP TRIGGER IF EXISTS tb_audit_log_append_only ON tb_audit_log",
+        "CREATE TRIGGER tb_audit_log_append_only BEFORE UPDATE OR DELETE ON tb_audit_log "
+        "FOR EACH ROW EXECUTE PROCEDURE tb_audit_log_append_only()",
+    ],
+}
+
+
+def _text(v: Any) -> str:
+    """A status or flag as stored: an enum's value (str(Flag.RED) is "Flag.RED"), else the string."""
+    return str(v.value) if isinstance(v, Enum) else str(v)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _chunks(rows: Sequence[dict[str, Any]]) -> Iterator[Sequence[dict[str, Any]]]:
+    for n in range(0, len(rows), _BATCH):
+        yield rows[n : n + _BATCH]
+
+
+@contextmanager
+def _no_gc() -> Iterator[None]:
+    """Bulk decoding allocates millions of objects; the cyclic collector would rescan them all
+    again and again (half the time of a 100k load). Nothing built here has cycles."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+class StateStore:
+    """What trackerbridge remembers between runs. Open with `StateStore.open(url)`."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._dialect = engine.dialect.name
+        # Writes on SQLite take the write lock at BEGIN (BEGIN IMMEDIATE), so a second writer waits
+        # for the busy timeout instead of failing when its read snapshot turns stale mid-transaction.
+        self._write_engine = engine.execution_options(tb_begin="BEGIN IMMEDIATE")
+        self._upserts: dict[str, Any] = {}
+
+    # --- opening ---------------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, url: str, *, busy_timeout: float = 30.0) -> StateStore:
+        """Open (and create, or check the schema of) the store at a SQLAlchemy URL: `sqlite:///path`
+        or `postgresql+psycopg://user@host/db` (install the `postgres` extra for the driver).
+
+        `busy_timeout` is how long a SQLite writer waits for another process's write to finish."""
+        parsed = make_url(url)
+        if parsed.get_backend_name() == "sqlite":
+            db = parsed.database
+            if db and db != ":memory:" and not db.startswith("file:") and parsed.query.get("mode") != "memory":
+                Path(db).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            engine = create_engine(parsed, connect_args={"timeout": busy_timeout})
+            _sqlite_setup(engine, busy_timeout)
+        else:
+            engine = create_engine(parsed, pool_pre_ping=True)
+        store = cls(engine)
+        try:
+            store._init_schema()
+        except BaseException:
+            engine.dispose()
+            raise
+        return store
+
+    @property
+    def url(self) -> str:
+        """The URL without its password, for messages."""
+        return self._engine.url.render_as_string(hide_password=True)
+
+    @property
+    def path(self) -> Path | None:
+        """The SQLite file (the run lock lives next to it), or None for a server database."""
+        db = self._engine.url.database
+        if self._dialect != "sqlite" or not db or db == ":memory:" or db.startswith("file:"):
+            return None
+        return Path(db).expanduser()
+
+    def _init_schema(self) -> None:
+        with self._write() as conn:
+            if self._dialect == "postgresql":  # two runners creating the schema at once: one waits
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_SCHEMA_LOCK})
+            version = None
+            if inspect(conn).has_table(t_meta.name):
+                version = conn.scalar(select(t_meta.c.value).where(t_meta.c.name == "schema_version"))
+            if version is None:
+                _md.create_all(conn)
+                for ddl in _APPEND_ONLY_DDL.get(self._dialect, []):
+                    conn.exec_driver_sql(ddl)
+                conn.execute(t_meta.insert().values(name="schema_version", value=str(SCHEMA_VERSION)))
+                return
+            found = int(version)
+            if found > SCHEMA_VERSION:
+                raise StateStoreError(
+                    f"the state store at {self.url} has schema version {found}, written by a newer trackerbridge; "
+                    f"this one knows up to {SCHEMA_VERSION}: upgrade trackerbridge, or point `state` at another store"
+                )
+            if found < SCHEMA_VERSION:
+                self._migrate(conn, found)
+
+    def _migrate(self, conn: Connection, found: int) -> None:  # pragma: no cover - no older schema yet
+        raise StateStoreError(f"no migration from state store schema {found} to {SCHEMA_VERSION}")
+
+    # --- plumbing --------------------------------------------------------------------------------
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        with self._write_engine.connect() as conn, conn.begin():
+            yield conn
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        with self._engine.connect() as conn, conn.begin():
+            yield conn
+
+    def _upsert(self, conn: Connection, table: Table, rows: Iterable[dict[str, Any]]) -> None:
+        """Insert or replace rows by primary key, with the dialect's own upsert. Duplicate keys in
+        `rows` keep the last (PostgreSQL refuses to update one row twice in a statement)."""
+        keys = [c.name for c in table.primary_key.columns]
+        unique = list({tuple(r[k] for k in keys): r for r in rows}.values())
+        if not unique:
+            return
+        stmt = self._upserts.get(table.name)
+        if stmt is None:
+            if self._dialect == "sqlite":
+                from sqlalchemy.dialects.sqlite import insert
+            elif self._dialect == "postgresql":
+                from sqlalchemy.dialects.postgresql import insert  # type: ignore[assignment]
+            else:  # any other dialect: delete, then insert, in the same transaction
+                for chunk in _chunks(unique):
+                    for r in chunk:
+                        conn.execute(delete(table).where(*(table.c[k] == r[k] for k in keys)))
+                    conn.execute(table.insert(), list(chunk))
+                return
+            ins = insert(table)
+            others = {c.name: ins.excluded[c.name] for c in table.columns if c.name not in keys}
+            stmt = (
+                ins.on_conflict_do_update(index_elements=keys, set_=others) if others else ins.on_conflict_do_nothing()
+            )
+            self._upserts[table.name] = stmt
+        for chunk in _chunks(unique):
+            conn.execute(stmt, list(chunk))
+
+    @contextmanager
+    def shared_lock(self) -> Iterator[None]:
+        """The run lock for runners on several machines sharing one PostgreSQL store (a session
+        advisory lock, dropped by the server when the holder's connection dies); raises `Locked` at
+        once when another run holds it. A no-op on SQLite, where `state.lock.run_lock` on the file
+        next to the database does the job. Hold both: the file lock first, then this."""
+        if self._dialect != "postgresql":
+            yield
+            return
+        with self._engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            if not conn.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": _PG_RUN_LOCK}):
+                holder = conn.execute(
+                    text(
+                        "SELECT a.pid, a.backend_start, host(a.client_addr) FROM pg_locks l "
+                        "JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted "
+                        "AND l.classid = :hi AND l.objid = :lo"
+                    ),
+                    {"hi": _PG_RUN_LOCK >> 32, "lo": _PG_RUN_LOCK & 0xFFFFFFFF},
+                ).first()
+                since = holder[1].astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if holder and holder[1] else "?"
+                who = f"connection from {holder[2] or 'a local socket'}" if holder else "another runner"
+                raise Locked(
+                    f"another trackerbridge sync is running against {self.url} ({who}, connected since {since}); "
+                    "this run exits without writing",
+                    LockInfo(None, holder[1] if holder else None, holder[2] if holder else None),
+                )
+            try:
+                yield
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _PG_RUN_LOCK})
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    def __enter__(self) -> StateStore:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    # --- runs ------------------------------------------------------------------------------------
+
+    def begin_run(self, mode: str, started_at: datetime) -> int:
+        """Record a run as "running"; it stays so until `finish_run` (or `abandon_stale_runs`)."""
+        with self._write() as conn:
+            result = conn.execute(
+                t_runs.insert().values(mode=mode, started_at=started_at, status="running", metrics="{}")
+            )
+            return int(result.inserted_primary_key[0])
+
+    def finish_run(self, run_id: int, finished_at: datetime, status: str, metrics: dict[str, Any]) -> None:
+        with self._write() as conn:
+            result = conn.execute(
+                update(t_runs)
+                .where(t_runs.c.id == run_id)
+                .values(finished_at=finished_at, status=_text(status), metrics=dumps_value(dict(metrics)))
+            )
+            if result.rowcount != 1:
+                raise StateStoreError(f"no run {run_id} in the state store")
+
+    def abandon_stale_runs(self, current: int | None = None) -> list[int]:
+        """Mark runs still "running" as "crashed" (call it holding the run lock, so none of them can
+        still be alive); `current` (this run's id) and later runs are left alone. Returns their ids."""
+        with self._write() as conn:
+            where = [t_runs.c.status == "running"]
+            if current is not None:
+                where.append(t_runs.c.id < current)
+            ids = [int(i) for i in conn.scalars(select(t_runs.c.id).where(*where).order_by(t_runs.c.id))]
+            if ids:
+                conn.execute(update(t_runs).where(t_runs.c.id.in_(ids)).values(status="crashed"))
+            return ids
+
+    def runs(self, limit: int | None = 100, since: datetime | None = None) -> list[RunRecord]:
+        """Newest first; `since` keeps runs started at or after it."""
+        q = select(t_runs).order_by(t_runs.c.started_at.desc(), t_runs.c.id.desc())
+        if since is not None:
+            q = q.where(t_runs.c.started_at >= since)
+        if limit is not None:
+            q = q.limit(limit)
+        with self._read() as conn:
+            return [
+                RunRecord(int(r.id), r.mode, r.started_at, r.finished_at, r.status, loads_value(r.metrics))
+                for r in conn.execute(q)
+            ]
+
+    # --- watermarks ------------------------------------------------------------------------------
+
+    def watermark(self, connector: str) -> datetime | None:
+        with self._read() as conn:
+            value: datetime | None = conn.scalar(
+                select(t_watermarks.c.value).where(t_watermarks.c.connector == connector)
+            )
+            return value
+
+    def set_watermark(self, connector: str, value: datetime, run_id: int | None) -> None:
+        """Move a connector's watermark; call it only after the writes it depends on are recorded."""
+        with self._write() as conn:
+            self._upsert(conn, t_watermarks, [{"connector": connector, "value": value, "run_id": run_id}])
+
+    # --- written values and the audit log --------------------------------------------------------
+
+    def written(self, connector: str) -> dict[tuple[str, str], Any]:
+        """(key, slot) -> the last value trackerbridge wrote (or remembered) there."""
+        q = select(t_written.c.key, t_written.c.slot, t_written.c.value).where(t_written.c.connector == connector)
+        with self._read() as conn, _no_gc():
+            return {(k, s): loads_value(v) for k, s, v in conn.execute(q)}
+
+    def record_write(
+        self,
+        run_id: int | None,
+        connector: str,
+        key: str,
+        slot: str,
+        before: Any,
+        after: Any,
+        outcome: str,
+        error: str | None = None,
+        at: datetime | None = None,
+    ) -> None:
+        """Append one write to the audit log; when it succeeded ("ok"), also remember `after` as the
+        last value written to (connector, key, slot). Both or neither: one transaction."""
+        self.record_writes([Write(run_id, connector, key, slot, before, after, outcome, error, at)])
+
+    def record_writes(self, writes: Iterable[Write]) -> None:
+        """`record_write` for many at once (a record's fields, as one Outcome reports them): one transaction."""
+        now = _now()
+        log_rows: list[dict[str, Any]] = []
+        written_rows: list[dict[str, Any]] = []
+        for w in writes:
+            outcome = _text(w.outcome)
+            if outcome not in OUTCOMES:
+                raise StateStoreError(f"outcome must be one of {sorted(OUTCOMES)}, not {outcome!r}")
+            after = dumps_value(w.after)
+            log_rows.append(
+                {
+                    "run_id": w.run_id,
+                    "at": w.at or now,
+                    "connector": w.connector,
+                    "key": w.key,
+                    "slot": w.slot,
+                    "before": dumps_value(w.before),
+                    "after": after,
+                    "outcome": outcome,
+                    "error": w.error,
+                }
+            )
+            if outcome == "ok":
+                written_rows.append({"connector": w.connector, "key": w.key, "slot": w.slot, "value": after})
+        if not log_rows:
+            return
+        with self._write() as conn:
+            for chunk in _chunks(log_rows):
+                conn.execute(t_audit.insert(), list(chunk))
+            self._upsert(conn, t_written, written_rows)
+
+    def remember(self, connector: str, key: str, slot: str, value: Any) -> None:
+        """Set a slot without an audit row: what trackerbridge saw, not what it wrote ("seen:stage")."""
+        self.remember_many(connector, [(key, slot, value)])
+
+    def remember_many(self, connector: str, items: Iterable[tuple[str, str, Any]]) -> None:
+        """`remember` for many (key, slot, value) at once: one transaction."""
+        rows = [{"connector": connector, "key": k, "slot": s, "value": dumps_value(v)} for k, s, v in items]
+        with self._write() as conn:
+            self._upsert(conn, t_written, rows)
+
+    def log(self, run_id: int | None = None, connector: str | None = None, key: str | None = None) -> list[LogEntry]:
+        """Audit log rows matching every filter given, in the order they were written."""
+        q = select(t_audit).order_by(t_audit.c.id)
+        if run_id is not None:
+            q = q.where(t_audit.c.run_id == run_id)
+        if connector is not None:
+            q = q.where(t_audit.c.connector == connector)
+        if key is not None:
+            q = q.where(t_audit.c.key == key)
+        with self._read() as conn:
+            return [
+                LogEntry(
+                    int(r.id),
+                    None if r.run_id is None else int(r.run_id),
+                    r.at,
+                    r.connector,
+                    r.key,
+                    r.slot,
+                    loads_value(r.before),
+                    loads_value(r.after),
+                    r.outcome,
+                    r.error,
+                )
+                for r in conn.execute(q)
+            ]
+
+    # --- record snapshot -------------------------------------------------------------------------
+
+    def save_records(self, connector: str, initiatives: Iterable[Initiative], *, replace: bool) -> int:
+        """Keep the last read of a connector's records. `replace=True` after a full read: the set
+        becomes exactly these (and counts as complete, see `has_records`); `replace=False` after an
+        incremental read: these are added or replaced, the rest stay. Returns the rows written."""
+        with _no_gc():
+            rows = [{"connector": connector, "key": i.key, "data": dumps_initiative(i)} for i in initiatives]
+        with self._write() as conn:
+            current = conn.execute(select(t_record_sets).where(t_record_sets.c.connector == connector)).first()
+            stale = current is not None and current.format != RECORDS_FORMAT
+            if replace or stale:
+                conn.execute(delete(t_records).where(t_records.c.connector == connector))
+                unique = list({r["key"]: r for r in rows}.values())
+                for chunk in _chunks(unique):
+                    conn.execute(t_records.insert(), list(chunk))
+            else:
+                self._upsert(conn, t_records, rows)
+            count = conn.scalar(select(func.count()).select_from(t_records).where(t_records.c.connector == connector))
+            complete = replace or (current is not None and not stale and bool(current.complete))
+            self._upsert(
+                conn,
+                t_record_sets,
+                [{"connector": connector, "format": RECORDS_FORMAT, "complete": complete, "count": int(count or 0)}],
+            )
+        return len(rows)
+
+    def has_records(self, connector: str) -> bool:
+        """Whether a complete snapshot (from a full read, in this version's format) is there, so an
+        incremental run can evaluate the whole set; if not, the caller should read everything."""
+        with self._read() as conn:
+            row = conn.execute(select(t_record_sets).where(t_record_sets.c.connector == connector)).first()
+        return row is not None and row.format == RECORDS_FORMAT and bool(row.complete)
+
+    def load_records(self, connector: str) -> list[Initiative]:
+        """The cached records by key; empty when none, or when they were written by another version
+        of the codec (see `has_records`)."""
+        with self._read() as conn:
+            fmt = conn.scalar(select(t_record_sets.c.format).where(t_record_sets.c.connector == connector))
+            if fmt != RECORDS_FORMAT:
+                return []
+            result = conn.execute(
+                select(t_records.c.data).where(t_records.c.connector == connector).order_by(t_records.c.key)
+            )
+            with _no_gc():
+                return [loads_initiative(d) for d in result.scalars()]
+
+    # --- health ----------------------------------------------------------------------------------
+
+    def health(self, connector: str) -> dict[str, tuple[str, datetime]]:
+        """key -> (flag, since when it has had that flag): what makes "turned red" a transition."""
+        q = select(t_health.c.key, t_health.c.flag, t_health.c.since).where(t_health.c.connector == connector)
+        with self._read() as conn:
+            return {k: (f, s) for k, f, s in conn.execute(q)}
+
+    def set_health(self, connector: str, items: Iterable[tuple[str, str, datetime]], *, replace: bool = False) -> None:
+        """Upsert (key, flag, since); `replace=True` also forgets keys not given (records gone from scope)."""
+        rows = [{"connector": connector, "key": k, "flag": _text(f), "since": s} for k, f, s in items]
+        with self._write() as conn:
+            if replace:
+                conn.execute(delete(t_health).where(t_health.c.connector == connector))
+            self._upsert(conn, t_health, rows)
+
+    # --- notes -----------------------------------------------------------------------------------
+
+    def note_status(self, connector: str, key: str, marker: str) -> str | None:
+        q = select(t_notes.c.status).where(
+            t_notes.c.connector == connector, t_notes.c.key == key, t_notes.c.marker == marker
+        )
+        with self._read() as conn:
+            status: str | None = conn.scalar(q)
+            return status
+
+    def notes(self, connector: str) -> dict[tuple[str, str], str]:
+        """(key, marker) -> status, for a whole connector at once."""
+        q = select(t_notes.c.key, t_notes.c.marker, t_notes.c.status).where(t_notes.c.connector == connector)
+        with self._read() as conn:
+            return {(k, m): s for k, m, s in conn.execute(q)}
+
+    def set_note(self, connector: str, key: str, marker: str, status: str, run_id: int | None) -> None:
+        """Status "pending" before posting, "posted" after: a crash in between leaves "pending", and the
+        connector then looks for the marker on the record before posting again."""
+        status = _text(status)
+        if status not in NOTE_STATUSES:
+            raise StateStoreError(f"note status must be one of {sorted(NOTE_STATUSES)}, not {status!r}")
+        with self._write() as conn:
+            self._upsert(
+                conn,
+                t_notes,
+                [{"connector": connector, "key": key, "marker": marker, "status": status, "run_id": run_id}],
+            )
+
+
+def _sqlite_setup(engine: Engine, busy_timeout: float) -> None:
+    """WAL (readers never wait for the writer), a busy timeout, and transactions that SQLAlchemy
+    begins itself, so BEGIN IMMEDIATE is possible (sqlite3's own BEGIN is always deferred)."""
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        try:
+            cur.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+            cur.execute("PRAGMA journal_mode = WAL")
+            cur.execute("PRAGMA synchronous = NORMAL")  # durable across a crash of the process; fast commits
+        finally:
+            cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        conn.exec_driver_sql(conn.get_execution_options().get("tb_begin", "BEGIN"))

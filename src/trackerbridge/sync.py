@@ -1,0 +1,313 @@
+"""One sync run: read (incrementally), assess, plan, write, and record, in the order that makes a
+killed run safe to repeat.
+
+The order matters. Intent is logged before a connector writes; outcomes after; remembered values,
+health and the record snapshot after that; the watermark last. A run killed anywhere re-reads at
+least what it had not finished, re-plans against what the trackers now hold, and finds its own
+notes by their markers instead of posting them twice.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from trackerbridge.audit import AuditResult, SourceSummary, assess
+from trackerbridge.changes import Outcome, RecordChange
+from trackerbridge.config.project import Project
+from trackerbridge.connectors.base import ConnectorError
+from trackerbridge.health import Flag
+from trackerbridge.model import Initiative
+from trackerbridge.planner import Plan, PlanState, WriteSpec, plan
+from trackerbridge.rules.registry import load_rules
+from trackerbridge.rules.settings import health_policy, rule_settings
+from trackerbridge.sources import Source, open_source, sync_bindings
+from trackerbridge.state.store import StateStore, Write
+
+Log = Callable[..., None]  # log(event, **fields)
+
+
+@dataclass
+class SyncResult:
+    audit: AuditResult
+    plan: Plan
+    dry_run: bool
+    run_id: int | None = None
+    outcomes: list[Outcome] = field(default_factory=list)
+    stopped: str | None = None  # why a connector stopped early (quota), if it did
+    api_calls: dict[str, int] = field(default_factory=dict)
+    read: dict[str, int] = field(default_factory=dict)  # records read per connector this run
+
+    @property
+    def failed(self) -> list[Outcome]:
+        return [o for o in self.outcomes if not o.ok]
+
+    @property
+    def written(self) -> int:
+        return sum(o.ok for o in self.outcomes)
+
+
+def write_specs(sources: Sequence[Source]) -> dict[str, WriteSpec]:
+    specs = {}
+    for s in sources:
+        wb = s.mapping.spec.write_back
+        values = {Flag(k): v for k, v in (wb.health_values or {}).items()}
+        specs[s.name] = WriteSpec(
+            connector=s.name,
+            mapping=s.mapping.name,
+            health_field=s.mapping.write_fields.get("health"),
+            health_values={**{Flag.GREEN: "Green", Flag.AMBER: "Amber", Flag.RED: "Red"}, **values},
+            reasons_field=s.mapping.write_fields.get("reasons"),
+            label_prefix=wb.label_prefix if s.server.system == "jira" else None,
+            notify_on_red=wb.notify_on_red,
+            sync_fields={r: fi for r, fi in s.mapping.write_fields.items() if r.startswith("sync:")},
+        )
+    return specs
+
+
+def run_sync(
+    project: Project,
+    names: Sequence[str],
+    now: datetime,
+    store: StateStore,
+    env: Mapping[str, str] = os.environ,
+    *,
+    dry_run: bool = False,
+    full: bool = False,
+    log: Log | None = None,
+) -> SyncResult:
+    log = log or (lambda event, **fields: None)
+    rules = load_rules()
+    settings = rule_settings(project, rules)
+    sources: list[Source] = []
+    try:
+        for name in project.select(names):
+            sources.append(open_source(project, name, env))
+        records, read, full_read = _read(sources, store, full, log)
+        syncs = sync_bindings(project, sources)
+        mappings = {s.name: s.mapping.name for s in sources}
+        specs = write_specs(sources)
+        state = PlanState(
+            written={(s.name, k, slot): v for s in sources for (k, slot), v in store.written(s.name).items()},
+            health={(s.name, k): v for s in sources for k, v in store.health(s.name).items()},
+        )
+        policy = health_policy(project)
+        result = assess(records, rules, settings, policy, now, syncs, mappings)
+        planned = plan(records, result.health, specs, syncs, state, now)
+        synced = _assume_synced(records, planned)
+        if synced is not records:  # judge health as it will be once the synced values land
+            result = assess(synced, rules, settings, policy, now, syncs, mappings)
+            planned = plan(records, result.health, specs, syncs, state, now)
+        result.sources = [
+            SourceSummary(s.name, s.server, read[s.name], sum(s.connector.calls.values())) for s in sources
+        ]
+        outcome = SyncResult(result, planned, dry_run, read=read)
+        if dry_run:
+            outcome.api_calls = _calls(sources)
+            return outcome
+        _write(outcome, sources, store, now, full_read, log)
+        outcome.api_calls = _calls(sources)
+        return outcome
+    finally:
+        for s in sources:
+            s.connector.close()
+
+
+def _read(
+    sources: Sequence[Source], store: StateStore, full: bool, log: Log
+) -> tuple[list[Initiative], dict[str, int], dict[str, bool]]:
+    """Changed records from each tracker, merged over the last snapshot of the rest."""
+    records: list[Initiative] = []
+    read: dict[str, int] = {}
+    full_read: dict[str, bool] = {}
+    for s in sources:
+        since = None if full else store.watermark(s.name)
+        started = time.monotonic()
+        fresh = list(s.read(since))
+        read[s.name] = len(fresh)
+        full_read[s.name] = since is None
+        by_key = {i.key: i for i in store.load_records(s.name)} if store.has_records(s.name) else {}
+        prefix = s.mapping.spec.write_back.label_prefix
+        owned_ids = {fi.id for fi in s.mapping.write_fields.values()}
+        owned = {r.attribute for r in [*s.mapping.attributes, *s.mapping.extra] if r.field.id in owned_ids}
+        for i in fresh:
+            before = by_key.get(i.key)
+            if before is not None and same_content(before, i, prefix, owned):
+                i.updated = before.updated  # only trackerbridge's own write touched it: not a person's update
+        if since is None:
+            merged = fresh
+        else:
+            by_key.update((i.key, i) for i in fresh)
+            merged = list(by_key.values())
+        records.extend(merged)
+        log(
+            "read",
+            connector=s.name,
+            since=since.isoformat() if since else None,
+            changed=len(fresh),
+            total=len(merged),
+            seconds=round(time.monotonic() - started, 3),
+        )
+    return records, read, full_read
+
+
+def _assume_synced(records: list[Initiative], planned: Plan) -> list[Initiative]:
+    """Copies of the sync targets with the planned values in `current`, so drift this run fixes is
+    not reported (and written into reasons) by the same run. The same list if nothing is synced."""
+    values: dict[str, dict[str, Any]] = {}
+    for change in planned.changes:
+        for f in change.fields:
+            if f.reason.startswith("sync:"):
+                values.setdefault(f"{change.connector}:{change.key}", {})[f.field] = f.after
+    if not values:
+        return records
+    return [replace(i, current={**i.current, **values[i.ref]}) if i.ref in values else i for i in records]
+
+
+_IGNORED = frozenset({"updated", "labels", "current", "history"})
+_COMPARED = tuple(n for n in Initiative.__slots__ if n not in _IGNORED)
+
+
+def same_content(
+    before: Initiative, after: Initiative, label_prefix: str | None, owned: frozenset[str] | set[str] = frozenset()
+) -> bool:
+    """Whether a re-read record differs from the last read only in what trackerbridge writes
+    (owned fields and labels; `owned` names attributes fed by owned fields) - in which case its
+    new modification time is our own echo, not a person's update."""
+    if any(getattr(before, n) != getattr(after, n) for n in _COMPARED if n not in owned and n != "extra"):
+        return False
+    if any(before.extra.get(n) != after.extra.get(n) for n in {*before.extra, *after.extra} - owned):
+        return False
+    if label_prefix:
+        return {x for x in before.labels if not x.startswith(label_prefix)} == {
+            x for x in after.labels if not x.startswith(label_prefix)
+        }
+    return before.labels == after.labels
+
+
+def _write(
+    result: SyncResult,
+    sources: Sequence[Source],
+    store: StateStore,
+    now: datetime,
+    full_read: dict[str, bool],
+    log: Log,
+) -> None:
+    planned = result.plan
+    run_id = store.begin_run("sync", now)
+    result.run_id = run_id
+    by_source = {s.name: s for s in sources}
+    done: set[str] = set()  # connectors whose changes were all attempted
+    try:
+        for s in sources:
+            changes = planned.for_connector(s.name)
+            if not changes:
+                done.add(s.name)
+                continue
+            _log_intent(store, run_id, changes, now)
+            fields = {fi.id: fi for fi in s.mapping.fields}
+            for fi in s.mapping.write_fields.values():
+                fields.setdefault(fi.id, fi)
+            by_key = {c.key: c for c in changes}
+            try:
+                for outcome in s.connector.apply(changes, fields):
+                    result.outcomes.append(outcome)
+                    _log_outcome(store, run_id, by_key[outcome.key], outcome, now)
+            except ConnectorError as exc:  # a spent quota: keep what was written and recorded, stop here
+                result.stopped = f"{s.name}: {exc}"
+                log("stopped", connector=s.name, reason=str(exc))
+                break
+            done.add(s.name)
+            log(
+                "wrote",
+                connector=s.name,
+                changes=len(changes),
+                failed=sum(1 for o in result.outcomes if o.connector == s.name and not o.ok),
+            )
+        failed_keys = {(o.connector, o.key) for o in result.failed}
+        for s in sources:
+            if s.name not in done:  # stopped before its writes: leave its state as it was
+                continue
+            store.remember_many(s.name, [(k, slot, v) for c, k, slot, v in planned.remember if c == s.name])
+            healthy = [(k, flag, since) for c, k, flag, since in planned.health if c == s.name]
+            store.set_health(s.name, [(k, flag, since) for k, flag, since in healthy if (s.name, k) not in failed_keys])
+        for s in sources:
+            mine = [i for i in result.audit.initiatives if i.source == s.name]
+            store.save_records(s.name, mine, replace=full_read[s.name])
+            if result.stopped is None and s.high_water is not None:
+                store.set_watermark(s.name, s.high_water, run_id)
+        status = "stopped" if result.stopped else ("partial" if result.failed else "ok")
+    except BaseException:
+        store.finish_run(run_id, now, "failed", _metrics(result, by_source))
+        raise
+    store.finish_run(run_id, now, status, _metrics(result, by_source))
+
+
+def _field_writes(run_id: int, change: RecordChange, status: str, error: str | None, now: datetime) -> list[Write]:
+    writes = [
+        Write(run_id, change.connector, change.key, f.field, f.before, f.after, status, error, now)
+        for f in change.fields
+    ]
+    if change.add_labels or change.remove_labels:
+        writes.append(
+            Write(
+                run_id,
+                change.connector,
+                change.key,
+                "labels",
+                change.remove_labels,
+                change.add_labels,
+                status,
+                error,
+                now,
+            )
+        )
+    return writes
+
+
+def _log_intent(store: StateStore, run_id: int, changes: Sequence[RecordChange], now: datetime) -> None:
+    """Before writing: what is about to be written, so a killed run leaves a record of its intent."""
+    store.record_writes(w for c in changes for w in _field_writes(run_id, c, "planned", None, now))
+    for c in changes:
+        for note in c.notes:
+            store.set_note(c.connector, c.key, note.marker, "pending", run_id)
+
+
+def _log_outcome(store: StateStore, run_id: int, change: RecordChange, outcome: Outcome, now: datetime) -> None:
+    writes = _field_writes(run_id, change, "ok" if outcome.ok else "failed", outcome.error, now)
+    for marker in outcome.notes_posted:
+        store.set_note(change.connector, change.key, marker, "posted", run_id)
+        writes.append(
+            Write(run_id, change.connector, change.key, f"note:{marker}", None, "turned-red", "ok", None, now)
+        )
+    store.record_writes(writes)
+
+
+def _calls(sources: Sequence[Source]) -> dict[str, int]:
+    calls: Counter[str] = Counter()
+    for s in sources:
+        for endpoint, n in s.connector.calls.items():
+            calls[f"{s.name} {endpoint}"] += n
+    return dict(sorted(calls.items()))
+
+
+def _metrics(result: SyncResult, sources: Mapping[str, Source]) -> dict[str, Any]:
+    flags = result.audit.flag_counts()
+    return {
+        "initiatives": len(result.audit.initiatives),
+        "red": flags[Flag.RED],
+        "amber": flags[Flag.AMBER],
+        "green": flags[Flag.GREEN],
+        "findings": len(result.audit.live),
+        "changes": len(result.plan.changes),
+        "written": result.written,
+        "failed": len(result.failed),
+        "conflicts": len(result.plan.conflicts),
+        "read": result.read,
+        "api_calls": sum(sum(s.connector.calls.values()) for s in sources.values()),
+    }

@@ -1,0 +1,83 @@
+"""The HTML report for the demo organisation, opened in a real headless browser (Debian's chromium): it renders
+(a screenshot), shows the headline figures, and a record titled with a script shows the script as text and runs
+nothing. Fails, never skips, without chromium: `.ci/run` installs it (`apt-get install -y chromium`)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from trackerbridge.audit import run_audit
+from trackerbridge.cli import main
+from trackerbridge.config.project import Project
+from trackerbridge.report.model import build_report, headline_metrics
+from trackerbridge.sandbox import Sandbox
+from trackerbridge.state.store import StateStore
+
+ROOT = Path(__file__).resolve().parent.parent
+PAYLOAD = "<script>document.title='pwned'</script>"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync", "--hide-scrollbars"]
+
+
+def chromium() -> str:
+    found = shutil.which("chromium")
+    if found is None:
+        pytest.fail("Debian's chromium is not on PATH: install it with `apt-get update && apt-get install -y "
+                    "chromium` as root (.ci/run does this before the tests)")
+    return found
+
+
+def browse(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run([chromium(), *FLAGS, f"--user-data-dir={tmp_path / 'profile'}", *args],
+                          capture_output=True, text=True, timeout=90, check=False)
+    assert done.returncode == 0, f"chromium failed ({done.returncode}): {done.stderr[-2000:]}"
+    return done
+
+
+def test_the_html_report_in_a_real_browser(sandbox: Sandbox, tmp_path: Path) -> None:
+    project = Project.load(ROOT)
+    first = run_audit(project, [], sandbox.anchor, sandbox.info.as_env())
+    target = build_report(first).sunset[0].record.key  # the first row of a table the page shows
+    sandbox.jira_data.issues[target].fields["summary"] = PAYLOAD
+    state = tmp_path / "state.db"
+    with StateStore.open(f"sqlite:///{state}") as store:  # six weekly syncs, so the sparklines have a shape
+        figures = headline_metrics(first)
+        for week in range(6, 0, -1):
+            at = sandbox.anchor - timedelta(days=7 * week)
+            past = {k: v + week * 2 if isinstance(v, int) else round(max(0.0, v - week * 0.015), 4)
+                    for k, v in figures.items()}
+            store.finish_run(store.begin_run("sync", at), at, "ok", past)
+
+    page = tmp_path / "report.html"
+    result = CliRunner().invoke(main, ["report", "--pull", "--format", "html", "--output", str(page),
+                                       "--project", str(ROOT), "--as-of", sandbox.anchor.isoformat(),
+                                       "--state", f"sqlite:///{state}"], env=sandbox.info.as_env())
+    assert result.exit_code == 0, result.stderr
+    html = page.read_text(encoding="utf-8")
+    assert "&lt;script&gt;document.title=&#x27;pwned&#x27;&lt;/script&gt;" in html
+
+    shot = tmp_path / "report.png"
+    browse(tmp_path, f"--screenshot={shot}", "--window-size=1280,2000", page.as_uri())
+    data = shot.read_bytes()
+    assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 20_000, len(data)
+
+    dom = browse(tmp_path, "--dump-dom", page.as_uri()).stdout
+    title = re.search(r"<title>(.*?)</title>", dom)
+    assert title is not None and title.group(1) == "Initiative sprawl report · 2 November 2026"
+    assert "pwned" not in title.group(1)
+    assert "<script" not in dom.lower()
+    assert "&lt;script&gt;document.title='pwned'&lt;/script&gt;" in dom  # shown as text, in its row
+    assert re.search(rf">{re.escape(target)}</a>.*?&lt;script&gt;", dom)
+    cards = dict(re.findall(r'<div class="label"><span>([^<]+)</span></div><div class="value">([^<]+)</div>', dom))
+    assert cards == {"Active initiatives": "300", "With an owner": "90%", "Major with an integrator": "70%",
+                     "With an end date": "88%", "Overdue": "30", "Stuck in decide": "24"}
+    assert re.search(r'class="chip red">Red</span> initiatives</span></div><div class="value">105<', dom)
+    assert "down 2 since 26 Oct" in dom  # the trend from the stored runs
+    assert dom.count("<polyline") == 9  # one sparkline per headline figure

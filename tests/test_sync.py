@@ -1,0 +1,228 @@
+"""`trackerbridge sync` against the sandbox through the real clients: what it writes, and what it
+never does (echo, clobber, duplicate, overlap)."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from click.testing import CliRunner
+
+from trackerbridge.audit import run_audit
+from trackerbridge.cli import main
+from trackerbridge.config.project import Project
+from trackerbridge.sandbox import Sandbox
+from trackerbridge.state.lock import run_lock
+from trackerbridge.state.store import StateStore
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    for part in ("connectors", "mappings"):
+        shutil.copytree(ROOT / part, tmp_path / part)
+    shutil.copy(ROOT / "trackerbridge.yaml", tmp_path / "trackerbridge.yaml")
+    return tmp_path
+
+
+@pytest.fixture
+def sb(sandbox_factory: Callable[..., Sandbox]) -> Sandbox:
+    return sandbox_factory(size=120)
+
+
+def sync(sb: Sandbox, project: Path, *args: str) -> tuple[int, str, str]:
+    as_of = sb.clock.now().isoformat()
+    result = CliRunner().invoke(
+        main, ["sync", "--project", str(project), "--as-of", as_of, *args], env=sb.info.as_env()
+    )
+    return result.exit_code, result.stdout, result.stderr
+
+
+def field_id(sb: Sandbox, name: str) -> str:
+    f = sb.jira_data.field_by_clause(name)
+    assert f is not None
+    return f.id
+
+
+def puts(sb: Sandbox) -> int:
+    return sum(r.method == "PUT" for r in sb.accounting.records())
+
+
+def jira_as_person(sb: Sandbox, method: str, path: str, **kwargs: Any) -> requests.Response:
+    person = next(u for u in sb.jira_data.users.values() if "bot" not in u.email)
+    return requests.request(
+        method,
+        f"{sb.info.jira_url}/rest/api/2/{path}",
+        auth=(person.email, sb.info.jira_api_token),
+        verify=sb.info.ca_bundle,
+        timeout=10,
+        **kwargs,
+    )
+
+
+def test_first_sync_writes_the_audits_verdict_and_a_second_writes_nothing(sb: Sandbox, project: Path) -> None:
+    expected = run_audit(Project.load(project), [], sb.clock.now(), sb.info.as_env())
+    code, _, err = sync(sb, project)
+    assert code == 0, err
+    health = field_id(sb, "Execution health")
+    for key, issue in sb.jira_data.issues.items():
+        flag = expected.health[f"sandbox-jira:{key}"].flag.value
+        assert issue.fields[health] == flag.capitalize()
+        assert [lb for lb in issue.fields["labels"] if lb.startswith("health-")] == [f"health-{flag}"]
+    for opp_id, opp in sb.salesforce_data.records["Opportunity"].items():
+        assert opp["Execution_Health__c"] == expected.health[f"sandbox-salesforce:{opp_id}"].flag.value.capitalize()
+    sb.accounting.reset()
+    sb.clock.advance(timedelta(minutes=10))
+    code, _, err = sync(sb, project)
+    assert code == 0, err
+    assert puts(sb) == 0
+    assert not any(r.method in ("PATCH", "POST") and "composite" in r.path for r in sb.accounting.records())
+    assert "written=0" in err
+
+
+def test_unowned_labels_and_fields_survive(sb: Sandbox, project: Path) -> None:
+    sync(sb, project)
+    sb.clock.advance(timedelta(minutes=5))
+    assert jira_as_person(sb, "PUT", "issue/OPS-1", json={"update": {"labels": [{"add": "persons-own"}]}}).ok
+    before = {k: dict(v.fields) for k, v in sb.jira_data.issues.items()}
+    sb.clock.advance(timedelta(minutes=5))
+    sync(sb, project)
+    assert "persons-own" in sb.jira_data.issues["OPS-1"].fields["labels"]
+    owned = {
+        field_id(sb, "Execution health"),
+        field_id(sb, "Health reasons"),
+        field_id(sb, "Account owner"),
+        "labels",
+        "updated",
+    }
+    for key, fields in before.items():
+        changed = {f for f, v in sb.jira_data.issues[key].fields.items() if fields.get(f) != v}
+        assert changed <= owned, (key, changed - owned)
+
+
+def linked_pair(sb: Sandbox) -> tuple[str, str]:
+    opportunity = field_id(sb, "Salesforce opportunity id")
+    for key, issue in sb.jira_data.issues.items():
+        opp_id = issue.fields.get(opportunity)
+        if opp_id and sb.salesforce_data.get(opp_id):
+            status = sb.jira_data.statuses[issue.fields["status"]].name
+            if status in ("In Progress", "Rolling Out"):
+                return key, opp_id
+    raise AssertionError("the demo links epics to opportunities")
+
+
+def test_a_synced_field_flows_from_the_source_of_truth_only(sb: Sandbox, project: Path) -> None:
+    sync(sb, project)
+    key, opp_id = linked_pair(sb)
+    opp = sb.salesforce_data.get(opp_id)[1]  # type: ignore[index]
+    expected = {"In Progress": "Build", "Rolling Out": "Launch"}[
+        sb.jira_data.statuses[sb.jira_data.issues[key].fields["status"]].name
+    ]
+    assert opp["Delivery_Status__c"] == expected
+    sb.clock.advance(timedelta(minutes=5))
+    transitions = jira_as_person(sb, "GET", f"issue/{key}/transitions").json()["transitions"]
+    done = next(t for t in transitions if t["name"] == "Done")
+    assert jira_as_person(sb, "POST", f"issue/{key}/transitions", json={"transition": {"id": done["id"]}}).ok
+    sb.clock.advance(timedelta(minutes=5))
+    sync(sb, project)
+    assert opp["Delivery_Status__c"] == "Done"
+    assert sb.jira_data.statuses[sb.jira_data.issues[key].fields["status"]].name == "Done"
+
+
+def test_both_sides_changed_is_a_conflict_left_for_a_person(sb: Sandbox, project: Path) -> None:
+    sync(sb, project)
+    key, opp_id = linked_pair(sb)
+    opp = sb.salesforce_data.get(opp_id)[1]  # type: ignore[index]
+    sb.clock.advance(timedelta(minutes=5))
+    opp["Delivery_Status__c"] = "Cancelled"  # a person, straight in Salesforce
+    opp["SystemModstamp"] = opp["LastModifiedDate"] = sb.clock.now()
+    transitions = jira_as_person(sb, "GET", f"issue/{key}/transitions").json()["transitions"]
+    done = next(t for t in transitions if t["name"] == "Done")
+    jira_as_person(sb, "POST", f"issue/{key}/transitions", json={"transition": {"id": done["id"]}})
+    sb.clock.advance(timedelta(minutes=5))
+    code, _, err = sync(sb, project)
+    assert code == 0, err
+    assert "conflict: source=sandbox-jira:" in err and f"target=sandbox-salesforce:{opp_id}" in err
+    assert opp["Delivery_Status__c"] == "Cancelled", "nothing is overwritten"
+    assert "health-sync-conflict" in sb.jira_data.issues[key].fields["labels"]
+    assert "sync conflict" in (opp["Health_Reasons__c"] or "")
+
+
+def test_dry_run_writes_nothing_and_prints_what_a_real_run_does(sb: Sandbox, project: Path) -> None:
+    code, out, _ = sync(sb, project, "--dry-run")
+    assert code == 0
+    assert puts(sb) == 0
+    assert (
+        not (project / ".trackerbridge" / "state.db").exists()
+        or not StateStore.open(f"sqlite:///{project / '.trackerbridge' / 'state.db'}").runs()
+    )
+    planned = {line.split(":", 1)[0] for line in out.splitlines()[:-1]}
+    sb.accounting.reset()
+    sync(sb, project)
+    touched = {f"sandbox-jira {r.path.rsplit('/', 1)[-1]}" for r in sb.accounting.records() if r.method == "PUT"}
+    assert touched and touched <= planned
+    assert len([p for p in planned if p.startswith("sandbox-jira ")]) == len(touched)
+
+
+def test_an_overlapping_run_exits_75_without_writing(sb: Sandbox, project: Path) -> None:
+    with run_lock(project / ".trackerbridge" / "sync.lock"):
+        code, _, err = sync(sb, project)
+    assert code == 75
+    assert "another trackerbridge sync is running" in err
+    assert puts(sb) == 0
+
+
+def test_turning_red_comments_once_even_when_a_run_is_killed_midway(
+    sb: Sandbox, project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sync(sb, project)  # baseline: first sight of every record
+    green = [
+        k
+        for k, i in sb.jira_data.issues.items()
+        if i.fields[field_id(sb, "Execution health")] == "Green"
+        and sb.jira_data.statuses[i.fields["status"]].category != "done"
+    ][:6]
+    assert len(green) == 6
+    sb.clock.advance(timedelta(minutes=5))
+    for key in green:  # a person clears the owner: TB101 makes them red
+        assert jira_as_person(sb, "PUT", f"issue/{key}", json={"fields": {"assignee": None}}).ok
+    sb.clock.advance(timedelta(minutes=5))
+
+    from trackerbridge.connectors.jira import JiraConnector
+
+    original = JiraConnector.apply
+
+    class Killed(BaseException):
+        """Stands in for the process dying: nothing below catches it."""
+
+    def dies_after_three(self: JiraConnector, changes: Any, fields: Any) -> Any:
+        for n, outcome in enumerate(original(self, changes, fields)):
+            if n == 3:
+                raise Killed
+            yield outcome
+
+    monkeypatch.setattr(JiraConnector, "apply", dies_after_three)
+    with pytest.raises(Killed):
+        CliRunner().invoke(
+            main,
+            ["sync", "--project", str(project), "--as-of", sb.clock.now().isoformat()],
+            env=sb.info.as_env(),
+            catch_exceptions=False,
+        )
+    monkeypatch.setattr(JiraConnector, "apply", original)
+    sb.clock.advance(timedelta(minutes=5))
+    code, _, err = sync(sb, project)
+    assert code == 0, err
+    for key in green:
+        comments = [c for c in sb.jira_data.issues[key].comments if "[trackerbridge:" in c.body]
+        assert len(comments) == 1, key
+        assert sb.jira_data.issues[key].fields[field_id(sb, "Execution health")] == "Red"
+    with StateStore.open(f"sqlite:///{project / '.trackerbridge' / 'state.db'}") as store:
+        statuses = [r.status for r in store.runs()]
+        assert statuses[0] == "ok" and "failed" in statuses
