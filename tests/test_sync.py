@@ -171,7 +171,7 @@ def test_dry_run_writes_nothing_and_prints_what_a_real_run_does(sb: Sandbox, pro
 
 
 def test_an_overlapping_run_exits_75_without_writing(sb: Sandbox, project: Path) -> None:
-    with run_lock(project / ".trackerbridge" / "sync.lock"):
+    with run_lock(project / ".trackerbridge" / "state.db.lock"):  # next to the default SQLite state
         code, _, err = sync(sb, project)
     assert code == 75
     assert "another trackerbridge sync is running" in err

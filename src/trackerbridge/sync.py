@@ -24,6 +24,7 @@ from trackerbridge.connectors.base import ConnectorError
 from trackerbridge.health import Flag
 from trackerbridge.model import Initiative
 from trackerbridge.planner import Plan, PlanState, WriteSpec, plan
+from trackerbridge.report.model import headline_metrics
 from trackerbridge.rules.registry import load_rules
 from trackerbridge.rules.settings import health_policy, rule_settings
 from trackerbridge.sources import Source, open_source, sync_bindings
@@ -310,4 +311,5 @@ def _metrics(result: SyncResult, sources: Mapping[str, Source]) -> dict[str, Any
         "conflicts": len(result.plan.conflicts),
         "read": result.read,
         "api_calls": sum(sum(s.connector.calls.values()) for s in sources.values()),
+        "headline": headline_metrics(result.audit),  # the report's trends
     }

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING
 
 import click
 
@@ -18,8 +17,10 @@ from trackerbridge.cli.common import (
     EXIT_CONNECTOR,
     EXIT_FINDINGS,
     EXIT_OK,
+    destination,
     fail,
     parse_moment,
+    progress_bar,
     project_environment,
     project_options,
 )
@@ -33,15 +34,32 @@ FAIL_ON = {"red": 2, "amber": 1, "never": 99}  # the flag rank at which the audi
 
 @main.command("audit")
 @click.argument("connectors", nargs=-1)
-@click.option("--format", "fmt", default=None, metavar="FORMAT",
-              help="table, json, jsonl, csv, markdown, github or sarif (default: table on a terminal, else json).")
-@click.option("--fail-on", type=click.Choice(list(FAIL_ON)), default="red", show_default=True,
-              help="Exit 1 when any initiative is at least this unhealthy.")
+@click.option(
+    "--format",
+    "fmt",
+    default=None,
+    metavar="FORMAT",
+    help="table, json, jsonl, csv, markdown, github or sarif (default: table on a terminal, else json).",
+)
+@click.option(
+    "--fail-on",
+    type=click.Choice(list(FAIL_ON)),
+    default="red",
+    show_default=True,
+    help="Exit 1 when any initiative is at least this unhealthy.",
+)
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="Write here, not stdout.")
 @click.option("--as-of", metavar="TIME", help="Evaluate as of this time (ISO; default now). Reproduces past audits.")
 @project_options
-def audit_command(connectors: tuple[str, ...], fmt: str | None, fail_on: str, output: Path | None,
-                  as_of: str | None, project_dir: Path, sandbox_flavor: str | None) -> None:
+def audit_command(
+    connectors: tuple[str, ...],
+    fmt: str | None,
+    fail_on: str,
+    output: Path | None,
+    as_of: str | None,
+    project_dir: Path,
+    sandbox_flavor: str | None,
+) -> None:
     """Read every connector (or those named), check the conventions, print the verdict. Writes nothing.
 
     Exit codes: 0 clean, 1 findings at or above --fail-on, 2 usage or configuration error,
@@ -52,8 +70,15 @@ def audit_command(connectors: tuple[str, ...], fmt: str | None, fail_on: str, ou
         render_audit(project, list(connectors), now, env, fmt, fail_on, output)
 
 
-def render_audit(project: Project, names: Sequence[str], now: datetime, env: Mapping[str, str], fmt: str | None,
-                 fail_on: str, output: Path | None = None) -> None:
+def render_audit(
+    project: Project,
+    names: Sequence[str],
+    now: datetime,
+    env: Mapping[str, str],
+    fmt: str | None,
+    fail_on: str,
+    output: Path | None = None,
+) -> None:
     from trackerbridge.audit import run_audit
     from trackerbridge.config.errors import ConfigError
     from trackerbridge.connectors.base import ConnectorError
@@ -74,7 +99,7 @@ def render_audit(project: Project, names: Sequence[str], now: datetime, env: Map
         fail(str(exc), EXIT_CONFIG)
     except ConnectorError as exc:
         fail(str(exc), EXIT_CONNECTOR)
-    with _destination(output) as out:
+    with destination(output) as out:
         if fmt == "table":
             from trackerbridge.emitters.table import emit_table
 
@@ -86,34 +111,6 @@ def render_audit(project: Project, names: Sequence[str], now: datetime, env: Map
 
 def exit_code(result: AuditResult, fail_on: str) -> int:
     return EXIT_FINDINGS if result.worst().rank >= FAIL_ON[fail_on] else EXIT_OK
-
-
-@contextmanager
-def _destination(output: Path | None) -> Iterator[TextIO]:
-    if output is None:
-        yield sys.stdout
-        return
-    with output.open("w", encoding="utf-8", newline="") as fh:
-        yield fh
-
-
-@contextmanager
-def progress_bar() -> Iterator[Callable[[str, int], None] | None]:
-    """A progress line on stderr while pulling, only when stderr is a terminal."""
-    if not sys.stderr.isatty():
-        yield None
-        return
-    from rich.console import Console
-    from rich.progress import Progress, SpinnerColumn, TextColumn
-
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), console=Console(stderr=True),
-                  transient=True) as bar:
-        task = bar.add_task("reading", total=None)
-
-        def update(connector: str, count: int) -> None:
-            bar.update(task, description=f"reading {connector}: {count} records")
-
-        yield update
 
 
 @main.command("rules")

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 import click
 
@@ -39,10 +39,20 @@ def demo_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """The demo organisation's options, for every command that starts a sandbox."""
     options = [
         click.option("--seed", type=int, default=7, show_default=True, help="Seed of the demo organisation."),
-        click.option("--size", type=click.IntRange(min=1), default=400, show_default=True,
-                     help="Number of Jira initiatives and epics (opportunities scale with it)."),
-        click.option("--jira-flavor", type=click.Choice(["cloud", "datacenter"]), default="cloud",
-                     show_default=True, help="Which Jira the emulator claims to be."),
+        click.option(
+            "--size",
+            type=click.IntRange(min=1),
+            default=400,
+            show_default=True,
+            help="Number of Jira initiatives and epics (opportunities scale with it).",
+        ),
+        click.option(
+            "--jira-flavor",
+            type=click.Choice(["cloud", "datacenter"]),
+            default="cloud",
+            show_default=True,
+            help="Which Jira the emulator claims to be.",
+        ),
         click.option("--anchor", metavar="DATE", help="The demo's 'today' (default: today, UTC)."),
     ]
     for option in reversed(options):
@@ -53,12 +63,20 @@ def demo_options(command: Callable[..., Any]) -> Callable[..., Any]:
 def project_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """--project and --sandbox, for every command that reads a project."""
     command = click.option(
-        "--sandbox", "sandbox_flavor", type=click.Choice(["cloud", "datacenter"]), default=None,
+        "--sandbox",
+        "sandbox_flavor",
+        type=click.Choice(["cloud", "datacenter"]),
+        default=None,
         help="Run against an embedded sandbox of this Jira flavour (sets the TB_SANDBOX_* variables).",
     )(command)
     return click.option(
-        "--project", "project_dir", type=click.Path(file_okay=False, path_type=Path), default=".",
-        envvar="TRACKERBRIDGE_PROJECT", show_default=True, help="Project directory holding connectors/ and mappings/.",
+        "--project",
+        "project_dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=".",
+        envvar="TRACKERBRIDGE_PROJECT",
+        show_default=True,
+        help="Project directory holding connectors/ and mappings/.",
     )(command)
 
 
@@ -83,3 +101,41 @@ def project_environment(project_dir: Path, sandbox_flavor: str | None) -> Iterat
 
     with sandbox_environment(SandboxConfig(port=0, jira_flavor=sandbox_flavor)) as (_, env):
         yield project, env
+
+
+@contextmanager
+def destination(output: Path | None) -> Iterator[TextIO]:
+    if output is None:
+        yield sys.stdout
+        return
+    with output.open("w", encoding="utf-8", newline="") as fh:
+        yield fh
+
+
+@contextmanager
+def progress_bar() -> Iterator[Callable[[str, int], None] | None]:
+    """A progress line on stderr while pulling, only when stderr is a terminal."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import Progress, SpinnerColumn, TextColumn
+
+    with Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), console=Console(stderr=True), transient=True
+    ) as bar:
+        task = bar.add_task("reading", total=None)
+
+        def update(connector: str, count: int) -> None:
+            bar.update(task, description=f"reading {connector}: {count} records")
+
+        yield update
+
+
+def state_url(project_root: Path, configured: str) -> str:
+    """Relative SQLite paths are taken from the project root, so cron's working directory doesn't matter."""
+    url = os.environ.get("TRACKERBRIDGE_STATE_URL") or configured
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith(prefix + "/"):
+        return prefix + str(project_root / url[len(prefix) :])
+    return url

@@ -12,14 +12,16 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from trackerbridge.cli import main
-from trackerbridge.cli.audit import _destination, progress_bar
 from trackerbridge.cli.common import (
     EXIT_CONFIG,
     EXIT_CONNECTOR,
+    destination,
     fail,
     parse_moment,
+    progress_bar,
     project_environment,
     project_options,
+    state_url,
 )
 from trackerbridge.report import FORMATS, SUFFIXES, renderers
 
@@ -29,22 +31,40 @@ if TYPE_CHECKING:
 
 HISTORY_RUNS = 20_000  # a year of 15-minute cron runs is 35,000; the report keeps one point a day anyway
 UNUSABLE = frozenset({"running", "crashed", "failed"})  # runs whose metrics may describe half a read
-NO_STATE = ("no runs in the state store at {url}: run `trackerbridge sync` first, "
-            "or pass --pull to read the trackers now")
+NO_STATE = (
+    "no runs in the state store at {url}: run `trackerbridge sync` first, or pass --pull to read the trackers now"
+)
 
 
 @main.command("report")
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default=None,
-              help="Default: from --output's suffix (.html, .md, .json, .csv), else table on a terminal, else html.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default=None,
+    help="Default: from --output's suffix (.html, .md, .json, .csv), else table on a terminal, else html.",
+)
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="Write here, not stdout.")
 @click.option("--since", metavar="DATE", help="Trends, and hand-offs closed, from this date (ISO).")
 @click.option("--pull", is_flag=True, help="Read the trackers now (read-only) instead of the last sync's records.")
-@click.option("--state", "state", metavar="URL",
-              help="State store URL (default: state.url in trackerbridge.yaml, or $TRACKERBRIDGE_STATE_URL).")
+@click.option(
+    "--state",
+    "state",
+    metavar="URL",
+    help="State store URL (default: state.url in trackerbridge.yaml, or $TRACKERBRIDGE_STATE_URL).",
+)
 @click.option("--as-of", metavar="TIME", help="Evaluate as of this time (ISO; default now).")
 @project_options
-def report_command(fmt: str | None, output: Path | None, since: str | None, pull: bool, state: str | None,
-                   as_of: str | None, project_dir: Path, sandbox_flavor: str | None) -> None:
+def report_command(
+    fmt: str | None,
+    output: Path | None,
+    since: str | None,
+    pull: bool,
+    state: str | None,
+    as_of: str | None,
+    project_dir: Path,
+    sandbox_flavor: str | None,
+) -> None:
     """Write the initiative-sprawl report: headline figures with trends, sprawl by owner and team,
     sunset candidates, hand-offs and findings by rule. Writes nothing to the trackers.
 
@@ -67,7 +87,7 @@ def report_command(fmt: str | None, output: Path | None, since: str | None, pull
             history = read_history(url, start, required=True)
             result = _from_state(project, url, now)
     report = build_report(result, history, start)
-    with _destination(output) as out:
+    with destination(output) as out:
         if fmt == "table":
             from trackerbridge.report.table import render as table
 
@@ -77,8 +97,6 @@ def report_command(fmt: str | None, output: Path | None, since: str | None, pull
 
 
 def _state_url(project: Project, given: str | None) -> str:
-    from trackerbridge.cli.sync import state_url
-
     return given or state_url(project.root, project.config.state.url)
 
 
@@ -105,8 +123,13 @@ def _open(url: str) -> Any:
 
     parsed = make_url(url)
     db = parsed.database
-    if parsed.get_backend_name() == "sqlite" and db and db != ":memory:" \
-            and not db.startswith("file:") and not Path(db).expanduser().exists():
+    if (
+        parsed.get_backend_name() == "sqlite"
+        and db
+        and db != ":memory:"
+        and not db.startswith("file:")
+        and not Path(db).expanduser().exists()
+    ):
         return None
     return StateStore.open(url)
 

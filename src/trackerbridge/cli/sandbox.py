@@ -22,27 +22,69 @@ def sandbox() -> None:
 
 @sandbox.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Loopback address to bind (only).")
-@click.option("--port", type=click.IntRange(0, 65535), default=8443, show_default=True,
-              help="Port to listen on; 0 picks a free one.")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8443,
+    show_default=True,
+    help="Port to listen on; 0 picks a free one.",
+)
 @demo_options
-@click.option("--latency", "latency_ms", type=click.IntRange(min=0), default=0, metavar="MS",
-              help="Added latency per request, in milliseconds.")
-@click.option("--faults", default="", metavar="SPEC",
-              help="Seeded fault spec, e.g. 'rate-limit:every=5,retry_after=1;error:rate=0.05;drop:rate=0.01'.")
-@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Keep the data (and the CA) here, so the sandbox survives a restart.")
-@click.option("--salesforce-daily-limit", type=click.IntRange(min=1), default=1_000_000, show_default=True,
-              help="Salesforce DailyApiRequests; past it every call gets REQUEST_LIMIT_EXCEEDED.")
-def serve(host: str, port: int, seed: int, size: int, jira_flavor: str, anchor: str | None, latency_ms: int,
-          faults: str, data_dir: Path | None, salesforce_daily_limit: int) -> None:
+@click.option(
+    "--latency",
+    "latency_ms",
+    type=click.IntRange(min=0),
+    default=0,
+    metavar="MS",
+    help="Added latency per request, in milliseconds.",
+)
+@click.option(
+    "--faults",
+    default="",
+    metavar="SPEC",
+    help="Seeded fault spec, e.g. 'rate-limit:every=5,retry_after=1;error:rate=0.05;drop:rate=0.01'.",
+)
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Keep the data (and the CA) here, so the sandbox survives a restart.",
+)
+@click.option(
+    "--salesforce-daily-limit",
+    type=click.IntRange(min=1),
+    default=1_000_000,
+    show_default=True,
+    help="Salesforce DailyApiRequests; past it every call gets REQUEST_LIMIT_EXCEEDED.",
+)
+def serve(
+    host: str,
+    port: int,
+    seed: int,
+    size: int,
+    jira_flavor: str,
+    anchor: str | None,
+    latency_ms: int,
+    faults: str,
+    data_dir: Path | None,
+    salesforce_daily_limit: int,
+) -> None:
     """Start the emulator on loopback over HTTPS and print how to connect."""
     from trackerbridge.sandbox import Sandbox, SandboxConfig
     from trackerbridge.sandbox.faults import FaultSpecError
 
     try:
-        config = SandboxConfig(host=host, port=port, seed=seed, size=size, jira_flavor=jira_flavor,
-                               anchor=parse_moment(anchor), latency_ms=latency_ms, faults=faults,
-                               data_dir=data_dir, daily_api_limit=salesforce_daily_limit)
+        config = SandboxConfig(
+            host=host,
+            port=port,
+            seed=seed,
+            size=size,
+            jira_flavor=jira_flavor,
+            anchor=parse_moment(anchor),
+            latency_ms=latency_ms,
+            faults=faults,
+            data_dir=data_dir,
+            daily_api_limit=salesforce_daily_limit,
+        )
         sb = Sandbox(config)
     except (ValueError, FaultSpecError) as exc:
         raise click.UsageError(str(exc)) from None
@@ -88,7 +130,10 @@ def demo(seed: int, size: int, jira_flavor: str, anchor: str | None, fmt: str) -
     day = parse_moment(anchor)
     config = SandboxConfig(port=0, seed=seed, size=size, jira_flavor=jira_flavor, anchor=day)
     with sandbox_environment(config) as (sb, env):
-        click.echo(f"Sandbox: Jira {jira_flavor} and Salesforce on {sb.info.url}, demo organisation "
-                   f"(seed {seed}, {size} issues)", err=True)
+        click.echo(
+            f"Sandbox: Jira {jira_flavor} and Salesforce on {sb.info.url}, demo organisation "
+            f"(seed {seed}, {size} issues)",
+            err=True,
+        )
         now = datetime.now(timezone.utc) if day is None else day.replace(hour=9)
         render_audit(project, [], now, env, fmt, fail_on="never")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 import uuid
@@ -26,16 +25,8 @@ from trackerbridge.cli.common import (
     parse_moment,
     project_environment,
     project_options,
+    state_url,
 )
-
-
-def state_url(project_root: Path, configured: str) -> str:
-    """Relative SQLite paths are taken from the project root, so cron's working directory doesn't matter."""
-    url = os.environ.get("TRACKERBRIDGE_STATE_URL") or configured
-    prefix = "sqlite:///"
-    if url.startswith(prefix) and not url.startswith(prefix + "/"):
-        return prefix + str(project_root / url[len(prefix) :])
-    return url
 
 
 class Logger:
@@ -87,7 +78,7 @@ def sync_command(
     from trackerbridge.config.errors import ConfigError
     from trackerbridge.connectors.base import ConnectorError
     from trackerbridge.plugins import PluginError
-    from trackerbridge.state.lock import Locked, run_lock
+    from trackerbridge.state.lock import Locked, lock_path_for, run_lock
     from trackerbridge.state.store import StateStore
     from trackerbridge.sync import run_sync
 
@@ -96,9 +87,9 @@ def sync_command(
     started = time.monotonic()
     with project_environment(project_dir, sandbox_flavor) as (project, env):
         url = state_url(project.root, project.config.state.url)
-        lock_file = project.root / ".trackerbridge" / "sync.lock"
+        lock_file = lock_path_for(url, project.root / ".trackerbridge")
         try:
-            with run_lock(lock_file), StateStore.open(url) as store:
+            with run_lock(lock_file), StateStore.open(url) as store, store.shared_lock():
                 store.abandon_stale_runs()
                 result = run_sync(project, list(connectors), now, store, env, dry_run=dry_run, full=full, log=log)
         except Locked as exc:

@@ -8,6 +8,7 @@ posted once per marker however often a run is killed and repeated.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from datetime import date, datetime, timezone
@@ -141,7 +142,10 @@ def marker_line(marker: str) -> str:
 
 
 def has_marker(body: Any, marker: str) -> bool:
-    """Whether a comment body carries the marker, escaped or not (Cloud re-escapes what it stores)."""
+    """Whether a comment body carries the marker, escaped or not (Cloud re-escapes what it stores);
+    a body in Atlassian Document Format (a proxy answering v3) is searched as its JSON text."""
+    if isinstance(body, (dict, list)):
+        body = json.dumps(body, ensure_ascii=False)
     if not isinstance(body, str) or not marker:
         return False
     text = body.replace("\\", "")

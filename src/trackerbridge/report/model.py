@@ -260,10 +260,12 @@ def _headline(
     """Series of one point per UTC day (the day's last run: cron runs every few minutes, a trend reads in days),
     at most MAX_POINTS, ending with this report's value, which stands for its own day."""
     now = _aware(result.now)
+    today = now.astimezone(timezone.utc).date()
     start = _aware(since) if since is not None else None
     runs = sorted(
         ((_aware(at), metrics) for at, metrics in history
-         if _aware(at) < now and _aware(at).date() != now.date() and (start is None or _aware(at) >= start)),
+         if _aware(at) < now and _aware(at).astimezone(timezone.utc).date() != today
+         and (start is None or _aware(at) >= start)),
         key=lambda run: run[0],
     )
     current = headline_metrics(result)
@@ -293,8 +295,10 @@ def _owners(result: AuditResult) -> tuple[Load, ...]:
     for i in counted(result.initiatives, params["kinds"]):
         if i.owner is not None and i.owner.identity:
             carried.setdefault(i.owner.identity, []).append(i)
-    loads = [Load(_person(newest(c).owner) or identity, len(c), limit, "max_active") for identity, c in carried.items()]
-    return tuple(sorted(loads, key=lambda lo: (-lo.over, -lo.active, natural(lo.name))))
+    loads = [(identity, Load(_person(newest(c).owner) or identity, len(c), limit, "max_active"))
+             for identity, c in carried.items()]
+    loads.sort(key=lambda item: (-item[1].over, -item[1].active, natural(item[1].name), item[0]))
+    return tuple(lo for _, lo in loads)
 
 
 def _teams(result: AuditResult) -> tuple[Load, ...]:
