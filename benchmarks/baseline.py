@@ -4,11 +4,10 @@ Jira: the `jira` client's `search_issues(jql, maxResults=False)` (default paging
 and `issue.update(fields=...)` per issue for the health field. Salesforce: `query_all` and one
 `sf.Opportunity.update(id, {...})` per record.
 
-Two variants of each: `naive` writes the health of every record in scope (the script keeps no
-state, so it cannot know which changed); `careful` compares with the value it just read and writes
-only where it differs. The health values themselves come from trackerbridge's last sync (the
-state store), so rule evaluation is not part of the baseline's cost: the baseline is measured for
-its I/O pattern, and its CPU time is a lower bound."""
+The script keeps no state, so it cannot know which records changed: it writes the health of every
+record in scope. The health values come from trackerbridge's last sync (the state store), so rule
+evaluation is not part of the baseline's cost: the baseline is measured for its I/O pattern, and
+its CPU time is a lower bound."""
 
 from __future__ import annotations
 
@@ -34,11 +33,11 @@ def desired_health(state_url: str, connector: str) -> dict[str, str]:
 def run_baseline(job: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
     desired = desired_health(job["state"], job["connector"])
     if job["system"] == "jira":
-        return jira_baseline(env, job["jql"], desired, careful=job["variant"] == "careful")
-    return salesforce_baseline(env, job["sobject"], desired, careful=job["variant"] == "careful")
+        return jira_baseline(env, job["jql"], desired)
+    return salesforce_baseline(env, job["sobject"], desired)
 
 
-def jira_baseline(env: dict[str, str], jql: str, desired: dict[str, str], *, careful: bool) -> dict[str, Any]:
+def jira_baseline(env: dict[str, str], jql: str, desired: dict[str, str]) -> dict[str, Any]:
     from jira import JIRA
 
     client = JIRA(
@@ -53,20 +52,17 @@ def jira_baseline(env: dict[str, str], jql: str, desired: dict[str, str], *, car
         value = desired.get(issue.key)
         if value is None:
             continue
-        if careful:
-            current = getattr(issue.fields, health, None)
-            if current is not None and getattr(current, "value", current) == value:
-                continue
         issue.update(fields={health: {"value": value}})
         written += 1
     client.close()
     return {"records": len(issues), "written": written}
 
 
-def salesforce_baseline(env: dict[str, str], sobject: str, desired: dict[str, str], *, careful: bool) -> dict[str, Any]:
+def salesforce_baseline(env: dict[str, str], sobject: str, desired: dict[str, str]) -> dict[str, Any]:
     from simple_salesforce import Salesforce
 
     session = requests.Session()
+    session.trust_env = False  # REQUESTS_CA_BUNDLE would override `verify`
     session.verify = env["TB_SANDBOX_CA_BUNDLE"]
     sf = Salesforce(
         instance_url=env["TB_SANDBOX_SF_URL"], session_id=env["TB_SANDBOX_SF_TOKEN"], version="59.0", session=session
@@ -77,8 +73,6 @@ def salesforce_baseline(env: dict[str, str], sobject: str, desired: dict[str, st
     for row in rows:
         value = desired.get(row["Id"]) or desired.get(row["Id"][:15])
         if value is None:
-            continue
-        if careful and row.get(SF_HEALTH_FIELD) == value:
             continue
         api.update(row["Id"], {SF_HEALTH_FIELD: value})
         written += 1

@@ -11,6 +11,7 @@ import pluggy
 if TYPE_CHECKING:
     from trackerbridge.connectors.base import Connector
     from trackerbridge.emitters import Emitter
+    from trackerbridge.report import Renderer
     from trackerbridge.rules.base import Rule
 
 PROJECT = "trackerbridge"
@@ -35,6 +36,10 @@ class Specs:
     def trackerbridge_audit_formats(self) -> dict[str, Emitter]:  # type: ignore[empty-body]
         """Audit output formats by the name `--format` takes."""
 
+    @hookspec
+    def trackerbridge_report_formats(self) -> dict[str, Renderer]:  # type: ignore[empty-body]
+        """Sprawl report formats by the name `trackerbridge report --format` takes."""
+
 
 @cache
 def plugin_manager() -> pluggy.PluginManager:
@@ -44,11 +49,13 @@ def plugin_manager() -> pluggy.PluginManager:
     if pm.get_plugin("builtin_connectors") is None:  # a source tree without installed metadata
         from trackerbridge.connectors import builtin as connectors
         from trackerbridge.emitters import builtin as emitters
+        from trackerbridge.report import builtin as reports
         from trackerbridge.rules import builtin as rules
 
         pm.register(connectors, name="builtin_connectors")
         pm.register(rules, name="builtin_rules")
         pm.register(emitters, name="builtin_formats")
+        pm.register(reports, name="builtin_reports")
     return pm
 
 

@@ -23,7 +23,7 @@ from trackerbridge.cli.common import (
     project_options,
     state_url,
 )
-from trackerbridge.report import FORMATS, SUFFIXES, renderers
+from trackerbridge.report import SUFFIXES, renderers
 
 if TYPE_CHECKING:
     from trackerbridge.audit import AuditResult
@@ -40,9 +40,10 @@ NO_STATE = (
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(FORMATS),
     default=None,
-    help="Default: from --output's suffix (.html, .md, .json, .csv), else table on a terminal, else html.",
+    metavar="FORMAT",
+    help="html, markdown, json, csv or table (plugins may add more). Default: from --output's suffix "
+    "(.html, .md, .json, .csv), else table on a terminal, else html.",
 )
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="Write here, not stdout.")
 @click.option("--since", metavar="DATE", help="Trends, and hand-offs closed, from this date (ISO).")
@@ -71,8 +72,15 @@ def report_command(
     Exit codes: 0 written, 2 usage or configuration error (or no state and no --pull), 3 a tracker
     could not be read.
     """
+    from trackerbridge.plugins import PluginError
     from trackerbridge.report.model import build_report
 
+    try:
+        formats = renderers()
+    except PluginError as exc:
+        fail(str(exc), EXIT_CONFIG)
+    if fmt is not None and fmt not in formats:
+        fail(f"unknown format {fmt!r}; choose one of {', '.join(formats)}", EXIT_CONFIG)
     now = parse_moment(as_of, "time") or datetime.now(timezone.utc)
     start = parse_moment(since, "date")
     if fmt is None:
@@ -93,7 +101,7 @@ def report_command(
 
             table(report, out, color=output is None and out.isatty() and not os.environ.get("NO_COLOR"))
         else:
-            renderers()[fmt](report, out)
+            formats[fmt](report, out)
 
 
 def _state_url(project: Project, given: str | None) -> str:

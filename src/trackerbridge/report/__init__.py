@@ -14,14 +14,26 @@ if TYPE_CHECKING:
 
 Renderer = Callable[["Report", TextIO], None]
 
-FORMATS = ("html", "markdown", "json", "csv", "table")
-SUFFIXES = {".html": "html", ".htm": "html", ".md": "markdown", ".markdown": "markdown", ".json": "json",
-            ".csv": "csv", ".txt": "table"}
+SUFFIXES = {
+    ".html": "html",
+    ".htm": "html",
+    ".md": "markdown",
+    ".markdown": "markdown",
+    ".json": "json",
+    ".csv": "csv",
+    ".txt": "table",
+}
 
 
 def renderers() -> dict[str, Renderer]:
-    """The built-in formats by the name `--format` takes (imported lazily: rich and html are not free)."""
-    from trackerbridge.report import csv, html, json, markdown, table
+    """Every report format by the name `--format` takes: the built-ins and plugins' (hook
+    `trackerbridge_report_formats`)."""
+    from trackerbridge.plugins import PluginError, plugin_manager
 
-    return {"html": html.render, "markdown": markdown.render, "json": json.render, "csv": csv.render,
-            "table": table.render}
+    found: dict[str, Renderer] = {}
+    for impl in plugin_manager().hook.trackerbridge_report_formats.get_hookimpls():
+        for name, render in impl.function().items():
+            if name in found:
+                raise PluginError(f"report format {name!r} is registered twice (again by {impl.plugin_name})")
+            found[name] = render
+    return found
