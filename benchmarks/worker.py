@@ -16,6 +16,45 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `benchmarks.baseline`
 
 
+class ComputeTimer:
+    """CPU time spent in mapping (`to_initiative`), rules and health (`assess`) and planning (`plan`):
+    the client-side work per record, without HTTP, JSON and the state store. Wraps the functions
+    where trackerbridge looks them up, for the duration of one phase."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self._undo: list[tuple[Any, str, Any]] = []
+
+    def wrap(self, owner: Any, name: str) -> None:
+        original = getattr(owner, name)
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            t0 = time.process_time()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                self.seconds += time.process_time() - t0
+
+        setattr(owner, name, timed)
+        self._undo.append((owner, name, original))
+
+    def __enter__(self) -> ComputeTimer:
+        import trackerbridge.audit
+        import trackerbridge.sync
+        from trackerbridge.mapping import CompiledMapping
+
+        self.wrap(CompiledMapping, "to_initiative")
+        self.wrap(trackerbridge.audit, "assess")
+        self.wrap(trackerbridge.sync, "assess")
+        self.wrap(trackerbridge.sync, "plan")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for owner, name, original in reversed(self._undo):
+            setattr(owner, name, original)
+        self._undo.clear()
+
+
 def run_phase(job: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
     """Run one phase; returns its own measurements (wall, CPU) and what it did. Importable, so the
     smoke test can run phases in-process."""
@@ -35,6 +74,7 @@ def run_phase(job: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
 
         profiler = cProfile.Profile()
     out: dict[str, Any] = {"kind": kind}
+    compute = ComputeTimer().__enter__() if kind != "baseline" else None
     wall0, cpu0 = time.perf_counter(), time.process_time()
     if profiler:
         profiler.enable()
@@ -67,6 +107,10 @@ def run_phase(job: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
         profiler.dump_stats(profile)
     out["wall_s"] = time.perf_counter() - wall0
     out["cpu_s"] = time.process_time() - cpu0
+    if compute is not None:
+        compute.__exit__()
+        out["compute_s"] = compute.seconds
+        out["compute_us_per_record"] = round(compute.seconds / max(out.get("records", 0), 1) * 1e6, 1)
     return out
 
 

@@ -8,6 +8,7 @@ default run uses the same test at a size that fits CI.
 
 from __future__ import annotations
 
+import copy
 import os
 import random
 import shutil
@@ -21,7 +22,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
 import requests
 from click.testing import CliRunner
 
@@ -73,18 +73,21 @@ def tracker_state(sb: Sandbox) -> dict[str, Any]:
     with sb.lock:
         issues = {
             key: {
-                "fields": {f: repr(v) for f, v in issue.fields.items() if f != "updated"},
+                "fields": {f: copy.deepcopy(v) for f, v in issue.fields.items() if f != "updated"},
                 "comments": [(c.author, c.body) for c in issue.comments],
             }
             for key, issue in sb.jira_data.issues.items()
         }
         opportunities = {
-            opp_id: {f: repr(v) for f, v in opp.items() if f not in SF_SYSTEM}
+            opp_id: {f: copy.deepcopy(v) for f, v in opp.items() if f not in SF_SYSTEM}
             for opp_id, opp in sb.salesforce_data.records["Opportunity"].items()
         }
         tasks = sorted(
-            (repr(t.get("WhatId")), repr(t.get("Subject")), repr(t.get("Description")), repr(t.get("OwnerId")))
-            for t in sb.salesforce_data.records.get("Task", {}).values()
+            (
+                (t.get("WhatId"), t.get("Subject"), t.get("Description"), t.get("OwnerId"))
+                for t in sb.salesforce_data.records.get("Task", {}).values()
+            ),
+            key=repr,
         )
     return {"issues": issues, "opportunities": opportunities, "tasks": tasks}
 
@@ -109,8 +112,8 @@ def assert_only_owned_changed(sb: Sandbox, before: dict[str, Any], after: dict[s
         changed = {f for f in {*was["fields"], *now["fields"]} if was["fields"].get(f) != now["fields"].get(f)}
         assert changed <= owned | {"labels"}, (key, changed - owned)
         if "labels" in changed:
-            old = {x for x in eval(was["fields"]["labels"]) if not x.startswith(LABEL_PREFIX)}  # noqa: S307
-            new = {x for x in eval(now["fields"]["labels"]) if not x.startswith(LABEL_PREFIX)}  # noqa: S307
+            old = {x for x in (was["fields"]["labels"] or []) if not x.startswith(LABEL_PREFIX)}
+            new = {x for x in (now["fields"]["labels"] or []) if not x.startswith(LABEL_PREFIX)}
             assert old == new, key
         assert now["comments"][: len(was["comments"])] == was["comments"], key
     for opp_id, was in before["opportunities"].items():
@@ -122,9 +125,13 @@ def assert_only_owned_changed(sb: Sandbox, before: dict[str, Any], after: dict[s
 def first_difference(a: dict[str, Any], b: dict[str, Any]) -> str:
     for part in ("issues", "opportunities"):
         for key in sorted({*a[part], *b[part]}):
-            if a[part].get(key) != b[part].get(key):
-                return f"{part} {key}: {a[part].get(key)!r} != {b[part].get(key)!r}"
-    return "tasks differ" if a["tasks"] != b["tasks"] else ""
+            x, y = a[part].get(key) or {}, b[part].get(key) or {}
+            if x != y:
+                if part == "issues":
+                    x, y = {**x["fields"], "comments": x["comments"]}, {**y["fields"], "comments": y["comments"]}
+                diff = {f: (x.get(f), y.get(f)) for f in {*x, *y} if x.get(f) != y.get(f)}
+                return f"{part} {key}: {diff}"
+    return f"tasks differ: {len(a['tasks'])} != {len(b['tasks'])}" if a["tasks"] != b["tasks"] else ""
 
 
 # --- the soak -------------------------------------------------------------------------------------
@@ -138,28 +145,195 @@ SOAK_FAULTS = (
 SOAK_BOUND = 3600.0 if FULL else 120.0  # seconds a faulted run may take
 
 
+def jira_as_person(sb: Sandbox, method: str, path: str, **kwargs: Any) -> requests.Response:
+    person = next(u for u in sb.jira_data.users.values() if "bot" not in u.email)
+    return requests.request(
+        method,
+        f"{sb.info.jira_url}/rest/api/2/{path}",
+        auth=(person.email, sb.info.jira_api_token),
+        verify=sb.info.ca_bundle,
+        timeout=10,
+        **kwargs,
+    )
+
+
+def turn_red(sb: Sandbox, count: int) -> list[str]:
+    """A person clears the assignee of `count` green open issues (TB101 makes them red): the same
+    issues on sandboxes built alike. Faults are off meanwhile, so the person's edits all land."""
+    rules, seed = sb.faults.rules, sb.faults.seed
+    sb.faults.replace([])
+    health = sb.jira_data.field_by_clause("Execution health")
+    assert health is not None
+    keys = [
+        k
+        for k, i in sorted(sb.jira_data.issues.items())
+        if i.fields.get(health.id) == "Green"
+        and i.fields.get("assignee")
+        and sb.jira_data.statuses[i.fields["status"]].category != "done"
+    ][:count]
+    for key in keys:
+        assert jira_as_person(sb, "PUT", f"issue/{key}", json={"fields": {"assignee": None}}).ok
+    sb.faults.replace(rules, seed)
+    return keys
+
+
+def notes(state: dict[str, Any]) -> int:
+    comments = sum(1 for i in state["issues"].values() for _, body in i["comments"] if "trackerbridge:" in body)
+    return comments + sum(1 for t in state["tasks"] if "[tb:" in t[1])
+
+
 def test_soak_under_faults_ends_where_a_fault_free_run_does(
     sandbox_factory: Callable[..., Sandbox], tmp_path: Path
 ) -> None:
     clean = sandbox_factory(size=SOAK_SIZE, seed=8)
     faulty = sandbox_factory(size=SOAK_SIZE, seed=8, faults=SOAK_FAULTS)
-    before = tracker_state(faulty)
-    assert before == tracker_state(clean)
+    clean_project, faulty_project = make_project(tmp_path / "clean"), make_project(tmp_path / "faulty")
+    assert tracker_state(faulty) == tracker_state(clean)
+    for phase in ("first run", "turned red"):
+        if phase == "turned red":  # the same people's edits on both, then a run that posts notes
+            for sb in (clean, faulty):
+                sb.clock.advance(timedelta(minutes=5))
+            assert turn_red(clean, SOAK_SIZE // 20) == turn_red(faulty, SOAK_SIZE // 20)
+            for sb in (clean, faulty):
+                sb.clock.advance(timedelta(minutes=5))
+        before = tracker_state(faulty)
+        assert before == tracker_state(clean), first_difference(before, tracker_state(clean))
+        code, err = sync(clean, clean_project)
+        assert code == 0, err
+        expected = tracker_state(clean)
+        assert expected != before, "the fault-free run writes something"
+        if phase == "turned red":
+            assert notes(expected) > notes(before), "the fault-free run posts notes"
 
-    code, err = sync(clean, make_project(tmp_path / "clean"))
-    assert code == 0, err
-    expected = tracker_state(clean)
-    assert expected != before, "the fault-free run writes something"
+        faulty.accounting.reset()
+        started = time.monotonic()
+        code, err = sync(faulty, faulty_project)
+        elapsed = time.monotonic() - started
+        assert code == 0, (phase, err[-3000:])
+        assert elapsed < SOAK_BOUND, f"{phase}: the faulted run took {elapsed:.0f}s"
+        statuses = Counter(r.status for r in faulty.accounting.records())
+        assert statuses[429] and statuses[503] and statuses[0], (phase, statuses)  # every kind of fault met
 
-    started = time.monotonic()
-    code, err = sync(faulty, make_project(tmp_path / "faulty"))
-    elapsed = time.monotonic() - started
-    assert code == 0, err[-3000:]
-    assert elapsed < SOAK_BOUND, f"the faulted run took {elapsed:.0f}s"
-    statuses = Counter(r.status for r in faulty.accounting.records())
-    assert statuses[429] and statuses[503] and statuses[0], statuses  # every kind of fault was met
+        after = tracker_state(faulty)
+        assert after == expected, (phase, first_difference(after, expected))
+        assert_no_duplicate_notes(faulty)
+        assert_only_owned_changed(faulty, before, after)
 
-    after = tracker_state(faulty)
-    assert after == expected, first_difference(after, expected)
-    assert_no_duplicate_notes(faulty)
-    assert_only_owned_changed(faulty, before, after)
+
+# --- crashes --------------------------------------------------------------------------------------
+
+CRASH_SIZE = 120
+KILL_POINTS = 20
+
+
+def sync_process(sb: Sandbox, project: Path, *args: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "trackerbridge",
+            "sync",
+            "--project",
+            str(project),
+            "--as-of",
+            sb.clock.now().isoformat(),
+            *args,
+        ],
+        env={**os.environ, **sb.info.as_env()},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+
+def prepare(sb: Sandbox, project: Path, phase: str) -> None:
+    """`first`: a fresh org, never synced. `red`: synced once, then people make some issues red."""
+    if phase == "red":
+        code, err = sync(sb, project)
+        assert code == 0, err
+        sb.clock.advance(timedelta(minutes=5))
+        turn_red(sb, 8)
+        sb.clock.advance(timedelta(minutes=5))
+    sb.accounting.reset()
+
+
+def kill_at(sb: Sandbox, process: subprocess.Popen[bytes], k: int) -> None:
+    """SIGKILL the sync when the sandbox has handled its k-th request, before the answer is sent:
+    the request (a write, perhaps) reached the tracker, the process never learns it did."""
+    record = sb.accounting.record
+    seen = [0]
+
+    def counting(entry: Any) -> None:
+        record(entry)
+        seen[0] += 1
+        if seen[0] == k:
+            process.send_signal(signal.SIGKILL)
+            process.wait()
+
+    sb.accounting.record = counting  # type: ignore[method-assign]
+    try:
+        process.wait(timeout=60)
+    finally:
+        sb.accounting.record = record  # type: ignore[method-assign]
+
+
+def logged_keys(project: Path) -> set[tuple[str, str]]:
+    with store_of(project) as store:
+        return {(e.connector, e.key[:15]) for e in store.log() if e.outcome in ("planned", "ok")}
+
+
+def changed_records(before: dict[str, Any], after: dict[str, Any]) -> set[tuple[str, str]]:
+    out = {("sandbox-jira", k) for k, v in after["issues"].items() if before["issues"][k] != v}
+    out |= {
+        ("sandbox-salesforce", k[:15]) for k, v in after["opportunities"].items() if before["opportunities"][k] != v
+    }
+    out |= {("sandbox-salesforce", str(t[0])[:15]) for t in after["tasks"] if t not in before["tasks"]}
+    return out
+
+
+def test_a_sync_killed_anywhere_converges_and_its_writes_are_in_the_audit_log(
+    sandbox_factory: Callable[..., Sandbox], tmp_path: Path
+) -> None:
+    expected: dict[str, dict[str, Any]] = {}
+    requests_in_run: dict[str, int] = {}
+    first_write: dict[str, int] = {}
+    for phase in ("first", "red"):
+        sb = sandbox_factory(size=CRASH_SIZE)
+        project = make_project(tmp_path / f"clean-{phase}")
+        prepare(sb, project, phase)
+        code, err = sync(sb, project)
+        assert code == 0, err
+        expected[phase] = tracker_state(sb)
+        records = sb.accounting.records()
+        requests_in_run[phase] = len(records)
+        first_write[phase] = next(
+            n
+            for n, r in enumerate(records, 1)
+            if r.method in ("PUT", "PATCH", "POST") and "search" not in r.path and "query" not in r.path
+        )
+
+    rng = random.Random(8)
+    points = [(phase, rng.randint(1, requests_in_run[phase] - 1)) for phase in ("first", "red") * (KILL_POINTS // 2)]
+    assert any(k < first_write[p] for p, k in points) and any(k >= first_write[p] for p, k in points)
+    for n, (phase, k) in enumerate(points):
+        sb = sandbox_factory(size=CRASH_SIZE)
+        project = make_project(tmp_path / f"kill-{n}")
+        prepare(sb, project, phase)
+        before = tracker_state(sb)
+        process = sync_process(sb, project)
+        kill_at(sb, process, k)
+        assert process.returncode == -signal.SIGKILL, (phase, k, process.stderr.read().decode()[-2000:])  # type: ignore[union-attr]
+        killed = tracker_state(sb)
+        written = changed_records(before, killed)
+        jira_writes = {
+            ("sandbox-jira", r.path.split("/")[5])
+            for r in sb.accounting.records()
+            if r.service == "jira" and r.method in ("PUT", "POST") and "/issue/" in r.path and 200 <= r.status < 300
+        }
+        missing = (written | jira_writes) - logged_keys(project) if (project / ".trackerbridge").exists() else written
+        assert not missing, (phase, k, sorted(missing)[:5])
+
+        code, err = sync(sb, project)
+        assert code == 0, (phase, k, err[-2000:])
+        after = tracker_state(sb)
+        assert after == expected[phase], (phase, k, first_difference(after, expected[phase]))
+        assert_no_duplicate_notes(sb)

@@ -205,3 +205,91 @@ def test_bad_jql_unknown_issue_and_bad_credentials_fail_as_jira_does(jira_sandbo
     )
     assert wrong.status_code == 401
     assert wrong.json()["errorMessages"] == ["Client must be authenticated to access this resource."]
+
+
+# --- administration: creating custom fields (POST field, Cloud contexts and options) ---------------
+
+CFT = "com.atlassian.jira.plugin.system.customfieldtypes:"
+
+
+def admin_session(sb: Sandbox, login: str | None = None) -> requests.Session:
+    """A session as the bot (the sandbox's only administrator), or as `login` with the shared token."""
+    info = sb.info
+    session = session_for(info.ca_bundle)
+    if login is not None:
+        session.auth = (login, info.jira_api_token)
+    elif info.jira_flavor == "cloud":
+        session.auth = (info.jira_email, info.jira_api_token)
+    else:
+        session.headers["Authorization"] = f"Bearer {info.jira_pat}"
+    return session
+
+
+def test_post_field_creates_a_custom_field_with_the_next_id(jira_sandbox: Sandbox) -> None:
+    api = f"{jira_sandbox.info.jira_url}/rest/api/2"
+    before = max(f.custom_id or 0 for f in jira_sandbox.jira_data.fields.values())
+    body = {"name": "Delivery health", "type": CFT + "select", "searcherKey": CFT + "multiselectsearcher"}
+    response = admin_session(jira_sandbox).post(f"{api}/field", json=body)
+    assert response.status_code == 201, response.text
+    created = response.json()
+    assert created["id"] == f"customfield_{before + 1}"
+    assert created["schema"] == {"type": "option", "custom": CFT + "select", "customId": before + 1}
+    assert jira_sandbox.jira_data.fields[created["id"]].name == "Delivery health"
+    names = [f["name"] for f in client(jira_sandbox).fields()]
+    assert "Delivery health" in names
+    again = admin_session(jira_sandbox).post(f"{api}/field", json=body)  # Jira allows duplicate names
+    assert again.status_code == 201 and again.json()["id"] == f"customfield_{before + 2}"
+
+
+def test_post_field_rejects_unknown_types_bad_searchers_empty_names_and_non_admins(jira_sandbox: Sandbox) -> None:
+    api = f"{jira_sandbox.info.jira_url}/rest/api/2"
+    count = len(jira_sandbox.jira_data.fields)
+    session = admin_session(jira_sandbox)
+    bad_type = session.post(f"{api}/field", json={"name": "X", "type": CFT + "nosuchtype"})
+    assert bad_type.status_code == 400 and "customFieldType" in bad_type.json()["errors"]
+    bad_searcher = session.post(
+        f"{api}/field", json={"name": "X", "type": CFT + "textarea", "searcherKey": CFT + "daterange"}
+    )
+    assert bad_searcher.status_code == 400 and "searcherKey" in bad_searcher.json()["errors"]
+    no_name = session.post(f"{api}/field", json={"name": " ", "type": CFT + "textarea"})
+    assert no_name.status_code == 400 and "name" in no_name.json()["errors"]
+    cloud = jira_sandbox.info.jira_flavor == "cloud"
+    bot = jira_sandbox.info.jira_email
+    person = next(u for u in jira_sandbox.jira_data.users.values() if u.active and u.email != bot)
+    as_person = admin_session(jira_sandbox, person.email if cloud else person.name)
+    denied = as_person.post(f"{api}/field", json={"name": "X", "type": CFT + "textarea"})
+    assert denied.status_code == 403
+    assert len(jira_sandbox.jira_data.fields) == count
+
+
+def test_cloud_contexts_and_options_give_a_select_field_its_values(sandbox_factory: Callable[..., Sandbox]) -> None:
+    sb = sandbox_factory(jira_flavor="cloud")
+    api = f"{sb.info.jira_url}/rest/api/2"
+    session = admin_session(sb)
+    fid = session.post(f"{api}/field", json={"name": "Delivery health", "type": CFT + "select"}).json()["id"]
+    assert session.get(f"{api}/field/{fid}/context").json()["values"] == []
+    made = session.post(f"{api}/field/{fid}/context", json={"name": "Default", "projectIds": [], "issueTypeIds": []})
+    assert made.status_code == 201
+    context = made.json()["id"]
+    assert [c["id"] for c in session.get(f"{api}/field/{fid}/context").json()["values"]] == [context]
+    options = {"options": [{"value": "Green"}, {"value": "Amber"}, {"value": "Red"}]}
+    added = session.post(f"{api}/field/{fid}/context/{context}/option", json=options)
+    assert added.status_code == 200, added.text
+    assert [o["value"] for o in added.json()["options"]] == ["Green", "Amber", "Red"]
+    assert sb.jira_data.fields[fid].allowed_values == ("Green", "Amber", "Red")
+    duplicate = session.post(f"{api}/field/{fid}/context/{context}/option", json={"options": [{"value": "green"}]})
+    assert duplicate.status_code == 400
+    assert session.post(f"{api}/field/{fid}/context/99999/option", json=options).status_code == 404
+    assert session.post(f"{api}/field/customfield_1/context", json={"name": "x"}).status_code == 404
+    jira = client(sb)
+    key = next(iter(sb.jira_data.issues))
+    jira.issue(key).update(fields={fid: {"value": "Amber"}})  # the new options are settable at once
+    assert sb.jira_data.issues[key].fields[fid] == "Amber"
+
+
+def test_data_center_has_no_context_or_option_endpoints(sandbox_factory: Callable[..., Sandbox]) -> None:
+    sb = sandbox_factory(jira_flavor="datacenter")
+    api = f"{sb.info.jira_url}/rest/api/2"
+    session = admin_session(sb)
+    fid = session.post(f"{api}/field", json={"name": "Delivery health", "type": CFT + "select"}).json()["id"]
+    assert session.post(f"{api}/field/{fid}/context", json={"name": "Default"}).status_code == 404

@@ -1,10 +1,11 @@
 """One sync run: read (incrementally), assess, plan, write, and record, in the order that makes a
 killed run safe to repeat.
 
-The order matters. Intent is logged before a connector writes; outcomes after; remembered values,
-health and the record snapshot after that; the watermark last. A run killed anywhere re-reads at
-least what it had not finished, re-plans against what the trackers now hold, and finds its own
-notes by their markers instead of posting them twice.
+The order matters. The snapshot of the records read and the intent are saved before a connector
+writes; outcomes after; remembered values and health after that; the watermark last. A run killed
+anywhere re-reads at least what it had not finished, tells its own writes from a person's by the
+snapshot, re-plans against what the trackers now hold, and finds its own notes by their markers
+instead of posting them twice.
 """
 
 from __future__ import annotations
@@ -205,6 +206,11 @@ def _write(
     by_source = {s.name: s for s in sources}
     done: set[str] = set()  # connectors whose changes were all attempted
     try:
+        # The snapshot of what was read goes first: a run killed mid-write leaves it behind, so the
+        # re-run tells this run's own writes (echoes) from a person's by comparing with it.
+        for s in sources:
+            mine = [i for i in result.audit.initiatives if i.source == s.name]
+            store.save_records(s.name, mine, replace=full_read[s.name])
         for s in sources:
             changes = planned.for_connector(s.name)
             if not changes:
@@ -238,8 +244,6 @@ def _write(
             healthy = [(k, flag, since) for c, k, flag, since in planned.health if c == s.name]
             store.set_health(s.name, [(k, flag, since) for k, flag, since in healthy if (s.name, k) not in failed_keys])
         for s in sources:
-            mine = [i for i in result.audit.initiatives if i.source == s.name]
-            store.save_records(s.name, mine, replace=full_read[s.name])
             if result.stopped is None and s.high_water is not None:
                 store.set_watermark(s.name, s.high_water, run_id)
         status = "stopped" if result.stopped else ("partial" if result.failed else "ok")

@@ -215,6 +215,15 @@ class JiraConnector(Connector):
             self._seed_client_field_cache(raw)
         return self._catalog
 
+    def create_field(self, name: str, kind: str, options: Sequence[str] = (), description: str = "") -> FieldInfo:
+        """Admin only: a new custom field (see `jira_admin`); the cached catalog is dropped so it shows."""
+        from trackerbridge.connectors.jira_admin import create_field
+
+        try:
+            return create_field(self, name, kind, options, description)
+        finally:
+            self._catalog = None
+
     def pull(
         self, fields: Sequence[FieldInfo], *, since: datetime | None = None, history: bool = False
     ) -> Iterator[RawRecord]:

@@ -800,7 +800,8 @@ class SalesforceConnector(Connector):
         if isinstance(exc, requests.exceptions.SSLError):
             bundle = self.connection.ca_bundle
             hint = (
-                f"the CA bundle {bundle} does not sign its certificate"
+                f"the CA bundle {bundle} (ca_bundle or ca_bundle_env in the connector file) does not sign its "
+                "certificate; set it to the PEM bundle of the CA that does"
                 if bundle
                 else "if it uses a private CA, set ca_bundle (or ca_bundle_env) to that CA's PEM bundle"
             )
