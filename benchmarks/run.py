@@ -295,6 +295,7 @@ def bench_connector(
     profile_dir: Path | None = None,
     log: Callable[[str], None] = print,
     start: datetime | None = None,
+    audit_only: bool = False,
 ) -> list[dict[str, Any]]:
     """Audit, first sync, incremental syncs (echo of our own writes, no change, 1% and 10% changed)
     and the baseline script, for one connector; each phase's calls, time, memory and minimum."""
@@ -337,6 +338,8 @@ def bench_connector(
     phase("audit", "audit", None)
     if profile_dir is not None:  # a separate, profiled audit: cProfile's overhead stays out of the measured one
         phase("audit-profiled", "audit", None, profile=str(profile_dir / f"{system}-{flavor}-{size}-audit.prof"))
+    if audit_only:
+        return results
     clock.advance()
     phase("sync-full", "sync", None, full=True)
     clock.advance()
@@ -444,7 +447,8 @@ def targets_table(checks: list[dict[str, Any]]) -> str:
 
 
 def run_size(size: int, latency: int, flavors: list[str], workdir: Path, baseline: bool,
-             profile_dir: Path | None, rows: list[dict[str, Any]], save: Callable[[], None]) -> None:
+             profile_dir: Path | None, rows: list[dict[str, Any]], save: Callable[[], None],
+             audit_only: bool = False) -> None:
     for flavor in flavors:
         started = time.perf_counter()
         sb = SandboxProcess(size, latency, flavor)
@@ -457,7 +461,7 @@ def run_size(size: int, latency: int, flavors: list[str], workdir: Path, baselin
             systems = ["jira", "salesforce"] if flavor == "cloud" else ["jira"]
             for system in systems:
                 rows += bench_connector(sb, runner, people, system, flavor, size, workdir, baseline=baseline,
-                                        profile_dir=profile_dir)
+                                        profile_dir=profile_dir, audit_only=audit_only)
                 save()
         finally:
             sb.close()
@@ -471,6 +475,7 @@ def main() -> None:
     ap.add_argument("--no-baseline", action="store_true")
     ap.add_argument("--profile", action="store_true", help="cProfile the full audit/sync phases (benchmarks/profiles)")
     ap.add_argument("--out", default=str(HERE / "results.json"))
+    ap.add_argument("--audit-only", action="store_true", help="only the full audit (e.g. N=100,000 memory)")
     ap.add_argument("--report", metavar="JSON", help="only print the tables of earlier results")
     args = ap.parse_args()
     if args.report:
@@ -498,7 +503,8 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="tb-bench-") as tmp:
         for size in sizes:
-            run_size(size, args.latency, flavors, Path(tmp) / str(size), not args.no_baseline, profile_dir, rows, save)
+            run_size(size, args.latency, flavors, Path(tmp) / str(size), not args.no_baseline, profile_dir, rows, save,
+                     args.audit_only)
     print_tables(rows)
 
 

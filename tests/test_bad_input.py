@@ -39,8 +39,16 @@ def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
 
     def quick() -> Retry:
         return http.Retry(
-            total=2, connect=2, read=2, status=2, other=0, allowed_methods=http.IDEMPOTENT,
-            status_forcelist=http.RETRY_STATUSES, backoff_factor=0.01, raise_on_status=False, raise_on_redirect=False,
+            total=2,
+            connect=2,
+            read=2,
+            status=2,
+            other=0,
+            allowed_methods=http.IDEMPOTENT,
+            status_forcelist=http.RETRY_STATUSES,
+            backoff_factor=0.01,
+            raise_on_status=False,
+            raise_on_redirect=False,
         )
 
     for module in (http, jira, salesforce):

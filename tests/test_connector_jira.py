@@ -311,8 +311,10 @@ def test_bad_jql_in_the_scope_reports_jiras_message(shared: Sandbox) -> None:
         list(c.pull(field_ids(c, ("status",))))
     assert str(caught.value) == (
         "jira 'sandbox-jira': the scope's JQL was rejected: "
-        "Field 'nosuchfield' does not exist or you do not have permission to view it."
+        "Field 'nosuchfield' does not exist or you do not have permission to view it.; "
+        "fix scope.jql in connectors/sandbox-jira.yaml"
     )
+    assert caught.value.exit_code == 2
 
 
 def test_configured_flavour_that_contradicts_the_server_is_an_error(shared: Sandbox) -> None:

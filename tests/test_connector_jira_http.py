@@ -428,7 +428,8 @@ def test_400_errors_dict_becomes_field_messages(rsps: responses.RequestsMock) ->
     with pytest.raises(ConnectorError) as caught:
         pull_keys(connector())
     assert str(caught.value) == (
-        "jira 'acme': the scope's JQL was rejected: jql: The value 'NOPE' does not exist for the field 'project'."
+        "jira 'acme': the scope's JQL was rejected: jql: The value 'NOPE' does not exist for the field 'project'.; "
+        "fix scope.jql in connectors/acme.yaml"
     )
 
 

@@ -19,7 +19,7 @@ from responses import matchers
 
 from trackerbridge.config.connection import Connection, Secret
 from trackerbridge.config.models import SalesforceConnector as SalesforceFile
-from trackerbridge.connectors.base import AuthError, ConnectorError, FieldInfo, QuotaExceeded
+from trackerbridge.connectors.base import AuthError, ConnectorError, FieldInfo, QuotaExceeded, ScopeRejected
 from trackerbridge.connectors.http import retry_policy
 from trackerbridge.connectors.salesforce import SalesforceConnector, endpoint_name
 from trackerbridge.model import Person
@@ -295,8 +295,10 @@ def test_error_bodies_become_messages(api: responses.RequestsMock, body: list[di
     c = connector()
     with pytest.raises(ConnectorError) as caught:
         list(c.pull(wanted(c)))
-    assert type(caught.value) is ConnectorError
-    assert str(caught.value) == expected
+    assert type(caught.value) is ScopeRejected
+    assert caught.value.exit_code == 2, "a query the org refuses is a configuration problem"
+    assert str(caught.value) == f"{expected}; check the scope in connectors/acme.yaml and the mapped fields " \
+        "(trackerbridge check)"
 
 
 def test_invalid_session_is_an_auth_error_without_the_token(api: responses.RequestsMock) -> None:

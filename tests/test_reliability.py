@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -21,6 +22,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote_plus
 
 import requests
 from click.testing import CliRunner
@@ -337,3 +339,83 @@ def test_a_sync_killed_anywhere_converges_and_its_writes_are_in_the_audit_log(
         after = tracker_state(sb)
         assert after == expected[phase], (phase, k, first_difference(after, expected[phase]))
         assert_no_duplicate_notes(sb)
+
+
+# --- a person edits between trackerbridge's read and its write ---------------------------------------
+
+
+def test_a_persons_edit_between_read_and_write_is_not_lost(
+    sandbox_factory: Callable[..., Sandbox], tmp_path: Path
+) -> None:
+    sb = sandbox_factory(size=CRASH_SIZE)
+    account_owner = sb.jira_data.field_by_clause("Account owner")
+    assert account_owner is not None
+    people = [u.account_id for u in sb.jira_data.users.values() if "bot" not in u.email]
+    edited: dict[str, tuple[str, str, Any]] = {}
+    jira_handle, salesforce_handle = sb.jira.handle, sb.salesforce.handle
+
+    target: dict[str, str] = {}
+
+    def jira(request: Any) -> Any:  # under the sandbox lock: before the request is answered
+        writing = request.method == "PUT" or re.fullmatch(r"/rest/api/2/issue/[A-Z]+-\d+", request.path)
+        if writing and "jira" not in edited:  # trackerbridge's first request of its writes
+            issue = sb.jira_data.issues[target["jira"]]
+            mine = next(p for p in people if p != issue.fields.get(account_owner.id))
+            issue.fields[account_owner.id] = mine
+            issue.fields["summary"] = "Renamed by a person"
+            edited["jira"] = (target["jira"], account_owner.id, mine)
+        return jira_handle(request)
+
+    def salesforce(request: Any) -> Any:
+        writing = request.method == "PATCH" or " Id IN " in unquote_plus(request.target)
+        if writing and "salesforce" not in edited:
+            opp = sb.salesforce_data.get(target["salesforce"])[1]  # type: ignore[index]
+            opp["Delivery_Status__c"] = "Cancelled"
+            opp["LastModifiedDate"] = opp["SystemModstamp"] = sb.clock.now()
+            edited["salesforce"] = (opp["Id"], "Delivery_Status__c", "Cancelled")
+        return salesforce_handle(request)
+
+    project = make_project(tmp_path / "project")
+    code, err = sync(sb, project)
+    assert code == 0, err
+    # People move a linked epic to Done (synced to the opportunity) and hand the opportunity to a new
+    # owner (synced to the epic's Account owner): the next run writes synced values on both sides.
+    opportunity = sb.jira_data.field_by_clause("Salesforce opportunity id")
+    assert opportunity is not None
+    sb.clock.advance(timedelta(minutes=5))
+    linked = [
+        (k, i.fields[opportunity.id])
+        for k, i in sorted(sb.jira_data.issues.items())
+        if i.fields.get(opportunity.id)
+        and sb.salesforce_data.get(i.fields[opportunity.id])
+        and sb.jira_data.statuses[i.fields["status"]].name in ("In Progress", "Rolling Out")
+    ][:4]
+    assert len(linked) == 4
+    users = [u for u in sb.salesforce_data.records["User"].values() if u.get("IsActive") and "bot" not in u["Email"]]
+    for key, opp_id in linked:
+        transitions = jira_as_person(sb, "GET", f"issue/{key}/transitions").json()["transitions"]
+        done = next(t for t in transitions if t["name"] == "Done")
+        assert jira_as_person(sb, "POST", f"issue/{key}/transitions", json={"transition": {"id": done["id"]}}).ok
+        opp = sb.salesforce_data.get(opp_id)[1]  # type: ignore[index]
+        opp["OwnerId"] = next(u["Id"] for u in users if u["Id"] != opp["OwnerId"])
+        opp["LastModifiedDate"] = opp["SystemModstamp"] = sb.clock.now()
+    sb.clock.advance(timedelta(minutes=5))
+    target["jira"], target["salesforce"] = linked[0]
+    sb.jira.handle, sb.salesforce.handle = jira, salesforce  # type: ignore[method-assign]
+    code, err = sync(sb, project)
+    assert set(edited) == {"jira", "salesforce"}, (edited, err[-1500:])
+    assert code == 4, err
+    key, field, value = edited["jira"]
+    assert sb.jira_data.issues[key].fields[field] == value
+    assert sb.jira_data.issues[key].fields["summary"] == "Renamed by a person"
+    assert f"key={key} error=Account owner: changed by a person since it was read" in err
+    opp_id, field, value = edited["salesforce"]
+    assert sb.salesforce_data.get(opp_id)[1][field] == value, err  # type: ignore[index]
+    assert "changed by a person since it was read; left for the next run" in err
+
+    sb.jira.handle, sb.salesforce.handle = jira_handle, salesforce_handle  # type: ignore[method-assign]
+    sb.clock.advance(timedelta(minutes=5))
+    code, err = sync(sb, project)  # the next run sees the edits: a conflict or the person's value, never lost
+    assert code in (0, 4), err
+    assert sb.jira_data.issues[key].fields[edited["jira"][1]] == edited["jira"][2]
+    assert sb.salesforce_data.get(opp_id)[1][field] == value  # type: ignore[index]

@@ -54,6 +54,9 @@ class Plan:
     conflicts: list[Conflict] = field(default_factory=list)
     remember: list[tuple[str, str, str, Any]] = field(default_factory=list)  # (connector, key, slot, value)
     health: list[tuple[str, str, str, datetime]] = field(default_factory=list)  # (connector, key, flag, since)
+    # (target connector, target key) -> the source's `seen:` slots its synced values came from: not
+    # remembered when the target's write fails, so a person's edit meanwhile is a conflict next run.
+    fed_by: dict[tuple[str, str], set[tuple[str, str, str]]] = field(default_factory=dict)
 
     def for_connector(self, connector: str) -> list[RecordChange]:
         return [c for c in self.changes if c.connector == connector]
@@ -174,6 +177,7 @@ def _plan_syncs(
                     conflicted.setdefault(target.ref, []).append(fi.name)
                     continue
                 change_for(target).fields.append(FieldChange(fi.id, fi.name, current, desired, slot))
+                out.fed_by.setdefault((target.source, target.key), set()).add((source.source, source.key, seen_slot))
             if not same(last_seen, value):
                 out.remember.append((source.source, source.key, seen_slot, value))
     return conflicted

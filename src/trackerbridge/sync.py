@@ -221,6 +221,7 @@ def _write(
             for fi in s.mapping.write_fields.values():
                 fields.setdefault(fi.id, fi)
             by_key = {c.key: c for c in changes}
+            s.connector.recheck_synced = True  # `before` is what this run read: a person's later edit wins
             try:
                 for outcome in s.connector.apply(changes, fields):
                     result.outcomes.append(outcome)
@@ -237,10 +238,14 @@ def _write(
                 failed=sum(1 for o in result.outcomes if o.connector == s.name and not o.ok),
             )
         failed_keys = {(o.connector, o.key) for o in result.failed}
+        unseen = {fed for ref in failed_keys for fed in planned.fed_by.get(ref, ())}
         for s in sources:
             if s.name not in done:  # stopped before its writes: leave its state as it was
                 continue
-            store.remember_many(s.name, [(k, slot, v) for c, k, slot, v in planned.remember if c == s.name])
+            remember = [
+                (k, slot, v) for c, k, slot, v in planned.remember if c == s.name and (c, k, slot) not in unseen
+            ]
+            store.remember_many(s.name, remember)
             healthy = [(k, flag, since) for c, k, flag, since in planned.health if c == s.name]
             store.set_health(s.name, [(k, flag, since) for k, flag, since in healthy if (s.name, k) not in failed_keys])
         for s in sources:

@@ -14,7 +14,6 @@ import click
 from trackerbridge.cli import main
 from trackerbridge.cli.common import (
     EXIT_CONFIG,
-    EXIT_CONNECTOR,
     EXIT_FINDINGS,
     EXIT_OK,
     destination,
@@ -98,7 +97,7 @@ def render_audit(
     except (ConfigError, PluginError) as exc:
         fail(str(exc), EXIT_CONFIG)
     except ConnectorError as exc:
-        fail(str(exc), EXIT_CONNECTOR)
+        fail(str(exc), exc.exit_code)
     with destination(output) as out:
         if fmt == "table":
             from trackerbridge.emitters.table import emit_table

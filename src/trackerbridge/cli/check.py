@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from trackerbridge.cli import main
-from trackerbridge.cli.common import EXIT_CONFIG, EXIT_CONNECTOR, EXIT_OK, fail, project_environment, project_options
+from trackerbridge.cli.common import EXIT_CONFIG, EXIT_OK, fail, project_environment, project_options
 from trackerbridge.mapping import CompiledMapping
 
 
@@ -42,12 +42,12 @@ def check_command(connectors: tuple[str, ...], project_dir: Path, sandbox_flavor
             click.echo(f"  ok: mapping {r.mapping.name!r} resolves ({len(r.mapping.fields)} fields)")
         if r.failure is not None:
             click.echo(f"{r.name}: {r.failure}", err=True)
-            code = EXIT_CONNECTOR
+            code = max(code, r.failure.exit_code)
         if r.errors:
             click.echo(f"{r.name}: not ready:", err=True)
             for error in r.errors:
                 click.echo(f"  {error}", err=True)
-            code = code if code == EXIT_CONNECTOR else EXIT_CONFIG
+            code = max(code, EXIT_CONFIG)
     sys.exit(code)
 
 

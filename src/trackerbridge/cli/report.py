@@ -14,7 +14,6 @@ import click
 from trackerbridge.cli import main
 from trackerbridge.cli.common import (
     EXIT_CONFIG,
-    EXIT_CONNECTOR,
     destination,
     fail,
     parse_moment,
@@ -120,7 +119,7 @@ def _pull(project: Project, now: datetime, env: Mapping[str, str]) -> AuditResul
     except (ConfigError, PluginError) as exc:
         fail(str(exc), EXIT_CONFIG)
     except ConnectorError as exc:
-        fail(str(exc), EXIT_CONNECTOR)
+        fail(str(exc), exc.exit_code)
 
 
 def _open(url: str) -> Any:

@@ -61,7 +61,7 @@ def setup_command(
         except ConfigError as exc:
             fail(str(exc), EXIT_CONFIG)
         except ConnectorError as exc:
-            fail(str(exc), EXIT_CONNECTOR)
+            fail(str(exc), exc.exit_code)
         if not plans:
             fail(f"setup {system}: the project has no {system} connector", EXIT_CONFIG)
         for p in plans:

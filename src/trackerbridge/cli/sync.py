@@ -97,7 +97,7 @@ def sync_command(
         except (ConfigError, PluginError) as exc:
             fail(str(exc), EXIT_CONFIG)
         except ConnectorError as exc:
-            fail(str(exc), EXIT_CONNECTOR)
+            fail(str(exc), exc.exit_code)
     if dry_run:
         for line in describe_plan(result.plan):
             click.echo(line)

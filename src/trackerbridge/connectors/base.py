@@ -45,6 +45,12 @@ class AuthError(ConnectorError):
     pass
 
 
+class ScopeRejected(ConnectorError):
+    """The tracker refused the connector's scope (bad JQL or SOQL): a configuration problem."""
+
+    exit_code = 2
+
+
 class QuotaExceeded(ConnectorError):
     """The tracker's API allowance is spent; retrying would only make it worse."""
 
@@ -120,6 +126,10 @@ class Connector(ABC):
     """One configured tracker instance. Subclasses register through the `trackerbridge` plugin hook."""
 
     system: ClassVar[str]
+    recheck_synced: bool = False
+    """`apply` re-reads synced fields right before writing them and leaves a record a person changed
+    since the read (its FieldChange.before) as a failed outcome. Sync turns it on: its `before`
+    values are what it read; a caller with made-up `before` values leaves it off."""
 
     def __init__(self, name: str) -> None:
         self.name = name

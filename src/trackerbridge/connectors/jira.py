@@ -55,6 +55,7 @@ from trackerbridge.connectors.base import (
     FieldInfo,
     QuotaExceeded,
     RawRecord,
+    ScopeRejected,
     ServerInfo,
 )
 from trackerbridge.connectors.http import RETRY_STATUSES, mount_retry, retry_policy
@@ -64,8 +65,10 @@ from trackerbridge.connectors.record_write import (
     STOPS,
     Unreachable,
     WriteError,
+    changed_since_read,
     maybe_sent,
     people_of,
+    synced_fields,
     unique,
     unreachable,
 )
@@ -327,6 +330,9 @@ class JiraConnector(Connector):
             return Outcome(self.name, key, False, str(exc)), None
         if body:
             try:
+                moved = self._changed_since_read(key, change, fields)
+                if moved is not None:
+                    return Outcome(self.name, key, False, moved), None
                 self._edit(key, body)
             except STOPS as exc:
                 stop.set()  # now, not when the caller gets to this result: the next issue must not start
@@ -345,6 +351,20 @@ class JiraConnector(Connector):
                 return outcome, exc
             return outcome, None
         return Outcome(self.name, key, True, None, tuple(posted)), None
+
+    def _changed_since_read(self, key: str, change: RecordChange, fields: Mapping[str, FieldInfo]) -> str | None:
+        """Re-read the synced fields the change writes (only those: the verdict fields are
+        trackerbridge's outright) and say which a person changed since the read, if any."""
+        watched = synced_fields(change) if self.recheck_synced else []
+        if not watched:
+            return None
+        what = f"re-reading {key} before writing synced fields"
+        params = {"fields": ",".join(fc.field for fc in watched)}
+        raw = self._json(what, self._request(what, "GET", f"issue/{quote(key, safe='')}", params=params))
+        values = raw.get("fields") if isinstance(raw, dict) else None
+        values = values if isinstance(values, dict) else {}
+        now = {fc.field: _normalise(values.get(fc.field), fields[fc.field]) for fc in watched}
+        return changed_since_read(watched, now)
 
     def _edit(self, key: str, body: dict[str, Any]) -> None:
         """PUT issue/{key}?notifyUsers=false. Data Center refuses notifyUsers=false without admin
@@ -915,7 +935,8 @@ class JiraConnector(Connector):
                 "tokens expire when a search sits idle: run again"
             )
         elif status == 400 and search:
-            error = ConnectorError(f"{prefix}: the scope's JQL was rejected{said or ' (400)'}")
+            fix = f"fix scope.jql in connectors/{self.name}.yaml"
+            error = ScopeRejected(f"{prefix}: the scope's JQL was rejected{said or ' (400)'}; {fix}")
         elif status == 404:
             where = "" if detail else f"; is {self.site} the Jira base URL (with its context path, such as /jira)?"
             error = ConnectorError(f"{prefix}: not found (404) while {what}{said}{where}")

@@ -9,12 +9,12 @@ outcomes already known are handed back.
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TypeVar
 
 import requests
 
-from trackerbridge.changes import RecordChange
+from trackerbridge.changes import FieldChange, RecordChange
 from trackerbridge.connectors.base import AuthError, ConnectorError, QuotaExceeded
 from trackerbridge.model import Person
 
@@ -49,6 +49,30 @@ def people_of(changes: Iterable[RecordChange], *, mentions: bool = True) -> list
             if note.mention is not None and note.mention.identity:
                 seen.setdefault(note.mention.identity, note.mention)
     return list(seen.values())
+
+
+CHANGED_SINCE_READ = "changed by a person since it was read; left for the next run"
+
+
+def synced_fields(change: RecordChange) -> list[FieldChange]:
+    """The change's synced values (not the verdict trackerbridge owns outright): the fields a person
+    may also edit, so they are re-read right before they are written."""
+    return [fc for fc in change.fields if fc.reason.startswith("sync:")]
+
+
+def changed_since_read(watched: Sequence[FieldChange], now: Mapping[str, object]) -> str | None:
+    """The conflict message when a synced field no longer holds the value it was read with, else None.
+    Values compare as the planner's `same` does: people by identity, empty is empty."""
+    moved = [fc.name or fc.field for fc in watched if not _same(fc.before, now.get(fc.field))]
+    return f"{', '.join(moved)}: {CHANGED_SINCE_READ}" if moved else None
+
+
+def _same(a: object, b: object) -> bool:
+    if a in (None, "", []) and b in (None, "", []):
+        return True
+    if isinstance(a, Person) or isinstance(b, Person):
+        return isinstance(a, Person) and isinstance(b, Person) and a.identity == b.identity
+    return a == b
 
 
 def chunked(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:

@@ -47,6 +47,7 @@ from trackerbridge.connectors.base import (
     FieldInfo,
     QuotaExceeded,
     RawRecord,
+    ScopeRejected,
     ServerInfo,
 )
 from trackerbridge.connectors.http import retry_policy, tracker_session
@@ -55,9 +56,11 @@ from trackerbridge.connectors.record_write import (
     STOPS,
     Unreachable,
     WriteError,
+    changed_since_read,
     chunked,
     maybe_sent,
     people_of,
+    synced_fields,
     unique,
     unreachable,
 )
@@ -360,11 +363,16 @@ class SalesforceConnector(Connector):
         stopped: ConnectorError | None = None
         for chunk in chunked(saving, COLLECTION_MAX):
             try:
-                errors = self._save(sobject, chunk)
+                moved = self._changed_since_read(sobject, chunk, fields)
+                kept = [item for item in chunk if item[0].key not in moved]
+                errors = self._save(sobject, kept) if kept else []
             except STOPS as exc:
                 stopped = exc
                 break
-            for (change, _), error in zip(chunk, errors, strict=True):
+            for change, _ in chunk:
+                if change.key in moved:
+                    yield Outcome(self.name, change.key, False, moved[change.key])
+            for (change, _), error in zip(kept, errors, strict=True):
                 if error is not None:
                     yield Outcome(self.name, change.key, False, error)
                 elif change.notes:
@@ -384,6 +392,43 @@ class SalesforceConnector(Connector):
                 if change.fields:  # in `noting`, fields mean saved fields
                     yield Outcome(self.name, change.key, False, f"fields written; note not posted: {stopped}")
             raise stopped
+
+    def _changed_since_read(
+        self, sobject: str, chunk: Sequence[tuple[RecordChange, dict[str, Any]]], fields: Mapping[str, FieldInfo]
+    ) -> dict[str, str]:
+        """Records of the chunk whose synced fields a person changed since the read: key -> message.
+        sObject Collections has no per-record precondition, so the synced fields are re-read (one
+        query per chunk, only when it writes synced values) and those records are left out."""
+        watched = {c.key: w for c, _ in chunk if (w := synced_fields(c))} if self.recheck_synced else {}
+        if not watched:
+            return {}
+        described = self._describe()
+        columns = {fc.field: self._column(fields[fc.field], described) for w in watched.values() for fc in w}
+        names = {"id": "Id"}
+        for column in columns.values():
+            names.setdefault(column.name.casefold(), column.name)
+            for part in USER_COLUMNS if column.relationship else ():
+                names.setdefault(f"{column.relationship}.{part}".casefold(), f"{column.relationship}.{part}")
+        soql = format_soql(
+            "SELECT {names:literal} FROM {sobject:literal} WHERE Id IN {ids}",
+            names=", ".join(names.values()),
+            sobject=sobject,
+            ids=list(watched),
+        )
+        try:
+            rows = self._query(soql, "re-reading synced fields before writing them")
+        except STOPS:
+            raise
+        except ConnectorError as exc:
+            return {key: f"not written: {exc}" for key in watched}
+        now = {same_record(str(r.get("Id"))): self._record(r, list(columns.values())).values for r in rows}
+        out = {}
+        for key, w in watched.items():
+            values = now.get(same_record(key))
+            message = changed_since_read(w, values) if values is not None else None
+            if message is not None:
+                out[key] = message
+        return out
 
     def _save(self, sobject: str, chunk: Sequence[tuple[RecordChange, dict[str, Any]]]) -> list[str | None]:
         """One PATCH composite/sobjects: per record, None (saved) or Salesforce's errors. A request
@@ -549,7 +594,18 @@ class SalesforceConnector(Connector):
                 if since is not None and record.updated is not None and record.updated < since:
                     continue  # same second as the watermark, but earlier
                 yield record
-        except (SalesforceError, requests.RequestException) as exc:
+        except SalesforceError as exc:
+            codes = (
+                {e.get("errorCode") for e in exc.content if isinstance(e, dict)}
+                if isinstance(exc.content, list)
+                else set()
+            )
+            if exc.status == 400 and codes & {"MALFORMED_QUERY", "INVALID_FIELD", "INVALID_TYPE"}:
+                error = self._translate(exc, "the query")
+                fix = f"check the scope in connectors/{self.name}.yaml and the mapped fields (trackerbridge check)"
+                raise ScopeRejected(f"{error}; {fix}") from None
+            raise self._translate(exc, "the query") from None
+        except requests.RequestException as exc:
             raise self._translate(exc, "the query") from None
 
     def _record(self, row: dict[str, Any], columns: list[_Column]) -> RawRecord:
