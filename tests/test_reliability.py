@@ -419,3 +419,56 @@ def test_a_persons_edit_between_read_and_write_is_not_lost(
     assert code in (0, 4), err
     assert sb.jira_data.issues[key].fields[edited["jira"][1]] == edited["jira"][2]
     assert sb.salesforce_data.get(opp_id)[1][field] == value  # type: ignore[index]
+
+
+# --- overlap --------------------------------------------------------------------------------------
+
+
+def test_two_syncs_started_together_one_writes_the_other_exits_75(
+    sandbox_factory: Callable[..., Sandbox], tmp_path: Path
+) -> None:
+    sb = sandbox_factory(size=120, latency_ms=15)  # the first run holds the lock for a while
+    clean = sandbox_factory(size=120)
+    project, reference = make_project(tmp_path / "p"), make_project(tmp_path / "ref")
+    assert sync(clean, reference)[0] == 0
+    first, second = sync_process(sb, project), sync_process(sb, project)
+    codes = sorted([first.wait(timeout=120), second.wait(timeout=120)])
+    errors = [p.stderr.read().decode() if p.stderr else "" for p in (first, second)]
+    assert codes == [0, 75], errors
+    assert any("another trackerbridge sync is running" in e for e in errors)
+    assert tracker_state(sb) == tracker_state(clean), "the writes are one run's"
+    with store_of(project) as store:
+        assert [r.status for r in store.runs()] == ["ok"]
+
+
+# --- quotas ---------------------------------------------------------------------------------------
+
+
+def test_salesforce_quota_stops_the_run_keeping_what_was_written(
+    sandbox_factory: Callable[..., Sandbox], tmp_path: Path
+) -> None:
+    sb = sandbox_factory(size=800)  # 500 opportunities: three composite writes
+    clean = sandbox_factory(size=800)
+    project, reference = make_project(tmp_path / "p"), make_project(tmp_path / "ref")
+    assert sync(clean, reference)[0] == 0
+    # Sign-in, describe and the reads use the first calls; the second composite PATCH meets the limit.
+    reads = 4
+    sb.salesforce.daily_api_limit = sb.salesforce.api_requests_used + reads + 1
+    code, err = sync(sb, project)
+    assert code == 3, err
+    assert "REQUEST_LIMIT_EXCEEDED" in err or "request limit reached" in err
+    patches = [r for r in sb.accounting.records() if r.method == "PATCH" and r.endpoint.endswith("composite/sobjects")]
+    saved = [r for r in patches if r.status == 200]
+    assert len(saved) == 1
+    assert any(r.status == 403 and r.service == "salesforce" for r in sb.accounting.records())
+    written = {k for k, opp in sb.salesforce_data.records["Opportunity"].items() if opp.get("Execution_Health__c")}
+    with store_of(project) as store:
+        logged_ok = {e.key for e in store.log(connector="sandbox-salesforce") if e.outcome == "ok"}
+        assert written == logged_ok and len(written) == 200, "every saved record is in the audit log, and no more"
+        assert store.runs()[0].status == "stopped"
+    sb.salesforce.daily_api_limit = 10**9
+    sb.clock.advance(timedelta(minutes=5))
+    assert sync(sb, project)[0] == 0
+    after, expected = tracker_state(sb), tracker_state(clean)
+    assert after["opportunities"] == expected["opportunities"]
+    assert after["tasks"] == expected["tasks"]
