@@ -11,12 +11,11 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from datetime import date, datetime, timezone
 from typing import Any
 
 from trackerbridge.changes import FieldChange, Note, RecordChange
 from trackerbridge.connectors.base import BOOLEAN, DATE, DATETIME, LABELS, NUMBER, OPTION, TEXT, USER, FieldInfo
-from trackerbridge.connectors.record_write import WriteError, no_account
+from trackerbridge.connectors.record_write import WriteError, as_date, as_utc, no_account
 from trackerbridge.model import Person
 
 LABELS_FIELD = "labels"
@@ -72,9 +71,10 @@ def wire_value(fi: FieldInfo, fc: FieldChange, refs: Mapping[str, str], *, cloud
             return {"name": text}
         return {"key": text} if native == "project" else {"value": text}
     if kind == DATE:
-        return _date(fi, value).isoformat()
+        return as_date(fi, value).isoformat()
     if kind == DATETIME:
-        return _datetime(fi, value)
+        moment = as_utc(fi, value)
+        return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}+0000"
     if kind == NUMBER:
         try:
             return float(value)
@@ -102,28 +102,6 @@ def _user(fi: FieldInfo, value: Any, refs: Mapping[str, str], *, cloud: bool, wh
     else:
         ref = str(value)  # already this Jira's own reference
     return {"accountId": ref} if cloud else {"name": ref}
-
-
-def _date(fi: FieldInfo, value: Any) -> date:
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    try:
-        return date.fromisoformat(str(value)[:10])
-    except ValueError:
-        raise WriteError(f"{fi.name}: {value!r} is not a date") from None
-
-
-def _datetime(fi: FieldInfo, value: Any) -> str:
-    if not isinstance(value, datetime):
-        try:
-            value = datetime.fromisoformat(str(value))
-        except ValueError:
-            raise WriteError(f"{fi.name}: {value!r} is not a date and time") from None
-    value = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-    value = value.astimezone(timezone.utc)
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}+0000"
 
 
 def _strings(value: Any) -> list[str]:

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import TypeVar
+from datetime import date, datetime, timezone
+from typing import Any, TypeVar
 
 import requests
 
 from trackerbridge.changes import FieldChange, RecordChange
-from trackerbridge.connectors.base import AuthError, ConnectorError, QuotaExceeded
+from trackerbridge.connectors.base import AuthError, ConnectorError, FieldInfo, QuotaExceeded
 from trackerbridge.model import Person
 
 T = TypeVar("T")
@@ -121,3 +122,25 @@ def maybe_sent(exc: BaseException) -> bool:
     """A failed request that may have reached the tracker (the connection dropped, or no answer came)."""
     network = isinstance(exc, (requests.exceptions.ConnectionError, requests.exceptions.Timeout))
     return network and not unreachable(exc)
+
+
+def as_date(fi: FieldInfo, value: Any) -> date:
+    """A canonical value as a date for a date field; WriteError names the field otherwise."""
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value)[:10])
+    except ValueError:
+        raise WriteError(f"{fi.name}: {value!r} is not a date") from None
+
+
+def as_utc(fi: FieldInfo, value: Any) -> datetime:
+    """A canonical value as an aware UTC datetime (naive ones are UTC), for a datetime field."""
+    if not isinstance(value, datetime):
+        try:
+            value = datetime.fromisoformat(str(value))
+        except ValueError:
+            raise WriteError(f"{fi.name}: {value!r} is not a date and time") from None
+    return (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)

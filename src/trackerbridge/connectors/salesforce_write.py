@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import date, datetime, timezone
 from typing import Any
 
 from trackerbridge.changes import FieldChange, Note, RecordChange
 from trackerbridge.connectors.base import BOOLEAN, DATE, DATETIME, NUMBER, OPTION, REFERENCE, USER, FieldInfo
-from trackerbridge.connectors.record_write import WriteError, no_account
+from trackerbridge.connectors.record_write import WriteError, as_date, as_utc, no_account
 from trackerbridge.model import Person
 
 COLLECTION_MAX = 200  # records per sObject Collections request
@@ -56,9 +55,10 @@ def wire_value(fi: FieldInfo, fc: FieldChange, refs: Mapping[str, str], why: Map
             return ref
         return str(value)
     if kind == DATE:
-        return _date(fi, value).isoformat()
+        return as_date(fi, value).isoformat()
     if kind == DATETIME:
-        return _datetime(fi, value)
+        moment = as_utc(fi, value)
+        return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
     if kind == NUMBER:
         try:
             return float(value)
@@ -70,27 +70,6 @@ def wire_value(fi: FieldInfo, fc: FieldChange, refs: Mapping[str, str], why: Map
         sep = ";" if kind == OPTION else "\n"  # a multi-select picklist's values are ;-separated
         return sep.join(str(v) for v in value)
     return str(value)
-
-
-def _date(fi: FieldInfo, value: Any) -> date:
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    try:
-        return date.fromisoformat(str(value)[:10])
-    except ValueError:
-        raise WriteError(f"{fi.name}: {value!r} is not a date") from None
-
-
-def _datetime(fi: FieldInfo, value: Any) -> str:
-    if not isinstance(value, datetime):
-        try:
-            value = datetime.fromisoformat(str(value))
-        except ValueError:
-            raise WriteError(f"{fi.name}: {value!r} is not a date and time") from None
-    value = (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
 
 
 def update_record(sobject: str, key: str, values: Mapping[str, Any]) -> dict[str, Any]:
