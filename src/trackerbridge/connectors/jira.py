@@ -65,6 +65,7 @@ from trackerbridge.connectors.record_write import (
     STOPS,
     Unreachable,
     WriteError,
+    causes,
     changed_since_read,
     maybe_sent,
     people_of,
@@ -956,7 +957,7 @@ class JiraConnector(Connector):
         parts = urlsplit(self.site)
         host = parts.hostname or self.site
         where = f"{host}:{parts.port}" if parts.port else host
-        causes = list(_causes(exc))
+        chain = list(causes(exc))
         if isinstance(exc, requests.exceptions.SSLError):
             bundle = self.connection.ca_bundle
             now = f" (now {bundle})" if bundle else ""
@@ -968,11 +969,11 @@ class JiraConnector(Connector):
             message = f"{prefix}: could not connect to {where} within {self.connection.timeout:g}s while {what}"
         elif isinstance(exc, requests.exceptions.ReadTimeout):
             message = f"{prefix}: {where} did not answer within {self.connection.timeout:g}s while {what}"
-        elif any(isinstance(c, ConnectionRefusedError) for c in causes):
+        elif any(isinstance(c, ConnectionRefusedError) for c in chain):
             message = f"{prefix}: cannot reach {where}: connection refused (is the URL right, and is Jira up?)"
-        elif any(isinstance(c, socket.gaierror) for c in causes):
+        elif any(isinstance(c, socket.gaierror) for c in chain):
             message = f"{prefix}: cannot reach {where}: the host name does not resolve"
-        elif any(type(c).__name__ in ("ProtocolError", "RemoteDisconnected") for c in causes):
+        elif any(type(c).__name__ in ("ProtocolError", "RemoteDisconnected") for c in chain):
             message = f"{prefix}: {where} closed the connection without answering while {what}, after retrying"
         else:
             message = f"{prefix}: cannot reach {where} while {what} ({type(exc).__name__})"
@@ -1025,20 +1026,6 @@ def _attempts(policy: Retry) -> int:
     """Check-then-post rounds for a note: as many as the retry policy gives any other request."""
     total = policy.total if isinstance(policy.total, int) and not isinstance(policy.total, bool) else 0
     return max(NOTE_ATTEMPTS, total)
-
-
-def _causes(exc: BaseException) -> Iterator[BaseException]:
-    """The exception, its causes and contexts, and exceptions held in args or `reason`."""
-    seen: set[int] = set()
-    todo: list[BaseException] = [exc]
-    while todo:
-        e = todo.pop()
-        if id(e) in seen:
-            continue
-        seen.add(id(e))
-        yield e
-        nested: Iterable[Any] = [e.__cause__, e.__context__, getattr(e, "reason", None), *e.args]
-        todo.extend(n for n in nested if isinstance(n, BaseException))
 
 
 def _detail(response: requests.Response) -> str:
