@@ -9,7 +9,7 @@ import json
 import resource
 import sys
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -84,7 +84,8 @@ def run_phase(job: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
     elif kind == "sync":
         store = StateStore.open(job["state"])
         try:
-            res = run_sync(project, names, now, store, env, full=bool(job.get("full")))
+            floor = now - timedelta(minutes=2)  # as the CLI does without --as-of
+            res = run_sync(project, names, now, store, env, full=bool(job.get("full")), watermark_floor=floor)
         finally:
             store.close()
         out.update(

@@ -82,7 +82,11 @@ def run_sync(
     dry_run: bool = False,
     full: bool = False,
     log: Log | None = None,
+    watermark_floor: datetime | None = None,
 ) -> SyncResult:
+    """One run. `watermark_floor` (the wall clock at the start, less a margin for clock skew) lets
+    the watermark move past trackerbridge's own writes once they were re-read, so an idle run reads
+    nothing; without it the watermark is the newest record seen."""
     log = log or (lambda event, **fields: None)
     rules = load_rules()
     settings = rule_settings(project, rules)
@@ -112,7 +116,7 @@ def run_sync(
         if dry_run:
             outcome.api_calls = _calls(sources)
             return outcome
-        _write(outcome, sources, store, now, full_read, log)
+        _write(outcome, sources, store, now, full_read, log, watermark_floor)
         outcome.api_calls = _calls(sources)
         return outcome
     finally:
@@ -199,6 +203,7 @@ def _write(
     now: datetime,
     full_read: dict[str, bool],
     log: Log,
+    floor: datetime | None = None,
 ) -> None:
     planned = result.plan
     run_id = store.begin_run("sync", now)
@@ -249,8 +254,9 @@ def _write(
             healthy = [(k, flag, since) for c, k, flag, since in planned.health if c == s.name]
             store.set_health(s.name, [(k, flag, since) for k, flag, since in healthy if (s.name, k) not in failed_keys])
         for s in sources:
-            if result.stopped is None and s.high_water is not None:
-                store.set_watermark(s.name, s.high_water, run_id)
+            mark = max((m for m in (s.high_water, floor) if m is not None), default=None)
+            if result.stopped is None and mark is not None:
+                store.set_watermark(s.name, mark, run_id)
         status = "stopped" if result.stopped else ("partial" if result.failed else "ok")
     except BaseException:
         store.finish_run(run_id, now, "failed", _metrics(result, by_source))

@@ -6,7 +6,7 @@ import json
 import sys
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +83,9 @@ def sync_command(
     from trackerbridge.sync import run_sync
 
     now = parse_moment(as_of, "time") or datetime.now(timezone.utc)
+    # Trackers' clocks may differ from ours by a little: the watermark may advance to our start
+    # less this margin (and the connectors overlap their reads by two minutes more).
+    floor = None if as_of else now - timedelta(minutes=2)
     log = Logger(log_format)
     started = time.monotonic()
     with project_environment(project_dir, sandbox_flavor) as (project, env):
@@ -91,7 +94,17 @@ def sync_command(
         try:
             with run_lock(lock_file), StateStore.open(url) as store, store.shared_lock():
                 store.abandon_stale_runs()
-                result = run_sync(project, list(connectors), now, store, env, dry_run=dry_run, full=full, log=log)
+                result = run_sync(
+                    project,
+                    list(connectors),
+                    now,
+                    store,
+                    env,
+                    dry_run=dry_run,
+                    full=full,
+                    log=log,
+                    watermark_floor=floor,
+                )
         except Locked as exc:
             fail(str(exc), EXIT_LOCKED)
         except (ConfigError, PluginError) as exc:
