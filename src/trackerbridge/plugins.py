@@ -4,7 +4,7 @@ same `trackerbridge` entry-point group that third-party packages use, as pytest 
 from __future__ import annotations
 
 from functools import cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
@@ -59,27 +59,23 @@ def plugin_manager() -> pluggy.PluginManager:
     return pm
 
 
-def connector_types() -> dict[str, type[Connector]]:
-    """All connector types; two plugins claiming one type is a startup error."""
-    found: dict[str, type[Connector]] = {}
+def merged(hook: str, what: str) -> dict[str, Any]:
+    """One hook's dicts from every plugin, merged; a name two plugins claim is a startup error."""
+    found: dict[str, Any] = {}
     owners: dict[str, str] = {}
-    pm = plugin_manager()
-    for impl in pm.hook.trackerbridge_connector_types.get_hookimpls():
-        for name, cls in impl.function().items():
-            if name in found and found[name] is not cls:
-                raise PluginError(
-                    f"connector type {name!r} is registered twice: by {owners[name]} and by {impl.plugin_name}"
-                )
-            found[name] = cls
+    for impl in getattr(plugin_manager().hook, hook).get_hookimpls():
+        for name, value in impl.function().items():
+            if name in found and found[name] is not value:
+                first, second = sorted((owners[name], impl.plugin_name))
+                raise PluginError(f"{what} {name!r} is registered twice: by {first} and by {second}")
+            found[name] = value
             owners[name] = impl.plugin_name
     return found
 
 
+def connector_types() -> dict[str, type[Connector]]:
+    return merged("trackerbridge_connector_types", "connector type")
+
+
 def audit_formats() -> dict[str, Emitter]:
-    found: dict[str, Emitter] = {}
-    for impl in plugin_manager().hook.trackerbridge_audit_formats.get_hookimpls():
-        for name, emitter in impl.function().items():
-            if name in found:
-                raise PluginError(f"audit format {name!r} is registered twice (again by {impl.plugin_name})")
-            found[name] = emitter
-    return found
+    return merged("trackerbridge_audit_formats", "audit format")

@@ -28,12 +28,6 @@ SUFFIXES = {
 def renderers() -> dict[str, Renderer]:
     """Every report format by the name `--format` takes: the built-ins and plugins' (hook
     `trackerbridge_report_formats`)."""
-    from trackerbridge.plugins import PluginError, plugin_manager
+    from trackerbridge.plugins import merged
 
-    found: dict[str, Renderer] = {}
-    for impl in plugin_manager().hook.trackerbridge_report_formats.get_hookimpls():
-        for name, render in impl.function().items():
-            if name in found:
-                raise PluginError(f"report format {name!r} is registered twice (again by {impl.plugin_name})")
-            found[name] = render
-    return found
+    return merged("trackerbridge_report_formats", "report format")

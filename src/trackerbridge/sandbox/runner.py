@@ -9,7 +9,7 @@ import threading
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -246,6 +246,3 @@ class Sandbox:
         with urllib.request.urlopen(req, context=context) as resp:
             payload = resp.read()
         return json.loads(payload) if payload else None
-
-    def info_dict(self) -> dict[str, Any]:
-        return asdict(self.info)
