@@ -37,10 +37,10 @@ JIRA_CLOUD_PAGE = 100  # enhanced search (search/jql) with fields
 JIRA_DC_PAGE = 1000  # Data Center search, default jira.search.views.default.max
 SF_QUERY_PAGE = 2000  # Salesforce query / queryMore batch
 SF_COLLECTION = 200  # composite/sobjects records per call
-# Fixed calls a client cannot avoid, counted in the minimum (see README): Jira serverInfo (flavour),
-# field (resolve field names to ids), myself (the user's time zone: JQL dates are read in it);
-# Salesforce: describe of the sObject (resolve field names, check they are updateable).
-JIRA_FIXED = {"serverInfo", "field", "myself"}
+# Fixed calls a cold client cannot avoid, counted in the minimum of full reads (see README): Jira
+# serverInfo (flavour), field (resolve field names to ids); Salesforce: describe of the sObject
+# (resolve field names, check they are updateable). A later run can keep what they said.
+JIRA_FIXED = {"serverInfo", "field"}
 SF_FIXED = {"describe"}
 
 JIRA = "sandbox-jira"
@@ -138,12 +138,12 @@ def read_page(system: str, flavor: str) -> int:
     return JIRA_CLOUD_PAGE if flavor == "cloud" else JIRA_DC_PAGE
 
 
-def minimum(system: str, flavor: str, records: int, writes: int, notes: int) -> dict[str, int]:
-    """Theoretical minimum calls: the fixed calls, one search page per page of records (at least
-    one, to learn there is nothing), and writes at the APIs' batch limits. Jira can add a comment
-    in the same edit (`update.comment`), so a turned-red note costs no extra call; Salesforce Tasks
-    are created in collections of 200."""
-    fixed = len(JIRA_FIXED) if system == "jira" else len(SF_FIXED)
+def minimum(system: str, flavor: str, records: int, writes: int, notes: int, cold: bool = True) -> dict[str, int]:
+    """Theoretical minimum calls: the fixed calls (only on a cold start: what they say can be kept
+    between runs), one search page per page of records (at least one, to learn there is nothing),
+    and writes at the APIs' batch limits. Jira can add a comment in the same edit (`update.comment`),
+    so a turned-red note costs no extra call; Salesforce Tasks are created in collections of 200."""
+    fixed = 0 if not cold else len(JIRA_FIXED) if system == "jira" else len(SF_FIXED)
     pages = max(1, math.ceil(records / read_page(system, flavor)))
     w = writes if system == "jira" else math.ceil(writes / SF_COLLECTION) + math.ceil(notes / SF_COLLECTION)
     return {"fixed": fixed, "pages": pages, "reads": fixed + pages, "writes": w}
@@ -319,7 +319,7 @@ def bench_connector(
         # ones people changed on an incremental one (re-reading our own writes is not needed)
         must_read = population if changed is None else changed
         writes = out.get("changes", 0) if kind == "sync" else 0
-        mini = minimum(system, flavor, must_read, writes, out.get("notes", 0))
+        mini = minimum(system, flavor, must_read, writes, out.get("notes", 0), cold=changed is None)
         row = {
             "system": system if system == "salesforce" else f"jira-{flavor}",
             "case": case, "size": size, "population": population, "changed_by_people": changed,

@@ -85,7 +85,9 @@ def run_phase(job: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
         store = StateStore.open(job["state"])
         try:
             floor = now - timedelta(minutes=2)  # as the CLI does without --as-of
-            res = run_sync(project, names, now, store, env, full=bool(job.get("full")), watermark_floor=floor)
+            res = run_sync(
+                project, names, now, store, env, full=bool(job.get("full")), watermark_floor=floor, clock=lambda: now
+            )
         finally:
             store.close()
         out.update(

@@ -13,7 +13,7 @@ import requests
 import responses
 from urllib3.util.retry import Retry
 
-from trackerbridge.connectors.http import CountingRetry, retry_policy, tracker_session
+from trackerbridge.connectors.http import NO_RESEND, CountingRetry, retry_policy, tracker_session
 
 SITE = "https://tracker.example.com"
 FAST = retry_policy(attempts=3, backoff=0)
@@ -82,6 +82,25 @@ def test_post_is_retried_where_allowed(rsps: responses.RequestsMock) -> None:
     ]
 
 
+def test_a_put_marked_no_resend_is_not_retried_and_the_mark_is_not_sent(rsps: responses.RequestsMock) -> None:
+    for status in (503, 503, 204):
+        rsps.put(f"{SITE}/issue/1", status=status)
+    attempts: list[Attempt] = []
+    session = counting_session(attempts)
+    assert session.put(f"{SITE}/issue/1", json={}, headers={NO_RESEND: "1"}).status_code == 503  # a comment rides in
+    assert session.put(f"{SITE}/issue/1", json={}).status_code == 204  # a plain edit is idempotent: retried
+    assert [c.response.status_code for c in rsps.calls] == [503, 503, 204]  # type: ignore[union-attr]
+    assert len(attempts) == 3
+    assert all(NO_RESEND not in c.request.headers for c in rsps.calls)
+
+
+def test_from_policy_without_resend_retries_no_method() -> None:
+    once = CountingRetry.from_policy(FAST, resend=False)
+    assert not once.is_retry("PUT", 503) and not once.is_retry("GET", 429, has_retry_after=True)
+    assert not once.new(total=2).is_retry("PUT", 503)  # urllib3 derives a new Retry per attempt
+    assert CountingRetry.from_policy(FAST).is_retry("PUT", 503)
+
+
 def test_from_policy_adds_post_only_when_asked() -> None:
     assert "POST" not in (CountingRetry.from_policy(FAST).allowed_methods or ())
     counting = CountingRetry.from_policy(FAST, allow_post=True)
@@ -125,7 +144,7 @@ class _DropsFirst(BaseHTTPRequestHandler):
     seen: dict[str, int]
 
     def _serve(self) -> None:
-        if self.command == "POST":
+        if self.command in ("POST", "PUT"):
             self.rfile.read(int(self.headers.get("Content-Length") or 0))
         n = self.seen[self.path] = self.seen.get(self.path, 0) + 1
         if n == 1:
@@ -136,7 +155,7 @@ class _DropsFirst(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(b"{}")
 
-    do_GET = do_POST = _serve
+    do_GET = do_POST = do_PUT = _serve
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -167,6 +186,13 @@ def test_a_dropped_post_is_not_resent_but_still_reported(dropping_server: str) -
     with counting_session(attempts, timeout=5) as session, pytest.raises(requests.ConnectionError):
         session.post(f"{dropping_server}/comments", json={"body": "once"})
     assert attempts == [("POST", f"{dropping_server}/comments", True)]
+
+
+def test_a_dropped_put_marked_no_resend_is_not_resent_but_still_reported(dropping_server: str) -> None:
+    attempts: list[Attempt] = []
+    with counting_session(attempts, timeout=5) as session, pytest.raises(requests.ConnectionError):
+        session.put(f"{dropping_server}/issue/1", json={"update": {}}, headers={NO_RESEND: "1"})
+    assert attempts == [("PUT", f"{dropping_server}/issue/1", True)]
 
 
 def test_a_connection_that_never_opened_is_not_an_attempt() -> None:

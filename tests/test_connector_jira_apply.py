@@ -6,9 +6,11 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from copy import deepcopy
-from datetime import date
+from dataclasses import replace
+from datetime import date, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -23,6 +25,7 @@ from test_connector_jira_http import basics as http_basics
 from test_connector_jira_http import connection as http_connection
 from trackerbridge.changes import FieldChange, Note, Outcome, RecordChange
 from trackerbridge.connectors.base import DATE, LABELS, NUMBER, OPTION, TEXT, USER, FieldInfo, QuotaExceeded
+from trackerbridge.connectors.http import NO_RESEND
 from trackerbridge.connectors.jira import JiraConnector
 from trackerbridge.connectors.jira_write import comment_body, edit_body, has_marker, marker_line
 from trackerbridge.connectors.record_write import Unreachable
@@ -255,7 +258,8 @@ def test_a_note_is_posted_once_and_mentions_the_owner(jira_sb: Sandbox) -> None:
     owner = people(sb)[2]
     key = keys_of(sb, 1)[0]
     note = Note("turned-red", "a1b2c3d4e5f6", "Execution health turned red: no end date", Person(email=owner.email))
-    change = health_change(c, key, notes=[note])
+    change = health_change(c, key, notes=[note])  # maybe_posted: the safe default, so the comments are read
+    requests_seen = spy(sb)
 
     first = list(c.apply([change], fields))
     rerun = connector(sb)  # a later run: a new process
@@ -268,13 +272,13 @@ def test_a_note_is_posted_once_and_mentions_the_owner(jira_sb: Sandbox) -> None:
     assert bodies[0].startswith("Execution health turned red: no end date\n\n")
     assert mention in bodies[0]
     assert bodies[0].endswith(marker_line("a1b2c3d4e5f6"))
-    assert (c.calls["POST issue/{key}/comment"], c.calls["GET issue/{key}/comment"], c.calls["GET user/search"]) == (
-        1,
-        1,
-        1,
-    )
-    assert "POST issue/{key}/comment" not in rerun.calls and rerun.calls["GET issue/{key}/comment"] == 1
-    assert "GET user/search" not in rerun.calls  # the owner is looked up only for a comment still to post
+    mine = ("PUT issue/{key}", "GET issue/{key}/comment", "GET user/search", "POST issue/{key}/comment")
+    assert [c.calls[k] for k in mine] == [1, 1, 1, 0]  # the comment rides in the edit
+    assert [rerun.calls[k] for k in mine] == [1, 1, 0, 0]  # found: the owner is looked up only for a comment to post
+    first_edit, second_edit = [r for r in requests_seen if r.method == "PUT"]
+    assert first_edit.json()["update"]["comment"] == [{"add": {"body": bodies[0]}}]
+    assert first_edit.arg("notifyUsers") is None  # the comment is meant to be seen
+    assert "comment" not in second_edit.json().get("update", {}) and second_edit.arg("notifyUsers") == "false"
 
 
 def test_the_marker_is_found_on_a_later_page_of_comments(jira_sb: Sandbox) -> None:
@@ -311,6 +315,88 @@ def test_a_note_for_an_issue_whose_edit_failed_is_not_posted(jira_sb: Sandbox) -
 
     assert not outcome.ok and outcome.notes_posted == ()
     assert marker_comments(sb, key, "0badc0ffee00") == []
+
+
+def bot(sb: Sandbox) -> str:
+    user = sb.jira_data.user_for(sb.info.jira_email)
+    assert user is not None
+    return user.account_id
+
+
+def test_a_red_turn_is_one_call_with_the_comment_in_the_edit(jira_sb: Sandbox) -> None:
+    sb = jira_sb
+    c = connector(sb)
+    fields = catalog_fields(c, HEALTH, REASONS)
+    owner = people(sb)[3]
+    key = keys_of(sb, 1)[0]
+    read_from_jira = Person(email=owner.email, name=owner.display_name, ref=ref_of(sb, owner))  # as `pull` reads it
+    note = Note("turned-red", "5eed00000001", "Execution health turned red", read_from_jira, maybe_posted=False)
+    with sb.lock:
+        issue = sb.jira_data.issues[key]
+        history, comments, updated = len(issue.changelog), len(issue.comments), issue.fields["updated"]
+    sb.clock.advance(timedelta(minutes=5))
+    before = Counter(c.calls)
+    sb.accounting.reset()
+
+    [outcome] = c.apply([health_change(c, key, add_labels=["health-red"], notes=[note])], fields)
+
+    assert outcome == Outcome(c.name, key, True, None, ("5eed00000001",))
+    assert c.calls - before == Counter({"PUT issue/{key}": 1})  # no comment read, no user search, no POST
+    assert [(r.method, r.endpoint, r.status) for r in sb.accounting.records()] == [
+        ("PUT", "/rest/api/2/issue/{key}", 204)
+    ]
+    with sb.lock:
+        [comment] = issue.comments[comments:]
+        assert comment.author == bot(sb) and has_marker(comment.body, "5eed00000001")
+        assert ref_of(sb, owner) in comment.body  # mentioned by the reference the person carried
+        assert len(issue.changelog) == history + 1 and issue.fields["updated"] == sb.clock.now() != updated
+        assert issue.fields[HEALTH] == "Red" and "health-red" in issue.fields["labels"]
+
+
+@pytest.mark.parametrize("landed", [True, False], ids=["posted-then-died", "died-before-posting"])
+def test_a_note_the_store_holds_as_pending_is_looked_for_first_and_never_posted_twice(
+    jira_sb: Sandbox, landed: bool
+) -> None:
+    sb = jira_sb
+    fields = catalog_fields(connector(sb), HEALTH, REASONS)
+    key = keys_of(sb, 1)[0]
+    note = Note("turned-red", "9e9d1e900001", "Execution health turned red", None, maybe_posted=False)
+    if landed:  # an earlier run posted it, then died before recording that: the store says pending
+        earlier = connector(sb)
+        assert all(o.ok for o in earlier.apply([health_change(earlier, key, notes=[note])], fields))
+    c = connector(sb)
+    requests_seen = spy(sb)
+
+    [outcome] = c.apply([health_change(c, key, notes=[replace(note, maybe_posted=True)])], fields)
+
+    assert outcome == Outcome(c.name, key, True, None, ("9e9d1e900001",))
+    assert len(marker_comments(sb, key, "9e9d1e900001")) == 1
+    assert [c.calls[k] for k in ("GET issue/{key}/comment", "PUT issue/{key}", "POST issue/{key}/comment")] == [1, 1, 0]
+    [edit] = [r for r in requests_seen if r.method == "PUT"]
+    assert ("comment" in edit.json().get("update", {})) is not landed
+
+
+@pytest.mark.parametrize("fault", ["drop-reply", "drop"])
+def test_a_dropped_connection_on_the_edit_carrying_a_comment_never_posts_it_twice(
+    sandbox_factory: Callable[..., Sandbox], fault: str
+) -> None:
+    """drop-reply: Jira did the edit (and added the comment) but the answer was lost; drop: it never
+    got there. The client cannot tell them apart: it looks for the marker before sending again."""
+    sb = sandbox_factory(faults=f"{fault}:every=1,count=1,method=PUT,service=jira")
+    c = connector(sb)
+    fields = catalog_fields(c, HEALTH, REASONS)
+    key = keys_of(sb, 1)[0]
+    note = Note("turned-red", "d409d409d409", "Execution health turned red", None, maybe_posted=False)
+
+    [outcome] = c.apply([health_change(c, key, notes=[note])], fields)
+
+    assert outcome == Outcome(c.name, key, True, None, ("d409d409d409",))
+    assert len(marker_comments(sb, key, "d409d409d409")) == 1
+    assert c.dropped == Counter({"PUT issue/{key}": 1})
+    assert c.calls["GET issue/{key}/comment"] == 1  # looked for once, after the drop only
+    assert c.calls["PUT issue/{key}"] == (1 if fault == "drop-reply" else 2)
+    with sb.lock:
+        assert sb.jira_data.issues[key].fields[HEALTH] == "Red"
 
 
 # --- people -------------------------------------------------------------------------------------
@@ -569,42 +655,94 @@ def comments(*bodies: str) -> dict[str, Any]:
     return {"startAt": 0, "maxResults": 5000, "total": len(bodies), "comments": [{"body": b} for b in bodies]}
 
 
-@pytest.mark.parametrize("landed", [True, False], ids=["post-had-landed", "post-had-not"])
-def test_a_failed_comment_post_is_checked_for_before_it_is_sent_again(
-    rsps: responses.RequestsMock, landed: bool
-) -> None:
+def test_the_edit_carries_fields_labels_and_the_comment_in_one_body(rsps: responses.RequestsMock) -> None:
     http_basics(rsps)
     rsps.put(f"{API}/issue/OPS-1", status=204)
-    note = Note("turned-red", "cafe00000001", "Turned red")
+    owner = Person(email="ann@example.com", name="Ann Lee", ref="5b10ac8d82e05b22cc7d4ef5")  # read from this site
+    note = Note("turned-red", "b0d1e5000001", "Turned red", owner, maybe_posted=False)
+    change = red("OPS-1", note)
+    change.add_labels, change.remove_labels = ["health-red"], ["health-green"]
+    c = http_connector()
+
+    [outcome] = c.apply([change], HTTP_FIELDS)
+
+    assert outcome == Outcome("acme", "OPS-1", True, None, ("b0d1e5000001",))
+    [edit] = [call.request for call in rsps.calls if "/issue/" in (call.request.url or "")]  # nothing else
+    assert edit.method == "PUT" and urlsplit(edit.url).query == ""
+    assert json.loads(edit.body) == {
+        "fields": {"customfield_1": {"value": "Red"}},
+        "update": {
+            "labels": [{"add": "health-red"}, {"remove": "health-green"}],
+            "comment": [
+                {"add": {"body": f"Turned red\n\nOwner: [~accountid:{owner.ref}]\n\n{marker_line(note.marker)}"}}
+            ],
+        },
+    }
+    assert NO_RESEND not in edit.headers
+    assert "GET user/search" not in c.calls
+
+
+def test_a_note_alone_is_one_comment_post(rsps: responses.RequestsMock) -> None:
+    http_basics(rsps)
+    rsps.post(f"{API}/issue/OPS-1/comment", status=201, json={"id": "1"})
+    note = Note("turned-red", "b0d1e5000002", "Turned red", None, maybe_posted=False)
+    c = http_connector()
+
+    [outcome] = c.apply([RecordChange("acme", "OPS-1", "", notes=[note])], HTTP_FIELDS)
+
+    assert outcome == Outcome("acme", "OPS-1", True, None, ("b0d1e5000002",))
+    [post] = [call.request for call in rsps.calls if "/issue/" in (call.request.url or "")]
+    assert post.method == "POST" and json.loads(post.body) == {"body": comment_body(note, None, cloud=True)}
+
+
+@pytest.mark.parametrize("landed", [True, False], ids=["edit-had-landed", "edit-had-not"])
+@pytest.mark.parametrize("status", [503, 429])
+def test_a_failed_edit_carrying_a_comment_is_looked_for_before_it_is_sent_again(
+    rsps: responses.RequestsMock, landed: bool, status: int
+) -> None:
+    """A 5xx may have been carried out: the comments are read before the edit is sent again. A 429
+    was not: it is sent again without a read (and the sandbox's own 429s come before any work)."""
+    http_basics(rsps)
+    note = Note("turned-red", "cafe00000001", "Turned red", maybe_posted=False)
     posted = comment_body(note, None, cloud=True)
-    rsps.get(f"{API}/issue/OPS-1/comment", json=comments("hello"))
     rsps.get(f"{API}/issue/OPS-1/comment", json=comments("hello", posted) if landed else comments("hello"))
-    rsps.post(f"{API}/issue/OPS-1/comment", status=503, headers={"Retry-After": "0"})
-    rsps.post(f"{API}/issue/OPS-1/comment", status=201, json={"id": "1", "body": posted})
+    rsps.put(f"{API}/issue/OPS-1", status=status, headers={"Retry-After": "0"})
+    rsps.put(f"{API}/issue/OPS-1", status=204)
     c = http_connector()
 
     [outcome] = c.apply([red("OPS-1", note)], HTTP_FIELDS)
 
     assert outcome == Outcome("acme", "OPS-1", True, None, ("cafe00000001",))
-    sent = calls_to(rsps, "POST", "/rest/api/2/issue/OPS-1/comment")
-    assert len(sent) == (1 if landed else 2)
-    assert json.loads(sent[0].request.body) == {"body": posted}
+    looked = status != 429
+    assert len(calls_to(rsps, "GET", "/rest/api/2/issue/OPS-1/comment")) == looked
+    sent = calls_to(rsps, "PUT", "/rest/api/2/issue/OPS-1")
+    assert len(sent) == (1 if landed and looked else 2)  # never resent by the retry layer itself
+    assert all(json.loads(s.request.body)["update"]["comment"] == [{"add": {"body": posted}}] for s in sent)
 
 
-def test_a_comment_post_that_keeps_failing_fails_the_record_saying_the_fields_were_written(
+def test_a_comment_jira_refuses_in_an_edit_is_posted_after_the_fields_and_may_fail_alone(
     rsps: responses.RequestsMock,
 ) -> None:
     http_basics(rsps)
-    rsps.put(f"{API}/issue/OPS-1", status=204)
-    rsps.get(f"{API}/issue/OPS-1/comment", json=comments())
+    refused = {"errorMessages": [], "errors": {"comment": "You do not have the permission to comment on this issue."}}
+
+    def edit(request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
+        carries = "comment" in json.loads(request.body or "{}").get("update", {})
+        return (400, {}, json.dumps(refused)) if carries else (204, {}, "")
+
+    rsps.add_callback(responses.PUT, f"{API}/issue/OPS-1", callback=edit)
     rsps.post(f"{API}/issue/OPS-1/comment", status=502)
+    rsps.get(f"{API}/issue/OPS-1/comment", json=comments())
     c = http_connector()
     started = time.monotonic()
 
-    [outcome] = c.apply([red("OPS-1", Note("turned-red", "cafe00000002", "Turned red"))], HTTP_FIELDS)
+    note = Note("turned-red", "cafe00000002", "Turned red", maybe_posted=False)
+
+    [outcome] = c.apply([red("OPS-1", note)], HTTP_FIELDS)
 
     assert not outcome.ok and outcome.notes_posted == ()
     assert outcome.error is not None and outcome.error.startswith("fields written; note not posted: ")
     assert "502" in outcome.error
+    assert len(calls_to(rsps, "PUT", "/rest/api/2/issue/OPS-1")) == 2  # with the comment, refused; then alone
     assert len(calls_to(rsps, "POST", "/rest/api/2/issue/OPS-1/comment")) == 6  # the policy's attempts
     assert time.monotonic() - started < 5

@@ -553,6 +553,35 @@ def test_since_is_written_in_the_users_zone_before_the_overlap(
     )
 
 
+@pytest.mark.parametrize(
+    ("date", "jql_calls", "bound"),
+    [
+        # Jira's clock agrees with ours: 7 whole minutes back reach since - overlap (09:28), no myself.
+        ("Mon, 02 Nov 2026 09:35:00 GMT", [], "-7m"),
+        # A second of rounding or skew is inside the allowance.
+        ("Mon, 02 Nov 2026 09:35:04 GMT", [], "-7m"),
+        # Jira's clock is a minute ahead: "-7m" started after 09:28, so the search is asked by date.
+        ("Mon, 02 Nov 2026 09:36:00 GMT", ["GET myself"], "2026/11/02 09:28"),
+        (None, ["GET myself"], "2026/11/02 09:28"),  # no Date header: nothing proves the window
+    ],
+)
+def test_a_relative_search_is_proven_by_the_answers_date(
+    rsps: responses.RequestsMock, date: str | None, jql_calls: list[str], bound: str
+) -> None:
+    basics(rsps)
+    headers = {"Date": date} if date else {}
+    rsps.get(f"{API}/search/jql", json=page("OPS-1", is_last=True), headers=headers)
+    c = connector()
+    since = datetime(2026, 11, 2, 9, 30, tzinfo=timezone.utc)
+    now = datetime(2026, 11, 2, 9, 35, tzinfo=timezone.utc)
+    assert pull_keys(c, since=since, clock=lambda: now) == ["OPS-1"]
+    sent = [query(call)["jql"][0] for call in search_calls(rsps)]
+    assert 'updated >= "-7m"' in sent[0]
+    assert f'updated >= "{bound}"' in sent[-1]
+    assert len(sent) == (2 if jql_calls else 1)
+    assert c.calls["GET myself"] == len(jql_calls)
+
+
 def test_a_context_path_is_kept_in_urls_and_left_out_of_call_names(rsps: responses.RequestsMock) -> None:
     site = "https://corp.example.com/jira"
     basics(rsps, cloud=False, api=f"{site}/rest/api/2")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from copy import deepcopy
+from dataclasses import replace
 from datetime import date, datetime, timezone
 from typing import Any
 
@@ -246,6 +247,23 @@ def test_the_turned_red_task_is_created_once_across_two_applies(sandbox: Sandbox
         "Description": "Execution health turned red: no end date",
     }
     assert len(tasks(sb, keys[2], "5eed5eed5eed")) == 1 and tasks(sb, keys[1]) == []
+
+
+def test_the_task_query_is_made_only_for_notes_an_earlier_run_may_have_posted(sandbox: Sandbox) -> None:
+    sb = sandbox
+    c = sandbox_connector(sb)
+    fields = catalog_fields(c, HEALTH, REASONS)
+    key = opportunities(sb, 1)[0]
+    fresh = Note("turned-red", "f7e5f7e5f7e5", "turned red", None, maybe_posted=False)  # the store never saw it
+    queries = c.calls["GET query"]
+
+    first = list(c.apply([health_change(key, "Red", fresh)], fields))
+    looked = c.calls["GET query"] - queries
+    second = list(c.apply([health_change(key, "Red", replace(fresh, maybe_posted=True))], fields))  # pending
+
+    assert first == second == [Outcome(c.name, key, True, None, ("f7e5f7e5f7e5",))]
+    assert looked == 0 and c.calls["GET query"] - queries == 1
+    assert c.calls["POST composite/sobjects"] == 1 and len(tasks(sb, key, "f7e5f7e5f7e5")) == 1
 
 
 def test_a_task_for_someone_without_a_user_is_left_with_the_integration_user(sandbox: Sandbox) -> None:

@@ -32,6 +32,13 @@ def test_service_after_and_count_limit_where_a_rule_fires() -> None:
     assert kinds(injector, "salesforce", 6) == [None, None, "rate-limit", "rate-limit", None, None]
 
 
+def test_a_method_filter_counts_only_that_methods_requests() -> None:
+    injector = FaultInjector(parse_fault_spec("drop-reply:every=2,method=put,service=jira"))
+    seen = [injector.decide("jira", m).kind for m in ("GET", "PUT", "GET", "PUT", "POST", "PUT", "PUT")]
+    assert seen == [None, None, None, "drop-reply", None, None, "drop-reply"]
+    assert injector.rules[0].describe()["method"] == "PUT"
+
+
 def test_latency_adds_up_and_applies_to_faulted_requests_too() -> None:
     injector = FaultInjector(parse_fault_spec("latency:ms=20;latency:ms=5,service=jira;error:every=2"))
     first, second = injector.decide("jira"), injector.decide("jira")
@@ -51,6 +58,7 @@ def test_latency_adds_up_and_applies_to_faulted_requests_too() -> None:
         ("latency:ms=0", "latency needs ms=N"),
         ("rate-limit:every", "expected key=value"),
         ("error:every=1,service=github", "invalid value 'github' for 'service'"),
+        ("drop-reply:every=1,method=P-T", "invalid value 'P-T' for 'method'"),
     ],
 )
 def test_bad_fault_specs_say_what_is_wrong(spec: str, message: str) -> None:

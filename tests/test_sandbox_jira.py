@@ -163,6 +163,60 @@ def test_comment_is_added_and_listed(jira_sandbox: Sandbox) -> None:
     assert bodies[-1] == "Turned red: no owner, no end date."
 
 
+def test_a_comment_rides_in_an_edit_by_the_caller_without_a_changelog_item(jira_sandbox: Sandbox) -> None:
+    jira = client(jira_sandbox)
+    health = field_id(jira, "Execution health")
+    issue = jira_sandbox.jira_data.issues["OPS-5"]
+    comments, history, before = len(issue.comments), len(issue.changelog), issue.fields["updated"]
+    jira_sandbox.clock.advance(timedelta(minutes=5))
+
+    jira.issue("OPS-5").update(
+        fields={health: {"value": "Red"}},
+        update={"labels": [{"add": "health-red"}], "comment": [{"add": {"body": "Red."}}]},
+    )
+    jira.issue("OPS-5").update(update={"comment": [{"add": {"body": "Still red."}}]})  # a comment alone
+
+    assert [c.body for c in jira.comments("OPS-5")][comments:] == ["Red.", "Still red."]
+    assert {c.author.emailAddress for c in jira.comments("OPS-5")[comments:]} == {"trackerbridge-bot@example.com"}
+    assert len(issue.changelog) == history + 1  # the fields' edit; comments leave no item
+    assert {i["fieldId"] for i in issue.changelog[-1].items} == {health, "labels"}
+    assert issue.fields["updated"] == jira_sandbox.clock.now() != before
+
+
+@pytest.mark.parametrize(
+    ("comment", "message"),
+    [
+        ([{"add": {"body": "  "}}], "Comment body can not be empty!"),
+        ([{"add": {}}], "Comment body can not be empty!"),
+        (
+            [{"add": {"body": "x" * 32768}}],
+            "The entered text is too long. It exceeds the allowed limit of 32767 characters.",
+        ),
+        ([{"set": "x"}], "Field 'comment' does not support update operation 'set'."),
+        (
+            [{"add": {"body": "x"}, "remove": {"id": "1"}}],
+            "Field 'comment': each operation must be an object with one verb.",
+        ),
+        ({"add": {"body": "x"}}, "Field 'comment': update operations must be a list."),
+    ],
+)
+def test_a_bad_comment_operation_is_a_400_naming_comment_and_changes_nothing(
+    sandbox_factory: Callable[..., Sandbox], comment: object, message: str
+) -> None:
+    sb = sandbox_factory()
+    jira = client(sb)
+    health = field_id(jira, "Execution health")
+    issue = sb.jira_data.issues["OPS-6"]
+    before = (dict(issue.fields), len(issue.comments), len(issue.changelog))
+
+    with pytest.raises(JIRAError) as caught:
+        jira.issue("OPS-6").update(fields={health: {"value": "Red"}}, update={"comment": comment})
+
+    assert caught.value.status_code == 400
+    assert caught.value.response.json() == {"errorMessages": [], "errors": {"comment": message}}
+    assert (dict(issue.fields), len(issue.comments), len(issue.changelog)) == before
+
+
 def test_transition_records_status_and_resolution_in_the_changelog(jira_sandbox: Sandbox) -> None:
     jira = client(jira_sandbox)
     key = next(

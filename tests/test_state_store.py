@@ -79,8 +79,38 @@ def test_newer_schema_is_refused_with_a_clear_message(db: Path) -> None:
     con.execute("UPDATE tb_meta SET value = ? WHERE name = 'schema_version'", (str(SCHEMA_VERSION + 1),))
     con.commit()
     con.close()
-    with pytest.raises(StateStoreError, match=r"schema version 2, written by a newer trackerbridge.*upgrade"):
+    newer = rf"schema version {SCHEMA_VERSION + 1}, written by a newer trackerbridge.*upgrade"
+    with pytest.raises(StateStoreError, match=newer):
         StateStore.open(url(db))
+
+
+def test_a_version_1_store_gains_the_discovery_table_and_keeps_its_data(db: Path) -> None:
+    with StateStore.open(url(db)) as s:
+        s.set_watermark("jira-main", T0, None)
+    con = sqlite3.connect(db)  # as trackerbridge 0.1 left it: no tb_discovery, version 1
+    con.execute("DROP TABLE tb_discovery")
+    con.execute("UPDATE tb_meta SET value = '1' WHERE name = 'schema_version'")
+    con.commit()
+    con.close()
+    with StateStore.open(url(db)) as s:
+        assert s.watermark("jira-main") == T0
+        s.save_discovery("jira-main", "f" * 64, T0, {"serverInfo": {"versionNumbers": [10, 0, 0]}})
+        assert s.discovery("jira-main") is not None
+    con = sqlite3.connect(db)
+    assert con.execute("SELECT value FROM tb_meta WHERE name = 'schema_version'").fetchone() == (str(SCHEMA_VERSION),)
+    con.close()
+
+
+def test_discovery_round_trips_as_json_and_can_be_forgotten(store: StateStore) -> None:
+    body = {"describe": {"name": "Opportunity", "fields": [{"name": "Amount", "type": "currency"}]}, "n": [1, None]}
+    assert store.discovery("sf") is None
+    store.save_discovery("sf", "a" * 64, T0, body)
+    store.save_discovery("sf", "b" * 64, T0 + timedelta(hours=1), body)  # the newer replaces it
+    saved = store.discovery("sf")
+    assert saved is not None
+    assert (saved.fingerprint, saved.fetched_at, saved.body) == ("b" * 64, T0 + timedelta(hours=1), body)
+    store.forget_discovery("sf")
+    assert store.discovery("sf") is None
 
 
 # --- runs ---------------------------------------------------------------------------------------

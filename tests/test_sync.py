@@ -14,11 +14,13 @@ import requests
 from click.testing import CliRunner
 
 from trackerbridge.audit import run_audit
+from trackerbridge.changes import Note, RecordChange
 from trackerbridge.cli import main
 from trackerbridge.config.project import Project
 from trackerbridge.sandbox import Sandbox
 from trackerbridge.state.lock import run_lock
 from trackerbridge.state.store import StateStore
+from trackerbridge.sync import _mark_known_notes
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -176,6 +178,56 @@ def test_an_overlapping_run_exits_75_without_writing(sb: Sandbox, project: Path)
     assert code == 75
     assert "another trackerbridge sync is running" in err
     assert puts(sb) == 0
+
+
+def test_a_turn_to_red_is_one_edit_carrying_the_comment_and_mention(sb: Sandbox, project: Path) -> None:
+    sync(sb, project)  # baseline: first sight of every record
+    health = field_id(sb, "Execution health")
+    green = [
+        k
+        for k, i in sb.jira_data.issues.items()
+        if i.fields[health] == "Green"
+        and i.fields["assignee"]
+        and i.fields["duedate"]
+        and sb.jira_data.statuses[i.fields["status"]].category != "done"
+    ][:6]
+    assert len(green) == 6
+    sb.clock.advance(timedelta(minutes=5))
+    for key in green:  # a person clears the end date: TB102 makes them red; the owner stays
+        assert jira_as_person(sb, "PUT", f"issue/{key}", json={"fields": {"duedate": None}}).ok
+    sb.clock.advance(timedelta(minutes=5))
+    sb.accounting.reset()
+
+    code, _, err = sync(sb, project)
+
+    assert code == 0, err
+    jira = [r for r in sb.accounting.records() if r.service == "jira"]
+    writes = [r for r in jira if r.method != "GET" and "search" not in r.endpoint]
+    assert [(r.method, r.endpoint, r.status) for r in writes] == [("PUT", "/rest/api/2/issue/{key}", 204)] * 6
+    assert sorted(r.path.rsplit("/", 1)[-1] for r in writes) == sorted(green)
+    assert not [r for r in jira if r.endpoint.endswith(("/comment", "/user/search", "/user"))]
+    for key in green:
+        issue = sb.jira_data.issues[key]
+        [comment] = [c for c in issue.comments if "[trackerbridge:" in c.body]
+        assert issue.fields[health] == "Red"
+        assert f"[~accountid:{issue.fields['assignee']}]" in comment.body  # the owner, by the accountId read
+
+
+def test_only_notes_the_store_already_holds_are_looked_for_on_the_record(tmp_path: Path) -> None:
+    changes = [
+        RecordChange("j", "OPS-1", "", notes=[Note("turned-red", "m1", "t")]),
+        RecordChange("j", "OPS-2", "", notes=[Note("turned-red", "m2", "t"), Note("turned-red", "m3", "t")]),
+        RecordChange("j", "OPS-3", "", notes=[Note("turned-red", "m1", "t")]),
+        RecordChange("j", "OPS-4", ""),
+    ]
+    with StateStore.open(f"sqlite:///{tmp_path / 'state.db'}") as store:
+        store.set_note("j", "OPS-1", "m1", "pending", None)  # a run died between posting and recording
+        store.set_note("j", "OPS-2", "m2", "posted", None)
+        store.set_note("other", "OPS-3", "m1", "pending", None)
+
+        _mark_known_notes(store, "j", changes)
+
+    assert [[n.maybe_posted for n in c.notes] for c in changes] == [[True], [True, False], [False], []]
 
 
 def test_turning_red_comments_once_even_when_a_run_is_killed_midway(

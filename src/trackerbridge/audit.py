@@ -11,6 +11,7 @@ from datetime import datetime
 from trackerbridge.config.project import Project
 from trackerbridge.connectors.base import ServerInfo
 from trackerbridge.health import Flag, Health, HealthPolicy, health_by_record
+from trackerbridge.longlived import long_lived
 from trackerbridge.model import Initiative
 from trackerbridge.rules.base import Finding, Rule, SyncBinding
 from trackerbridge.rules.engine import RuleSettings, active_rules, effective_params, evaluate
@@ -73,6 +74,7 @@ def assess(
     return AuditResult(now, list(initiatives), findings, health, ran, settings=settings)
 
 
+@long_lived()  # every initiative is held until the rules run: keep the garbage collector off them
 def run_audit(
     project: Project,
     names: Sequence[str],
@@ -88,7 +90,7 @@ def run_audit(
     summaries = []
     try:
         for name in project.select(names):
-            source = open_source(project, name, env)
+            source = open_source(project, name, env, identify=False)
             sources.append(source)
             count = 0
             for initiative in source.read():

@@ -30,6 +30,10 @@ class Note:
     marker: str  # stable id of this transition; the connector finds it to avoid duplicates
     text: str
     mention: Person | None = None
+    maybe_posted: bool = True
+    """Whether an earlier run may already have posted it (and died before recording that), so the
+    connector must look for the marker on the record before posting. Sync clears it for markers the
+    state store has never seen; True, the safe value, for callers that cannot know."""
 
 
 @dataclass

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
+from functools import lru_cache
 
 from trackerbridge.rules.base import Finding, Severity
 
@@ -33,7 +34,7 @@ class HealthPolicy:
     max_reasons_chars: int = 255  # fits a Jira text field and a Salesforce text(255)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Health:
     flag: Flag
     reasons: tuple[str, ...] = field(default=())
@@ -59,8 +60,14 @@ def health_of(findings: Iterable[Finding], policy: HealthPolicy = HealthPolicy()
     else:
         flag = Flag.GREEN
     counted = [f for f in live if f.severity in policy.red | policy.amber]
-    # The rule's name, not its message: messages count days and would rewrite the field every day.
-    return Health(flag, tuple(dict.fromkeys(f"{f.code} {f.rule.replace('-', ' ')}" for f in counted)))
+    return Health(flag, tuple(dict.fromkeys(_reason(f.code, f.rule) for f in counted)))
+
+
+@lru_cache(maxsize=1024)
+def _reason(code: str, rule: str) -> str:
+    """The rule's name, not its message: messages count days and would rewrite the field every day.
+    Cached: every record a rule finds shows the same text, and it need not be one string each."""
+    return f"{code} {rule.replace('-', ' ')}"
 
 
 def health_by_record(
@@ -70,4 +77,11 @@ def health_by_record(
     grouped: dict[str, list[Finding]] = {}
     for f in findings:
         grouped.setdefault(f.ref, []).append(f)
-    return {ref: health_of(grouped.get(ref, ()), policy) for ref in refs}
+    green = health_of((), policy)
+    shared: dict[Health, Health] = {}  # equal verdicts as one object: a large run has only a few hundred distinct ones
+    out: dict[str, Health] = {}
+    for ref in refs:
+        found = grouped.get(ref)
+        health = health_of(found, policy) if found else green
+        out[ref] = shared.setdefault(health, health)
+    return out

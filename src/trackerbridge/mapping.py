@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone, tzinfo
+from functools import cached_property, lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -118,9 +119,14 @@ class CompiledMapping:
             initiative.history = tuple(self._changes(raw))
         return initiative
 
+    @cached_property
+    def _history_by_name(self) -> dict[str, Resolved]:
+        """History fields by case-folded name (changelogs name custom fields as people see them)."""
+        return {r.field.name.casefold(): r for r in self.history_fields.values()}
+
     def _changes(self, raw: RawRecord) -> Iterator[Change]:
         """Changelog items of mapped fields, converted like the attribute (unreadable ones skipped)."""
-        by_name = {r.field.name.casefold(): r for r in self.history_fields.values()}
+        by_name = self._history_by_name
         for entry in raw.history:
             for item in entry.get("items", ()):
                 r = (
@@ -431,10 +437,21 @@ def _boolean(value: Any) -> bool | None:
 
 def _labels(value: Any) -> frozenset[str]:
     if value is None:
-        return frozenset()
+        return _NO_LABELS
     if isinstance(value, str):
-        return frozenset(value.split())
-    return frozenset(map(str, value))
+        value = value.split()
+    labels = tuple(map(str, value))
+    return _label_set(labels) if labels else _NO_LABELS
+
+
+_NO_LABELS: frozenset[str] = frozenset()
+
+
+@lru_cache(maxsize=4096)
+def _label_set(labels: tuple[str, ...]) -> frozenset[str]:
+    """Records share their label sets: most carry none, the rest one of a few common combinations,
+    and a frozenset costs over 200 bytes whatever it holds."""
+    return frozenset(labels)
 
 
 def _date_converter(zone: tzinfo, fmt: str | None) -> Converter:

@@ -105,7 +105,9 @@ def _plan_health(
         desired = spec.health_values.get(flag, DEFAULT_HEALTH_VALUES[flag])
         _set(i, spec.health_field, desired, "health", change_for)
     if spec.reasons_field is not None:
-        reasons = Health(flag, (*verdict.reasons, *(f"sync conflict on {c}" for c in conflicts)))
+        reasons = verdict
+        if conflicts:
+            reasons = Health(flag, (*verdict.reasons, *(f"sync conflict on {c}" for c in conflicts)))
         _set(i, spec.reasons_field, reasons.text(spec.reasons_limit) or None, "reasons", change_for)
     if spec.label_prefix:
         prefix = spec.label_prefix

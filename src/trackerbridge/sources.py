@@ -3,10 +3,12 @@ initiatives. The one place that joins config, connectors and mappings."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from trackerbridge.config.errors import ConfigError, ConfigErrors
 from trackerbridge.config.project import Project
@@ -15,6 +17,9 @@ from trackerbridge.mapping import CompiledMapping, IncomingSync, MappingError, c
 from trackerbridge.model import Initiative
 from trackerbridge.plugins import connector_types
 from trackerbridge.rules.base import SyncBinding
+from trackerbridge.state.store import StateStore
+
+DISCOVERY_FORMAT = 1  # bump when a connector's discovery() changes shape
 
 
 @dataclass
@@ -29,10 +34,12 @@ class Source:
     def __post_init__(self) -> None:
         self.high_water: datetime | None = None  # newest tracker modification stamp read so far
 
-    def read(self, since: datetime | None = None) -> Iterator[Initiative]:
+    def read(
+        self, since: datetime | None = None, clock: Callable[[], datetime] | None = None
+    ) -> Iterator[Initiative]:
         """Initiatives in scope (changed at or after `since`), advancing `high_water` as they come."""
         mapping = self.mapping
-        for raw in self.connector.pull(mapping.fields, since=since, history=mapping.needs_history):
+        for raw in self.connector.pull(mapping.fields, since=since, history=mapping.needs_history, clock=clock):
             if raw.updated is not None and (self.high_water is None or raw.updated > self.high_water):
                 self.high_water = raw.updated
             yield mapping.to_initiative(raw, self.name)
@@ -59,19 +66,78 @@ def connect(project: Project, name: str, env: Mapping[str, str] = os.environ) ->
     return cls(connection)
 
 
-def open_source(project: Project, name: str, env: Mapping[str, str] = os.environ) -> Source:
-    """Connect, read the catalog and compile the mapping; mapping problems point at their lines."""
-    connector = connect(project, name, env)
-    server = connector.server()
-    catalog = connector.catalog()
+@dataclass(frozen=True)
+class DiscoveryCache:
+    """Connectors' discovery (server facts, field catalog) kept in the state store between runs, so
+    a run that finds nothing new costs one search instead of three or four calls."""
+
+    store: StateStore
+    now: datetime
+    max_age: timedelta
+    refresh: bool = False  # ask the trackers again (a full run) and keep what they say
+
+    def load(self, name: str, fingerprint: str) -> dict[str, object] | None:
+        if self.refresh or self.max_age <= timedelta(0):
+            return None
+        saved = self.store.discovery(name)
+        if saved is None or saved.fingerprint != fingerprint:
+            return None
+        return saved.body if timedelta(0) <= self.now - saved.fetched_at < self.max_age else None
+
+    def save(self, name: str, fingerprint: str, body: dict[str, object]) -> None:
+        if body and self.max_age > timedelta(0):
+            self.store.save_discovery(name, fingerprint, self.now, body)
+
+
+def open_source(
+    project: Project,
+    name: str,
+    env: Mapping[str, str] = os.environ,
+    *,
+    identify: bool = True,
+    cache: DiscoveryCache | None = None,
+) -> Source:
+    """Connect, read the catalog and compile the mapping; mapping problems point at their lines.
+
+    With a `cache`, an earlier run's discovery stands in for the catalog calls; if the mapping does
+    not compile against it (a field added since), the tracker is asked again before anything is
+    reported. `identify=False` skips asking who we are signed in as (runs do not show it)."""
     file = project.connectors[name]
-    try:
-        compiled = compile_mapping(
-            file.mapping, project.mappings[file.mapping], catalog, file.owns, incoming_syncs(project, file.mapping)
-        )
-    except MappingError as exc:
-        raise ConfigErrors(_located(project, file.mapping, exc)) from None
-    return Source(name, connector, server, compiled)
+    fingerprint = _fingerprint(project, name, env)
+    saved = cache.load(name, fingerprint) if cache is not None else None
+    while True:
+        connector = connect(project, name, env)
+        reused = saved is not None and connector.reuse(saved)
+        try:
+            server = connector.server(identify=identify)
+            compiled = compile_mapping(
+                file.mapping,
+                project.mappings[file.mapping],
+                connector.catalog(),
+                file.owns,
+                incoming_syncs(project, file.mapping),
+            )
+        except MappingError as exc:
+            connector.close()
+            if reused:
+                saved = None
+                continue
+            raise ConfigErrors(_located(project, file.mapping, exc)) from None
+        except BaseException:
+            connector.close()
+            raise
+        if cache is not None and not reused:
+            cache.save(name, fingerprint, connector.discovery())
+        return Source(name, connector, server, compiled)
+
+
+def _fingerprint(project: Project, name: str, env: Mapping[str, str]) -> str:
+    """Of the connector file and the URL it resolves to (names of secrets, never their values)."""
+    file = project.connectors[name]
+    url = project.connection(name, env).url
+    text = json.dumps([DISCOVERY_FORMAT, url, file.model_dump(mode="json")], sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
 
 
 def _located(project: Project, mapping: str, exc: MappingError) -> list[ConfigError]:

@@ -15,7 +15,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from trackerbridge.audit import AuditResult, SourceSummary, assess
@@ -23,12 +23,13 @@ from trackerbridge.changes import Outcome, RecordChange
 from trackerbridge.config.project import Project
 from trackerbridge.connectors.base import ConnectorError
 from trackerbridge.health import Flag
+from trackerbridge.longlived import long_lived
 from trackerbridge.model import Initiative
 from trackerbridge.planner import Plan, PlanState, WriteSpec, plan
 from trackerbridge.report.model import headline_metrics
 from trackerbridge.rules.registry import load_rules
 from trackerbridge.rules.settings import health_policy, rule_settings
-from trackerbridge.sources import Source, open_source, sync_bindings
+from trackerbridge.sources import DiscoveryCache, Source, open_source, sync_bindings
 from trackerbridge.state.store import StateStore, Write
 
 Log = Callable[..., None]  # log(event, **fields)
@@ -72,6 +73,7 @@ def write_specs(sources: Sequence[Source]) -> dict[str, WriteSpec]:
     return specs
 
 
+@long_lived()  # every record is held until planning ends: keep the garbage collector off them
 def run_sync(
     project: Project,
     names: Sequence[str],
@@ -83,18 +85,25 @@ def run_sync(
     full: bool = False,
     log: Log | None = None,
     watermark_floor: datetime | None = None,
+    clock: Callable[[], datetime] | None = None,
 ) -> SyncResult:
     """One run. `watermark_floor` (the wall clock at the start, less a margin for clock skew) lets
     the watermark move past trackerbridge's own writes once they were re-read, so an idle run reads
-    nothing; without it the watermark is the newest record seen."""
+    nothing; without it the watermark is the newest record seen. `clock` is the trackers' time in a
+    live run (not `--as-of`): connectors may read relative to it, and what they learn when
+    connecting is kept in the store and reused for `state.discovery_max_age`."""
     log = log or (lambda event, **fields: None)
     rules = load_rules()
     settings = rule_settings(project, rules)
     sources: list[Source] = []
+    cache = None
+    if clock is not None:
+        max_age = timedelta(seconds=project.config.state.discovery_max_age)
+        cache = DiscoveryCache(store, clock(), max_age, refresh=full)
     try:
         for name in project.select(names):
-            sources.append(open_source(project, name, env))
-        records, read, full_read = _read(sources, store, full, log)
+            sources.append(open_source(project, name, env, identify=False, cache=cache))
+        records, read, full_read = _read(sources, store, full, log, clock)
         syncs = sync_bindings(project, sources)
         mappings = {s.name: s.mapping.name for s in sources}
         specs = write_specs(sources)
@@ -125,7 +134,7 @@ def run_sync(
 
 
 def _read(
-    sources: Sequence[Source], store: StateStore, full: bool, log: Log
+    sources: Sequence[Source], store: StateStore, full: bool, log: Log, clock: Callable[[], datetime] | None
 ) -> tuple[list[Initiative], dict[str, int], dict[str, bool]]:
     """Changed records from each tracker, merged over the last snapshot of the rest."""
     records: list[Initiative] = []
@@ -134,7 +143,7 @@ def _read(
     for s in sources:
         since = None if full else store.watermark(s.name)
         started = time.monotonic()
-        fresh = list(s.read(since))
+        fresh = list(s.read(since, clock))
         read[s.name] = len(fresh)
         full_read[s.name] = since is None
         by_key = {i.key: i for i in store.load_records(s.name)} if store.has_records(s.name) else {}
@@ -221,6 +230,7 @@ def _write(
             if not changes:
                 done.add(s.name)
                 continue
+            _mark_known_notes(store, s.name, changes)  # before _log_intent marks this run's own as pending
             _log_intent(store, run_id, changes, now)
             fields = {fi.id: fi for fi in s.mapping.fields}
             for fi in s.mapping.write_fields.values():
@@ -234,7 +244,10 @@ def _write(
             except ConnectorError as exc:  # a spent quota: keep what was written and recorded, stop here
                 result.stopped = f"{s.name}: {exc}"
                 log("stopped", connector=s.name, reason=str(exc))
+                store.forget_discovery(s.name)
                 break
+            if any(o.connector == s.name and not o.ok for o in result.outcomes):
+                store.forget_discovery(s.name)  # a field or option may have changed: the next run asks again
             done.add(s.name)
             log(
                 "wrote",
@@ -284,6 +297,18 @@ def _field_writes(run_id: int, change: RecordChange, status: str, error: str | N
             )
         )
     return writes
+
+
+def _mark_known_notes(store: StateStore, connector: str, changes: Sequence[RecordChange]) -> None:
+    """Tell the connector which notes an earlier run may have posted: only markers the store already
+    holds (pending: a run died between posting and recording; posted). A marker it has never seen
+    was never sent, so the connector need not read the record's comments (or Tasks) for it."""
+    if not any(c.notes for c in changes):
+        return
+    known = store.notes(connector)
+    for c in changes:
+        if c.notes:
+            c.notes = [replace(n, maybe_posted=(c.key, n.marker) in known) for n in c.notes]
 
 
 def _log_intent(store: StateStore, run_id: int, changes: Sequence[RecordChange], now: datetime) -> None:

@@ -86,6 +86,7 @@ def sync_command(
     # Trackers' clocks may differ from ours by a little: the watermark may advance to our start
     # less this margin (and the connectors overlap their reads by two minutes more).
     floor = None if as_of else now - timedelta(minutes=2)
+    clock = None if as_of else lambda: datetime.now(timezone.utc)
     log = Logger(log_format)
     started = time.monotonic()
     with project_environment(project_dir, sandbox_flavor) as (project, env):
@@ -104,6 +105,7 @@ def sync_command(
                     full=full,
                     log=log,
                     watermark_floor=floor,
+                    clock=clock,
                 )
         except Locked as exc:
             fail(str(exc), EXIT_LOCKED)

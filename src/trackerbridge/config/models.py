@@ -265,6 +265,12 @@ class StateConfig(Strict):
         "sqlite:///.trackerbridge/state.db",
         description="SQLAlchemy URL of the state store; relative SQLite paths are from the project root",
     )
+    discovery_max_age: int = Field(
+        3600,
+        ge=0,
+        description="seconds `sync` reuses what it learned when connecting (server facts, field catalog) "
+        "instead of asking each run; a refused write or a mapping that no longer fits asks again; 0: every run",
+    )
 
 
 class ProjectConfig(Strict):

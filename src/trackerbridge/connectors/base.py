@@ -11,7 +11,7 @@ from __future__ import annotations
 import difflib
 from abc import ABC, abstractmethod
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -136,8 +136,9 @@ class Connector(ABC):
         self.calls: Counter[str] = Counter()  # API calls by "METHOD endpoint", for metrics and benchmarks
 
     @abstractmethod
-    def server(self) -> ServerInfo:
-        """Connect (authenticating) and say who and what is on the other end."""
+    def server(self, *, identify: bool = True) -> ServerInfo:
+        """Connect (authenticating) and say what is on the other end; with `identify`, also who we
+        are signed in as (`check` shows it; a run does not need it and saves the call)."""
 
     @abstractmethod
     def catalog(self) -> Catalog:
@@ -145,9 +146,26 @@ class Connector(ABC):
 
     @abstractmethod
     def pull(
-        self, fields: Sequence[FieldInfo], *, since: datetime | None = None, history: bool = False
+        self,
+        fields: Sequence[FieldInfo],
+        *,
+        since: datetime | None = None,
+        history: bool = False,
+        clock: Callable[[], datetime] | None = None,
     ) -> Iterator[RawRecord]:
-        """Records in scope, changed at or after `since` if given, lazily, page by page."""
+        """Records in scope, changed at or after `since` if given, lazily, page by page. `clock`
+        says the trackers' current time when it is known (a live run, not `--as-of`): a connector
+        may then ask for changes relative to it."""
+
+    def discovery(self) -> dict[str, Any]:
+        """What connecting learned that rarely changes (server facts, the field catalog), as JSON.
+        `sync` keeps it in the state store so the next run can skip those calls; {}: nothing."""
+        return {}
+
+    def reuse(self, discovery: Mapping[str, Any]) -> bool:
+        """Start from an earlier run's `discovery()` instead of asking again. False (and nothing
+        taken) when it does not fit this connector; then the calls are made as usual."""
+        return False
 
     def record_url(self, key: str) -> str:
         """Where a person opens the record."""

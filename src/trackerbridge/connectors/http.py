@@ -3,7 +3,8 @@
 429 and 503 honour Retry-After; other 5xx and dropped connections back off exponentially with
 jitter and a cap. POST is never retried after it may have reached the server (a comment or a
 created record must not happen twice); every other verb trackerbridge uses is idempotent. A
-read-only search sent by POST may opt in (`post_retry_prefixes`).
+read-only search sent by POST may opt in (`post_retry_prefixes`); a request that is not idempotent
+whatever its verb (a Jira PUT that also adds a comment) opts out with the `NO_RESEND` header.
 
 urllib3 retries inside the adapter, so a requests `response` hook sees only the last answer.
 `CountingRetry` reports each attempt that reached the server (an answer, or a connection
@@ -26,6 +27,9 @@ from trackerbridge.net import VerifyingSession
 
 RETRY_STATUSES = (429, 500, 502, 503, 504)
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "PATCH", "DELETE"})
+NO_RESEND = "X-Trackerbridge-No-Resend"
+"""A request header (taken off before sending) for a request that must never be resent once it may
+have reached the server, whatever its verb: only a connection that never opened is retried."""
 
 OnAttempt = Callable[[str, str, bool], None]
 """`on_attempt(method, url, dropped)`: one request reached the server; `dropped` if it got no answer."""
@@ -67,10 +71,18 @@ class CountingRetry(Retry):
     the caller (with `raise_on_status=False`, as `retry_policy` sets it), which can report a
     spent quota instead of blocking a cron job for an hour."""
 
-    def __init__(self, *args: Any, on_attempt: OnAttempt | None = None, max_wait: float | None = None, **kw: Any):
+    def __init__(
+        self,
+        *args: Any,
+        on_attempt: OnAttempt | None = None,
+        max_wait: float | None = None,
+        resend: bool = True,
+        **kw: Any,
+    ):
         super().__init__(*args, **kw)
         self.on_attempt = on_attempt
         self.max_wait = max_wait
+        self.resend = resend
 
     @classmethod
     def from_policy(
@@ -80,17 +92,24 @@ class CountingRetry(Retry):
         on_attempt: OnAttempt | None = None,
         max_wait: float | None = None,
         allow_post: bool = False,
+        resend: bool = True,
     ) -> CountingRetry:
-        """`policy`'s settings, counting; `allow_post` retries POST too (only for read-only requests)."""
+        """`policy`'s settings, counting; `allow_post` retries POST too (only for read-only requests);
+        `resend=False` retries no method once the request may have reached the server."""
         params = {n: getattr(policy, n) for n in _RETRY_PARAMS if hasattr(policy, n)}
         if allow_post and params.get("allowed_methods") is not None:  # None already allows every method
             params["allowed_methods"] = frozenset(params["allowed_methods"]) | {"POST"}
-        return cls(**params, on_attempt=on_attempt, max_wait=max_wait)
+        return cls(**params, on_attempt=on_attempt, max_wait=max_wait, resend=resend)
 
     def new(self, **kw: Any) -> CountingRetry:
         out = super().new(**kw)
-        out.on_attempt, out.max_wait = self.on_attempt, self.max_wait
+        out.on_attempt, out.max_wait, out.resend = self.on_attempt, self.max_wait, self.resend
         return out
+
+    def _is_method_retryable(self, method: str) -> bool:
+        # Read errors and statuses ask this; connections that never opened are retried regardless.
+        # (An empty allowed_methods would mean "every method" to urllib3, hence this override.)
+        return self.resend and super()._is_method_retryable(method)
 
     def increment(  # type: ignore[override]
         self,
@@ -121,11 +140,13 @@ class TimeoutAdapter(HTTPAdapter):
     """An HTTPAdapter that gives requests sent without a timeout a default one.
 
     Client libraries (simple-salesforce) pass no timeout on most calls; without one a hung
-    socket hangs the run."""
+    socket hangs the run. A request carrying the `NO_RESEND` header goes through `once` instead
+    (a sibling whose retry resends nothing), without the header."""
 
-    def __init__(self, *args: Any, timeout: float | None = None, **kw: Any) -> None:
+    def __init__(self, *args: Any, timeout: float | None = None, once: HTTPAdapter | None = None, **kw: Any) -> None:
         super().__init__(*args, **kw)
         self.default_timeout = timeout
+        self.once = once
 
     def send(
         self,
@@ -138,7 +159,14 @@ class TimeoutAdapter(HTTPAdapter):
     ) -> requests.Response:
         if timeout is None:
             timeout = self.default_timeout
+        if request.headers.pop(NO_RESEND, None) is not None and self.once is not None:
+            return self.once.send(request, stream=stream, timeout=timeout, verify=verify, cert=cert, proxies=proxies)
         return super().send(request, stream=stream, timeout=timeout, verify=verify, cert=cert, proxies=proxies)
+
+    def close(self) -> None:
+        super().close()
+        if self.once is not None:  # not mounted itself: the session closes only what is mounted
+            self.once.close()
 
 
 def mount_retry(
@@ -154,14 +182,16 @@ def mount_retry(
 
     `timeout` is the default for requests sent without one. With `on_attempt`, a response hook
     reports the last answer of each request unless the retry did; call this once per session.
-    URLs starting with one of `post_retry_prefixes` (read-only searches) retry POST as well."""
+    URLs starting with one of `post_retry_prefixes` (read-only searches) retry POST as well;
+    requests with the `NO_RESEND` header are never resent once they may have reached the server."""
     policy = retry or retry_policy()
-    general = _adapter(policy, timeout, on_attempt, max_wait, allow_post=False)
+    once = _adapter(policy, timeout, on_attempt, max_wait, allow_post=False, resend=False)
+    general = _adapter(policy, timeout, on_attempt, max_wait, allow_post=False, once=once)
     session.mount("https://", general)
     session.mount("http://", general)
     prefixes = list(post_retry_prefixes)
     if prefixes:
-        searching = _adapter(policy, timeout, on_attempt, max_wait, allow_post=True)
+        searching = _adapter(policy, timeout, on_attempt, max_wait, allow_post=True, once=once)
         for prefix in prefixes:
             session.mount(prefix, searching)
     if on_attempt is not None:
@@ -194,10 +224,19 @@ def tracker_session(
 
 
 def _adapter(
-    policy: Retry, timeout: float | None, on_attempt: OnAttempt | None, max_wait: float | None, *, allow_post: bool
+    policy: Retry,
+    timeout: float | None,
+    on_attempt: OnAttempt | None,
+    max_wait: float | None,
+    *,
+    allow_post: bool,
+    resend: bool = True,
+    once: HTTPAdapter | None = None,
 ) -> TimeoutAdapter:
-    retry = CountingRetry.from_policy(policy, on_attempt=on_attempt, max_wait=max_wait, allow_post=allow_post)
-    return TimeoutAdapter(max_retries=retry, timeout=timeout, pool_connections=4, pool_maxsize=16)
+    retry = CountingRetry.from_policy(
+        policy, on_attempt=on_attempt, max_wait=max_wait, allow_post=allow_post, resend=resend
+    )
+    return TimeoutAdapter(max_retries=retry, timeout=timeout, once=once, pool_connections=4, pool_maxsize=16)
 
 
 def _last_answer_hook(on_attempt: OnAttempt) -> Callable[..., None]:

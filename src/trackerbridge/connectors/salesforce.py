@@ -211,9 +211,12 @@ class SalesforceConnector(Connector):
 
     # --- the Connector interface ----------------------------------------------------------------
 
-    def server(self) -> ServerInfo:
-        """Sign in and ask the OpenID Connect UserInfo endpoint who we are (not a metered API call)."""
+    def server(self, *, identify: bool = True) -> ServerInfo:
+        """Sign in; with `identify`, ask the OpenID Connect UserInfo endpoint who we are."""
         client = self._connect()
+        url = self._instance_url or self.connection.url
+        if not identify:
+            return ServerInfo("salesforce", "salesforce", self.api_version, url, "")
         try:
             info = client.oauth2("userinfo")
         except (SalesforceError, requests.RequestException) as exc:
@@ -224,7 +227,7 @@ class SalesforceConnector(Connector):
             system="salesforce",
             flavor="salesforce",
             version=self.api_version,
-            url=self._instance_url or self.connection.url,
+            url=url,
             user=str(info.get("name") or info.get("preferred_username") or info.get("user_id") or "?"),
             user_email=info.get("email") or None,
             time_zone=str(info.get("zoneinfo") or "UTC"),
@@ -255,8 +258,28 @@ class SalesforceConnector(Connector):
             self._catalog = Catalog(fields)
         return self._catalog
 
+    def discovery(self) -> dict[str, Any]:
+        """The scope object's describe, as Salesforce sent it."""
+        return {"describe": self._described} if self._described is not None else {}
+
+    def reuse(self, discovery: Mapping[str, Any]) -> bool:
+        described = discovery.get("describe")
+        if self._described is not None or not isinstance(described, dict):
+            return False
+        if not isinstance(described.get("fields"), list):
+            return False
+        if str(described.get("name") or "").casefold() != self.scope.object.casefold():
+            return False
+        self._described = described
+        return True
+
     def pull(
-        self, fields: Sequence[FieldInfo], *, since: datetime | None = None, history: bool = False
+        self,
+        fields: Sequence[FieldInfo],
+        *,
+        since: datetime | None = None,
+        history: bool = False,
+        clock: Callable[[], datetime] | None = None,
     ) -> Iterator[RawRecord]:
         """Records in scope changed at or after `since` (SystemModstamp), oldest first, page by page.
 
@@ -266,7 +289,8 @@ class SalesforceConnector(Connector):
         dropped here: the result is exactly SystemModstamp >= since, at Salesforce's ms precision.
 
         `history` is ignored: field history lives in separate <Object>History objects that cost a
-        query of their own, so every record comes with an empty history.
+        query of their own, so every record comes with an empty history. So is `clock`: SOQL
+        datetimes are UTC, with no time zone to learn.
         """
         described = self._describe()
         columns = [self._column(f, described) for f in fields]
@@ -451,8 +475,10 @@ class SalesforceConnector(Connector):
         return [None if isinstance(r, dict) and r.get("success") is True else save_errors(r) for r in results]
 
     def _note_chunk(self, chunk: Sequence[RecordChange], refs: Mapping[str, str]) -> Iterator[Outcome]:
-        """Tasks for up to 200 records: one query for the markers already there, then the missing ones."""
-        existing = self._markers([c.key for c in chunk])
+        """Tasks for up to 200 records: one query for the markers already there (only on records with a
+        note an earlier run may have posted, `Note.maybe_posted`; none when there is no such note),
+        then the missing ones."""
+        existing = self._markers([c.key for c in chunk if any(n.maybe_posted for n in c.notes)])
         wanted: list[tuple[RecordChange, Note]] = []
         asked: set[tuple[str, str]] = set()
         for change in chunk:

@@ -51,7 +51,7 @@ class Param:
         raise ValueError(f"expected {kind.__name__}, got {value!r}")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Hit:
     """One violation as a rule reports it; the engine turns it into a Finding."""
 
@@ -60,7 +60,7 @@ class Hit:
     detail: str = ""  # distinguishes several hits of one rule on one record (part of the identity)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Finding:
     code: str
     rule: str

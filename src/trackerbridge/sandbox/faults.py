@@ -4,13 +4,17 @@ A fault spec is a `;`-separated list of rules, each `kind[:key=value,...]`:
 
     rate-limit:every=5,retry_after=1     Jira: 429 + Retry-After; Salesforce: 403 REQUEST_LIMIT_EXCEEDED
     error:rate=0.05,status=503            a 5xx response (status 500, 502, 503 or 504)
-    drop:rate=0.01                        close the connection without answering
+    drop:rate=0.01                        close the connection without answering (nothing was done)
+    drop-reply:rate=0.01                  carry the request out, then close without answering: the
+                                          client cannot tell it from `drop` (a non-idempotent write
+                                          resent blindly happens twice)
     latency:ms=20                         sleep before answering (also `--latency`)
 
-Every rule also takes `service=jira|salesforce` (default: both), `after=N` (skip the first N
-requests it sees) and `count=N` (stop after firing N times). `every=N` fires on each Nth
-request the rule sees; `rate=P` fires with probability P from a generator seeded by `--seed`,
-so a run with the same requests in the same order meets the same faults.
+Every rule also takes `service=jira|salesforce` (default: both), `method=PUT` (default: every
+method), `after=N` (skip the first N requests it sees) and `count=N` (stop after firing N
+times). `every=N` fires on each Nth request the rule sees; `rate=P` fires with probability P
+from a generator seeded by `--seed`, so a run with the same requests in the same order meets
+the same faults.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import random
 import threading
 from dataclasses import dataclass, field
 
-KINDS = ("rate-limit", "error", "drop", "latency")
+KINDS = ("rate-limit", "error", "drop", "drop-reply", "latency")
 SERVICES = ("jira", "salesforce")
 
 
@@ -36,13 +40,14 @@ class FaultRule:
     retry_after: int = 1
     ms: int = 0
     service: str | None = None
+    method: str | None = None
     after: int = 0
     count: int | None = None
     seen: int = 0
     fired: int = 0
 
     def describe(self) -> dict[str, object]:
-        keys = ("kind", "every", "rate", "status", "retry_after", "ms", "service", "after", "count", "fired")
+        keys = ("kind", "every", "rate", "status", "retry_after", "ms", "service", "method", "after", "count", "fired")
         return {k: getattr(self, k) for k in keys if getattr(self, k) is not None}
 
 
@@ -50,7 +55,7 @@ class FaultRule:
 class Fault:
     """What to do to one request; `latency_ms` applies even when `kind` is None."""
 
-    kind: str | None = None  # "rate-limit" | "error" | "drop"
+    kind: str | None = None  # "rate-limit" | "error" | "drop" | "drop-reply"
     status: int = 0
     retry_after: int = 0
     latency_ms: int = 0
@@ -79,7 +84,7 @@ def parse_fault_spec(spec: str) -> list[FaultRule]:
 
 
 def _set_param(rule: FaultRule, key: str, value: str, raw: str) -> None:
-    if key not in ("every", "retry_after", "ms", "after", "count", "status", "rate", "service"):
+    if key not in ("every", "retry_after", "ms", "after", "count", "status", "rate", "service", "method"):
         raise FaultSpecError(f"unknown fault parameter {key!r} in {raw!r}")
     try:
         if key in ("every", "retry_after", "ms", "after", "count", "status"):
@@ -96,6 +101,10 @@ def _set_param(rule: FaultRule, key: str, value: str, raw: str) -> None:
             if value not in SERVICES:
                 raise ValueError
             rule.service = value
+        elif key == "method":
+            if not value.isalpha():
+                raise ValueError
+            rule.method = value.upper()
     except ValueError:
         raise FaultSpecError(f"invalid value {value!r} for {key!r} in {raw!r}") from None
     if key == "status" and rule.status not in (500, 502, 503, 504):
@@ -116,14 +125,15 @@ class FaultInjector:
             self.rules = rules
             self._rng = random.Random(self.seed if seed is None else seed)
 
-    def decide(self, service: str) -> Fault:
-        """The fault for the next request to `service`. Every rule sees every request, so each
-        rule's `every=N` counts all requests; when several fire, the first listed wins."""
+    def decide(self, service: str, method: str | None = None) -> Fault:
+        """The fault for the next request to `service` (by `method`). Every rule sees every request
+        of its service and method, so each rule's `every=N` counts those; when several fire, the
+        first listed wins."""
         latency = 0
         hit: FaultRule | None = None
         with self._lock:
             for rule in self.rules:
-                if rule.service not in (None, service):
+                if rule.service not in (None, service) or rule.method not in (None, method):
                     continue
                 rule.seen += 1
                 if rule.kind == "latency":

@@ -20,7 +20,7 @@ from typing import Any
 from trackerbridge.sandbox import jira_model as m
 from trackerbridge.sandbox.bot import BOT_EMAIL
 from trackerbridge.sandbox.clock import Clock
-from trackerbridge.sandbox.jira_edit import EditError, IssueEditor
+from trackerbridge.sandbox.jira_edit import EditError, IssueEditor, comment_error
 from trackerbridge.sandbox.jira_render import JiraRenderer, jira_datetime, select_fields
 from trackerbridge.sandbox.jql import JqlError, compile_jql
 from trackerbridge.sandbox.web import BadJson, Request, Response, Router
@@ -444,13 +444,9 @@ class JiraService:
             return error(404, NOT_FOUND)
         body = request.json()
         text = body.get("body") if isinstance(body, dict) else None
-        if not isinstance(text, str) or not text.strip():
-            return error(400, errors={"comment": "Comment body can not be empty!"})
-        if len(text) > 32767:
-            return error(
-                400,
-                errors={"comment": "The entered text is too long. It exceeds the allowed limit of 32767 characters."},
-            )
+        problem = comment_error(text)
+        if problem is not None or not isinstance(text, str):
+            return error(400, errors={"comment": problem or ""})
         now = self.clock.now()
         comment = m.Comment(self.data.next_comment_id, self._caller(request).account_id, text, now, now)
         self.data.next_comment_id += 1

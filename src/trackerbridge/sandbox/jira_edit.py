@@ -1,7 +1,9 @@
 """Edits to emulated Jira issues: validating `fields` / `update` payloads and applying them.
 
 An edit is validated whole before anything changes (Jira answers 400 with every bad field in
-`errors` and changes nothing), then applied with a changelog entry and a fresh `updated`.
+`errors` and changes nothing), then applied with a changelog entry and a fresh `updated`. A
+comment can ride in an edit or a transition (`update.comment: [{"add": {"body": ...}}]`): it is
+added by the caller, bumps `updated` and, as in Jira, leaves no changelog item.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from typing import Any
 from trackerbridge.sandbox import jira_model as m
 
 TEXT_LIMITS = {m.STRING: 255, m.TEXT: 32767}
+COMMENT_LIMIT = 32767
+COMMENT = "comment"
 
 
 class EditError(ValueError):
@@ -27,11 +31,20 @@ class EditError(ValueError):
 @dataclass
 class Change:
     field: m.FieldDef
-    value: Any  # the new stored value
+    value: Any  # the new stored value; for the comment field, the body of a comment to add
 
 
 def cannot_set(fid: str) -> str:
     return f"Field '{fid}' cannot be set. It is not on the appropriate screen, or unknown."
+
+
+def comment_error(text: Any) -> str | None:
+    """Jira's message for a comment body it refuses (POST comment and `update.comment` alike)."""
+    if not isinstance(text, str) or not text.strip():
+        return "Comment body can not be empty!"
+    if len(text) > COMMENT_LIMIT:
+        return f"The entered text is too long. It exceeds the allowed limit of {COMMENT_LIMIT} characters."
+    return None
 
 
 class IssueEditor:
@@ -58,6 +71,10 @@ class IssueEditor:
             if f is not None and key not in errors:
                 self._collect(f, raw, errors, changes)
         for key, ops in update.items():
+            if key == COMMENT:
+                if key not in errors:
+                    self._comment_ops(ops, errors, changes)
+                continue
             f = self._settable(key, errors)
             if f is None or key in errors:
                 continue
@@ -70,6 +87,29 @@ class IssueEditor:
         if errors:
             raise EditError(errors)
         return changes
+
+    def _comment_ops(self, ops: Any, errors: dict[str, str], changes: list[Change]) -> None:
+        """`update.comment`: `add` operations with a body (visibility and other keys are not emulated);
+        Jira's `edit` and `remove` of existing comments are not emulated either, and answer 400."""
+        f = self.data.fields[COMMENT]
+        if not isinstance(ops, list):
+            errors[COMMENT] = f"Field '{COMMENT}': update operations must be a list."
+            return
+        added: list[Change] = []
+        for op in ops:
+            if not isinstance(op, dict) or len(op) != 1:
+                errors[COMMENT] = f"Field '{COMMENT}': each operation must be an object with one verb."
+                return
+            verb, arg = next(iter(op.items()))
+            if verb != "add":
+                errors[COMMENT] = f"Field '{COMMENT}' does not support update operation '{verb}'."
+                return
+            problem = comment_error(arg.get("body") if isinstance(arg, dict) else None)
+            if problem is not None:
+                errors[COMMENT] = problem
+                return
+            added.append(Change(f, arg["body"]))
+        changes.extend(added)
 
     def _settable(self, key: str, errors: dict[str, str]) -> m.FieldDef | None:
         f = self.data.fields.get(key)
@@ -208,9 +248,15 @@ class IssueEditor:
     # --- applying -----------------------------------------------------------------------------
 
     def apply(self, issue: m.Issue, changes: list[Change], author: str, now: datetime) -> None:
-        """Write the changes; a changelog entry lists the fields whose value really changed."""
+        """Write the changes; a changelog entry lists the fields whose value really changed. Comments
+        are added by `author` and bump `updated` without a changelog item."""
         items = []
         for ch in changes:
+            if ch.field.id == COMMENT:
+                issue.comments.append(m.Comment(self.data.next_comment_id, author, ch.value, now, now))
+                self.data.next_comment_id += 1
+                issue.fields["updated"] = now
+                continue
             old = issue.fields.get(ch.field.id)
             if _same(old, ch.value):
                 continue

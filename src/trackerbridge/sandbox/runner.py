@@ -176,6 +176,7 @@ class Sandbox:
             self.lock,
             Admin(self.accounting, self.faults, self.clock, self.save),
             self.saver.mark if self.saver else lambda: None,
+            self.clock.now,
         )
         host = "[::1]" if cfg.host == "::1" else "127.0.0.1" if cfg.host == "localhost" else cfg.host
         self.url = f"https://{host}:{self._server.server_address[1]}"

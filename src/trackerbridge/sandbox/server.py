@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
+from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
 
@@ -43,6 +44,7 @@ class SandboxHTTPServer(ThreadingHTTPServer):
         lock: threading.RLock,
         admin: Callable[[Request], Response],
         on_write: Callable[[], None],
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         if address[0] not in LOOPBACK:
             raise ValueError(f"the sandbox serves on loopback only, not {address[0]!r}")
@@ -55,6 +57,7 @@ class SandboxHTTPServer(ThreadingHTTPServer):
         self.lock = lock
         self.admin = admin
         self.on_write = on_write
+        self.clock = clock
 
     def get_request(self) -> tuple[socket.socket, Any]:
         sock, addr = super().get_request()
@@ -84,6 +87,12 @@ class _Handler(BaseHTTPRequestHandler):
         if self.rfile is not None:
             super().handle()
 
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        """The `Date` header from the sandbox's clock (pinned in tests), as a real server's own."""
+        if timestamp is None and self.server.clock is not None:
+            timestamp = self.server.clock().timestamp()
+        return formatdate(timestamp, usegmt=True)
+
     def log_message(self, format: str, *args: Any) -> None:
         """Request lines go to accounting, not stderr (and never carry credentials)."""
 
@@ -100,11 +109,20 @@ class _Handler(BaseHTTPRequestHandler):
         if service is None or service_name is None:
             self._send(Response(404, {"errorMessages": [f"No such endpoint: {request.path}"], "errors": {}}))
             return
-        fault = self.server.faults.decide(service_name)
+        fault = self.server.faults.decide(service_name, method)
         if fault.latency_ms:
             time.sleep(fault.latency_ms / 1000)
         if fault.kind == "drop":
             self._record(service_name, request, "(dropped)", 0)
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        if fault.kind == "drop-reply":  # done, but the answer is lost on the way
+            with self.server.lock:
+                done = service.handle(request)
+            if request.method != "GET" and done.status < 300:
+                self.server.on_write()
+            self._record(service_name, request, request.route, 0)
             self.close_connection = True
             self.connection.shutdown(socket.SHUT_RDWR)
             return

@@ -18,6 +18,7 @@ which writes happened; callers advance a watermark only after the writes it depe
 from __future__ import annotations
 
 import gc
+import json
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -55,9 +56,9 @@ from trackerbridge.model import Initiative
 from trackerbridge.state.codec import RECORDS_FORMAT, dumps_initiative, dumps_value, loads_initiative, loads_value
 from trackerbridge.state.lock import Locked, LockInfo
 
-__all__ = ["SCHEMA_VERSION", "LogEntry", "RunRecord", "StateStore", "StateStoreError", "Write"]
+__all__ = ["SCHEMA_VERSION", "Discovery", "LogEntry", "RunRecord", "StateStore", "StateStoreError", "Write"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """Bump with a migration in `StateStore._migrate` whenever a table changes."""
 
 UTC = timezone.utc
@@ -96,6 +97,15 @@ class LogEntry:
     after: Any
     outcome: str  # "ok" | "failed" | "planned"
     error: str | None
+
+
+@dataclass(frozen=True)
+class Discovery:
+    """A connector's `discovery()` as an earlier run saved it."""
+
+    fingerprint: str  # of the connector's configuration: another configuration, another discovery
+    fetched_at: datetime
+    body: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -227,6 +237,14 @@ t_notes = Table(
     Column("status", String(16), nullable=False),
     Column("run_id", _Id),
 )
+t_discovery = Table(
+    "tb_discovery",
+    _md,
+    Column("connector", String(200), primary_key=True),
+    Column("fingerprint", String(64), nullable=False),
+    Column("fetched_at", UTCDateTime, nullable=False),
+    Column("body", Text, nullable=False),
+)
 
 _APPEND_ONLY_DDL: dict[str, list[str]] = {
     "sqlite": [
@@ -343,8 +361,11 @@ class StateStore:
             if found < SCHEMA_VERSION:
                 self._migrate(conn, found)
 
-    def _migrate(self, conn: Connection, found: int) -> None:  # pragma: no cover - no older schema yet
-        raise StateStoreError(f"no migration from state store schema {found} to {SCHEMA_VERSION}")
+    def _migrate(self, conn: Connection, found: int) -> None:
+        """Step an older schema up to this one, in the same transaction as the check."""
+        if found < 2:  # 2 added tb_discovery
+            t_discovery.create(conn, checkfirst=True)
+        conn.execute(update(t_meta).where(t_meta.c.name == "schema_version").values(value=str(SCHEMA_VERSION)))
 
     # --- plumbing --------------------------------------------------------------------------------
 
@@ -641,6 +662,29 @@ class StateStore:
             if replace:
                 conn.execute(delete(t_health).where(t_health.c.connector == connector))
             self._upsert(conn, t_health, rows)
+
+    # --- discovery -------------------------------------------------------------------------------
+
+    def discovery(self, connector: str) -> Discovery | None:
+        with self._read() as conn:
+            row = conn.execute(select(t_discovery).where(t_discovery.c.connector == connector)).first()
+        if row is None:
+            return None
+        try:
+            body = json.loads(row.body)  # the tracker's own JSON, kept as sent: not the value codec
+        except ValueError:
+            return None
+        return Discovery(row.fingerprint, row.fetched_at, body) if isinstance(body, dict) else None
+
+    def save_discovery(self, connector: str, fingerprint: str, fetched_at: datetime, body: dict[str, Any]) -> None:
+        row = {"connector": connector, "fingerprint": fingerprint, "fetched_at": fetched_at, "body": json.dumps(body)}
+        with self._write() as conn:
+            self._upsert(conn, t_discovery, [row])
+
+    def forget_discovery(self, connector: str) -> None:
+        """The next run asks the tracker again (after a write the tracker refused, say)."""
+        with self._write() as conn:
+            conn.execute(delete(t_discovery).where(t_discovery.c.connector == connector))
 
     # --- notes -----------------------------------------------------------------------------------
 
