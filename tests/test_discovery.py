@@ -6,30 +6,21 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import shutil
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 
 from trackerbridge.config.project import Project
 from trackerbridge.sandbox import Sandbox
+from trackerbridge.sandbox.pytest_plugin import jira_as_person
 from trackerbridge.state.store import StateStore
 from trackerbridge.sync import SyncResult, run_sync
 
 ROOT = Path(__file__).resolve().parent.parent
 JIRA, SF = "sandbox-jira", "sandbox-salesforce"
-
-
-@pytest.fixture
-def project(tmp_path: Path) -> Path:
-    for part in ("connectors", "mappings"):
-        shutil.copytree(ROOT / part, tmp_path / part)
-    shutil.copy(ROOT / "trackerbridge.yaml", tmp_path / "trackerbridge.yaml")
-    return tmp_path
 
 
 @pytest.fixture
@@ -76,18 +67,6 @@ def calls(sb: Sandbox, service: str) -> list[str]:
     return sorted(f"{r.method} {prefix.sub('', r.endpoint)}" for r in sb.accounting.records() if r.service == service)
 
 
-def as_person(sb: Sandbox, method: str, path: str, **kwargs: Any) -> requests.Response:
-    person = next(u for u in sb.jira_data.users.values() if "bot" not in u.email)
-    return requests.request(
-        method,
-        f"{sb.info.jira_url}/rest/api/2/{path}",
-        auth=(person.email, sb.info.jira_api_token),
-        verify=sb.info.ca_bundle,
-        timeout=10,
-        **kwargs,
-    )
-
-
 def test_an_idle_live_run_costs_one_search_per_connector(sb: Sandbox, project: Path, store: StateStore) -> None:
     first = live(sb, project, store)
     assert {"GET serverInfo", "GET field"} <= set(calls(sb, "jira"))
@@ -106,7 +85,7 @@ def test_a_persons_change_is_read_through_the_relative_window(sb: Sandbox, proje
     live(sb, project, store)
     live(sb, project, store)
     sb.clock.advance(timedelta(minutes=3))
-    assert as_person(sb, "PUT", "issue/OPS-3", json={"update": {"labels": [{"add": "persons-own"}]}}).ok
+    assert jira_as_person(sb, "PUT", "issue/OPS-3", json={"update": {"labels": [{"add": "persons-own"}]}}).ok
     result = live(sb, project, store)
     assert calls(sb, "jira") == ["GET search/jql"]
     assert result.read[JIRA] == 1
@@ -119,7 +98,7 @@ def test_a_tracker_clock_ahead_of_ours_falls_back_to_a_dated_search(
     live(sb, project, store)
     live(sb, project, store)
     sb.clock.advance(timedelta(minutes=3))
-    assert as_person(sb, "PUT", "issue/OPS-3", json={"update": {"labels": [{"add": "persons-own"}]}}).ok
+    assert jira_as_person(sb, "PUT", "issue/OPS-3", json={"update": {"labels": [{"add": "persons-own"}]}}).ok
     # Our clock says 20 minutes earlier than Jira's: "-Nm" counted from Jira's clock would start after the edit.
     result = live(sb, project, store, clock=lambda: sb.clock.now() - timedelta(minutes=20))
     jira = calls(sb, "jira")
@@ -180,7 +159,7 @@ def test_a_refused_write_forgets_discovery(sb: Sandbox, project: Path, store: St
     sb.jira_data.fields[health.id] = dataclasses.replace(health, orderable=False)  # taken off the edit screen
     dated = [k for k, issue in sb.jira_data.issues.items() if issue.fields.get("duedate")]
     for key in dated[:20]:  # their health turns: a write of the health field follows
-        assert as_person(sb, "PUT", f"issue/{key}", json={"fields": {"duedate": None}}).ok
+        assert jira_as_person(sb, "PUT", f"issue/{key}", json={"fields": {"duedate": None}}).ok
     result = live(sb, project, store)
     assert result.failed
     assert store.discovery(JIRA) is None

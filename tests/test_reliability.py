@@ -24,11 +24,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote_plus
 
-import requests
 from click.testing import CliRunner
 
 from trackerbridge.cli import main
 from trackerbridge.sandbox import Sandbox
+from trackerbridge.sandbox.pytest_plugin import jira_as_person
 from trackerbridge.state.store import StateStore
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -145,18 +145,6 @@ SOAK_FAULTS = (
     else "rate-limit:every=5,retry_after=0,service=jira;error:rate=0.05,status=503;drop:rate=0.01;latency:ms=2"
 )
 SOAK_BOUND = 3600.0 if FULL else 120.0  # seconds a faulted run may take
-
-
-def jira_as_person(sb: Sandbox, method: str, path: str, **kwargs: Any) -> requests.Response:
-    person = next(u for u in sb.jira_data.users.values() if "bot" not in u.email)
-    return requests.request(
-        method,
-        f"{sb.info.jira_url}/rest/api/2/{path}",
-        auth=(person.email, sb.info.jira_api_token),
-        verify=sb.info.ca_bundle,
-        timeout=10,
-        **kwargs,
-    )
 
 
 def turn_red(sb: Sandbox, count: int) -> list[str]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import logging
-import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -29,14 +28,6 @@ def forms(secret: str, email: str = "") -> list[str]:
     if email:
         out.append(base64.b64encode(f"{email}:{secret}".encode()).decode())
     return out
-
-
-@pytest.fixture
-def project(tmp_path: Path) -> Path:
-    for part in ("connectors", "mappings"):
-        shutil.copytree(ROOT / part, tmp_path / part)
-    shutil.copy(ROOT / "trackerbridge.yaml", tmp_path / "trackerbridge.yaml")
-    return tmp_path
 
 
 @pytest.fixture

@@ -3,14 +3,12 @@ never does (echo, clobber, duplicate, overlap)."""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 from click.testing import CliRunner
 
 from trackerbridge.audit import run_audit
@@ -18,19 +16,12 @@ from trackerbridge.changes import Note, RecordChange
 from trackerbridge.cli import main
 from trackerbridge.config.project import Project
 from trackerbridge.sandbox import Sandbox
+from trackerbridge.sandbox.pytest_plugin import jira_as_person
 from trackerbridge.state.lock import run_lock
 from trackerbridge.state.store import StateStore
 from trackerbridge.sync import _mark_known_notes
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture
-def project(tmp_path: Path) -> Path:
-    for part in ("connectors", "mappings"):
-        shutil.copytree(ROOT / part, tmp_path / part)
-    shutil.copy(ROOT / "trackerbridge.yaml", tmp_path / "trackerbridge.yaml")
-    return tmp_path
 
 
 @pytest.fixture
@@ -54,18 +45,6 @@ def field_id(sb: Sandbox, name: str) -> str:
 
 def puts(sb: Sandbox) -> int:
     return sum(r.method == "PUT" for r in sb.accounting.records())
-
-
-def jira_as_person(sb: Sandbox, method: str, path: str, **kwargs: Any) -> requests.Response:
-    person = next(u for u in sb.jira_data.users.values() if "bot" not in u.email)
-    return requests.request(
-        method,
-        f"{sb.info.jira_url}/rest/api/2/{path}",
-        auth=(person.email, sb.info.jira_api_token),
-        verify=sb.info.ca_bundle,
-        timeout=10,
-        **kwargs,
-    )
 
 
 def test_first_sync_writes_the_audits_verdict_and_a_second_writes_nothing(sb: Sandbox, project: Path) -> None:

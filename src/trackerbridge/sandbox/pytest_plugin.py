@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 import pytest
+import requests
 
 from trackerbridge.sandbox.runner import Sandbox, SandboxConfig
 
@@ -37,3 +38,17 @@ def sandbox_factory() -> Iterator[Callable[..., Sandbox]]:
 def sandbox(sandbox_factory: Callable[..., Sandbox]) -> Sandbox:
     """A Cloud-flavoured sandbox with the default demo organisation, clock pinned to TEST_NOW."""
     return sandbox_factory()
+
+
+def jira_as_person(sb: Sandbox, method: str, path: str, **kwargs: Any) -> requests.Response:
+    """A Jira REST call (`path` under /rest/api/2/) as a demo person, not the bot: an edit a sync
+    must treat as a person's."""
+    person = next(u for u in sb.jira_data.users.values() if "bot" not in u.email)
+    return requests.request(
+        method,
+        f"{sb.info.jira_url}/rest/api/2/{path}",
+        auth=(person.email, sb.info.jira_api_token),
+        verify=sb.info.ca_bundle,
+        timeout=10,
+        **kwargs,
+    )
