@@ -476,10 +476,10 @@ def main() -> None:
     ap.add_argument("--profile", action="store_true", help="cProfile the full audit/sync phases (benchmarks/profiles)")
     ap.add_argument("--out", default=str(HERE / "results.json"))
     ap.add_argument("--audit-only", action="store_true", help="only the full audit (e.g. N=100,000 memory)")
-    ap.add_argument("--report", metavar="JSON", help="only print the tables of earlier results")
+    ap.add_argument("--report", metavar="JSON", nargs="+", help="only print the tables of earlier results")
     args = ap.parse_args()
     if args.report:
-        print_tables(json.loads(Path(args.report).read_text())["rows"])
+        print_tables([row for f in args.report for row in json.loads(Path(f).read_text())["rows"]])
         return
     sizes = [int(s) for s in args.sizes.split(",") if s]
     flavors = [f for f in args.flavors.split(",") if f]
