@@ -352,3 +352,18 @@ def test_history_is_the_changelog_oldest_first_and_only_when_asked(shared: Sandb
     assert record.history == expected
     assert record.history[-1]["items"][0]["toString"] == record.values["status"]
     assert all(isinstance(h["created"], datetime) and h["created"].tzinfo == timezone.utc for h in record.history)
+
+
+def test_a_created_field_is_in_the_next_catalog_even_after_reusing_discovery(
+    sandbox_factory: Callable[..., Sandbox],
+) -> None:
+    sb = sandbox_factory(size=20)
+    earlier = connector(sb)
+    earlier.catalog()
+    saved = earlier.discovery()
+    c = connector(sb)
+    assert c.reuse(saved)
+    assert c.catalog().find("Programme risk") is None
+    c.create_field("Programme risk", "text")
+    assert c.catalog().find("Programme risk") is not None
+    assert c.calls["GET field"] == 1  # the kept list is dropped with the catalog, and asked again

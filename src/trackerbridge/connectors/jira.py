@@ -220,10 +220,10 @@ class JiraConnector(Connector):
     def catalog(self) -> Catalog:
         """GET field, once (or none, when `reuse` gave it): every field with its normalised type."""
         if self._catalog is None:
-            self._connect()
+            client = self._connect()
             raw = self._fields
             if raw is None:
-                raw = self._call("reading the field catalog", self._connect().fields)
+                raw = self._call("reading the field catalog", client.fields)
                 if not isinstance(raw, list):
                     raise ConnectorError(f"jira {self.name!r}: the field catalog (GET field) was not a list of fields")
                 self._fields = raw
@@ -253,7 +253,7 @@ class JiraConnector(Connector):
         try:
             return create_field(self, name, kind, options, description)
         finally:
-            self._catalog = None
+            self._catalog = self._fields = None
 
     def pull(
         self,
