@@ -244,7 +244,6 @@ def _write(
             except ConnectorError as exc:  # a spent quota: keep what was written and recorded, stop here
                 result.stopped = f"{s.name}: {exc}"
                 log("stopped", connector=s.name, reason=str(exc))
-                store.forget_discovery(s.name)
                 break
             if any(o.connector == s.name and not o.ok for o in result.outcomes):
                 store.forget_discovery(s.name)  # a field or option may have changed: the next run asks again
