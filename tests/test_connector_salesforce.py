@@ -318,7 +318,11 @@ def test_spent_daily_limit_stops_without_retrying(sandbox_factory: Callable[...,
     with pytest.raises(QuotaExceeded) as caught:
         list(c.pull(wanted))
     assert str(caught.value).startswith("Salesforce API request limit reached (api-usage 1/1); stopping")
-    assert [(r.method, r.status) for r in sb.accounting.records()] == [("GET", 403)]
+    # who we are (UserInfo, an OAuth endpoint outside the API allowance), then the one refused query
+    assert [(r.method, r.path.rstrip("/").rsplit("/", 1)[-1], r.status) for r in sb.accounting.records()] == [
+        ("GET", "userinfo", 200),
+        ("GET", "query", 403),
+    ]
     assert c.calls["GET query"] == 1
 
 

@@ -161,7 +161,7 @@ def test_write_back_fields_must_be_updateable_owned_and_have_the_health_options(
         in found
     assert (("write_back", "reasons_field"), "field 'Summary' is not listed in the connector's owns.fields") in found
     assert (("write_back", "label_prefix"),
-            "labels starting 'tb-' are not in the connector's owns.label_prefixes") in found
+            "the connector does not own the health labels tb-amber, tb-green, tb-red, tb-sync-conflict") in found
     options = mapping(write_back={"health_field": "Execution health",
                                   "health_values": {"green": "Good", "amber": "Amber", "red": "Red"}})
     assert problems_of(options) == [(("write_back", "health_field"), "field 'Execution health' has no option 'Good'")]

@@ -60,15 +60,71 @@ def test_turning_red_writes_fields_and_swaps_only_owned_labels() -> None:
         ("cf_reasons", None, "TB102 no end date"),
     ]
     assert (change.add_labels, change.remove_labels) == (["health-red"], ["health-green"])
-    assert change.notes == [], "first sight of a record is its baseline, not a turn"
+    [note] = change.notes  # the record shows Green: a turn, whatever the (here empty) state store knows
+    assert note.kind == "turned-red"
     assert result.health == [("jira", "DEL-1", "red", NOW)]
+
+
+def test_a_record_that_shows_no_health_yet_is_its_baseline_not_a_turn() -> None:
+    blank = epic(current={"cf_health": None, "cf_reasons": None}, labels=frozenset({"q3"}))
+    known = PlanState(health={("jira", "DEL-1"): ("green", NOW - timedelta(days=1))})
+    [change] = plan([blank], {"jira:DEL-1": red()}, {"jira": JIRA}, [], known, NOW).changes
+    assert change.notes == [], "the tracker shows no verdict: a store's memory does not make a turn"
+
+
+def test_the_turn_is_read_from_the_record_not_from_the_store() -> None:
+    shows_red = epic(current={"cf_health": "Red", "cf_reasons": "TB102 no end date"}, labels=frozenset({"health-red"}))
+    stale_store = PlanState(health={("jira", "DEL-1"): ("amber", NOW - timedelta(days=3))})
+    result = plan([shows_red], {"jira:DEL-1": red()}, {"jira": JIRA}, [], stale_store, NOW)
+    assert result.changes == [], "another instance already wrote Red and its note: nothing to post"
+
+
+def test_the_marker_is_the_same_for_two_instances_with_different_stores() -> None:
+    updated = NOW - timedelta(days=40)
+    one = plan([epic(updated=updated)], {"jira:DEL-1": red()}, {"jira": JIRA}, [], PlanState(), NOW)
+    other_store = PlanState(health={("jira", "DEL-1"): ("green", NOW - timedelta(days=9))})
+    two = plan(
+        [epic(updated=updated)], {"jira:DEL-1": red()}, {"jira": JIRA}, [], other_store, NOW + timedelta(hours=2)
+    )
+    assert one.changes[0].notes[0].marker == two.changes[0].notes[0].marker
+
+
+def test_only_the_health_vocabulary_is_owned_not_every_label_with_the_prefix() -> None:
+    people = frozenset({"health-insurance", "health-check-2027", "health-green", "q3"})
+    [change] = plan([epic(labels=people)], {"jira:DEL-1": red()}, {"jira": JIRA}, [], PlanState(), NOW).changes
+    assert (change.add_labels, change.remove_labels) == (["health-red"], ["health-green"])
+    wide = WriteSpec("jira", "m-jira", HEALTH, label_prefix="health-", owned_label_prefixes=("health-",))
+    [opted] = plan([epic(labels=people)], {"jira:DEL-1": red()}, {"jira": wide}, [], PlanState(), NOW).changes
+    assert opted.remove_labels == ["health-check-2027", "health-green", "health-insurance"], "the documented opt-in"
+    exact = WriteSpec("jira", "m-jira", HEALTH, label_prefix="health-", owned_labels=frozenset({"health-old"}))
+    [named] = plan(
+        [epic(labels=frozenset({"health-old", "health-insurance"}))],
+        {"jira:DEL-1": red()},
+        {"jira": exact},
+        [],
+        PlanState(),
+        NOW,
+    ).changes
+    assert named.remove_labels == ["health-old"], "a label the connector names exactly is owned"
+
+
+def test_every_write_carries_the_activity_it_judged_on_and_the_stamp_alone_never_writes() -> None:
+    activity = NOW - timedelta(days=40)
+    activity_field = FieldInfo("TB_Last_Activity__c", "Last Person Activity", "datetime", True)
+    spec = WriteSpec("jira", "m-jira", HEALTH, stamp=True, activity_field=activity_field)
+    [change] = plan([epic(updated=activity)], {"jira:DEL-1": red()}, {"jira": spec}, [], PlanState(), NOW).changes
+    assert change.stamp and change.activity == activity
+    assert ("TB_Last_Activity__c", None, activity) in [(f.field, f.before, f.after) for f in change.fields]
+    settled = epic(updated=activity, current={"cf_health": "Green", "TB_Last_Activity__c": None})
+    assert plan([settled], {"jira:DEL-1": Health(Flag.GREEN)}, {"jira": spec}, [], PlanState(), NOW).changes == []
 
 
 def test_a_turn_to_red_after_a_known_flag_notes_once_with_a_stable_marker() -> None:
     since = NOW - timedelta(days=3)
     state = PlanState(health={("jira", "DEL-1"): ("amber", since)})
-    first = plan([epic()], {"jira:DEL-1": red()}, {"jira": JIRA}, [], state, NOW)
-    again = plan([epic()], {"jira:DEL-1": red()}, {"jira": JIRA}, [], state, NOW + timedelta(minutes=5))
+    amber = epic(current={"cf_health": "Amber", "cf_reasons": None}, labels=frozenset({"health-amber"}))
+    first = plan([amber], {"jira:DEL-1": red()}, {"jira": JIRA}, [], state, NOW)
+    again = plan([amber], {"jira:DEL-1": red()}, {"jira": JIRA}, [], state, NOW + timedelta(minutes=5))
     [note] = first.changes[0].notes
     assert note.mention == ALICE and "TB102 no end date" in note.text
     assert again.changes[0].notes[0].marker == note.marker, "a re-run after a crash finds the same marker"

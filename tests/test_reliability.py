@@ -35,7 +35,14 @@ ROOT = Path(__file__).resolve().parent.parent
 FULL = os.environ.get("TB_FULL_SOAK") == "1"
 
 JIRA_OWNED = ("Execution health", "Health reasons", "Account owner")
-SF_OWNED = ("Execution_Health__c", "Health_Reasons__c", "Delivery_Status__c", "Delivery_Owner__c", "Integrator__c")
+SF_OWNED = (
+    "Execution_Health__c",
+    "Health_Reasons__c",
+    "TB_Last_Activity__c",
+    "Delivery_Status__c",
+    "Delivery_Owner__c",
+    "Integrator__c",
+)
 SF_SYSTEM = ("LastModifiedDate", "SystemModstamp", "LastModifiedById")
 LABEL_PREFIX = "health-"
 
@@ -142,7 +149,8 @@ SOAK_SIZE = 10_000 if FULL else 600
 SOAK_FAULTS = (
     "rate-limit:every=5,retry_after=1,service=jira;error:rate=0.05,status=503;drop:rate=0.01;latency:ms=20"
     if FULL
-    else "rate-limit:every=5,retry_after=0,service=jira;error:rate=0.05,status=503;drop:rate=0.01;latency:ms=2"
+    # small runs make few calls (a turn to red is a few dozen): drops must be frequent enough to be met
+    else "rate-limit:every=5,retry_after=0,service=jira;error:rate=0.05,status=503;drop:rate=0.04;latency:ms=2"
 )
 SOAK_BOUND = 3600.0 if FULL else 120.0  # seconds a faulted run may take
 

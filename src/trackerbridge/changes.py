@@ -8,6 +8,7 @@ connector turns them into its wire format (Jira `{"accountId": ...}`, a Salesfor
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from trackerbridge.model import Person
@@ -45,6 +46,9 @@ class RecordChange:
     add_labels: list[str] = field(default_factory=list)
     remove_labels: list[str] = field(default_factory=list)
     notes: list[Note] = field(default_factory=list)
+    stamp: bool = False
+    """Carry the activity stamp with the write (Jira's entity property; see `trackerbridge.activity`)."""
+    activity: datetime | None = None  # the person-activity time the stamp records
 
     @property
     def empty(self) -> bool:

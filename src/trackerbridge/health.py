@@ -25,6 +25,17 @@ class Flag(str, Enum):
         return {"green": 0, "amber": 1, "red": 2}[self.value]
 
 
+CONFLICT = "sync-conflict"  # the label word for a record with a sync conflict
+
+
+def health_labels(prefix: str | None) -> frozenset[str]:
+    """The labels trackerbridge can produce with `prefix`: its health words and the conflict flag.
+    Exactly these are its own; a person's `health-insurance` is not."""
+    if not prefix:
+        return frozenset()
+    return frozenset(f"{prefix}{word}" for word in (*(f.value for f in Flag), CONFLICT))
+
+
 @dataclass(frozen=True)
 class HealthPolicy:
     """Which severities make a record red, and which amber."""

@@ -7,6 +7,7 @@ Problems are collected, each with the YAML path it concerns, so the loader can p
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone, tzinfo
@@ -14,9 +15,11 @@ from functools import cached_property, lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from trackerbridge.activity import SYSTEM_STAMPS
 from trackerbridge.config.models import AttributeSpec, MappingFile, Owns, SyncSpec
 from trackerbridge.connectors import base as f
 from trackerbridge.connectors.base import Catalog, FieldInfo, RawRecord
+from trackerbridge.health import health_labels
 from trackerbridge.model import CANONICAL_ATTRIBUTES, Change, Initiative, Link, Person, Size, Stage
 
 Converter = Callable[[Any], Any]
@@ -108,6 +111,14 @@ class CompiledMapping:
             initiative.labels = frozenset()
         if initiative.updated is None:
             initiative.updated = raw.updated
+        if raw.ours and self._stamps_activity:
+            # trackerbridge's own write was the last change: the activity is what it recorded then
+            recorded = raw.stamp
+            activity = self.write_fields.get("activity")
+            if recorded is None and activity is not None:
+                recorded = _safe(_ACTIVITY, values.get(activity.id))
+            if recorded is not None:
+                initiative.updated = recorded
         if self.extra:
             initiative.extra = {r.attribute: _safe(r.convert, values.get(r.field.id)) for r in self.extra}
         links = [Link(system, str(values[fi.id])) for system, fi in self.links if values.get(fi.id)]
@@ -118,6 +129,13 @@ class CompiledMapping:
         if self.history_fields and raw.history:
             initiative.history = tuple(self._changes(raw))
         return initiative
+
+    @cached_property
+    def _stamps_activity(self) -> bool:
+        """Whether `updated` is the tracker's modification stamp (or unmapped): then the activity
+        clock stands in for it. A mapped field of the mapping's own choosing is left as it reads."""
+        fed = next((r for r in self.attributes if r.attribute == "updated"), None)
+        return fed is None or fed.field.id in SYSTEM_STAMPS
 
     @cached_property
     def _history_by_name(self) -> dict[str, Resolved]:
@@ -172,7 +190,7 @@ def compile_mapping(
     write_fields: dict[str, FieldInfo] = {}
     wb = spec.write_back
     owned = {o.casefold() for o in (owns.fields if owns else [])}
-    for role, ref in (("health", wb.health_field), ("reasons", wb.reasons_field)):
+    for role, ref in (("health", wb.health_field), ("reasons", wb.reasons_field), ("activity", wb.activity_field)):
         if ref is None:
             continue
         path = ("write_back", f"{role}_field")
@@ -190,6 +208,10 @@ def compile_mapping(
                     f"field {fi.name!r} is not listed in the connector's owns.fields",
                     "add it there: trackerbridge writes only what a connector says it owns",
                 )
+            )
+        if role == "activity" and fi.type != f.DATETIME:
+            problems.append(
+                Problem(path, f"field {fi.name!r} is {fi.type}; the activity field must hold a date and time")
             )
         if role == "health" and fi.type == f.OPTION and fi.options:
             wanted = (wb.health_values or {"green": "Green", "amber": "Amber", "red": "Red"}).values()
@@ -220,12 +242,18 @@ def compile_mapping(
             )
         write_fields[f"sync:{sync.source_mapping}:{sync.spec.attribute}"] = fi
     if wb.label_prefix and owns is not None:
-        covered = any(wb.label_prefix.startswith(p) for p in owns.label_prefixes)
-        if not covered:
+        exact = {x.casefold() for x in owns.labels}
+        uncovered = sorted(
+            label
+            for label in health_labels(wb.label_prefix)
+            if label.casefold() not in exact and not any(label.startswith(p) for p in owns.label_prefixes)
+        )
+        if uncovered:
             problems.append(
                 Problem(
                     ("write_back", "label_prefix"),
-                    f"labels starting {wb.label_prefix!r} are not in the connector's owns.label_prefixes",
+                    f"the connector does not own the health labels {', '.join(uncovered)}",
+                    f"list them in the connector's owns.labels: [{', '.join(sorted(health_labels(wb.label_prefix)))}]",
                 )
             )
     compiled = CompiledMapping(name, spec.system, attributes, extra, links, write_fields, spec, problems)
@@ -435,12 +463,18 @@ def _boolean(value: Any) -> bool | None:
     return str(value).strip().casefold() in ("true", "yes", "y", "1")
 
 
+_LABEL_SEPARATORS = re.compile(r"[\s,;]+")
+
+
 def _labels(value: Any) -> frozenset[str]:
+    """A set of labels: a list as the tracker's schema gives it, or text of several values (a
+    Salesforce multipicklist's `a;b`, a list shown as `a, b`, words) split into them. Jira labels
+    hold no spaces, so no separator is ever part of one."""
     if value is None:
         return _NO_LABELS
     if isinstance(value, str):
-        value = value.split()
-    labels = tuple(map(str, value))
+        value = _LABEL_SEPARATORS.split(value)
+    labels = tuple(t for t in (str(v).strip() for v in value) if t)
     return _label_set(labels) if labels else _NO_LABELS
 
 
@@ -481,3 +515,6 @@ def _datetime_converter(zone: tzinfo, fmt: str | None) -> Converter:
         return moment if moment.tzinfo else moment.replace(tzinfo=zone)
 
     return convert
+
+
+_ACTIVITY = _datetime_converter(timezone.utc, None)

@@ -17,11 +17,10 @@ from typing import Any
 
 from trackerbridge.changes import Conflict, FieldChange, Note, RecordChange
 from trackerbridge.connectors.base import FieldInfo
-from trackerbridge.health import Flag, Health
+from trackerbridge.health import CONFLICT, Flag, Health, health_labels
 from trackerbridge.model import Initiative, Person
 from trackerbridge.rules.base import Index, SyncBinding
 
-CONFLICT = "sync-conflict"
 DEFAULT_HEALTH_VALUES = {Flag.GREEN: "Green", Flag.AMBER: "Amber", Flag.RED: "Red"}
 
 
@@ -36,8 +35,42 @@ class WriteSpec:
     reasons_field: FieldInfo | None = None
     reasons_limit: int = 255
     label_prefix: str | None = None
+    owned_labels: frozenset[str] = frozenset()  # exact labels the connector owns beyond the health vocabulary
+    owned_label_prefixes: tuple[str, ...] = ()  # opt-in: every label with one of these prefixes is owned
     notify_on_red: bool = False
     sync_fields: Mapping[str, FieldInfo] = field(default_factory=dict)  # "sync:<mapping>:<attr>" -> field
+    stamp: bool = False  # carry the activity stamp with each write (Jira's entity property)
+    activity_field: FieldInfo | None = None  # an owned DateTime field holding the activity time (Salesforce)
+
+    @property
+    def vocabulary(self) -> frozenset[str]:
+        """The labels trackerbridge can produce here: its health words and the conflict flag."""
+        return health_labels(self.label_prefix)
+
+    def owns_label(self, label: str) -> bool:
+        return (
+            label in self.vocabulary
+            or label in self.owned_labels
+            or any(label.startswith(p) for p in self.owned_label_prefixes)
+        )
+
+    def shown_flag(self, i: Initiative) -> Flag | None:
+        """The health the record shows now (its health field, else its health label): the tracker's
+        own memory of the last verdict, which any instance reads alike. None: it shows none."""
+        if self.health_field is not None:
+            shown = i.current.get(self.health_field.id)
+            if shown in (None, ""):
+                return None
+            text = str(shown).casefold()
+            return next((f for f, v in self.health_values.items() if v.casefold() == text), None)
+        if self.label_prefix:
+            flags = {f for f in Flag if f"{self.label_prefix}{f.value}" in i.labels}
+            return flags.pop() if len(flags) == 1 else None
+        return None
+
+    @property
+    def shows_health(self) -> bool:
+        return self.health_field is not None or bool(self.label_prefix)
 
 
 @dataclass
@@ -86,8 +119,25 @@ def plan(
         if spec is None or verdict is None:
             continue
         _plan_health(i, verdict, spec, state, now, out, change_for, conflicted.get(i.ref, []))
+    by_ref = {i.ref: i for i in initiatives}
+    for c in changes.values():
+        spec = specs.get(c.connector)
+        i = by_ref.get(f"{c.connector}:{c.key}")
+        if c.empty or spec is None or i is None:
+            continue
+        _stamp(c, i, spec)
     out.changes = [c for c in sorted(changes.values(), key=lambda c: (c.connector, c.key)) if not c.empty]
     return out
+
+
+def _stamp(change: RecordChange, i: Initiative, spec: WriteSpec) -> None:
+    """Every write says it is trackerbridge's and carries the person-activity time it judged on,
+    so the next reader (any instance, any store) does not take the write for activity. Only a
+    write that happens anyway carries it: the stamp alone is never a reason to write."""
+    change.stamp, change.activity = spec.stamp, i.updated
+    fi = spec.activity_field
+    if fi is not None and i.updated is not None and not same(i.current.get(fi.id), i.updated):
+        change.fields.append(FieldChange(fi.id, fi.name, i.current.get(fi.id), i.updated, "activity"))
 
 
 def _plan_health(
@@ -109,22 +159,31 @@ def _plan_health(
         if conflicts:
             reasons = Health(flag, (*verdict.reasons, *(f"sync conflict on {c}" for c in conflicts)))
         _set(i, spec.reasons_field, reasons.text(spec.reasons_limit) or None, "reasons", change_for)
+    wanted: set[str] = set()
     if spec.label_prefix:
         prefix = spec.label_prefix
         wanted = {f"{prefix}{flag.value}"} | ({f"{prefix}{CONFLICT}"} if conflicts else set())
-        owned = {label for label in i.labels if label.startswith(prefix)}
-        add, remove = sorted(wanted - i.labels), sorted(owned - wanted)
-        if add or remove:
-            c = change_for(i)
-            c.add_labels.extend(add)
-            c.remove_labels.extend(remove)
+    owned = {label for label in i.labels if spec.owns_label(label)}  # exactly what trackerbridge can produce
+    add, remove = sorted(wanted - i.labels), sorted(owned - wanted)
+    if add or remove:
+        c = change_for(i)
+        c.add_labels.extend(add)
+        c.remove_labels.extend(remove)
     previous = state.health.get((i.source, i.key))
     since = previous[1] if previous and previous[0] == flag.value else now
     if previous is None or previous[0] != flag.value:
         out.health.append((i.source, i.key, flag.value, since))
     # A turn to red is a change from a known other flag; the first sight of a record is its baseline.
-    if spec.notify_on_red and flag is Flag.RED and previous is not None and previous[0] != Flag.RED.value:
-        marker = hashlib.sha256(f"{i.source}:{i.key}:red:{previous[1].isoformat()}".encode()).hexdigest()[:12]
+    # What the record shows is the truth (any instance reads it alike); the store only stands in
+    # where the verdict is not visible on the record at all.
+    if spec.shows_health:
+        shown = spec.shown_flag(i)
+        before = shown.value if shown is not None else None
+    else:
+        before = previous[0] if previous is not None else None
+    if spec.notify_on_red and flag is Flag.RED and before is not None and before != Flag.RED.value:
+        activity = i.updated.isoformat() if i.updated is not None else ""
+        marker = hashlib.sha256(f"{i.source}:{i.key}:red:{before}:{activity}".encode()).hexdigest()[:12]
         text = f"Execution health turned red: {verdict.text(1000)}"
         change_for(i).notes.append(Note("turned-red", marker, text, i.owner))
 

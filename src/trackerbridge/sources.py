@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from trackerbridge.config.errors import ConfigError, ConfigErrors
+from trackerbridge.config.models import Owns
 from trackerbridge.config.project import Project
 from trackerbridge.connectors.base import Connector, ServerInfo
 from trackerbridge.mapping import CompiledMapping, IncomingSync, MappingError, compile_mapping
@@ -30,6 +31,7 @@ class Source:
     connector: Connector
     server: ServerInfo
     mapping: CompiledMapping
+    owns: Owns | None = None  # the connector file's `owns`: what trackerbridge may write there
 
     def __post_init__(self) -> None:
         self.high_water: datetime | None = None  # newest tracker modification stamp read so far
@@ -128,7 +130,7 @@ def open_source(
             raise
         if cache is not None and not reused:
             cache.save(name, fingerprint, connector.discovery())
-        return Source(name, connector, server, compiled)
+        return Source(name, connector, server, compiled, file.owns)
 
 
 def _fingerprint(project: Project, name: str, env: Mapping[str, str]) -> str:

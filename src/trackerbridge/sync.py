@@ -60,15 +60,21 @@ def write_specs(sources: Sequence[Source]) -> dict[str, WriteSpec]:
     for s in sources:
         wb = s.mapping.spec.write_back
         values = {Flag(k): v for k, v in (wb.health_values or {}).items()}
+        owns = s.owns
+        jira = s.server.system == "jira"
         specs[s.name] = WriteSpec(
             connector=s.name,
             mapping=s.mapping.name,
             health_field=s.mapping.write_fields.get("health"),
             health_values={**{Flag.GREEN: "Green", Flag.AMBER: "Amber", Flag.RED: "Red"}, **values},
             reasons_field=s.mapping.write_fields.get("reasons"),
-            label_prefix=wb.label_prefix if s.server.system == "jira" else None,
+            label_prefix=wb.label_prefix if jira else None,
+            owned_labels=frozenset(owns.labels) if owns and jira else frozenset(),
+            owned_label_prefixes=tuple(owns.label_prefixes) if owns and jira else (),
             notify_on_red=wb.notify_on_red,
             sync_fields={r: fi for r, fi in s.mapping.write_fields.items() if r.startswith("sync:")},
+            stamp=jira,
+            activity_field=s.mapping.write_fields.get("activity"),
         )
     return specs
 
@@ -146,17 +152,12 @@ def _read(
         fresh = list(s.read(since, clock))
         read[s.name] = len(fresh)
         full_read[s.name] = since is None
-        by_key = {i.key: i for i in store.load_records(s.name)} if store.has_records(s.name) else {}
-        prefix = s.mapping.spec.write_back.label_prefix
-        owned_ids = {fi.id for fi in s.mapping.write_fields.values()}
-        owned = {r.attribute for r in [*s.mapping.attributes, *s.mapping.extra] if r.field.id in owned_ids}
-        for i in fresh:
-            before = by_key.get(i.key)
-            if before is not None and same_content(before, i, prefix, owned):
-                i.updated = before.updated  # only trackerbridge's own write touched it: not a person's update
+        # Records carry their own activity clock (`trackerbridge.activity`): trackerbridge's writes
+        # are told from a person's by the trackers, so the snapshot only fills in what was not re-read.
         if since is None:
             merged = fresh
         else:
+            by_key = {i.key: i for i in store.load_records(s.name)} if store.has_records(s.name) else {}
             by_key.update((i.key, i) for i in fresh)
             merged = list(by_key.values())
         records.extend(merged)
@@ -182,27 +183,6 @@ def _assume_synced(records: list[Initiative], planned: Plan) -> list[Initiative]
     if not values:
         return records
     return [replace(i, current={**i.current, **values[i.ref]}) if i.ref in values else i for i in records]
-
-
-_IGNORED = frozenset({"updated", "labels", "current", "history"})
-_COMPARED = tuple(n for n in Initiative.__slots__ if n not in _IGNORED)
-
-
-def same_content(
-    before: Initiative, after: Initiative, label_prefix: str | None, owned: frozenset[str] | set[str] = frozenset()
-) -> bool:
-    """Whether a re-read record differs from the last read only in what trackerbridge writes
-    (owned fields and labels; `owned` names attributes fed by owned fields) - in which case its
-    new modification time is our own echo, not a person's update."""
-    if any(getattr(before, n) != getattr(after, n) for n in _COMPARED if n not in owned and n != "extra"):
-        return False
-    if any(before.extra.get(n) != after.extra.get(n) for n in {*before.extra, *after.extra} - owned):
-        return False
-    if label_prefix:
-        return {x for x in before.labels if not x.startswith(label_prefix)} == {
-            x for x in after.labels if not x.startswith(label_prefix)
-        }
-    return before.labels == after.labels
 
 
 def _write(

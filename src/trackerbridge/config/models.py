@@ -85,7 +85,11 @@ class Owns(Strict):
 
     fields: list[str] = Field(default_factory=list, description="Field names or ids trackerbridge owns")
     labels: list[str] = Field(default_factory=list, description="Exact labels trackerbridge owns")
-    label_prefixes: list[str] = Field(default_factory=list, description="Labels with these prefixes")
+    label_prefixes: list[str] = Field(
+        default_factory=list,
+        description="Opt-in: every label with one of these prefixes is trackerbridge's, people's included "
+        "(trackerbridge check warns about live labels it would remove); prefer exact labels",
+    )
 
 
 class Endpoint(Strict):
@@ -199,7 +203,14 @@ class WriteBack(Strict):
     health_field: str | None = Field(None, description="Field receiving green / amber / red")
     health_values: dict[Literal["green", "amber", "red"], str] | None = None
     reasons_field: str | None = None
-    label_prefix: str | None = Field(None, description="e.g. 'health-' gives health-red")
+    activity_field: str | None = Field(
+        None,
+        description="An owned date-time field that keeps when a person last changed the record, so trackerbridge's "
+        "own writes never count as activity (Salesforce needs it; Jira keeps it in an issue property)",
+    )
+    label_prefix: str | None = Field(
+        None, description="e.g. 'health-' gives health-green, health-amber, health-red and health-sync-conflict"
+    )
     notify_on_red: bool = Field(True, description="Comment (Jira) or Task (Salesforce) once per turn to red")
 
 

@@ -120,6 +120,12 @@ class RawRecord:
     values: dict[str, Any]  # field id -> plain value
     updated: datetime | None = None  # the tracker's own modification stamp, for watermarks
     history: list[dict[str, Any]] = field(default_factory=list)  # changelog, when asked for
+    ours: bool = False
+    """The tracker shows that trackerbridge's own write was the record's last change (Jira: the
+    stamp property is as new as `updated`; Salesforce: LastModifiedById is the signed-in user)."""
+    stamp: datetime | None = None
+    """The person-activity time trackerbridge recorded on the record with its last write (Jira's
+    stamp property), if the tracker carries one; see `trackerbridge.activity`."""
 
 
 class Connector(ABC):

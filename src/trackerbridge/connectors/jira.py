@@ -41,6 +41,7 @@ import requests
 from jira import JIRA, JIRAError
 from urllib3.util.retry import Retry
 
+from trackerbridge.activity import STAMP_KEY, read_stamp, stamp_value
 from trackerbridge.changes import Note, Outcome, RecordChange
 from trackerbridge.config.connection import CREDENTIAL_ROLES, Connection
 from trackerbridge.config.models import JiraConnector as JiraConnectorFile
@@ -180,6 +181,7 @@ class JiraConnector(Connector):
         self._server_info: dict[str, Any] | None = None
         self._fields: list[Any] | None = None  # GET field as sent (or as `reuse` gave it)
         self._server_date: datetime | None = None  # the last answer's `Date` header
+        self._server_seen: tuple[datetime, float] | None = None  # a `Date` header and when it came
         self._me: dict[str, Any] | None = None
         self._catalog: Catalog | None = None
         self._flavor: str | None = None
@@ -377,6 +379,8 @@ class JiraConnector(Connector):
             body = edit_body(change, fields, refs, cloud=cloud, why=why)
         except WriteError as exc:
             return Outcome(self.name, key, False, str(exc)), None
+        if body and change.stamp:  # this write is trackerbridge's: say so, and what it judged on
+            body["properties"] = [{"key": STAMP_KEY, "value": stamp_value(change.activity, self._server_now())}]
         posted: list[str] = []  # markers now on the issue
         own = change.connector == self.name  # its owner was read from this site
         try:
@@ -816,6 +820,7 @@ class JiraConnector(Connector):
                     maxResults=self._page_size or CLOUD_PAGE,
                     fields=list(ids),
                     expand=expand,
+                    properties=STAMP_KEY,
                     json_result=True,
                     use_post=post,
                 ),
@@ -862,6 +867,7 @@ class JiraConnector(Connector):
                     maxResults=size,
                     fields=list(ids),
                     expand=expand,
+                    properties=STAMP_KEY,
                     json_result=True,
                     use_post=post,
                 ),
@@ -897,12 +903,17 @@ class JiraConnector(Connector):
     def _record(self, raw: dict[str, Any], fields: Sequence[FieldInfo], history: bool) -> RawRecord:
         key = str(raw.get("key") or raw.get("id") or "")
         values = raw.get("fields") or {}
+        updated = _to_datetime(values.get("updated"))
+        props = raw.get("properties")
+        ours, stamp = read_stamp(props.get(STAMP_KEY) if isinstance(props, dict) else None, updated)
         return RawRecord(
             key=key,
             url=self.record_url(key),
             values={f.id: _normalise(values.get(f.id), f) for f in fields},
-            updated=_to_datetime(values.get("updated")),
+            updated=updated,
             history=self._history(key, raw) if history else [],
+            ours=ours,
+            stamp=stamp,
         )
 
     def _history(self, key: str, raw: dict[str, Any]) -> list[dict[str, Any]]:
@@ -995,6 +1006,16 @@ class JiraConnector(Connector):
     def _responded(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
         self._last_content_type = response.headers.get("Content-Type", "")
         self._server_date = _http_date(response.headers.get("Date"))
+        if self._server_date is not None:
+            self._server_seen = (self._server_date, time.monotonic())
+
+    def _server_now(self) -> datetime:
+        """Jira's clock now: its last `Date` header plus the time since (this machine's clock before
+        any answer). The stamp's `at` is compared with Jira's own `updated`."""
+        seen = self._server_seen
+        if seen is None:
+            return datetime.now(timezone.utc)
+        return seen[0] + timedelta(seconds=time.monotonic() - seen[1])
 
     def _call(
         self, what: str, fn: Callable[[], Any], *, search: bool = False, token: bool = False, read: int = 0

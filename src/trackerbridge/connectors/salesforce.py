@@ -85,6 +85,18 @@ USER_PREFIX = "005"  # the key prefix of User ids
 EMAIL_CHUNK = 100  # addresses per user lookup: the query travels in the URL (16 KB at most)
 
 _API_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+_USER_ID = re.compile(r"005[A-Za-z0-9]{12}(?:[A-Za-z0-9]{3})?")
+
+
+def _user_of_identity(url: Any) -> str | None:
+    """The User Id at the end of an OAuth identity URL (`https://login.salesforce.com/id/00D.../005...`)."""
+    last = str(url).rstrip("/").rsplit("/", 1)[-1] if isinstance(url, str) else ""
+    return last if _USER_ID.fullmatch(last) else None
+
+
+def _same_id(a: str, b: str) -> bool:
+    """Salesforce Ids in their 15- or 18-character forms: the first 15 are case-sensitive and decide."""
+    return a[:15] == b[:15]
 _RECORD_ID = re.compile(r"[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?")
 _DATA_PATH = re.compile(r"/services/data/v\d+\.\d+/?")
 _SF_DATETIME = re.compile(r"(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2}(?::\d{2})?)(\.\d+)?(Z|[+-]\d{2}:?\d{2})?")
@@ -208,6 +220,7 @@ class SalesforceConnector(Connector):
         self._api_usage: str | None = None  # the last Sforce-Limit-Info, e.g. "api-usage=25/15000"
         self._people: dict[str, str | None] = {}  # Person.identity -> User Id; None: no active user
         self._people_why: dict[str, str] = {}  # identity -> why a lookup failed (not cached)
+        self._user_id: str | None = None  # the signed-in User's Id: its writes are trackerbridge's
 
     # --- the Connector interface ----------------------------------------------------------------
 
@@ -216,6 +229,7 @@ class SalesforceConnector(Connector):
         client = self._connect()
         url = self._instance_url or self.connection.url
         if not identify:
+            self._own_id()  # now, so that the discovery kept for the next run holds it
             return ServerInfo("salesforce", "salesforce", self.api_version, url, "")
         try:
             info = client.oauth2("userinfo")
@@ -223,6 +237,9 @@ class SalesforceConnector(Connector):
             raise self._translate(exc, "the userinfo request") from None
         if not isinstance(info, dict):
             raise ConnectorError(f"Salesforce at {self._host()} answered the userinfo request without JSON")
+        user = info.get("user_id")
+        if self._user_id is None and isinstance(user, str) and _USER_ID.fullmatch(user):
+            self._user_id = user
         return ServerInfo(
             system="salesforce",
             flavor="salesforce",
@@ -259,13 +276,18 @@ class SalesforceConnector(Connector):
         return self._catalog
 
     def discovery(self) -> dict[str, Any]:
-        """The scope object's describe, as Salesforce sent it."""
-        return {"describe": self._described} if self._described is not None else {}
+        """The scope object's describe, as Salesforce sent it, and the signed-in User's Id."""
+        if self._described is None:
+            return {}
+        return {"describe": self._described, **({"userId": self._user_id} if self._user_id else {})}
 
     def reuse(self, discovery: Mapping[str, Any]) -> bool:
         described = discovery.get("describe")
         if self._described is not None or not isinstance(described, dict):
             return False
+        user = discovery.get("userId")
+        if isinstance(user, str) and _USER_ID.fullmatch(user):
+            self._user_id = user
         if not isinstance(described.get("fields"), list):
             return False
         if str(described.get("name") or "").casefold() != self.scope.object.casefold():
@@ -295,6 +317,7 @@ class SalesforceConnector(Connector):
         described = self._describe()
         columns = [self._column(f, described) for f in fields]
         since = _to_ms(since) if since is not None else None
+        self._own_id()
         return self._rows(self._soql(described["name"], columns, since), columns, since)
 
     def record_url(self, key: str) -> str:
@@ -592,7 +615,7 @@ class SalesforceConnector(Connector):
 
     def _soql(self, sobject: str, columns: list[_Column], since: datetime | None) -> str:
         """Values (the watermark) are quoted by format_soql; names were checked against describe."""
-        names = ["Id", "SystemModstamp"]
+        names = ["Id", "SystemModstamp", "LastModifiedById"]
         for column in columns:
             names.append(column.name)
             if column.relationship:
@@ -643,11 +666,13 @@ class SalesforceConnector(Connector):
                 values[column.key] = self._value(row, column)
             except (TypeError, ValueError) as exc:
                 raise ConnectorError(f"{key}: cannot read {column.name} as {column.type}: {exc}") from None
+        modifier = row.get("LastModifiedById")
         return RawRecord(
             key=key,
             url=self.record_url(key),
             values=values,
             updated=parse_datetime(stamp) if isinstance(stamp, str) else None,
+            ours=isinstance(modifier, str) and self._user_id is not None and _same_id(modifier, self._user_id),
         )
 
     @staticmethod
@@ -697,6 +722,21 @@ class SalesforceConnector(Connector):
         return self._described
 
     # --- sign-in --------------------------------------------------------------------------------
+
+    def _own_id(self) -> str | None:
+        """The signed-in User's Id: from the OAuth token answer's identity URL, an earlier run's
+        discovery, or (an access-token session) one UserInfo request. Records whose LastModifiedById
+        it is were last changed by trackerbridge (see `trackerbridge.activity`)."""
+        if self._user_id is None:
+            client = self._connect()
+            if self._user_id is None:
+                try:
+                    info = client.oauth2("userinfo")
+                except (SalesforceError, requests.RequestException) as exc:
+                    raise self._translate(exc, "the userinfo request") from None
+                user = info.get("user_id") if isinstance(info, dict) else None
+                self._user_id = str(user) if isinstance(user, str) and _USER_ID.fullmatch(user) else None
+        return self._user_id
 
     def _connect(self) -> Salesforce:
         if self._client is None:
@@ -780,6 +820,7 @@ class SalesforceConnector(Connector):
         if response.status_code == 200 and isinstance(body, dict):
             token, instance = body.get("access_token"), body.get("instance_url")
             if isinstance(token, str) and token and isinstance(instance, str) and instance.startswith("https://"):
+                self._user_id = self._user_id or _user_of_identity(body.get("id"))
                 return token, instance
             raise ConnectorError(f"Salesforce login at {_host(url)} answered without an access token and instance URL")
         if isinstance(body, dict) and body.get("error"):

@@ -1397,6 +1397,7 @@ class _Generator:
                 "Learning_Note__c": None,
                 "Execution_Health__c": None,
                 "Health_Reasons__c": None,
+                "TB_Last_Activity__c": None,
                 "Delivery_Status__c": delivery_status,
             }
             if plan is not None and id(plan) in drift:

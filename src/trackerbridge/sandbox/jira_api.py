@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import re
 import secrets
 from collections import OrderedDict
@@ -47,6 +48,27 @@ class JiraAuth:
 def _unbounded(jql: str) -> bool:
     """Cloud's enhanced search refuses queries without a restriction (empty, or ORDER BY alone)."""
     return re.sub(r"(?is)\border\s+by\b.*$", "", jql).strip() == ""
+
+
+_ABSENT = object()
+PROPERTY_KEY_LIMIT = 255  # characters of a property key
+PROPERTY_VALUE_LIMIT = 32768  # characters of a property's JSON value
+
+
+def property_error(key: str, body: bytes) -> str | None:
+    """Jira's message for an entity property it refuses, as the issue-properties reference states
+    the limits (a key of at most 255 characters, a non-empty JSON value of at most 32768)."""
+    if not key or len(key) > PROPERTY_KEY_LIMIT:
+        return f"The property key cannot be longer than {PROPERTY_KEY_LIMIT} characters."
+    if not body or not body.strip():
+        return "The property value cannot be empty."
+    if len(body) > PROPERTY_VALUE_LIMIT:
+        return f"The property value cannot be longer than {PROPERTY_VALUE_LIMIT} characters."
+    try:
+        json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return "The property value must be a valid JSON."
+    return None
 
 
 def error(status: int, *messages: str, errors: dict[str, str] | None = None) -> Response:
@@ -106,6 +128,10 @@ class JiraService:
             add("POST", f"{api}/search", self.search)
         add("GET", f"{api}/issue/{{key}}", self.get_issue)
         add("PUT", f"{api}/issue/{{key}}", self.edit_issue)
+        add("GET", f"{api}/issue/{{key}}/properties", self.property_keys)
+        add("GET", f"{api}/issue/{{key}}/properties/{{property}}", self.get_property)
+        add("PUT", f"{api}/issue/{{key}}/properties/{{property}}", self.set_property)
+        add("DELETE", f"{api}/issue/{{key}}/properties/{{property}}", self.delete_property)
         add("GET", f"{api}/issue/{{key}}/comment", self.list_comments)
         add("POST", f"{api}/issue/{{key}}/comment", self.add_comment)
         add("GET", f"{api}/issue/{{key}}/transitions", self.transitions)
@@ -271,6 +297,7 @@ class JiraService:
                 "maxResults": body.get("maxResults"),
                 "startAt": body.get("startAt"),
                 "nextPageToken": body.get("nextPageToken"),
+                "properties": self._property_keys(body.get("properties")),
             }
         return {
             "jql": request.arg("jql", "") or "",
@@ -279,7 +306,14 @@ class JiraService:
             "maxResults": request.arg("maxResults"),
             "startAt": request.arg("startAt"),
             "nextPageToken": request.arg("nextPageToken"),
+            "properties": self._property_keys(request.args("properties")),
         }
+
+    @staticmethod
+    def _property_keys(raw: Any) -> list[str]:
+        """`properties`: a comma-separated list in a query, an array in a POST body."""
+        parts = raw if isinstance(raw, list) else [raw] if isinstance(raw, str) else []
+        return [k.strip() for p in parts for k in str(p).split(",") if k.strip()]
 
     def _matching_keys(self, jql: str, caller: m.JiraUser, now: datetime) -> list[str]:
         """Evaluate a query; the last result is reused while the data and query are unchanged."""
@@ -322,7 +356,10 @@ class JiraService:
             return error(400, str(exc))
         field_ids = select_fields(self.data, p["fields"], "*navigable")
         expand = self._expand(p["expand"])
-        issues = [self.render.issue(self.data.issues[k], field_ids, expand) for k in keys[start : start + size]]
+        props = p["properties"]
+        issues = [
+            self.render.issue(self.data.issues[k], field_ids, expand, props) for k in keys[start : start + size]
+        ]
         return Response(
             200, {"expand": "schema,names", "startAt": start, "maxResults": size, "total": len(keys), "issues": issues}
         )
@@ -355,7 +392,11 @@ class JiraService:
         expand = self._expand(p["expand"])
         page = keys[start : start + size]
         out: dict[str, Any] = {
-            "issues": [self.render.issue(self.data.issues[k], field_ids, expand) for k in page if k in self.data.issues]
+            "issues": [
+                self.render.issue(self.data.issues[k], field_ids, expand, p["properties"])
+                for k in page
+                if k in self.data.issues
+            ]
         }
         end = start + len(page)
         if end < len(keys):
@@ -393,7 +434,8 @@ class JiraService:
         if issue is None:
             return error(404, NOT_FOUND)
         field_ids = select_fields(self.data, request.args("fields"), "*all")
-        return Response(200, self.render.issue(issue, field_ids, self._expand(request.arg("expand"))))
+        props = self._property_keys(request.args("properties"))
+        return Response(200, self.render.issue(issue, field_ids, self._expand(request.arg("expand")), props))
 
     def edit_issue(self, request: Request) -> Response:
         issue = self._issue(request)
@@ -403,10 +445,56 @@ class JiraService:
         if notify not in ("true", "false"):
             return error(400, f"The value '{notify}' is invalid for the notifyUsers parameter.")
         try:
-            changes = self.editor.plan(issue, request.json())
+            body = request.json()
+            changes = self.editor.plan(issue, body)
+            properties = self.editor.properties(body)
         except EditError as exc:
             return error(400, *exc.messages, errors=exc.errors)
         self.editor.apply(issue, changes, self._caller(request).account_id, self.clock.now())
+        issue.properties.update(properties)
+        self._wrote()
+        return Response(204)
+
+    # --- entity properties: https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-issue-properties/
+    # (Data Center: /rest/api/2/issue/{issueIdOrKey}/properties). A property is an app's own JSON
+    # next to the issue: setting one changes neither `updated` nor the changelog.
+
+    def property_keys(self, request: Request) -> Response:
+        issue = self._issue(request)
+        if issue is None:
+            return error(404, NOT_FOUND)
+        base = f"{self.render.api}/issue/{issue.key}/properties"
+        return Response(200, {"keys": [{"self": f"{base}/{k}", "key": k} for k in sorted(issue.properties)]})
+
+    def get_property(self, request: Request) -> Response:
+        issue = self._issue(request)
+        if issue is None:
+            return error(404, NOT_FOUND)
+        key = request.path_params["property"]
+        if key not in issue.properties:
+            return error(404, f"The property with key '{key}' does not exist.")
+        return Response(200, {"key": key, "value": issue.properties[key]})
+
+    def set_property(self, request: Request) -> Response:
+        issue = self._issue(request)
+        if issue is None:
+            return error(404, NOT_FOUND)
+        key = request.path_params["property"]
+        problem = property_error(key, request.body)
+        if problem is not None:
+            return error(400, problem)
+        created = key not in issue.properties
+        issue.properties[key] = request.json()
+        self._wrote()
+        return Response(201 if created else 200, {})
+
+    def delete_property(self, request: Request) -> Response:
+        issue = self._issue(request)
+        if issue is None:
+            return error(404, NOT_FOUND)
+        key = request.path_params["property"]
+        if issue.properties.pop(key, _ABSENT) is _ABSENT:
+            return error(404, f"The property with key '{key}' does not exist.")
         self._wrote()
         return Response(204)
 

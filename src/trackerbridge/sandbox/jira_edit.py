@@ -88,6 +88,22 @@ class IssueEditor:
             raise EditError(errors)
         return changes
 
+    def properties(self, body: Any) -> dict[str, Any]:
+        """The entity properties an edit sets (`properties: [{"key": ..., "value": ...}]`, as in the
+        Edit issue reference's IssueUpdateDetails); they change neither `updated` nor the changelog."""
+        raw = body.get("properties") if isinstance(body, dict) else None
+        if raw is None:
+            return {}
+        if not isinstance(raw, list):
+            raise EditError({}, ["'properties' must be a list of objects with a key and a value."])
+        out: dict[str, Any] = {}
+        for item in raw:
+            key = item.get("key") if isinstance(item, dict) else None
+            if not isinstance(key, str) or not key or len(key) > 255 or "value" not in item:
+                raise EditError({}, ["Each property needs a key of at most 255 characters and a value."])
+            out[key] = item["value"]
+        return out
+
     def _comment_ops(self, ops: Any, errors: dict[str, str], changes: list[Change]) -> None:
         """`update.comment`: `add` operations with a body (visibility and other keys are not emulated);
         Jira's `edit` and `remove` of existing comments are not emulated either, and answer 400."""

@@ -174,6 +174,7 @@ class Issue:
     fields: dict[str, Any]  # field id -> stored value (see module docstring)
     changelog: list[History] = field(default_factory=list)
     comments: list[Comment] = field(default_factory=list)
+    properties: dict[str, Any] = field(default_factory=dict)  # entity properties: key -> JSON value
 
     @property
     def project(self) -> str:

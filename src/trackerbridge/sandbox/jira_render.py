@@ -6,6 +6,7 @@ else rendered here is shared.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import Any
 
@@ -200,7 +201,9 @@ class JiraRenderer:
             return self.comments_page(issue)
         return raw
 
-    def issue(self, issue: m.Issue, field_ids: list[str], expand: set[str]) -> dict[str, Any]:
+    def issue(
+        self, issue: m.Issue, field_ids: list[str], expand: set[str], properties: Sequence[str] = ()
+    ) -> dict[str, Any]:
         out: dict[str, Any] = {
             "expand": "renderedFields,names,schema,operations,editmeta,changelog,versionedRepresentations",
             "id": str(issue.id),
@@ -210,6 +213,9 @@ class JiraRenderer:
         if field_ids:
             fields = self.data.fields
             out["fields"] = {fid: self.value(issue, fields[fid]) for fid in field_ids}
+        if properties:  # asked-for entity properties the issue has; an empty object when it has none
+            held = getattr(issue, "properties", {})
+            out["properties"] = {k: held[k] for k in properties if k in held}
         if "changelog" in expand:
             out["changelog"] = self.changelog(issue)
         if "names" in expand:

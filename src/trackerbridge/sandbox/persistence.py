@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 SNAPSHOT = "sandbox-state.pickle"
-FORMAT = 1
+FORMAT = 2  # 2: Jira issues carry entity properties
 
 
 def load_snapshot(directory: Path) -> dict[str, Any] | None:

@@ -313,6 +313,7 @@ def default_types() -> dict[str, SObjectType]:
                 _f("Learning_Note__c", "Learning Note", TEXTAREA, length=32768),
                 _f("Execution_Health__c", "Execution Health", PICKLIST, picklist=HEALTH_VALUES, length=255),
                 _f("Health_Reasons__c", "Health Reasons", TEXTAREA, length=32768),
+                _f("TB_Last_Activity__c", "Last Person Activity", DATETIME),
                 _f("Delivery_Status__c", "Delivery Status", PICKLIST, picklist=DELIVERY_STATUSES, length=255),
             ],
         ),
