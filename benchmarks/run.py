@@ -41,7 +41,9 @@ SF_COLLECTION = 200  # composite/sobjects records per call
 # serverInfo (flavour), field (resolve field names to ids); Salesforce: describe of the sObject
 # (resolve field names, check they are updateable). A later run can keep what they said.
 JIRA_FIXED = {"serverInfo", "field"}
-SF_FIXED = {"describe"}
+# Salesforce: the object's describe, and who we are (UserInfo; a password or JWT sign-in learns it
+# from the token answer): records last changed by that user were changed by trackerbridge itself.
+SF_FIXED = {"describe", "userinfo"}
 
 JIRA = "sandbox-jira"
 SALESFORCE = "sandbox-salesforce"

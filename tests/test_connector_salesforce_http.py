@@ -44,7 +44,8 @@ NOW = datetime(2026, 11, 25, 9, 0, tzinfo=timezone.utc)
 PAGE2 = "/services/data/v59.0/query/01gACME000000001AAA-2000"
 PAGE3 = "/services/data/v59.0/query/01gACME000000001AAA-4000"
 SELECT = (
-    "SELECT Id, SystemModstamp, OwnerId, Owner.Email, Owner.Name, CloseDate, StageName, Amount, IsWon FROM Opportunity"
+    "SELECT Id, SystemModstamp, LastModifiedById, OwnerId, Owner.Email, Owner.Name, CloseDate, StageName, Amount, "
+    "IsWon FROM Opportunity"
 )
 
 
@@ -128,10 +129,21 @@ def row(n: int, **values: Any) -> dict[str, Any]:
     return base
 
 
+USERINFO = {  # the UserInfo endpoint's answer, shaped after Salesforce's "UserInfo Endpoint" help page
+    "sub": "https://login.salesforce.com/id/00DACME0000000AAAA/005ACME00000BOTAAA",
+    "user_id": "005ACME00000BOTAAA",
+    "organization_id": "00DACME0000000AAAA",
+    "preferred_username": "integration@acme.example",
+    "name": "Integration User",
+    "zoneinfo": "Europe/Berlin",
+}
+
+
 @pytest.fixture
 def api() -> Iterator[responses.RequestsMock]:
     with responses.RequestsMock() as mock:
         mock.get(f"{DATA}/sobjects/Opportunity/describe", json=DESCRIBE)
+        mock.get(f"{INSTANCE}/services/oauth2/userinfo", json=USERINFO)  # who we are: asked before reading
         yield mock
 
 
@@ -156,7 +168,12 @@ def test_query_follows_next_records_url_across_three_pages(api: responses.Reques
     c = connector()
     records = list(c.pull(wanted(c)))
     assert [r.key for r in records] == [f"006ACME00000{n:03d}" for n in range(1, 6)]
-    assert dict(c.calls) == {"GET sobjects/Opportunity/describe": 1, "GET query": 1, "GET queryMore": 2}
+    assert dict(c.calls) == {
+        "GET sobjects/Opportunity/describe": 1,
+        "GET oauth2/userinfo": 1,  # once per connector (then kept with the discovery)
+        "GET query": 1,
+        "GET queryMore": 2,
+    }
     assert api.calls[1].request.headers["Authorization"] == f"Bearer {TOKEN}"
     assert "Sforce-Query-Options" not in api.calls[1].request.headers  # Salesforce's default batch: 2000
 
@@ -214,7 +231,19 @@ def test_fields_already_selected_are_not_selected_twice(api: responses.RequestsM
     assert record.values["SystemModstamp"] == datetime(2026, 11, 25, 8, 25, 7, tzinfo=timezone.utc)
 
 
+def test_records_last_changed_by_the_signed_in_user_are_trackerbridges_own(api: responses.RequestsMock) -> None:
+    """LastModifiedById against UserInfo's user_id, in either Id form (15 or 18 characters)."""
+    soql = f"{SELECT} ORDER BY SystemModstamp, Id"
+    rows = [row(1, LastModifiedById="005ACME00000BOTAAA"), row(2, LastModifiedById="005ACME00000BOT"),
+            row(3, LastModifiedById="005ACME00000ALIAAA"), row(4, LastModifiedById=None)]
+    query(api, soql, {"json": {"totalSize": 4, "done": True, "records": rows}})
+    c = connector()
+    assert [r.ours for r in c.pull(wanted(c))] == [True, True, False, False]
+    assert c.discovery()["userId"] == "005ACME00000BOTAAA", "kept for the next run: no UserInfo call then"
+
+
 def test_catalog_maps_types_and_active_options(api: responses.RequestsMock) -> None:
+    api.assert_all_requests_are_fired = False  # the catalog alone does not need to know who we are
     catalog = connector().catalog()
     by_id = {f.id: f for f in catalog.fields}
     assert (by_id["OwnerId"].type, by_id["AccountId"].type) == ("user", "reference")

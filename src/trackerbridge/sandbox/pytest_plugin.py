@@ -44,10 +44,11 @@ def jira_as_person(sb: Sandbox, method: str, path: str, **kwargs: Any) -> reques
     """A Jira REST call (`path` under /rest/api/2/) as a demo person, not the bot: an edit a sync
     must treat as a person's."""
     person = next(u for u in sb.jira_data.users.values() if "bot" not in u.email)
+    login = person.email if sb.config.jira_flavor == "cloud" else person.name  # Data Center signs in by username
     return requests.request(
         method,
         f"{sb.info.jira_url}/rest/api/2/{path}",
-        auth=(person.email, sb.info.jira_api_token),
+        auth=(login, sb.info.jira_api_token),
         verify=sb.info.ca_bundle,
         timeout=10,
         **kwargs,
