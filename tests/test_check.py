@@ -126,3 +126,25 @@ def test_examples_load_and_say_which_variables_to_set(example: str, variables: l
     assert code == 2
     for variable in variables:
         assert f"environment variable {variable} is not set" in err
+
+
+def test_check_warns_about_prefix_label_ownership_and_a_missing_activity_field(
+    project: Path, sandbox: Sandbox
+) -> None:
+    jira = project / "connectors" / "sandbox-jira.yaml"
+    jira.write_text(jira.read_text().replace(
+        "labels: [health-green, health-amber, health-red, health-sync-conflict]", "label_prefixes: [health-]"
+    ))
+    sf = project / "mappings" / "demo-salesforce.yaml"
+    sf.write_text("\n".join(line for line in sf.read_text().splitlines() if "activity_field" not in line) + "\n")
+    code, _, err = run(["check", "--project", str(project)], sandbox.info.as_env())
+    assert code == 0, err  # ready, with warnings
+    assert "sandbox-jira: warning: owns.label_prefixes ['health-']: trackerbridge may remove every label" in err
+    vocabulary = "health-amber, health-green, health-red, health-sync-conflict"
+    assert f"list the labels in owns.labels instead: [{vocabulary}]" in err
+    assert "sandbox-salesforce: warning: no write_back.activity_field" in err
+
+
+def test_the_shipped_files_check_without_warnings(sandbox: Sandbox) -> None:
+    code, _, err = run(["check", "--project", str(ROOT)], sandbox.info.as_env())
+    assert code == 0 and "warning" not in err, err

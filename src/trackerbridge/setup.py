@@ -21,10 +21,16 @@ from trackerbridge.model import CANONICAL_ATTRIBUTES, Stage
 from trackerbridge.sources import connect, incoming_syncs
 
 # Field kinds setup creates, tracker-neutral; connectors translate them.
-SELECT, TEXTAREA, USER, TEXT = "select", "textarea", "user", "text"
-KINDS = (SELECT, TEXTAREA, USER, TEXT)
+SELECT, TEXTAREA, USER, TEXT, DATETIME = "select", "textarea", "user", "text", "datetime"
+KINDS = (SELECT, TEXTAREA, USER, TEXT, DATETIME)
 DEFAULT_HEALTH = ("Green", "Amber", "Red")
-KIND_WORDS = {SELECT: "select list", TEXTAREA: "multi-line text", USER: "user picker", TEXT: "text"}
+KIND_WORDS = {
+    SELECT: "select list",
+    TEXTAREA: "multi-line text",
+    USER: "user picker",
+    TEXT: "text",
+    DATETIME: "date and time",
+}
 
 METADATA_NS = "http://soap.sforce.com/2006/04/metadata"
 LONG_TEXT_LENGTH = 32768
@@ -45,7 +51,11 @@ class FieldPlan:
 
     @property
     def description(self) -> str:
-        what = {"health": "trackerbridge writes the execution health here", "reasons": "why the health is what it is"}
+        what = {
+            "health": "trackerbridge writes the execution health here",
+            "reasons": "why the health is what it is",
+            "activity": "when a person last changed the record (trackerbridge's own writes are not activity)",
+        }
         text = what.get(self.role) or f"trackerbridge syncs {self.role.removeprefix('sync ')} here"
         return f"{text} (created by trackerbridge setup; mapping {self.mapping})"
 
@@ -85,6 +95,8 @@ def wanted_fields(project: Project, connector: str) -> list[FieldPlan]:
         out.append(FieldPlan(wb.health_field, SELECT, tuple(dict.fromkeys(values)), "health", mapping_name))
     if wb.reasons_field:
         out.append(FieldPlan(wb.reasons_field, TEXTAREA, (), "reasons", mapping_name))
+    if wb.activity_field:
+        out.append(FieldPlan(wb.activity_field, DATETIME, (), "activity", mapping_name))
     for sync in incoming_syncs(project, mapping_name):
         spec = sync.spec
         kind, options = _sync_kind(CANONICAL_ATTRIBUTES.get(spec.attribute, "text"), spec.values)
@@ -210,6 +222,8 @@ def custom_field_xml(p: FieldPlan) -> str:
             f"    <relationshipName>{escape(relationship)}</relationshipName>",
             "    <deleteConstraint>SetNull</deleteConstraint>",
         ]
+    elif p.kind == DATETIME:
+        lines += ["    <type>DateTime</type>"]
     else:
         lines += ["    <type>Text</type>", f"    <length>{TEXT_LENGTH}</length>"]
     return _document("CustomField", lines)

@@ -29,6 +29,7 @@ FIELD_TYPES: dict[str, tuple[str, str]] = {
     "textarea": ("textarea", "textsearcher"),
     "user": ("userpicker", "userpickergroupsearcher"),
     "text": ("textfield", "textsearcher"),
+    "datetime": ("datetime", "datetimerange"),
 }
 """setup's field kind -> (Jira custom field type, its searcher), as Atlassian's field API lists them."""
 
