@@ -7,7 +7,9 @@ whether anything happened since:
 
 - Jira: an issue entity property (`STAMP_KEY`, written in the same Edit issue PUT, read by the
   search's `properties` parameter; invisible to people) holds `{"activity": ..., "at": ...}`. The
-  last change was trackerbridge's when `updated` is no later than `at` plus `SLACK`.
+  last change was trackerbridge's when `updated` is no later than `at` plus `SLACK`. References:
+  https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-issue-properties/ and the
+  Edit issue body's `properties` (IssueUpdateDetails; Data Center's IssueUpdateBean has the same list).
 - Salesforce: an owned DateTime field (the mapping's `write_back.activity_field`) holds the activity
   time; the last change was trackerbridge's when `LastModifiedById` is the signed-in user.
 
