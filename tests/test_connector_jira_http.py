@@ -12,6 +12,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import responses
 
+from trackerbridge.activity import STAMP_KEY
+from trackerbridge.changes import FieldChange, RecordChange
 from trackerbridge.config.connection import Connection, Secret
 from trackerbridge.config.models import JiraConnector as JiraConnectorFile
 from trackerbridge.connectors.base import LABELS, OPTION, TEXT, AuthError, ConnectorError, QuotaExceeded
@@ -591,3 +593,47 @@ def test_a_context_path_is_kept_in_urls_and_left_out_of_call_names(rsps: respons
     assert record.url == f"{site}/browse/A-1" == c.record_url("A-1")
     assert c.calls == {"GET serverInfo": 1, "GET field": 1, "GET search": 1}
     assert c.server().flavor == "datacenter"
+
+
+# --- the activity stamp (trackerbridge.activity) -----------------------------------------------
+
+
+def test_the_search_asks_for_the_stamp_property_and_reads_whose_change_was_last(rsps: responses.RequestsMock) -> None:
+    """Issue properties come back under `properties` when the search names them (Atlassian, Search for
+    issues using JQL enhanced search: `properties` parameter; Issue properties API for the value)."""
+    basics(rsps)
+    stamp = {"v": 1, "activity": "2026-09-01T08:00:00.000+00:00", "at": "2026-11-01T09:59:58.000+00:00"}
+    ours = {**issue("OPS-1", "2026-11-01T10:00:00.000+0000"), "properties": {STAMP_KEY: stamp}}
+    later = {**issue("OPS-2", "2026-11-01T10:30:00.000+0000"), "properties": {STAMP_KEY: stamp}}  # a person since
+    bare = {**issue("OPS-3"), "properties": {}}
+    junk = {**issue("OPS-4"), "properties": {STAMP_KEY: {"at": "not a time"}}}
+    rsps.get(f"{API}/search/jql", json={"issues": [ours, later, bare, junk], "isLast": True})
+    c = connector()
+    records = list(c.pull([c.catalog().find("status")]))  # type: ignore[list-item]
+    assert query(search_calls(rsps)[0])["properties"] == [STAMP_KEY]
+    assert [(r.key, r.ours, r.stamp) for r in records] == [
+        ("OPS-1", True, datetime(2026, 9, 1, 8, 0, tzinfo=timezone.utc)),
+        ("OPS-2", False, datetime(2026, 9, 1, 8, 0, tzinfo=timezone.utc)),
+        ("OPS-3", False, None),
+        ("OPS-4", False, None),
+    ]
+
+
+def test_an_edit_carries_the_stamp_in_the_same_put(rsps: responses.RequestsMock) -> None:
+    """Edit issue's body takes `properties: [{key, value}]` next to `fields` and `update`."""
+    basics(rsps)
+    rsps.put(f"{API}/issue/OPS-1", status=204, headers={"Date": "Sun, 01 Nov 2026 10:00:00 GMT"})
+    c = connector()
+    health = c.catalog().find("Health")
+    assert health is not None
+    activity = datetime(2026, 9, 1, 8, 0, tzinfo=timezone.utc)
+    change = RecordChange("jira", "OPS-1", "u", [FieldChange(health.id, "Health", "Green", "Red", "health")],
+                          stamp=True, activity=activity)
+    [outcome] = c.apply([change], {health.id: health})
+    assert outcome.ok, outcome.error
+    [put] = [call for call in rsps.calls if call.request.method == "PUT"]
+    body = json.loads(put.request.body)
+    [prop] = body["properties"]
+    assert prop["key"] == STAMP_KEY and prop["value"]["activity"] == "2026-09-01T08:00:00.000+00:00"
+    assert datetime.fromisoformat(prop["value"]["at"]) >= datetime(2026, 11, 1, 0, 0, tzinfo=timezone.utc)
+    assert body["fields"] == {health.id: {"value": "Red"}}
