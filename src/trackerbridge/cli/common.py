@@ -108,7 +108,9 @@ def destination(output: Path | None) -> Iterator[TextIO]:
     if output is None:
         yield sys.stdout
         return
-    with output.open("w", encoding="utf-8", newline="") as fh:
+    # 0600: reports name every record's owners and titles
+    fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with open(fd, "w", encoding="utf-8", newline="") as fh:
         yield fh
 
 

@@ -29,7 +29,8 @@ if TYPE_CHECKING:
     from trackerbridge.config.project import Project
 
 HISTORY_RUNS = 20_000  # a year of 15-minute cron runs is 35,000; the report keeps one point a day anyway
-UNUSABLE = frozenset({"running", "crashed", "failed"})  # runs whose metrics may describe half a read
+# runs whose metrics may describe half a read
+UNUSABLE = frozenset({"running", "crashed", "failed", "interrupted", "lock-lost", "store-failed"})
 NO_STATE = (
     "no runs in the state store at {url}: run `trackerbridge sync` first, or pass --pull to read the trackers now"
 )
@@ -138,7 +139,7 @@ def _open(url: str) -> Any:
         and not Path(db).expanduser().exists()
     ):
         return None
-    return StateStore.open(url)
+    return StateStore.open(url, read_only=True)  # a report never writes: also on a read-only disk
 
 
 def metrics_of(metrics: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -173,9 +174,9 @@ def read_history(
 
 
 def _safe(url: str) -> str:
-    from sqlalchemy.engine import make_url
+    from trackerbridge.redact import mask_url
 
-    return make_url(url).render_as_string(hide_password=True)
+    return mask_url(url)
 
 
 def _from_state(project: Project, url: str, now: datetime) -> AuditResult:

@@ -72,14 +72,41 @@ def sync_command(
 ) -> None:
     """Write health back and sync mapped fields: incremental, idempotent, safe to run from cron.
 
-    Exit codes: 0 ok, 1 findings at --fail-on, 2 configuration, 3 connector, 4 some writes failed,
-    75 another sync holds the lock.
+    Exit codes: 0 ok, 1 findings at --fail-on, 2 configuration (or an unusable state store), 3 connector
+    (or an unreachable state store), 4 some writes failed, 5 the state store failed mid-run, 6 the run
+    lost its lock, 75 another sync holds the lock, 130/143 stopped by SIGINT/SIGTERM.
     """
+    from trackerbridge.interrupt import Interrupted, stop_on_signals
+
+    try:
+        with stop_on_signals():
+            _sync(dry_run, connectors, full, fail_on, log_format, as_of, project_dir, sandbox_flavor)
+    except Interrupted as exc:
+        fail(
+            f"trackerbridge sync: stopped by {exc.name}; the writes made are recorded, the run is marked "
+            "interrupted and the lock released; the next run carries on",
+            exc.exit_code,
+        )
+
+
+def _sync(
+    dry_run: bool,
+    connectors: tuple[str, ...],
+    full: bool,
+    fail_on: str,
+    log_format: str,
+    as_of: str | None,
+    project_dir: Path,
+    sandbox_flavor: str | None,
+) -> None:
+    from sqlalchemy.exc import SQLAlchemyError
+
     from trackerbridge.config.errors import ConfigError
     from trackerbridge.connectors.base import ConnectorError
     from trackerbridge.plugins import PluginError
-    from trackerbridge.state.lock import Locked, lock_path_for, run_lock
-    from trackerbridge.state.store import StateStore
+    from trackerbridge.redact import mask_text
+    from trackerbridge.state.lock import Locked, LockUnusable, lock_path_for, run_lock
+    from trackerbridge.state.store import EXIT_STORE_FAILED, StateStore, StateStoreError
     from trackerbridge.sync import run_sync
 
     now = parse_moment(as_of, "time") or datetime.now(timezone.utc)
@@ -113,6 +140,11 @@ def sync_command(
             fail(str(exc), EXIT_CONFIG)
         except ConnectorError as exc:
             fail(str(exc), exc.exit_code)
+        except (StateStoreError, LockUnusable) as exc:
+            fail(str(exc), exc.exit_code)
+        except SQLAlchemyError as exc:  # one the store did not classify: still a message, never a traceback
+            reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+            fail(f"the state store failed during the run: {mask_text(reason)[:300]}", EXIT_STORE_FAILED)
     if dry_run:
         for line in describe_plan(result.plan):
             click.echo(line)
