@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import sqlite3
 import stat
 import subprocess
@@ -179,8 +180,17 @@ def _report_on_a_read_only_store(sandbox_factory: Callable[..., Sandbox], projec
     if True:
         child_env = {**os.environ, **env, "HOME": str(project)}
         report = subprocess.run(
-            [*_as_nobody(), sys.executable, "-m", "trackerbridge", "report", "--project", str(project),
-             "--format", "json"],
+            [
+                *_as_nobody(),
+                sys.executable,
+                "-m",
+                "trackerbridge",
+                "report",
+                "--project",
+                str(project),
+                "--format",
+                "json",
+            ],
             env=child_env,
             capture_output=True,
             text=True,
@@ -289,3 +299,67 @@ def test_the_sandbox_data_dir_is_private(sandbox_factory: Callable[..., Sandbox]
     assert stat.S_IMODE(data.stat().st_mode) == 0o700
     for p in data.iterdir():
         assert not stat.S_IMODE(p.stat().st_mode) & 0o077 or p.suffix == ".pem", p
+
+
+# --- SIGTERM and SIGINT end a run cleanly ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_signal_mid_write_ends_the_run_cleanly(
+    sandbox_factory: Callable[..., Sandbox], project: Path, sig: signal.Signals, code: int
+) -> None:
+    """A real `trackerbridge sync` process is signalled once the sandbox has taken some of its writes:
+    it stops, records what it wrote, marks the run interrupted, frees the lock and says so in one line."""
+    sb = sandbox_factory(size=120, latency_ms=30)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "trackerbridge",
+            "sync",
+            "--project",
+            str(project),
+            "--as-of",
+            sb.clock.now().isoformat(),
+        ],
+        env={**os.environ, **sb.info.as_env()},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    record = sb.accounting.record
+    writes = [0]
+
+    def counting(entry: Any) -> None:
+        record(entry)
+        if entry.method in ("PUT", "PATCH") and "/_sandbox/" not in entry.path:
+            writes[0] += 1
+            if writes[0] == 5:
+                process.send_signal(sig)
+
+    sb.accounting.record = counting  # type: ignore[method-assign]
+    try:
+        _, err = process.communicate(timeout=120)
+    finally:
+        sb.accounting.record = record  # type: ignore[method-assign]
+    assert process.returncode == code, err[-2000:]
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert lines[-1].startswith(f"trackerbridge sync: stopped by {sig.name}"), err[-2000:]
+    assert "Traceback" not in err
+    with StateStore.open(f"sqlite:///{state_file(project)}") as store:
+        (run,) = store.runs()
+        assert run.status == "interrupted" and run.finished_at is not None
+        done = {e.key for e in store.log(run_id=run.id) if e.outcome in ("ok", "planned")}
+    written = {
+        r.path.split("/")[5]
+        for r in sb.accounting.records()
+        if r.service == "jira" and r.method == "PUT" and "/issue/" in r.path and 200 <= r.status < 300
+    }
+    assert written and written <= done
+    assert writes[0] < 60, "the run went on writing after the signal"
+    from trackerbridge.state.lock import run_lock
+
+    with run_lock(state_file(project).with_name("state.db.lock")):  # released: taken at once
+        pass
+    again = invoke(["sync", "--project", str(project), "--as-of", sb.clock.now().isoformat()], sb.info.as_env())
+    assert again.exit_code == 0, again.stderr[-2000:]

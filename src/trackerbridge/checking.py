@@ -20,6 +20,7 @@ class CheckResult:
     mapping: CompiledMapping | None = None
     errors: list[ConfigError] = field(default_factory=list)
     failure: ConnectorError | None = None
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -32,6 +33,15 @@ def check(project: Project, names: list[str], env: Mapping[str, str] = os.enviro
     for name in project.select(names):
         result = CheckResult(name)
         source = None
+        try:
+            connection = project.connection(name, env)
+            if connection.insecure_http:
+                result.warnings.append(
+                    f"{connection.url} is plain http to another machine (allow_insecure_http: true): "
+                    "credentials and every record travel unencrypted; use https://"
+                )
+        except ConfigError:
+            pass  # open_source reports it below, with everything else
         try:
             source = open_source(project, name, env)
         except ConfigError as exc:

@@ -33,6 +33,8 @@ def check_command(connectors: tuple[str, ...], project_dir: Path, sandbox_flavor
             fail(str(exc), EXIT_CONFIG)
     code = EXIT_OK
     for r in results:
+        for warning in r.warnings:
+            click.echo(f"{r.name}: warning: {warning}", err=True)
         if r.server is not None:
             s = r.server
             click.echo(f"{r.name}: {s.system} {s.flavor} {s.version} at {s.url}, signed in as {s.user}")

@@ -98,6 +98,11 @@ class Endpoint(Strict):
     mapping: str = Field(description="Name of the mapping file in mappings/, without .yaml")
     owns: Owns = Field(default_factory=Owns)
     timeout: float = Field(30.0, gt=0, description="Seconds per HTTP request")
+    allow_insecure_http: bool = Field(
+        False,
+        description="Allow http:// to a host other than this machine: credentials travel in the clear, "
+        "and `check` warns on every run",
+    )
     description: str | None = None
 
     @model_validator(mode="after")
