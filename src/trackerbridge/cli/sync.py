@@ -121,6 +121,8 @@ def _sync(
         lock_file = lock_path_for(url, project.root / ".trackerbridge")
         try:
             with run_lock(lock_file), StateStore.open(url) as store, store.shared_lock():
+                if store.recovery_path is None:  # a server database: the recovery file sits by the lock file
+                    store.recovery_path = lock_file.with_name("recovery.jsonl")
                 store.abandon_stale_runs()
                 result = run_sync(
                     project,

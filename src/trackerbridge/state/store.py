@@ -395,7 +395,9 @@ class StateStore:
             _sqlite_setup(engine, busy_timeout, read_only)
         else:
             try:
-                engine = create_engine(parsed, pool_pre_ping=True)
+                # No rollback when a connection goes back to the pool: every use here ends its own
+                # transaction, and rolling back one that a server restart broke only logs a traceback.
+                engine = create_engine(parsed, pool_pre_ping=True, pool_reset_on_return=None)
             except (ImportError, SQLAlchemyError) as exc:
                 raise StoreUnusable(f"cannot use the state store at {mask_url(url)}: {mask_text(str(exc))}") from None
         store = cls(engine, read_only=read_only)
@@ -930,7 +932,12 @@ class StateStore:
                     f"the records concerned: {', '.join(keys[:20])}{' ...' if len(keys) > 20 else ''}"
                 )
         if isinstance(exc, LockLost):
-            return exc
+            return LockLost(f"{exc}; {where}")
+        if self._lock_conn is not None:  # a server going down takes the lock too: say so, it decides the exit
+            try:
+                self.verify_lock()
+            except LockLost as lost:
+                return LockLost(f"{lost}; {where}")
         return StoreFailed(f"the state store at {self.url} failed during the run ({reason}): {where}")
 
 
