@@ -165,12 +165,20 @@ def read_history(
         else:
             with store:
                 runs = store.runs(limit=HISTORY_RUNS, since=since)
-    except (StateStoreError, SQLAlchemyError) as exc:
-        fail(f"cannot read the state store at {_safe(url)}: {exc}", EXIT_CONFIG)
+    except StateStoreError as exc:  # says which store and what to do; unreachable is 3, like a tracker
+        fail(str(exc), exc.exit_code)
+    except SQLAlchemyError as exc:
+        fail(f"cannot read the state store at {_safe(url)}: {_reason(exc)}", EXIT_CONFIG)
     finished = [r for r in runs if r.status not in UNUSABLE]
     if required and not finished:
         fail(NO_STATE.format(url=_safe(url)), EXIT_CONFIG)
     return [(r.started_at, m) for r in finished if (m := metrics_of(r.metrics))]
+
+
+def _reason(exc: Exception) -> str:
+    from trackerbridge.redact import mask_text
+
+    return mask_text(str(getattr(exc, "orig", None) or exc).splitlines()[0])[:300]
 
 
 def _safe(url: str) -> str:
@@ -203,8 +211,10 @@ def _from_state(project: Project, url: str, now: datetime) -> AuditResult:
             initiatives = [i for name in names for i in store.load_records(name)]
     except (ConfigError, PluginError) as exc:
         fail(str(exc), EXIT_CONFIG)
-    except (StateStoreError, SQLAlchemyError) as exc:
-        fail(f"cannot read the state store at {_safe(url)}: {exc}", EXIT_CONFIG)
+    except StateStoreError as exc:  # says which store and what to do; unreachable is 3, like a tracker
+        fail(str(exc), exc.exit_code)
+    except SQLAlchemyError as exc:
+        fail(f"cannot read the state store at {_safe(url)}: {_reason(exc)}", EXIT_CONFIG)
     if not initiatives:
         fail(NO_STATE.format(url=_safe(url)), EXIT_CONFIG)
     mappings = {name: project.connectors[name].mapping for name in names}
