@@ -3,7 +3,9 @@ error: the in-flight batch is abandoned (its intent is in the audit log), the ou
 recorded, the run is marked "interrupted" and the locks are released by their context managers.
 
 Why a BaseException: retry loops and connectors catch `Exception`; a stop request must get past them.
-A second signal while unwinding is ignored, so the clean-up itself is not cut short.
+A second signal while unwinding is ignored, so the clean-up itself is not cut short. Inside a
+`deferred()` block (a state-store transaction, where a driver caught mid-call would be left unusable)
+the exception waits until the block ends.
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
 
-__all__ = ["Interrupted", "stop_on_signals"]
+__all__ = ["Interrupted", "deferred", "stop_on_signals"]
 
 _SIGNALS = (signal.SIGTERM, signal.SIGINT)
+_state = {"depth": 0, "pending": 0}  # deferred() nesting in the main thread, and a signal that waits
 
 
 class Interrupted(BaseException):
@@ -41,6 +44,9 @@ def stop_on_signals() -> Iterator[None]:
         if fired:
             return
         fired.append(signum)
+        if _state["depth"]:
+            _state["pending"] = signum
+            return
         raise Interrupted(signum)
 
     previous = {s: signal.signal(s, handler) for s in _SIGNALS}
@@ -49,3 +55,21 @@ def stop_on_signals() -> Iterator[None]:
     finally:
         for s, old in previous.items():
             signal.signal(s, old)
+        _state["pending"] = 0
+
+
+@contextmanager
+def deferred() -> Iterator[None]:
+    """A block a stop request must not cut in two; the request is raised when the outermost one ends
+    (without an error of its own). Only the main thread defers: signals are delivered there."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    _state["depth"] += 1
+    try:
+        yield
+    finally:
+        _state["depth"] -= 1
+    if not _state["depth"] and _state["pending"]:
+        signum, _state["pending"] = _state["pending"], 0
+        raise Interrupted(signum)

@@ -136,6 +136,8 @@ def _sync(
                     watermark_floor=floor,
                     clock=clock,
                 )
+                if not dry_run:
+                    _prune_if_due(store, now, project.config.state.retention_days, log)
         except Locked as exc:
             fail(str(exc), EXIT_LOCKED)
         except (ConfigError, PluginError) as exc:
@@ -180,6 +182,16 @@ def _sync(
     if result.failed:
         sys.exit(EXIT_WRITES_FAILED)
     sys.exit(EXIT_FINDINGS if result.audit.worst().rank >= FAIL_ON[fail_on] else EXIT_OK)
+
+
+def _prune_if_due(store: Any, now: datetime, days: int, log: Logger) -> None:
+    """Apply the retention once a day (the run lock is held): the store does not grow for ever."""
+    last = store.pruned_at()
+    if last is not None and datetime.now(timezone.utc) - last < timedelta(days=1):
+        return
+    runs, rows = store.prune(now - timedelta(days=days))
+    if runs or rows:
+        log("pruned", runs=runs, audit_rows=rows, kept_days=days)
 
 
 def describe_plan(planned: Any) -> list[str]:

@@ -276,6 +276,12 @@ class StateConfig(Strict):
         description="seconds `sync` reuses what it learned when connecting (server facts, field catalog) "
         "instead of asking each run; a refused write or a mapping that no longer fits asks again; 0: every run",
     )
+    retention_days: int = Field(
+        90,
+        ge=1,
+        description="days of run history and audit log `sync` keeps (pruned once a day); the last write of each "
+        "record and field is always kept; `trackerbridge state prune` prunes now",
+    )
 
 
 class ProjectConfig(Strict):

@@ -54,6 +54,7 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import DatabaseError, OperationalError, SQLAlchemyError
 from sqlalchemy.types import TypeDecorator
 
+from trackerbridge.interrupt import deferred
 from trackerbridge.model import Initiative
 from trackerbridge.redact import mask_text, mask_url
 from trackerbridge.state.codec import RECORDS_FORMAT, dumps_initiative, dumps_value, loads_initiative, loads_value
@@ -526,14 +527,15 @@ class StateStore:
         the run goes unfenced."""
         if self.read_only:
             raise StateStoreError(f"the state store at {self.url} was opened read-only")
-        if fenced:
-            self.verify_lock()
-        with self._write_engine.connect() as conn, conn.begin():
-            yield conn
+        with deferred():  # SIGTERM waits for the transaction's end: a driver cut mid-call is left unusable
+            if fenced:
+                self.verify_lock()
+            with self._write_engine.connect() as conn, conn.begin():
+                yield conn
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
-        with self._engine.connect() as conn, conn.begin():
+        with deferred(), self._engine.connect() as conn, conn.begin():
             yield conn
 
     def _upsert(self, conn: Connection, table: Table, rows: Iterable[dict[str, Any]]) -> None:
@@ -574,8 +576,9 @@ class StateStore:
             yield
             return
         try:
-            conn = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-            got = conn.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": _PG_RUN_LOCK})
+            with deferred():
+                conn = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+                got = conn.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": _PG_RUN_LOCK})
         except OperationalError as exc:
             raise self._open_error(exc) from None
         with conn:
@@ -687,6 +690,54 @@ class StateStore:
                 RunRecord(int(r.id), r.mode, r.started_at, r.finished_at, r.status, loads_value(r.metrics))
                 for r in conn.execute(q)
             ]
+
+    # --- retention -------------------------------------------------------------------------------
+
+    def prune(self, before: datetime, *, dry_run: bool = False) -> tuple[int, int]:
+        """Forget finished runs started before `before` and their audit rows, except the last row of
+        each (connector, key, slot) and its last successful write (what was written there, and when),
+        and the newest run (the report's starting point). Returns (runs, audit rows) removed.
+
+        The audit log is append-only by trigger; pruning is the one deletion, in one transaction that
+        lifts the trigger and puts it back."""
+        old_runs = (
+            select(t_runs.c.id)
+            .where(t_runs.c.started_at < before, t_runs.c.status != "running")
+            .where(t_runs.c.id < select(func.max(t_runs.c.id)).scalar_subquery())
+        )
+        keep_last = select(func.max(t_audit.c.id)).group_by(t_audit.c.connector, t_audit.c.key, t_audit.c.slot)
+        keep_ok = (
+            select(func.max(t_audit.c.id))
+            .where(t_audit.c.outcome == "ok")
+            .group_by(t_audit.c.connector, t_audit.c.key, t_audit.c.slot)
+        )
+        doomed = (
+            ((t_audit.c.run_id.in_(old_runs)) | (t_audit.c.run_id.is_(None) & (t_audit.c.at < before)))
+            & t_audit.c.id.not_in(keep_last)
+            & t_audit.c.id.not_in(keep_ok)
+        )
+        with self._write() as conn:
+            runs = list(conn.scalars(old_runs))
+            if dry_run:
+                rows = conn.scalar(select(func.count()).select_from(t_audit).where(doomed)) or 0
+                return len(runs), int(rows)
+            if self._dialect == "sqlite":
+                conn.exec_driver_sql("DROP TRIGGER IF EXISTS tb_audit_log_no_delete")
+            elif self._dialect == "postgresql":
+                conn.exec_driver_sql("DROP TRIGGER IF EXISTS tb_audit_log_append_only ON tb_audit_log")
+            rows = conn.execute(delete(t_audit).where(doomed)).rowcount
+            for ddl in _APPEND_ONLY_DDL.get(self._dialect, []):
+                conn.exec_driver_sql(ddl)
+            if runs:
+                conn.execute(delete(t_runs).where(t_runs.c.id.in_(runs)))
+            self._upsert(conn, t_meta, [{"name": "pruned_at", "value": _now().isoformat()}])
+        return len(runs), int(rows or 0)
+
+    def pruned_at(self) -> datetime | None:
+        """When `prune` last ran (wall clock), or None."""
+        with self._read() as conn:
+            value = conn.scalar(select(t_meta.c.value).where(t_meta.c.name == "pruned_at"))
+        return datetime.fromisoformat(value) if value else None
 
     # --- watermarks ------------------------------------------------------------------------------
 
