@@ -25,8 +25,9 @@ def check_command(connectors: tuple[str, ...], project_dir: Path, sandbox_flavor
     """
     from trackerbridge.checking import check
     from trackerbridge.config.errors import ConfigError
+    from trackerbridge.connectors.http import fail_fast_when_unreachable
 
-    with project_environment(project_dir, sandbox_flavor) as (project, env):
+    with project_environment(project_dir, sandbox_flavor) as (project, env), fail_fast_when_unreachable():
         try:
             results = check(project, list(connectors), env)
         except ConfigError as exc:

@@ -15,12 +15,15 @@ reports the last answer unless the retry already did: each attempt is reported e
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Iterable, Mapping
+import socket
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
-from urllib3.exceptions import InvalidHeader, MaxRetryError, ResponseError
+from urllib3.exceptions import InvalidHeader, MaxRetryError, NewConnectionError, ResponseError
 from urllib3.util.retry import Retry
 
 from trackerbridge.net import VerifyingSession
@@ -37,6 +40,47 @@ OnAttempt = Callable[[str, str, bool], None]
 _REPORTED = "_trackerbridge_reported"  # set on a urllib3 response CountingRetry has already reported
 _RETRY_PARAMS = tuple(n for n in inspect.signature(Retry.__init__).parameters if n != "self")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+
+RetryNotice = Callable[[int, int, str, str], None]
+"""`notice(n, total, method_and_url, reason)`: a request is about to be sent again, the n-th time of `total`."""
+_FAIL_FAST = threading.Event()
+_NOTICE: list[RetryNotice] = []
+
+
+@contextmanager
+def fail_fast_when_unreachable() -> Iterator[None]:
+    """Within the block a host that does not resolve or refuses the connection is not retried: an
+    interactive command (`check`) says so at once instead of backing off for half a minute. Cron runs
+    keep retrying: there a DNS or network blip is usually gone a few seconds later."""
+    _FAIL_FAST.set()
+    try:
+        yield
+    finally:
+        _FAIL_FAST.clear()
+
+
+@contextmanager
+def retry_notices(notice: RetryNotice) -> Iterator[None]:
+    """Call `notice` before each retry of a transient error (the CLI shows "retrying (n/N)" on a terminal)."""
+    _NOTICE.append(notice)
+    try:
+        yield
+    finally:
+        _NOTICE.remove(notice)
+
+
+def unreachable(error: BaseException | None) -> bool:
+    """A name that does not resolve, or a connection refused: nothing reached the server."""
+    if not isinstance(error, NewConnectionError):
+        return False
+    chain: list[BaseException] = []
+    e: BaseException | None = error
+    while e is not None and len(chain) < 8:
+        chain.append(e)
+        e = e.__cause__ or e.__context__
+    return any(isinstance(c, (socket.gaierror, ConnectionRefusedError)) for c in chain) or type(
+        error
+    ).__name__ == "NameResolutionError"
 
 
 def retry_policy(attempts: int = 6, backoff: float = 0.5, cap: float = 30.0) -> Retry:
@@ -133,7 +177,15 @@ class CountingRetry(Retry):
             if wait is not None and wait > self.max_wait:
                 # Not retried: urllib3 (and `responses`) hand this answer back when raise_on_status is off.
                 raise MaxRetryError(_pool, url or "", ResponseError(f"Retry-After {wait:.0f}s is too long"))
-        return super().increment(method, url, response, error, _pool, _stacktrace)
+        if _FAIL_FAST.is_set() and unreachable(error):
+            raise MaxRetryError(_pool, url or "", error)
+        again: CountingRetry = super().increment(method, url, response, error, _pool, _stacktrace)
+        for notice in list(_NOTICE):
+            done = len(again.history)
+            total = done + again.total if isinstance(again.total, int) else done
+            reason = f"HTTP {response.status}" if response is not None else type(error).__name__ if error else "?"
+            notice(done, total, f"{(method or 'GET').upper()} {_absolute(url or '', _pool).split('?')[0]}", reason)
+        return again
 
 
 class TimeoutAdapter(HTTPAdapter):
