@@ -6,6 +6,8 @@ import json
 import sys
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -120,7 +122,8 @@ def _sync(
         url = state_url(project.root, project.config.state.url)
         lock_file = lock_path_for(url, project.root / ".trackerbridge")
         try:
-            with run_lock(lock_file), StateStore.open(url) as store, store.shared_lock():
+            share = project.config.quota.share
+            with run_lock(lock_file), StateStore.open(url) as store, store.shared_lock(), paced(share):
                 if store.recovery_path is None:  # a server database: the recovery file sits by the lock file
                     store.recovery_path = lock_file.with_name("recovery.jsonl")
                 store.abandon_stale_runs()
@@ -182,6 +185,18 @@ def _sync(
     if result.failed:
         sys.exit(EXIT_WRITES_FAILED)
     sys.exit(EXIT_FINDINGS if result.audit.worst().rank >= FAIL_ON[fail_on] else EXIT_OK)
+
+
+@contextmanager
+def paced(share: float) -> Iterator[None]:
+    """Keep to `share` of each tracker's remaining allowance; 1 leaves it to the trackers' own limits."""
+    from trackerbridge.connectors.http import pacing
+
+    if share >= 1:
+        yield
+        return
+    with pacing(share):
+        yield
 
 
 def _prune_if_due(store: Any, now: datetime, days: int, log: Logger) -> None:

@@ -284,10 +284,21 @@ class StateConfig(Strict):
     )
 
 
+class QuotaConfig(Strict):
+    share: float = Field(
+        0.5,
+        gt=0,
+        le=1,
+        description="share of what is left of each tracker's API allowance (Salesforce's daily requests, Jira's "
+        "rate limit) one `sync` may use; past it the run stops cleanly and the next carries on; 1: no pacing",
+    )
+
+
 class ProjectConfig(Strict):
     """`trackerbridge.yaml` at the project root; every key is optional."""
 
     state: StateConfig = Field(default_factory=StateConfig)
+    quota: QuotaConfig = Field(default_factory=QuotaConfig)
     rules: RulesConfig = Field(default_factory=RulesConfig)
     health: HealthConfig = Field(default_factory=HealthConfig)
     waivers: WaiversConfig = Field(default_factory=WaiversConfig)
