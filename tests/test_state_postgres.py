@@ -104,12 +104,11 @@ def postgres() -> Iterator[Postgres]:
     try:
         yield pg
     finally:
-        with pytest.MonkeyPatch.context():
-            subprocess.run(
-                [*as_user, str(binaries / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "-s", "stop"],
-                capture_output=True,
-                timeout=60,
-            )
+        subprocess.run(
+            [*as_user, str(binaries / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "-s", "stop"],
+            capture_output=True,
+            timeout=60,
+        )
         shutil.rmtree(root, ignore_errors=True)
 
 
