@@ -272,6 +272,10 @@ def test_a_run_records_when_it_finished_and_its_files_are_private(
 ) -> None:
     sb = sandbox_factory(size=60)
     as_of = sb.clock.now()
+    older = state_file(project)  # a store an older trackerbridge left readable to everyone
+    older.parent.mkdir(mode=0o700)
+    StateStore.open(f"sqlite:///{older}").close()
+    older.chmod(0o644)
     result = invoke(["sync", "--project", str(project), "--as-of", as_of.isoformat()], sb.info.as_env())
     assert result.exit_code == 0, result.stderr
     with StateStore.open(f"sqlite:///{state_file(project)}") as store:

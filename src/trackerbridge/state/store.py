@@ -1013,6 +1013,9 @@ def _prepare_sqlite_file(file: Path, read_only: bool) -> None:
             file.parent.mkdir(mode=0o700, parents=True)
         if not file.exists():
             os.close(os.open(file, os.O_RDWR | os.O_CREAT, 0o600))
+        for part in (file, file.with_name(file.name + "-wal"), file.with_name(file.name + "-shm")):
+            if part.exists() and part.stat().st_mode & 0o077 and part.stat().st_uid == os.geteuid():
+                part.chmod(0o600)  # made readable to others by an older trackerbridge: private from now on
     except OSError as exc:
         raise StoreUnusable(
             f"cannot create the state store at {file}: {exc.strerror or exc}; "
