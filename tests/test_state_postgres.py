@@ -18,6 +18,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -219,3 +220,26 @@ def test_an_interrupted_run_on_postgresql_releases_the_lock(
     assert process.returncode == 143, err.decode()[-2000:]
     with StateStore.open(url) as store, store.shared_lock():  # free again
         assert store.runs()[0].status == "interrupted"
+
+
+def test_prune_on_postgresql_keeps_the_last_writes_and_the_log_append_only(postgres: Postgres) -> None:
+    import psycopg
+
+    from trackerbridge.state.store import Write
+
+    url = postgres.new_database("prune")
+    now = datetime.now(timezone.utc)
+    with StateStore.open(url) as store:
+        for age, value in ((120, "old"), (5, "new")):
+            at = now - timedelta(days=age)
+            run = store.begin_run("sync", at)
+            store.record_writes([Write(run, "jira", "OPS-1", "health", None, value, "ok", at=at)])
+            store.record_writes([Write(run, "jira", f"OPS-{age}", "health", None, value, "ok", at=at)])
+            store.finish_run(run, at, "ok", {})
+        assert store.prune(now - timedelta(days=90)) == (1, 1)
+        assert sorted((e.key, e.after) for e in store.log()) == [("OPS-1", "new"), ("OPS-120", "old"), ("OPS-5", "new")]
+    with (
+        psycopg.connect(f"host=127.0.0.1 port={postgres.port} user=tb dbname=prune") as conn,
+        pytest.raises(psycopg.errors.RaiseException, match="append-only"),
+    ):
+        conn.execute("DELETE FROM tb_audit_log")
