@@ -208,8 +208,8 @@ def test_unknown_key_suggests_the_near_miss(tmp_path: Path) -> None:
         "connectors/jira.yaml:11: timout: unknown key 'timout'\n"
         "  hint: did you mean 'timeout'?\n"
         "connectors/jira.yaml:12: colour: unknown key 'colour'\n"
-        "  hint: valid keys: url, url_env, ca_bundle, ca_bundle_env, mapping, owns, timeout, description, type, "
-        "flavor, auth, scope"
+        "  hint: valid keys: url, url_env, ca_bundle, ca_bundle_env, mapping, owns, timeout, allow_insecure_http, "
+        "description, type, flavor, auth, scope"
     )
 
 
@@ -562,7 +562,7 @@ def test_missing_env_var_names_variable_file_and_line_never_values(tmp_path: Pat
     with pytest.raises(ConfigError) as info:
         project.connection("sf", env=env)
     assert str(info.value) == (
-        "connectors/sf.yaml:6: auth.username_env: environment variable TB_SF_USER is not set\n"
+        "connectors/sf.yaml:6: auth.username_env: the environment variable named here is not set\n"
         "connectors/sf.yaml:7: auth.password_env: environment variable TB_SF_PASSWORD is empty\n"
         "  hint: set it where trackerbridge runs (cron and systemd do not read your shell profile)\n"
         "connectors/sf.yaml:9: auth.client_id_env: environment variable TB_SF_CLIENT_ID starts or ends with "
@@ -580,7 +580,7 @@ def test_missing_jira_token_message(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         project.connection("jira", env={"TB_JIRA_EMAIL": "bot@example.com", "OTHER": "s3cr3t-other"})
     assert info.value.errors[0].headline() == (
-        "connectors/jira.yaml:7: auth.token_env: environment variable TB_JIRA_TOKEN is not set"
+        "connectors/jira.yaml:7: auth.token_env: the environment variable named here is not set"
     )
     assert (info.value.line, info.value.key) == (7, "auth.token_env")
     assert "s3cr3t-other" not in str(info.value) and "bot@example.com" not in str(info.value)
@@ -593,7 +593,8 @@ def test_plain_http_to_another_host_is_refused(tmp_path: Path) -> None:
         project.connection("jira", env=JIRA_ENV)
     assert str(info.value) == (
         "connectors/jira.yaml:3: url: http://jira.example.com must use https:// "
-        "(plain http is allowed only for loopback addresses)"
+        "(plain http is allowed only for loopback addresses)\n"
+        "  hint: or, knowing that credentials then travel in the clear, allow_insecure_http: true"
     )
 
 
@@ -604,7 +605,8 @@ def test_plain_http_from_the_environment_never_shows_the_url(tmp_path: Path) -> 
         project.connection("jira", env={**JIRA_ENV, "TB_JIRA_URL": "http://internal.example.com/?k=hidden"})
     assert str(info.value) == (
         "connectors/jira.yaml:3: url_env: the URL in environment variable TB_JIRA_URL must use https:// "
-        "(plain http only for loopback)"
+        "(plain http only for loopback)\n"
+        "  hint: or, knowing that credentials then travel in the clear, allow_insecure_http: true"
     )
 
 

@@ -446,6 +446,8 @@ def test_salesforce_quota_stops_the_run_keeping_what_was_written(
     sb = sandbox_factory(size=800)  # 500 opportunities: three composite writes
     clean = sandbox_factory(size=800)
     project, reference = make_project(tmp_path / "p"), make_project(tmp_path / "ref")
+    with (project / "trackerbridge.yaml").open("a") as fh:  # no pacing: the org's own limit stops this run
+        fh.write("quota:\n  share: 1\n")
     assert sync(clean, reference)[0] == 0
     # Sign-in, describe and the reads use the first calls; the second composite PATCH meets the limit.
     reads = 4

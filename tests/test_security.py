@@ -144,3 +144,55 @@ def test_a_wrong_ca_bundle_is_a_tls_error_not_bypassed(project: Path, sandbox: S
 def test_the_sandbox_binds_to_loopback_only(host: str) -> None:
     with pytest.raises(ValueError, match="loopback only"):
         SandboxConfig(host=host)
+
+
+def test_no_secret_reaches_the_messages_of_failures(
+    sandbox_factory: Callable[..., Sandbox],
+    project: Path,
+    debug_logs: list[str],
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """The scan above, over the messages of what goes wrong: a state URL with a password (unreachable
+    server), a token pasted where its variable's name belongs, a URL carrying a token, a damaged store."""
+    sb = sandbox_factory(size=40, jira_auth=JiraAuth(api_token=JIRA_TOKEN), salesforce_token=SF_TOKEN)
+    env = sb.info.as_env()
+    p = ["--project", str(project)]
+    outputs: list[str] = []
+    state = f"postgresql+psycopg://tb:{JIRA_TOKEN}@127.0.0.1:1/tb?password={SF_TOKEN}&connect_timeout=2"
+    for args, code in (
+        (["sync", *p], 3),
+        (["report", *p, "--state", state, "--format", "json"], 3),
+    ):
+        got, text = run(args, {**env, "TRACKERBRIDGE_STATE_URL": state})
+        assert got == code, text[-2000:]
+        assert "***" in text
+        outputs.append(text)
+    tokened = f"http://jira.example.com/?token={JIRA_TOKEN}"
+    got, text = run(["check", *p, "sandbox-jira"], {**env, "TB_SANDBOX_JIRA_URL": tokened})
+    assert got == 2, text
+    outputs.append(text)
+    connector = project / "connectors" / "sandbox-jira.yaml"
+    original = connector.read_text()
+    connector.write_text(original.replace("url_env: TB_SANDBOX_JIRA_URL", f"url: {tokened}"))
+    got, text = run(["check", *p, "sandbox-jira"], env)
+    assert got == 2 and "token=***" in text, text
+    outputs.append(text)
+    pasted = "ATATT3xFfGF0q8Zr2LkP9wYd4Nc7Hs1Bv6Tm5Xe0Ju"  # a token of a name's characters: passes the pattern
+    connector.write_text(original.replace("token_env: TB_SANDBOX_JIRA_TOKEN", f"token_env: {pasted}"))
+    for args in (["check", *p], ["audit", *p], ["sync", *p]):
+        got, text = run(args, env)
+        assert got == 2 and "looks like a secret" in text, text
+        outputs.append(text)
+    connector.write_text(original)
+    db = project / ".trackerbridge" / "state.db"
+    db.parent.mkdir(exist_ok=True)
+    db.write_bytes(b"garbage" * 1000)
+    got, text = run(["sync", *p], env)
+    assert got == 2 and "damaged" in text, text
+    outputs.append(text)
+    captured = capfd.readouterr()
+    email = sb.info.jira_email
+    secrets = [*forms(JIRA_TOKEN, email), *forms(SF_TOKEN), pasted]
+    for text in [*outputs, *debug_logs, captured.out, captured.err]:
+        for secret in secrets:
+            assert secret not in text

@@ -35,6 +35,15 @@ def check(project: Project, names: list[str], env: Mapping[str, str] = os.enviro
         result = CheckResult(name)
         source = None
         try:
+            connection = project.connection(name, env)
+            if connection.insecure_http:
+                result.warnings.append(
+                    f"{connection.url} is plain http to another machine (allow_insecure_http: true): "
+                    "credentials and every record travel unencrypted; use https://"
+                )
+        except ConfigError:
+            pass  # open_source reports it below, with everything else
+        try:
             source = open_source(project, name, env)
         except ConfigError as exc:
             result.errors = exc.errors

@@ -8,6 +8,8 @@ from urllib.parse import urlsplit
 
 import requests
 
+from trackerbridge.redact import mask_url
+
 
 class VerifyingSession(requests.Session):
     """A session whose own `verify` (a CA bundle path) wins over REQUESTS_CA_BUNDLE.
@@ -44,4 +46,4 @@ def is_loopback(url: str) -> bool:
 def require_https(url: str) -> None:
     """Plain HTTP would send tokens in the clear; allow it only to this machine."""
     if urlsplit(url).scheme != "https" and not is_loopback(url):
-        raise ValueError(f"{url} must use https:// (plain http is allowed only for loopback addresses)")
+        raise ValueError(f"{mask_url(url)} must use https:// (plain http is allowed only for loopback addresses)")

@@ -14,15 +14,19 @@ import os
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
+
+from sqlalchemy.exc import SQLAlchemyError
 
 from trackerbridge.audit import AuditResult, SourceSummary, assess
 from trackerbridge.changes import Outcome, RecordChange
 from trackerbridge.config.project import Project
 from trackerbridge.connectors.base import ConnectorError
 from trackerbridge.health import Flag
+from trackerbridge.interrupt import Interrupted
 from trackerbridge.longlived import long_lived
 from trackerbridge.model import Initiative
 from trackerbridge.planner import Plan, PlanState, WriteSpec, plan
@@ -30,7 +34,7 @@ from trackerbridge.report.model import headline_metrics
 from trackerbridge.rules.registry import load_rules
 from trackerbridge.rules.settings import health_policy, rule_settings
 from trackerbridge.sources import DiscoveryCache, Source, open_source, sync_bindings
-from trackerbridge.state.store import StateStore, Write
+from trackerbridge.state.store import LockLost, StateStore, StateStoreError, Write
 
 Log = Callable[..., None]  # log(event, **fields)
 
@@ -45,6 +49,7 @@ class SyncResult:
     stopped: str | None = None  # why a connector stopped early (quota), if it did
     api_calls: dict[str, int] = field(default_factory=dict)
     read: dict[str, int] = field(default_factory=dict)  # records read per connector this run
+    began: float = field(default_factory=time.monotonic)  # when the run started: finished_at is `now` + elapsed
 
     @property
     def failed(self) -> list[Outcome]:
@@ -99,6 +104,7 @@ def run_sync(
     live run (not `--as-of`): connectors may read relative to it, and what they learn when
     connecting is kept in the store and reused for `state.discovery_max_age`."""
     log = log or (lambda event, **fields: None)
+    began = time.monotonic()
     rules = load_rules()
     settings = rule_settings(project, rules)
     sources: list[Source] = []
@@ -127,7 +133,7 @@ def run_sync(
         result.sources = [
             SourceSummary(s.name, s.server, read[s.name], sum(s.connector.calls.values())) for s in sources
         ]
-        outcome = SyncResult(result, planned, dry_run, read=read)
+        outcome = SyncResult(result, planned, dry_run, read=read, began=began)
         if dry_run:
             outcome.api_calls = _calls(sources)
             return outcome
@@ -250,10 +256,27 @@ def _write(
             if result.stopped is None and mark is not None:
                 store.set_watermark(s.name, mark, run_id)
         status = "stopped" if result.stopped else ("partial" if result.failed else "ok")
-    except BaseException:
-        store.finish_run(run_id, now, "failed", _metrics(result, by_source))
+    except BaseException as exc:
+        with suppress(StateStoreError, SQLAlchemyError):  # a failing store: the run stays "running", then "crashed"
+            store.finish_run(run_id, _finished(result, now), _ended(exc), _metrics(result, by_source))
         raise
-    store.finish_run(run_id, now, status, _metrics(result, by_source))
+    store.finish_run(run_id, _finished(result, now), status, _metrics(result, by_source))
+
+
+def _finished(result: SyncResult, now: datetime) -> datetime:
+    """The end of the run on the run's own time line (`now` may be --as-of): start plus elapsed time."""
+    return now + timedelta(seconds=time.monotonic() - result.began)
+
+
+def _ended(exc: BaseException) -> str:
+    """The run's status when it ends on an exception: why it stopped, as `trackerbridge report` shows it."""
+    if isinstance(exc, Interrupted):
+        return "interrupted"
+    if isinstance(exc, LockLost):
+        return "lock-lost"
+    if isinstance(exc, StateStoreError | SQLAlchemyError):
+        return "store-failed"
+    return "failed"
 
 
 def _field_writes(run_id: int, change: RecordChange, status: str, error: str | None, now: datetime) -> list[Write]:

@@ -1,7 +1,9 @@
 """The `trackerbridge` command: parses options, calls the library, renders. Nothing else.
 
 Exit codes (documented in the README): 0 ok, 1 findings at the --fail-on threshold, 2 usage or
-configuration error, 3 connector error, 4 some writes failed, 75 another run holds the lock.
+configuration error (or an unusable state store), 3 connector error (or an unreachable state store),
+4 some writes failed, 5 the state store failed mid-run, 6 the run lost its lock, 75 another run holds
+the lock, 130/143 stopped by SIGINT/SIGTERM.
 """
 
 from __future__ import annotations
@@ -17,6 +19,6 @@ def main() -> None:
     """Keep execution conventions honest inside Jira and Salesforce."""
 
 
-from trackerbridge.cli import audit, check, report, sandbox, setup, sync  # noqa: E402  - commands register on import
+from trackerbridge.cli import audit, check, report, sandbox, setup, state, sync  # noqa: E402  - commands register on import
 
-__all__ = ["audit", "check", "main", "report", "sandbox", "setup", "sync"]
+__all__ = ["audit", "check", "main", "report", "sandbox", "setup", "state", "sync"]

@@ -25,14 +25,17 @@ def check_command(connectors: tuple[str, ...], project_dir: Path, sandbox_flavor
     """
     from trackerbridge.checking import check
     from trackerbridge.config.errors import ConfigError
+    from trackerbridge.connectors.http import fail_fast_when_unreachable
 
-    with project_environment(project_dir, sandbox_flavor) as (project, env):
+    with project_environment(project_dir, sandbox_flavor) as (project, env), fail_fast_when_unreachable():
         try:
             results = check(project, list(connectors), env)
         except ConfigError as exc:
             fail(str(exc), EXIT_CONFIG)
     code = EXIT_OK
     for r in results:
+        for warning in r.warnings:
+            click.echo(f"{r.name}: warning: {warning}", err=True)
         if r.server is not None:
             s = r.server
             click.echo(f"{r.name}: {s.system} {s.flavor} {s.version} at {s.url}, signed in as {s.user}")

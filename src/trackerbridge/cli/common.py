@@ -92,15 +92,32 @@ def load_project(project_dir: Path) -> Project:
 
 @contextmanager
 def project_environment(project_dir: Path, sandbox_flavor: str | None) -> Iterator[tuple[Project, Mapping[str, str]]]:
-    """The loaded project (config errors exit 2) and the environment to connect with."""
+    """The loaded project (config errors exit 2) and the environment to connect with. On a terminal,
+    each retry of a transient error shows as "retrying (n/N)" instead of a silent pause."""
     project = load_project(project_dir)
-    if sandbox_flavor is None:
-        yield project, os.environ
-        return
-    from trackerbridge.sandbox.runner import SandboxConfig, sandbox_environment
+    with terminal_retry_notices():
+        if sandbox_flavor is None:
+            yield project, os.environ
+            return
+        from trackerbridge.sandbox.runner import SandboxConfig, sandbox_environment
 
-    with sandbox_environment(SandboxConfig(port=0, jira_flavor=sandbox_flavor)) as (_, env):
-        yield project, env
+        with sandbox_environment(SandboxConfig(port=0, jira_flavor=sandbox_flavor)) as (_, env):
+            yield project, env
+
+
+@contextmanager
+def terminal_retry_notices() -> Iterator[None]:
+    if not sys.stderr.isatty():
+        yield
+        return
+    from trackerbridge.connectors.http import retry_notices
+    from trackerbridge.redact import mask_text
+
+    def notice(n: int, total: int, request: str, reason: str) -> None:
+        click.echo(f"retrying ({n}/{total}): {mask_text(request)} ({reason})", err=True)
+
+    with retry_notices(notice):
+        yield
 
 
 @contextmanager
@@ -108,7 +125,9 @@ def destination(output: Path | None) -> Iterator[TextIO]:
     if output is None:
         yield sys.stdout
         return
-    with output.open("w", encoding="utf-8", newline="") as fh:
+    # 0600: reports name every record's owners and titles
+    fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with open(fd, "w", encoding="utf-8", newline="") as fh:
         yield fh
 
 

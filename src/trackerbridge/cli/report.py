@@ -29,7 +29,8 @@ if TYPE_CHECKING:
     from trackerbridge.config.project import Project
 
 HISTORY_RUNS = 20_000  # a year of 15-minute cron runs is 35,000; the report keeps one point a day anyway
-UNUSABLE = frozenset({"running", "crashed", "failed"})  # runs whose metrics may describe half a read
+# runs whose metrics may describe half a read
+UNUSABLE = frozenset({"running", "crashed", "failed", "interrupted", "lock-lost", "store-failed"})
 NO_STATE = (
     "no runs in the state store at {url}: run `trackerbridge sync` first, or pass --pull to read the trackers now"
 )
@@ -138,7 +139,7 @@ def _open(url: str) -> Any:
         and not Path(db).expanduser().exists()
     ):
         return None
-    return StateStore.open(url)
+    return StateStore.open(url, read_only=True)  # a report never writes: also on a read-only disk
 
 
 def metrics_of(metrics: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -164,18 +165,26 @@ def read_history(
         else:
             with store:
                 runs = store.runs(limit=HISTORY_RUNS, since=since)
-    except (StateStoreError, SQLAlchemyError) as exc:
-        fail(f"cannot read the state store at {_safe(url)}: {exc}", EXIT_CONFIG)
+    except StateStoreError as exc:  # says which store and what to do; unreachable is 3, like a tracker
+        fail(str(exc), exc.exit_code)
+    except SQLAlchemyError as exc:
+        fail(f"cannot read the state store at {_safe(url)}: {_reason(exc)}", EXIT_CONFIG)
     finished = [r for r in runs if r.status not in UNUSABLE]
     if required and not finished:
         fail(NO_STATE.format(url=_safe(url)), EXIT_CONFIG)
     return [(r.started_at, m) for r in finished if (m := metrics_of(r.metrics))]
 
 
-def _safe(url: str) -> str:
-    from sqlalchemy.engine import make_url
+def _reason(exc: Exception) -> str:
+    from trackerbridge.redact import mask_text
 
-    return make_url(url).render_as_string(hide_password=True)
+    return mask_text(str(getattr(exc, "orig", None) or exc).splitlines()[0])[:300]
+
+
+def _safe(url: str) -> str:
+    from trackerbridge.redact import mask_url
+
+    return mask_url(url)
 
 
 def _from_state(project: Project, url: str, now: datetime) -> AuditResult:
@@ -202,8 +211,10 @@ def _from_state(project: Project, url: str, now: datetime) -> AuditResult:
             initiatives = [i for name in names for i in store.load_records(name)]
     except (ConfigError, PluginError) as exc:
         fail(str(exc), EXIT_CONFIG)
-    except (StateStoreError, SQLAlchemyError) as exc:
-        fail(f"cannot read the state store at {_safe(url)}: {exc}", EXIT_CONFIG)
+    except StateStoreError as exc:  # says which store and what to do; unreachable is 3, like a tracker
+        fail(str(exc), exc.exit_code)
+    except SQLAlchemyError as exc:
+        fail(f"cannot read the state store at {_safe(url)}: {_reason(exc)}", EXIT_CONFIG)
     if not initiatives:
         fail(NO_STATE.format(url=_safe(url)), EXIT_CONFIG)
     mappings = {name: project.connectors[name].mapping for name in names}

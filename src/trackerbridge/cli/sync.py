@@ -6,6 +6,8 @@ import json
 import sys
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -72,14 +74,41 @@ def sync_command(
 ) -> None:
     """Write health back and sync mapped fields: incremental, idempotent, safe to run from cron.
 
-    Exit codes: 0 ok, 1 findings at --fail-on, 2 configuration, 3 connector, 4 some writes failed,
-    75 another sync holds the lock.
+    Exit codes: 0 ok, 1 findings at --fail-on, 2 configuration (or an unusable state store), 3 connector
+    (or an unreachable state store), 4 some writes failed, 5 the state store failed mid-run, 6 the run
+    lost its lock, 75 another sync holds the lock, 130/143 stopped by SIGINT/SIGTERM.
     """
+    from trackerbridge.interrupt import Interrupted, stop_on_signals
+
+    try:
+        with stop_on_signals():
+            _sync(dry_run, connectors, full, fail_on, log_format, as_of, project_dir, sandbox_flavor)
+    except Interrupted as exc:
+        fail(
+            f"trackerbridge sync: stopped by {exc.name}; the writes made are recorded, the run is marked "
+            "interrupted and the lock released; the next run carries on",
+            exc.exit_code,
+        )
+
+
+def _sync(
+    dry_run: bool,
+    connectors: tuple[str, ...],
+    full: bool,
+    fail_on: str,
+    log_format: str,
+    as_of: str | None,
+    project_dir: Path,
+    sandbox_flavor: str | None,
+) -> None:
+    from sqlalchemy.exc import SQLAlchemyError
+
     from trackerbridge.config.errors import ConfigError
     from trackerbridge.connectors.base import ConnectorError
     from trackerbridge.plugins import PluginError
-    from trackerbridge.state.lock import Locked, lock_path_for, run_lock
-    from trackerbridge.state.store import StateStore
+    from trackerbridge.redact import mask_text
+    from trackerbridge.state.lock import Locked, LockUnusable, lock_path_for, run_lock
+    from trackerbridge.state.store import EXIT_STORE_FAILED, StateStore, StateStoreError
     from trackerbridge.sync import run_sync
 
     now = parse_moment(as_of, "time") or datetime.now(timezone.utc)
@@ -93,7 +122,10 @@ def sync_command(
         url = state_url(project.root, project.config.state.url)
         lock_file = lock_path_for(url, project.root / ".trackerbridge")
         try:
-            with run_lock(lock_file), StateStore.open(url) as store, store.shared_lock():
+            share = project.config.quota.share
+            with run_lock(lock_file), StateStore.open(url) as store, store.shared_lock(), paced(share):
+                if store.recovery_path is None:  # a server database: the recovery file sits by the lock file
+                    store.recovery_path = lock_file.with_name("recovery.jsonl")
                 store.abandon_stale_runs()
                 result = run_sync(
                     project,
@@ -107,12 +139,19 @@ def sync_command(
                     watermark_floor=floor,
                     clock=clock,
                 )
+                if not dry_run:
+                    _prune_if_due(store, now, project.config.state.retention_days, log)
         except Locked as exc:
             fail(str(exc), EXIT_LOCKED)
         except (ConfigError, PluginError) as exc:
             fail(str(exc), EXIT_CONFIG)
         except ConnectorError as exc:
             fail(str(exc), exc.exit_code)
+        except (StateStoreError, LockUnusable) as exc:
+            fail(str(exc), exc.exit_code)
+        except SQLAlchemyError as exc:  # one the store did not classify: still a message, never a traceback
+            reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+            fail(f"the state store failed during the run: {mask_text(reason)[:300]}", EXIT_STORE_FAILED)
     if dry_run:
         for line in describe_plan(result.plan):
             click.echo(line)
@@ -146,6 +185,28 @@ def sync_command(
     if result.failed:
         sys.exit(EXIT_WRITES_FAILED)
     sys.exit(EXIT_FINDINGS if result.audit.worst().rank >= FAIL_ON[fail_on] else EXIT_OK)
+
+
+@contextmanager
+def paced(share: float) -> Iterator[None]:
+    """Keep to `share` of each tracker's remaining allowance; 1 leaves it to the trackers' own limits."""
+    from trackerbridge.connectors.http import pacing
+
+    if share >= 1:
+        yield
+        return
+    with pacing(share):
+        yield
+
+
+def _prune_if_due(store: Any, now: datetime, days: int, log: Logger) -> None:
+    """Apply the retention once a day (the run lock is held): the store does not grow for ever."""
+    last = store.pruned_at()
+    if last is not None and datetime.now(timezone.utc) - last < timedelta(days=1):
+        return
+    runs, rows = store.prune(now - timedelta(days=days))
+    if runs or rows:
+        log("pruned", runs=runs, audit_rows=rows, kept_days=days)
 
 
 def describe_plan(planned: Any) -> list[str]:

@@ -44,6 +44,7 @@ class Connection:
     timeout: float = 30.0
     login_url: str | None = None  # Salesforce password and JWT flows
     key_file: str | None = None  # Salesforce JWT: path of the private key (a path, not a secret)
+    insecure_http: bool = False  # plain http to another host, allowed by `allow_insecure_http: true`
 
     def secret(self, role: str) -> Secret:
         return self.credentials[role]

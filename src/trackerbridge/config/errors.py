@@ -24,6 +24,7 @@ from pydantic.fields import FieldInfo
 
 from trackerbridge.config.models import AttributeSpec, MappingFile
 from trackerbridge.model import CANONICAL_ATTRIBUTES, Size, Stage
+from trackerbridge.redact import looks_secret
 
 KeyPath = tuple[Hashable, ...]
 """Keys and list indexes from the top of a YAML document down to one node."""
@@ -446,6 +447,15 @@ def _translate_one(error: Mapping[str, Any], root_type: Any, ctx: ErrorContext) 
     if kind == "string_pattern_mismatch":
         if _is_env_field(where):
             # Never echo it: people paste the secret itself where its variable's name belongs.
+            if isinstance(value, str) and looks_secret(value):
+                return [
+                    ctx.at(
+                        path,
+                        "this looks like a secret, not a variable name",
+                        "put the secret in an environment variable and give that variable's name here; "
+                        "then replace the secret, since it has been in a file",
+                    )
+                ]
             return [
                 ctx.at(
                     path,

@@ -102,6 +102,11 @@ class Endpoint(Strict):
     mapping: str = Field(description="Name of the mapping file in mappings/, without .yaml")
     owns: Owns = Field(default_factory=Owns)
     timeout: float = Field(30.0, gt=0, description="Seconds per HTTP request")
+    allow_insecure_http: bool = Field(
+        False,
+        description="Allow http:// to a host other than this machine: credentials travel in the clear, "
+        "and `check` warns on every run",
+    )
     description: str | None = None
 
     @model_validator(mode="after")
@@ -282,12 +287,29 @@ class StateConfig(Strict):
         description="seconds `sync` reuses what it learned when connecting (server facts, field catalog) "
         "instead of asking each run; a refused write or a mapping that no longer fits asks again; 0: every run",
     )
+    retention_days: int = Field(
+        90,
+        ge=1,
+        description="days of run history and audit log `sync` keeps (pruned once a day); the last write of each "
+        "record and field is always kept; `trackerbridge state prune` prunes now",
+    )
+
+
+class QuotaConfig(Strict):
+    share: float = Field(
+        0.5,
+        gt=0,
+        le=1,
+        description="share of what is left of each tracker's API allowance (Salesforce's daily requests, Jira's "
+        "rate limit) one `sync` may use; past it the run stops cleanly and the next carries on; 1: no pacing",
+    )
 
 
 class ProjectConfig(Strict):
     """`trackerbridge.yaml` at the project root; every key is optional."""
 
     state: StateConfig = Field(default_factory=StateConfig)
+    quota: QuotaConfig = Field(default_factory=QuotaConfig)
     rules: RulesConfig = Field(default_factory=RulesConfig)
     health: HealthConfig = Field(default_factory=HealthConfig)
     waivers: WaiversConfig = Field(default_factory=WaiversConfig)

@@ -40,6 +40,7 @@ from trackerbridge.config.models import (
     SalesforceConnector,
 )
 from trackerbridge.config.yamlfile import load_yaml
+from trackerbridge.redact import looks_secret
 
 Kind = Literal["connector", "mapping", "project"]
 PROJECT_FILE = "trackerbridge.yaml"
@@ -272,7 +273,7 @@ class Project:
         if connector is None:
             raise self._unknown_connector(name)
         resolver = _Resolver(self, name, env)
-        url = resolver.url(connector.url, connector.url_env, "url")
+        url = resolver.url(connector.url, connector.url_env, "url", insecure=connector.allow_insecure_http)
         ca_bundle = resolver.path(connector.ca_bundle, connector.ca_bundle_env, "ca_bundle", "CA bundle")
         auth = connector.auth
         credentials: dict[str, Secret] = {}
@@ -305,6 +306,7 @@ class Project:
             timeout=connector.timeout,
             login_url=login_url,
             key_file=key_file,
+            insecure_http=connector.allow_insecure_http and not net.is_loopback(url) and url.startswith("http:"),
         )
 
 
@@ -323,7 +325,16 @@ class _Resolver:
     def variable(self, path: KeyPath, variable: str) -> str | None:
         value = self.env.get(variable)
         if value is None:
-            self.fail(path, f"environment variable {variable} is not set", _ENV_HINT)
+            # Never the name itself: an unset "name" is often the secret, pasted where its name belongs.
+            if looks_secret(variable):
+                self.fail(
+                    path,
+                    "this looks like a secret, not a variable name (no such environment variable is set)",
+                    "put the secret in an environment variable and give that variable's name here; "
+                    "then replace the secret, since it has been in a file",
+                )
+            else:
+                self.fail(path, "the environment variable named here is not set", _ENV_HINT)
         elif not value:
             self.fail(path, f"environment variable {variable} is empty", _ENV_HINT)
         elif value != value.strip():
@@ -336,8 +347,8 @@ class _Resolver:
             return value
         return None
 
-    def url(self, given: str | None, variable: str | None, key: str) -> str | None:
-        """An http(s) URL, https unless it is this machine."""
+    def url(self, given: str | None, variable: str | None, key: str, *, insecure: bool = False) -> str | None:
+        """An http(s) URL, https unless it is this machine (or the file says `allow_insecure_http: true`)."""
         if variable is not None:
             path: KeyPath = (f"{key}_env",)
             value = self.variable(path, variable)
@@ -359,10 +370,11 @@ class _Resolver:
             self.fail(path, "the URL must not carry a user name or password", "credentials belong in auth:")
             return None
         try:
-            net.require_https(value)
+            if not insecure:
+                net.require_https(value)
         except ValueError as exc:
             message = str(exc) if variable is None else f"{named} must use https:// (plain http only for loopback)"
-            self.fail(path, message)
+            self.fail(path, message, "or, knowing that credentials then travel in the clear, allow_insecure_http: true")
             return None
         return value.rstrip("/")
 

@@ -25,6 +25,17 @@ except AttributeError:  # PyYAML built without libyaml
 _MAP = "tag:yaml.org,2002:map"
 _SEQ = "tag:yaml.org,2002:seq"
 _MERGE = "tag:yaml.org,2002:merge"
+MAX_ALIAS_NODES = 5000
+"""How many nodes aliases may expand to in one file: generous for `<<: *defaults`, and a bound on
+"billion laughs" (a 2 KB file of nested aliases that would expand to billions of nodes)."""
+
+
+class _TooManyAliases(Exception):
+    """Raised inside the builder to stop at once; turned into a ConfigError naming file and line."""
+
+    def __init__(self, line: int, key: str) -> None:
+        self.line = line
+        self.key = key
 
 
 def load_yaml(file: Path, *, root: Path | None = None) -> tuple[dict[Any, Any], LineIndex]:
@@ -53,7 +64,17 @@ def parse_yaml(text: str, file: Path, *, root: Path | None = None) -> tuple[dict
     if node is None:
         raise ConfigError("the file is empty; expected a mapping of keys and values", file=file, line=1, root=root)
     builder = _Builder(file, root)
-    data = builder.build(node, ())
+    try:
+        data = builder.build(node, ())
+    except _TooManyAliases as exc:
+        raise ConfigError(
+            f"aliases expand to more than {MAX_ALIAS_NODES} values; refused (a YAML alias bomb?)",
+            file=file,
+            line=exc.line,
+            key=exc.key or None,
+            root=root,
+            hint="write the values out, or use fewer nested aliases (*name)",
+        ) from None
     if builder.errors:
         raise ConfigErrors(builder.errors)
     if not isinstance(data, dict):
@@ -105,6 +126,9 @@ class _Builder:
         self.errors: list[ConfigError] = []
         self.constructor = SafeConstructor()
         self.active: set[int] = set()  # nodes being built: an alias to one of them is a cycle
+        self.built: set[int] = set()  # nodes built once: building one again is an alias being expanded
+        self.expanded = 0  # nodes built through aliases so far (bounded by MAX_ALIAS_NODES)
+        self.expansion: KeyPath | None = None  # where the alias being expanded now stands
 
     def error(self, node: Node, message: str, path: KeyPath, hint: str | None = None) -> None:
         self.errors.append(
@@ -126,6 +150,14 @@ class _Builder:
         if id(node) in self.active:
             self.error(node, "an alias refers to a node that contains it", path)
             return None
+        outermost = False
+        if id(node) in self.built:
+            self.expanded += 1
+            if self.expansion is None:
+                self.expansion, outermost = path, True
+            if self.expanded > MAX_ALIAS_NODES:
+                raise _TooManyAliases(self._alias_line(self.expansion), format_key(self.expansion))
+        self.built.add(id(node))
         self.active.add(id(node))
         try:
             if isinstance(node, MappingNode):
@@ -137,6 +169,16 @@ class _Builder:
             return self.scalar(node, path)
         finally:
             self.active.discard(id(node))
+            if outermost:
+                self.expansion = None
+
+    def _alias_line(self, path: KeyPath) -> int:
+        """The line of the key whose value is the alias: composing forgets where an alias stood (it
+        becomes the anchored node itself), but keys are marked where they are written."""
+        for n in range(len(path), 0, -1):
+            if isinstance(path[n - 1], str) and path[:n] in self.lines:
+                return self.lines[path[:n]][0]
+        return 1
 
     def scalar(self, node: Node, path: KeyPath) -> Any:
         try:

@@ -15,12 +15,17 @@ reports the last answer unless the retry already did: each attempt is reported e
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Iterable, Mapping
+import re
+import socket
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
-from urllib3.exceptions import InvalidHeader, MaxRetryError, ResponseError
+from urllib3.exceptions import InvalidHeader, MaxRetryError, NewConnectionError, ResponseError
 from urllib3.util.retry import Retry
 
 from trackerbridge.net import VerifyingSession
@@ -37,6 +42,122 @@ OnAttempt = Callable[[str, str, bool], None]
 _REPORTED = "_trackerbridge_reported"  # set on a urllib3 response CountingRetry has already reported
 _RETRY_PARAMS = tuple(n for n in inspect.signature(Retry.__init__).parameters if n != "self")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+
+RetryNotice = Callable[[int, int, str, str], None]
+"""`notice(n, total, method_and_url, reason)`: a request is about to be sent again, the n-th time of `total`."""
+_FAIL_FAST = threading.Event()
+_NOTICE: list[RetryNotice] = []
+
+
+@contextmanager
+def fail_fast_when_unreachable() -> Iterator[None]:
+    """Within the block a host that does not resolve or refuses the connection is not retried: an
+    interactive command (`check`) says so at once instead of backing off for half a minute. Cron runs
+    keep retrying: there a DNS or network blip is usually gone a few seconds later."""
+    _FAIL_FAST.set()
+    try:
+        yield
+    finally:
+        _FAIL_FAST.clear()
+
+
+@contextmanager
+def retry_notices(notice: RetryNotice) -> Iterator[None]:
+    """Call `notice` before each retry of a transient error (the CLI shows "retrying (n/N)" on a terminal)."""
+    _NOTICE.append(notice)
+    try:
+        yield
+    finally:
+        _NOTICE.remove(notice)
+
+
+class Pacing:
+    """The share of a tracker's remaining API allowance one run may use, from the headers each answer
+    carries (per host and API, see `_api_of`): Salesforce's `Sforce-Limit-Info: api-usage=USED/LIMIT`
+    (the org's daily allowance,
+    https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/headers_api_usage.htm) and
+    Jira Cloud's `X-RateLimit-Remaining` / `X-RateLimit-NearLimit`
+    (https://developer.atlassian.com/cloud/jira/platform/rate-limiting). What is left at a host's first
+    answer is the base; once the run has used `share` of it (or Jira says it is near the limit), the
+    next request raises `QuotaExceeded` before it is sent, so the run stops cleanly between writes and
+    the next run carries on. Answers of 429 are left to the retry (they say "wait", not "spent")."""
+
+    def __init__(self, share: float) -> None:
+        self.share = share
+        self._lock = threading.Lock()
+        # host -> [what, left at the start, left now, near limit, requests sent since the start]
+        self._hosts: dict[str, list[Any]] = {}
+
+    def observe(self, response: requests.Response) -> None:
+        if response.status_code == 429:
+            return
+        host = _api_of(response.url or "")
+        usage = re.search(r"api-usage=(\d+)/(\d+)", response.headers.get("Sforce-Limit-Info", ""))
+        if usage:
+            what, left, near = "the Salesforce daily API allowance", int(usage[2]) - int(usage[1]), False
+        elif response.headers.get("X-RateLimit-Remaining", "").strip().isdigit():
+            what, left = "Jira's API rate limit", int(response.headers["X-RateLimit-Remaining"])
+            near = response.headers.get("X-RateLimit-NearLimit", "").strip().lower() == "true"
+        else:
+            return
+        with self._lock:
+            seen = self._hosts.setdefault(host, [what, left, left, False, 0])
+            seen[2], seen[3] = min(left, seen[2]), near  # answers of concurrent requests come in any order
+
+    def check(self, url: str) -> None:
+        """Raise `QuotaExceeded` when this run has used its share of the host's allowance."""
+        with self._lock:  # counted as it is let through, so requests sent at once cannot overshoot together
+            seen = self._hosts.get(_api_of(url))
+            if seen is None:
+                return
+            what, start, left, near, sent = seen
+            used = max(start - left, sent)
+            spent = used + 1 > self.share * start or (near and self.share < 1) or left <= 0  # this one included
+            if not spent:
+                seen[4] += 1
+        if spent:
+            from trackerbridge.connectors.base import QuotaExceeded
+
+            raise QuotaExceeded(
+                f"paused at the run's share of {what}: {used} of the {start} requests left at the start used "
+                f"({self.share:.0%} allowed{', and Jira says it is near the limit' if near else ''}); "
+                "the next run carries on where this one stopped"
+            )
+
+
+_PACING: list[Pacing] = []
+
+
+def _api_of(url: str) -> str:
+    """Whose allowance a URL draws on: its host and first path segment (`/rest` is Jira's, `/services`
+    Salesforce's), so two services behind one host (the sandbox, a proxy) are paced apart."""
+    parts = urlsplit(url)
+    return f"{parts.netloc}/{parts.path.lstrip('/').partition('/')[0]}"
+
+
+@contextmanager
+def pacing(share: float) -> Iterator[Pacing]:
+    """Within the block every tracker session keeps to `share` of each host's remaining allowance."""
+    pace = Pacing(share)
+    _PACING.append(pace)
+    try:
+        yield pace
+    finally:
+        _PACING.remove(pace)
+
+
+def unreachable(error: BaseException | None) -> bool:
+    """A name that does not resolve, or a connection refused: nothing reached the server."""
+    if not isinstance(error, NewConnectionError):
+        return False
+    chain: list[BaseException] = []
+    e: BaseException | None = error
+    while e is not None and len(chain) < 8:
+        chain.append(e)
+        e = e.__cause__ or e.__context__
+    return any(isinstance(c, (socket.gaierror, ConnectionRefusedError)) for c in chain) or type(
+        error
+    ).__name__ == "NameResolutionError"
 
 
 def retry_policy(attempts: int = 6, backoff: float = 0.5, cap: float = 30.0) -> Retry:
@@ -133,7 +254,15 @@ class CountingRetry(Retry):
             if wait is not None and wait > self.max_wait:
                 # Not retried: urllib3 (and `responses`) hand this answer back when raise_on_status is off.
                 raise MaxRetryError(_pool, url or "", ResponseError(f"Retry-After {wait:.0f}s is too long"))
-        return super().increment(method, url, response, error, _pool, _stacktrace)
+        if _FAIL_FAST.is_set() and unreachable(error):
+            raise MaxRetryError(_pool, url or "", error)
+        again: CountingRetry = super().increment(method, url, response, error, _pool, _stacktrace)
+        for notice in list(_NOTICE):
+            done = len(again.history)
+            total = done + again.total if isinstance(again.total, int) else done
+            reason = f"HTTP {response.status}" if response is not None else type(error).__name__ if error else "?"
+            notice(done, total, f"{(method or 'GET').upper()} {_absolute(url or '', _pool).split('?')[0]}", reason)
+        return again
 
 
 class TimeoutAdapter(HTTPAdapter):
@@ -159,9 +288,15 @@ class TimeoutAdapter(HTTPAdapter):
     ) -> requests.Response:
         if timeout is None:
             timeout = self.default_timeout
+        for pace in list(_PACING):
+            pace.check(request.url or "")
         if request.headers.pop(NO_RESEND, None) is not None and self.once is not None:
-            return self.once.send(request, stream=stream, timeout=timeout, verify=verify, cert=cert, proxies=proxies)
-        return super().send(request, stream=stream, timeout=timeout, verify=verify, cert=cert, proxies=proxies)
+            answer = self.once.send(request, stream=stream, timeout=timeout, verify=verify, cert=cert, proxies=proxies)
+        else:
+            answer = super().send(request, stream=stream, timeout=timeout, verify=verify, cert=cert, proxies=proxies)
+        for pace in list(_PACING):
+            pace.observe(answer)
+        return answer
 
     def close(self) -> None:
         super().close()

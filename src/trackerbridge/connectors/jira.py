@@ -169,7 +169,8 @@ class JiraConnector(Connector):
         if missing:
             raise ConnectorError(f"jira {self.name!r}: auth method {connection.auth_method} needs {', '.join(missing)}")
         try:
-            require_https(self.site)
+            if not connection.insecure_http:
+                require_https(self.site)
         except ValueError as exc:
             raise ConnectorError(f"jira {self.name!r}: {exc}") from None
         if page_size is not None and page_size < 1:

@@ -15,7 +15,7 @@ import re
 import secrets
 from collections import OrderedDict
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from trackerbridge.sandbox import jira_model as m
@@ -77,8 +77,16 @@ def error(status: int, *messages: str, errors: dict[str, str] | None = None) -> 
 
 class JiraService:
     def __init__(
-        self, data: m.JiraData, clock: Clock, auth: JiraAuth, *, flavor: str = "cloud", base_url: str = ""
+        self,
+        data: m.JiraData,
+        clock: Clock,
+        auth: JiraAuth,
+        *,
+        flavor: str = "cloud",
+        base_url: str = "",
+        rate_limit: int = 0,
     ) -> None:
+        """`rate_limit`: requests per hour a caller may make (0: unlimited, and no rate-limit headers)."""
         if flavor not in ("cloud", "datacenter"):
             raise ValueError(f"unknown Jira flavour {flavor!r}; expected cloud or datacenter")
         self.data = data
@@ -87,6 +95,8 @@ class JiraService:
         self.flavor = flavor
         self.cloud = flavor == "cloud"
         self.editor = IssueEditor(data, self.cloud)
+        self.rate_limit = rate_limit
+        self._window: tuple[datetime, int] | None = None  # (the hour's start, requests made in it)
         self._cursors: OrderedDict[str, tuple[list[str], str]] = OrderedDict()
         self._search_cache: tuple[tuple[Any, ...], list[str]] | None = None
         self.contexts: dict[str, list[dict[str, Any]]] = {}  # field id -> its contexts (Cloud), kept in memory
@@ -146,6 +156,40 @@ class JiraService:
     # --- plumbing -----------------------------------------------------------------------------
 
     def handle(self, request: Request) -> Response:
+        if not self.rate_limit:
+            return self._handle(request)
+        return self._rate_limited(request)
+
+    def _rate_limited(self, request: Request) -> Response:
+        """Jira Cloud's rate-limit headers on every answer, as the reference describes them
+        (https://developer.atlassian.com/cloud/jira/platform/rate-limiting): `X-RateLimit-Limit`,
+        `X-RateLimit-Remaining`, `X-RateLimit-Reset` (ISO 8601, when the window resets) and
+        `X-RateLimit-NearLimit: true` once less than 20% is left; past the limit, 429 with `Retry-After`
+        and `RateLimit-Reason`. The window here is one hour of the sandbox clock."""
+        now = self.clock.now()
+        start = now.replace(minute=0, second=0, microsecond=0)
+        used = self._window[1] if self._window and self._window[0] == start else 0
+        reset = start + timedelta(hours=1)
+        headers = {"X-RateLimit-Limit": str(self.rate_limit), "X-RateLimit-Reset": reset.strftime("%Y-%m-%dT%H:%MZ")}
+        if used >= self.rate_limit:
+            wait = max(int((reset - now).total_seconds()), 1)
+            limited = {
+                "Retry-After": str(wait),
+                "X-RateLimit-Remaining": "0",
+                "X-RateLimit-NearLimit": "true",
+                "RateLimit-Reason": "jira-quota-tenant-based",
+            }
+            return Response(429, {"errorMessages": ["Rate limit exceeded."], "errors": {}}, {**headers, **limited})
+        self._window = (start, used + 1)
+        response = self._handle(request)
+        remaining = self.rate_limit - used - 1
+        response.headers.update(headers)
+        response.headers["X-RateLimit-Remaining"] = str(remaining)
+        if remaining < self.rate_limit * 0.2:
+            response.headers["X-RateLimit-NearLimit"] = "true"
+        return response
+
+    def _handle(self, request: Request) -> Response:
         caller = self.authenticate(request)
         if caller is None:
             response = error(401, "Client must be authenticated to access this resource.")

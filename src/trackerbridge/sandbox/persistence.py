@@ -30,7 +30,7 @@ def load_snapshot(directory: Path) -> dict[str, Any] | None:
 
 
 def save_snapshot(directory: Path, state: dict[str, Any]) -> None:
-    directory.mkdir(parents=True, exist_ok=True)
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)  # private: keys and the demo data
     fd, tmp = tempfile.mkstemp(prefix=".snapshot-", dir=directory)
     try:
         with os.fdopen(fd, "wb") as fh:

@@ -47,6 +47,7 @@ class SandboxConfig:
     jira_auth: JiraAuth = field(default_factory=JiraAuth)
     salesforce_token: str = SALESFORCE_TOKEN
     daily_api_limit: int = 1_000_000  # Salesforce's DailyApiRequests; past it, REQUEST_LIMIT_EXCEEDED
+    jira_rate_limit: int = 0  # Jira requests per hour, with Cloud's X-RateLimit-* headers; 0: unlimited, no headers
 
     def __post_init__(self) -> None:
         if self.host not in LOOPBACK:
@@ -120,7 +121,9 @@ class Sandbox:
         if cfg.latency_ms:
             rules += parse_fault_spec(f"latency:ms={cfg.latency_ms}")
         self.faults = FaultInjector(rules, seed=cfg.seed)
-        self.jira = JiraService(self.jira_data, self.clock, cfg.jira_auth, flavor=cfg.jira_flavor)
+        self.jira = JiraService(
+            self.jira_data, self.clock, cfg.jira_auth, flavor=cfg.jira_flavor, rate_limit=cfg.jira_rate_limit
+        )
         self.salesforce_username = next(
             (u["Username"] for u in self.salesforce_data.records["User"].values() if u.get("Email") == BOT_EMAIL),
             "",

@@ -14,7 +14,7 @@ def load_or_create_ca(directory: Path) -> trustme.CA:
     if cert.exists() and key.exists():
         return trustme.CA.from_pem(cert.read_bytes(), key.read_bytes())
     ca = trustme.CA(organization_name="trackerbridge sandbox")
-    directory.mkdir(parents=True, exist_ok=True)
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)  # private: keys and the demo data
     ca.cert_pem.write_to_path(str(cert))
     key.touch(mode=0o600)
     ca.private_key_pem.write_to_path(str(key))
@@ -47,7 +47,7 @@ def load_or_create_jwt_key(directory: Path) -> tuple[Path, bytes]:
                 serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
             )
             _JWT_KEY_CACHE["key"] = (private, public)
-        directory.mkdir(parents=True, exist_ok=True)
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)  # private: keys and the demo data
         path.touch(mode=0o600)
         path.write_bytes(_JWT_KEY_CACHE["key"][0])
     private_key = serialization.load_pem_private_key(path.read_bytes(), password=None)

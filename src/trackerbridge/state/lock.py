@@ -23,7 +23,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
-__all__ = ["EXIT_LOCKED", "LockInfo", "Locked", "lock_path_for", "run_lock"]
+__all__ = ["EXIT_LOCKED", "LockInfo", "LockUnusable", "Locked", "lock_path_for", "run_lock"]
 
 EXIT_LOCKED = 75  # EX_TEMPFAIL: "try again later", which schedulers understand as not a failure of the job
 
@@ -46,6 +46,12 @@ class Locked(RuntimeError):
         super().__init__(message)
         self.message = message
         self.holder = holder
+
+
+class LockUnusable(RuntimeError):
+    """The lock file cannot be made (its path is a directory, its directory is read-only): exit 2."""
+
+    exit_code = 2
 
 
 def lock_path_for(url: str, fallback_dir: Path) -> Path:
@@ -111,8 +117,16 @@ def run_lock(path: Path, *, now: datetime | None = None) -> Iterator[LockInfo]:
     """Hold the run lock for the body, or raise `Locked` at once (never wait: the next cron run
     will come). The file stays after release (unlinking a lock file races with a new holder)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)  # not inherited by child processes (PEP 446)
+    if path.is_dir():
+        raise LockUnusable(f"the lock path {path} is a directory; remove it, or point `state.url` elsewhere")
+    try:
+        if not path.parent.exists():
+            path.parent.mkdir(mode=0o700, parents=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)  # not inherited by child processes (PEP 446)
+    except OSError as exc:
+        raise LockUnusable(
+            f"cannot create the lock file {path}: {exc.strerror or exc}; make its directory writable"
+        ) from None
     try:
         if not _try_lock(fd):
             holder = _read_holder(fd)

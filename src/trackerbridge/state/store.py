@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import gc
 import json
+import os
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from enum import Enum
@@ -50,13 +51,30 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import DatabaseError, OperationalError, SQLAlchemyError
 from sqlalchemy.types import TypeDecorator
 
+from trackerbridge.interrupt import deferred
 from trackerbridge.model import Initiative
+from trackerbridge.redact import mask_text, mask_url
 from trackerbridge.state.codec import RECORDS_FORMAT, dumps_initiative, dumps_value, loads_initiative, loads_value
 from trackerbridge.state.lock import Locked, LockInfo
 
-__all__ = ["SCHEMA_VERSION", "Discovery", "LogEntry", "RunRecord", "StateStore", "StateStoreError", "Write"]
+__all__ = [
+    "EXIT_LOCK_LOST",
+    "EXIT_STORE_FAILED",
+    "SCHEMA_VERSION",
+    "Discovery",
+    "LockLost",
+    "LogEntry",
+    "RunRecord",
+    "StateStore",
+    "StateStoreError",
+    "StoreFailed",
+    "StoreUnreachable",
+    "StoreUnusable",
+    "Write",
+]
 
 SCHEMA_VERSION = 2
 """Bump with a migration in `StateStore._migrate` whenever a table changes."""
@@ -69,8 +87,44 @@ _PG_RUN_LOCK = 0x7462_0002
 _BATCH = 2000  # rows per executemany: bounded memory, few round trips
 
 
+EXIT_STORE_FAILED = 5  # the store failed during a run (disk full, ...): see the recovery file
+EXIT_LOCK_LOST = 6  # the run lost its PostgreSQL lock mid-run: writes stopped, the next run carries on
+_RECOVER = (
+    "to recover, point `state.url` (or $TRACKERBRIDGE_STATE_URL) at a new store and run `trackerbridge sync --full`: "
+    "the verdict comes from the trackers, so a fresh store reaches the same result"
+)
+
+
 class StateStoreError(RuntimeError):
-    """The store cannot be used as asked (newer schema, unknown run, bad argument)."""
+    """The store cannot be used as asked (newer schema, unknown run, bad argument). The CLI prints the
+    message and exits with `exit_code`."""
+
+    exit_code = 2
+
+
+class StoreUnusable(StateStoreError):
+    """Refused on open: damaged, written by a newer trackerbridge, not a trackerbridge store, or a path
+    that cannot hold one. Exit 2; the message says how to recover."""
+
+
+class StoreUnreachable(StateStoreError):
+    """The database server cannot be reached (or refused the credentials): like an unreachable tracker, exit 3."""
+
+    exit_code = 3
+
+
+class StoreFailed(StateStoreError):
+    """The store failed in the middle of a run (disk full, I/O error). What had been written to a tracker
+    but not recorded is in the recovery file the message names."""
+
+    exit_code = EXIT_STORE_FAILED
+
+
+class LockLost(StateStoreError):
+    """The PostgreSQL advisory lock is gone (the server restarted, the connection dropped): another runner
+    may hold it now, so this run must not write again."""
+
+    exit_code = EXIT_LOCK_LOST
 
 
 @dataclass(frozen=True)
@@ -293,32 +347,63 @@ def _no_gc() -> Iterator[None]:
 class StateStore:
     """What trackerbridge remembers between runs. Open with `StateStore.open(url)`."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, read_only: bool = False) -> None:
         self._engine = engine
         self._dialect = engine.dialect.name
+        self.read_only = read_only
         # Writes on SQLite take the write lock at BEGIN (BEGIN IMMEDIATE), so a second writer waits
         # for the busy timeout instead of failing when its read snapshot turns stale mid-transaction.
         self._write_engine = engine.execution_options(tb_begin="BEGIN IMMEDIATE")
         self._upserts: dict[str, Any] = {}
+        self._lock_conn: Connection | None = None  # the connection holding the PostgreSQL run lock
+        self._lock_lost: str | None = None  # why, once it was found lost
+        self._shown_url: str | None = None  # the URL as given, when the engine's differs (read-only SQLite)
+        self.recovery_path: Path | None = None  # where writes go that the store could not take
+        if self.path is not None:
+            self.recovery_path = self.path.with_name(self.path.name + ".recovery.jsonl")
 
     # --- opening ---------------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, url: str, *, busy_timeout: float = 30.0) -> StateStore:
+    def open(cls, url: str, *, busy_timeout: float = 30.0, read_only: bool = False) -> StateStore:
         """Open (and create, or check the schema of) the store at a SQLAlchemy URL: `sqlite:///path`
         or `postgresql+psycopg://user@host/db` (install the `postgres` extra for the driver).
 
+        A store is checked before use: SQLite's quick_check, a schema version this code knows, every
+        table present. Anything else raises `StoreUnusable` (exit 2) with how to recover; an unreachable
+        server raises `StoreUnreachable` (exit 3). `read_only` opens an existing store without creating
+        or migrating anything (what `report` needs, also on a read-only disk).
+
         `busy_timeout` is how long a SQLite writer waits for another process's write to finish."""
-        parsed = make_url(url)
+        try:
+            parsed = make_url(url)
+        except Exception:  # any parse failure is a configuration error, never a traceback
+            raise StoreUnusable(f"the state URL {mask_url(url)} is not a SQLAlchemy URL") from None
         if parsed.get_backend_name() == "sqlite":
             db = parsed.database
+            connect_args: dict[str, Any] = {"timeout": busy_timeout}
             if db and db != ":memory:" and not db.startswith("file:") and parsed.query.get("mode") != "memory":
-                Path(db).expanduser().parent.mkdir(parents=True, exist_ok=True)
-            engine = create_engine(parsed, connect_args={"timeout": busy_timeout})
-            _sqlite_setup(engine, busy_timeout)
+                file = Path(db).expanduser()
+                _prepare_sqlite_file(file, read_only)
+                if read_only:
+                    # A WAL store needs its -shm file, which SQLite cannot make in a read-only directory;
+                    # with no -wal content left over nobody is writing, so read the file as immutable.
+                    wal = file.with_name(file.name + "-wal")
+                    frozen = not os.access(file.parent, os.W_OK) and not (wal.exists() and wal.stat().st_size)
+                    mode = "mode=ro&immutable=1" if frozen else "mode=ro"
+                    parsed = parsed.set(database=f"file:{file}?{mode}", query={"uri": "true"})
+            engine = create_engine(parsed, connect_args=connect_args)
+            _sqlite_setup(engine, busy_timeout, read_only)
         else:
-            engine = create_engine(parsed, pool_pre_ping=True)
-        store = cls(engine)
+            try:
+                # No rollback when a connection goes back to the pool: every use here ends its own
+                # transaction, and rolling back one that a server restart broke only logs a traceback.
+                engine = create_engine(parsed, pool_pre_ping=True, pool_reset_on_return=None)
+            except (ImportError, SQLAlchemyError) as exc:
+                raise StoreUnusable(f"cannot use the state store at {mask_url(url)}: {mask_text(str(exc))}") from None
+        store = cls(engine, read_only=read_only)
+        if read_only:
+            store._shown_url = mask_url(url)
         try:
             store._init_schema()
         except BaseException:
@@ -328,38 +413,104 @@ class StateStore:
 
     @property
     def url(self) -> str:
-        """The URL without its password, for messages."""
-        return self._engine.url.render_as_string(hide_password=True)
+        """The URL without its password or secret-looking query parameters, for messages."""
+        return self._shown_url or mask_url(self._engine.url.render_as_string(hide_password=True))
 
     @property
     def path(self) -> Path | None:
         """The SQLite file (the run lock lives next to it), or None for a server database."""
         db = self._engine.url.database
-        if self._dialect != "sqlite" or not db or db == ":memory:" or db.startswith("file:"):
+        if self._dialect != "sqlite" or not db or db == ":memory:":
             return None
+        if db.startswith("file:"):
+            if not self.read_only:
+                return None
+            db = db[len("file:") :].partition("?")[0]
         return Path(db).expanduser()
 
     def _init_schema(self) -> None:
-        with self._write() as conn:
-            if self._dialect == "postgresql":  # two runners creating the schema at once: one waits
-                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_SCHEMA_LOCK})
-            version = None
-            if inspect(conn).has_table(t_meta.name):
-                version = conn.scalar(select(t_meta.c.value).where(t_meta.c.name == "schema_version"))
-            if version is None:
-                _md.create_all(conn)
-                for ddl in _APPEND_ONLY_DDL.get(self._dialect, []):
-                    conn.exec_driver_sql(ddl)
-                conn.execute(t_meta.insert().values(name="schema_version", value=str(SCHEMA_VERSION)))
-                return
-            found = int(version)
-            if found > SCHEMA_VERSION:
-                raise StateStoreError(
-                    f"the state store at {self.url} has schema version {found}, written by a newer trackerbridge; "
-                    f"this one knows up to {SCHEMA_VERSION}: upgrade trackerbridge, or point `state` at another store"
+        try:
+            if self.read_only:
+                with self._read() as conn:
+                    self._check(conn, create=False)
+            else:
+                with self._write(fenced=False) as conn:
+                    if self._dialect == "postgresql":  # two runners creating the schema at once: one waits
+                        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_SCHEMA_LOCK})
+                    self._check(conn, create=True)
+        except StateStoreError:
+            raise
+        except OperationalError as exc:
+            raise self._open_error(exc) from None
+        except DatabaseError as exc:  # "file is not a database", "database disk image is malformed"
+            raise StoreUnusable(
+                f"the state store at {self.url} is damaged ({_reason(exc)}); {_RECOVER}"
+            ) from None
+        except SQLAlchemyError as exc:
+            raise StoreUnusable(f"cannot open the state store at {self.url}: {_reason(exc)}") from None
+
+    def _open_error(self, exc: OperationalError) -> StateStoreError:
+        reason = _reason(exc)
+        if self._dialect == "sqlite":
+            lowered = reason.lower()
+            if "malformed" in lowered or "not a database" in lowered:
+                return StoreUnusable(f"the state store at {self.url} is damaged ({reason}); {_RECOVER}")
+            return StoreUnusable(f"cannot open the state store at {self.url}: {reason}")
+        return StoreUnreachable(
+            f"cannot reach the state store at {self.url}: {reason}; check that the database server is up "
+            "and the URL and its credentials are right"
+        )
+
+    def _check(self, conn: Connection, *, create: bool) -> None:
+        """Refuse a store that is damaged, newer, or missing tables; create or migrate one when allowed."""
+        if self._dialect == "sqlite":
+            problems = [str(r[0]) for r in conn.exec_driver_sql("PRAGMA quick_check(5)")]
+            if problems != ["ok"]:
+                raise StoreUnusable(
+                    f"the state store at {self.url} is damaged (SQLite quick_check: {'; '.join(problems)[:300]}); "
+                    f"{_RECOVER}"
                 )
-            if found < SCHEMA_VERSION:
-                self._migrate(conn, found)
+        tables = set(inspect(conn).get_table_names())
+        ours = {t.name for t in _md.sorted_tables}
+        version = None
+        if t_meta.name in tables:
+            raw = conn.scalar(select(t_meta.c.value).where(t_meta.c.name == "schema_version"))
+            if raw is not None:
+                try:
+                    version = int(raw)
+                except ValueError:
+                    raise StoreUnusable(
+                        f"the state store at {self.url} has an unreadable schema version {raw[:20]!r}; {_RECOVER}"
+                    ) from None
+        if version is None:
+            if tables & ours:
+                raise StoreUnusable(
+                    f"the state store at {self.url} has trackerbridge tables but no schema version; {_RECOVER}"
+                )
+            if not create:
+                raise StoreUnusable(f"no trackerbridge state store at {self.url} (run `trackerbridge sync` first)")
+            _md.create_all(conn)
+            for ddl in _APPEND_ONLY_DDL.get(self._dialect, []):
+                conn.exec_driver_sql(ddl)
+            conn.execute(t_meta.insert().values(name="schema_version", value=str(SCHEMA_VERSION)))
+            return
+        if version > SCHEMA_VERSION:
+            raise StoreUnusable(
+                f"the state store at {self.url} has schema version {version}, written by a newer trackerbridge; "
+                f"this one knows up to {SCHEMA_VERSION}: upgrade trackerbridge, or point `state.url` at a new store "
+                "and run `trackerbridge sync --full`"
+            )
+        if version < SCHEMA_VERSION:
+            if not create:
+                raise StoreUnusable(
+                    f"the state store at {self.url} has the older schema version {version}: "
+                    "run `trackerbridge sync` once to upgrade it"
+                )
+            self._migrate(conn, version)
+            tables = set(inspect(conn).get_table_names())
+        missing = sorted(ours - tables)
+        if missing:
+            raise StoreUnusable(f"the state store at {self.url} lacks the table(s) {', '.join(missing)}; {_RECOVER}")
 
     def _migrate(self, conn: Connection, found: int) -> None:
         """Step an older schema up to this one, in the same transaction as the check."""
@@ -370,13 +521,21 @@ class StateStore:
     # --- plumbing --------------------------------------------------------------------------------
 
     @contextmanager
-    def _write(self) -> Iterator[Connection]:
-        with self._write_engine.connect() as conn, conn.begin():
-            yield conn
+    def _write(self, *, fenced: bool = True) -> Iterator[Connection]:
+        """One write transaction. `fenced`: first make sure this run still holds its PostgreSQL lock
+        (see `shared_lock`), so a run that lost it cannot write again; only recording the end of
+        the run goes unfenced."""
+        if self.read_only:
+            raise StateStoreError(f"the state store at {self.url} was opened read-only")
+        with deferred():  # SIGTERM waits for the transaction's end: a driver cut mid-call is left unusable
+            if fenced:
+                self.verify_lock()
+            with self._write_engine.connect() as conn, conn.begin():
+                yield conn
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
-        with self._engine.connect() as conn, conn.begin():
+        with deferred(), self._engine.connect() as conn, conn.begin():
             yield conn
 
     def _upsert(self, conn: Connection, table: Table, rows: Iterable[dict[str, Any]]) -> None:
@@ -416,8 +575,14 @@ class StateStore:
         if self._dialect != "postgresql":
             yield
             return
-        with self._engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            if not conn.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": _PG_RUN_LOCK}):
+        try:
+            with deferred():
+                conn = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+                got = conn.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": _PG_RUN_LOCK})
+        except OperationalError as exc:
+            raise self._open_error(exc) from None
+        with conn:
+            if not got:
                 holder = conn.execute(
                     text(
                         "SELECT a.pid, a.backend_start, host(a.client_addr) FROM pg_locks l "
@@ -433,10 +598,41 @@ class StateStore:
                     "this run exits without writing",
                     LockInfo(None, holder[1] if holder else None, holder[2] if holder else None),
                 )
+            self._lock_conn = conn
+            self._lock_lost = None
             try:
                 yield
             finally:
-                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _PG_RUN_LOCK})
+                self._lock_conn = None
+                with suppress(SQLAlchemyError):  # the connection is gone, and the server dropped the lock with it
+                    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _PG_RUN_LOCK})
+
+    def verify_lock(self) -> None:
+        """Raise `LockLost` unless this run still holds its PostgreSQL run lock: the lock lives on one
+        connection, and a server restart drops it while the pool's other connections reconnect and
+        would carry on writing. Called before every write transaction; a no-op without `shared_lock`."""
+        conn = self._lock_conn
+        if conn is None:
+            return
+        if self._lock_lost is None:
+            try:
+                held = conn.scalar(
+                    text(
+                        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                        "AND pid = pg_backend_pid() AND classid = :hi AND objid = :lo"
+                    ),
+                    {"hi": _PG_RUN_LOCK >> 32, "lo": _PG_RUN_LOCK & 0xFFFFFFFF},
+                )
+                if not held:
+                    self._lock_lost = "the server no longer lists it"
+            except SQLAlchemyError as exc:
+                self._lock_lost = f"its connection failed: {_reason(exc)}"
+        if self._lock_lost is not None:
+            raise LockLost(
+                f"this run lost its lock on the state store at {self.url} ({self._lock_lost}; did the database "
+                "restart?): it stopped writing at once, since another run may hold the lock now; "
+                "the next run carries on"
+            )
 
     def close(self) -> None:
         self._engine.dispose()
@@ -460,7 +656,8 @@ class StateStore:
             return int(result.inserted_primary_key[0])
 
     def finish_run(self, run_id: int, finished_at: datetime, status: str, metrics: dict[str, Any]) -> None:
-        with self._write() as conn:
+        """Record how a run ended; allowed after the lock was lost (it says why the run stopped)."""
+        with self._write(fenced=False) as conn:
             result = conn.execute(
                 update(t_runs)
                 .where(t_runs.c.id == run_id)
@@ -493,6 +690,54 @@ class StateStore:
                 RunRecord(int(r.id), r.mode, r.started_at, r.finished_at, r.status, loads_value(r.metrics))
                 for r in conn.execute(q)
             ]
+
+    # --- retention -------------------------------------------------------------------------------
+
+    def prune(self, before: datetime, *, dry_run: bool = False) -> tuple[int, int]:
+        """Forget finished runs started before `before` and their audit rows, except the last row of
+        each (connector, key, slot) and its last successful write (what was written there, and when),
+        and the newest run (the report's starting point). Returns (runs, audit rows) removed.
+
+        The audit log is append-only by trigger; pruning is the one deletion, in one transaction that
+        lifts the trigger and puts it back."""
+        old_runs = (
+            select(t_runs.c.id)
+            .where(t_runs.c.started_at < before, t_runs.c.status != "running")
+            .where(t_runs.c.id < select(func.max(t_runs.c.id)).scalar_subquery())
+        )
+        keep_last = select(func.max(t_audit.c.id)).group_by(t_audit.c.connector, t_audit.c.key, t_audit.c.slot)
+        keep_ok = (
+            select(func.max(t_audit.c.id))
+            .where(t_audit.c.outcome == "ok")
+            .group_by(t_audit.c.connector, t_audit.c.key, t_audit.c.slot)
+        )
+        doomed = (
+            ((t_audit.c.run_id.in_(old_runs)) | (t_audit.c.run_id.is_(None) & (t_audit.c.at < before)))
+            & t_audit.c.id.not_in(keep_last)
+            & t_audit.c.id.not_in(keep_ok)
+        )
+        with self._write() as conn:
+            runs = list(conn.scalars(old_runs))
+            if dry_run:
+                rows = conn.scalar(select(func.count()).select_from(t_audit).where(doomed)) or 0
+                return len(runs), int(rows)
+            if self._dialect == "sqlite":
+                conn.exec_driver_sql("DROP TRIGGER IF EXISTS tb_audit_log_no_delete")
+            elif self._dialect == "postgresql":
+                conn.exec_driver_sql("DROP TRIGGER IF EXISTS tb_audit_log_append_only ON tb_audit_log")
+            rows = conn.execute(delete(t_audit).where(doomed)).rowcount
+            for ddl in _APPEND_ONLY_DDL.get(self._dialect, []):
+                conn.exec_driver_sql(ddl)
+            if runs:
+                conn.execute(delete(t_runs).where(t_runs.c.id.in_(runs)))
+            self._upsert(conn, t_meta, [{"name": "pruned_at", "value": _now().isoformat()}])
+        return len(runs), int(rows or 0)
+
+    def pruned_at(self) -> datetime | None:
+        """When `prune` last ran (wall clock), or None."""
+        with self._read() as conn:
+            value = conn.scalar(select(t_meta.c.value).where(t_meta.c.name == "pruned_at"))
+        return datetime.fromisoformat(value) if value else None
 
     # --- watermarks ------------------------------------------------------------------------------
 
@@ -559,10 +804,13 @@ class StateStore:
                 written_rows.append({"connector": w.connector, "key": w.key, "slot": w.slot, "value": after})
         if not log_rows:
             return
-        with self._write() as conn:
-            for chunk in _chunks(log_rows):
-                conn.execute(t_audit.insert(), list(chunk))
-            self._upsert(conn, t_written, written_rows)
+        try:
+            with self._write() as conn:
+                for chunk in _chunks(log_rows):
+                    conn.execute(t_audit.insert(), list(chunk))
+                self._upsert(conn, t_written, written_rows)
+        except (SQLAlchemyError, OSError) as exc:
+            raise self._recover(log_rows, exc) from None
 
     def remember(self, connector: str, key: str, slot: str, value: Any) -> None:
         """Set a slot without an audit row: what trackerbridge saw, not what it wrote ("seen:stage")."""
@@ -716,7 +964,71 @@ class StateStore:
             )
 
 
-def _sqlite_setup(engine: Engine, busy_timeout: float) -> None:
+    def _recover(self, rows: list[dict[str, Any]], exc: BaseException) -> StoreFailed:
+        """The audit rows the store refused (disk full, I/O error), appended to the recovery file next
+        to it, so what was written to a tracker is not lost from the record. Returns the error to raise."""
+        reason = _reason(exc) if isinstance(exc, SQLAlchemyError) else str(exc)
+        where = "no recovery file is configured"
+        if self.recovery_path is not None:
+            try:
+                fd = os.open(self.recovery_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+                with os.fdopen(fd, "a", encoding="utf-8") as fh:
+                    for r in rows:
+                        fh.write(json.dumps({**r, "at": r["at"].isoformat()}, sort_keys=True) + "\n")
+                where = f"the {len(rows)} audit row(s) it could not take are in {self.recovery_path}"
+            except OSError as err:
+                keys = sorted({f"{r['connector']} {r['key']}" for r in rows})
+                where = (
+                    f"the recovery file {self.recovery_path} could not be written either ({err.strerror or err}); "
+                    f"the records concerned: {', '.join(keys[:20])}{' ...' if len(keys) > 20 else ''}"
+                )
+        if isinstance(exc, LockLost):
+            return LockLost(f"{exc}; {where}")
+        if self._lock_conn is not None:  # a server going down takes the lock too: say so, it decides the exit
+            try:
+                self.verify_lock()
+            except LockLost as lost:
+                return LockLost(f"{lost}; {where}")
+        return StoreFailed(f"the state store at {self.url} failed during the run ({reason}): {where}")
+
+
+def _reason(exc: BaseException) -> str:
+    """The driver's own words, without SQLAlchemy's statement dump, with any URL in them masked."""
+    orig = getattr(exc, "orig", None)
+    text_ = str(orig if orig is not None else exc).strip().splitlines()
+    return mask_text(text_[0] if text_ else type(exc).__name__)[:300]
+
+
+def _prepare_sqlite_file(file: Path, read_only: bool) -> None:
+    """The file and its directory exist, private (0600/0700: they hold every record's owners and titles),
+    or a StoreUnusable that says what is wrong with the path."""
+    if file.is_dir():
+        raise StoreUnusable(f"the state store path {file} is a directory, not a file")
+    if read_only:
+        if not file.exists():
+            raise StoreUnusable(f"no trackerbridge state store at {file} (run `trackerbridge sync` first)")
+        return
+    try:
+        if not file.parent.exists():
+            file.parent.mkdir(mode=0o700, parents=True)
+        if not file.exists():
+            os.close(os.open(file, os.O_RDWR | os.O_CREAT, 0o600))
+        for part in (file, file.with_name(file.name + "-wal"), file.with_name(file.name + "-shm")):
+            if part.exists() and part.stat().st_mode & 0o077 and part.stat().st_uid == os.geteuid():
+                part.chmod(0o600)  # made readable to others by an older trackerbridge: private from now on
+    except OSError as exc:
+        raise StoreUnusable(
+            f"cannot create the state store at {file}: {exc.strerror or exc}; "
+            "make the directory writable, or point `state.url` somewhere that is"
+        ) from None
+    if not os.access(file, os.R_OK | os.W_OK) or not os.access(file.parent, os.W_OK | os.X_OK):
+        raise StoreUnusable(
+            f"the state store at {file} is not writable (file or directory permissions); "
+            "`report` reads it as it is, `sync` needs it writable"
+        )
+
+
+def _sqlite_setup(engine: Engine, busy_timeout: float, read_only: bool = False) -> None:
     """WAL (readers never wait for the writer), a busy timeout, and transactions that SQLAlchemy
     begins itself, so BEGIN IMMEDIATE is possible (sqlite3's own BEGIN is always deferred)."""
 
@@ -726,8 +1038,9 @@ def _sqlite_setup(engine: Engine, busy_timeout: float) -> None:
         cur = dbapi_conn.cursor()
         try:
             cur.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
-            cur.execute("PRAGMA journal_mode = WAL")
-            cur.execute("PRAGMA synchronous = NORMAL")  # durable across a crash of the process; fast commits
+            if not read_only:
+                cur.execute("PRAGMA journal_mode = WAL")
+                cur.execute("PRAGMA synchronous = NORMAL")  # durable across a crash of the process; fast commits
         finally:
             cur.close()
 

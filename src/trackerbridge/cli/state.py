@@ -1,0 +1,62 @@
+"""`trackerbridge state prune`: apply the retention setting to the run history and audit log now."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import click
+
+from trackerbridge.cli import main
+from trackerbridge.cli.common import EXIT_LOCKED, fail, load_project, state_url
+
+
+@main.group("state")
+def state_group() -> None:
+    """Look after the state store."""
+
+
+@state_group.command("prune")
+@click.option(
+    "--older-than",
+    "days",
+    type=click.IntRange(min=1),
+    metavar="DAYS",
+    help="Keep runs of the last DAYS days (default: state.retention_days in trackerbridge.yaml, 90).",
+)
+@click.option("--dry-run", is_flag=True, help="Say what would go, remove nothing.")
+@click.option(
+    "--state", "given", metavar="URL", help="State store URL (default: state.url, or $TRACKERBRIDGE_STATE_URL)."
+)
+@click.option(
+    "--project",
+    "project_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=".",
+    envvar="TRACKERBRIDGE_PROJECT",
+    show_default=True,
+    help="Project directory holding trackerbridge.yaml.",
+)
+def prune_command(days: int | None, dry_run: bool, given: str | None, project_dir: Path) -> None:
+    """Remove runs older than the retention and their audit rows; the last write of each record and
+    field always stays. Takes the run lock, so it never races a sync (exit 75 while one runs)."""
+    from trackerbridge.state.lock import Locked, LockUnusable, lock_path_for, run_lock
+    from trackerbridge.state.store import StateStore, StateStoreError
+
+    project = load_project(project_dir)
+    url = given or state_url(project.root, project.config.state.url)
+    keep = days or project.config.state.retention_days
+    before = datetime.now(timezone.utc) - timedelta(days=keep)
+    try:
+        lock = lock_path_for(url, project.root / ".trackerbridge")
+        with run_lock(lock), StateStore.open(url) as store, store.shared_lock():
+            runs, rows = store.prune(before, dry_run=dry_run)
+    except Locked as exc:
+        fail(str(exc), EXIT_LOCKED)
+    except (StateStoreError, LockUnusable) as exc:
+        fail(str(exc), exc.exit_code)
+    verb = "would remove" if dry_run else "removed"
+    click.echo(
+        f"{verb} {runs} runs and {rows} audit rows from before {before:%Y-%m-%d} (kept: {keep} days, "
+        "and the last write of each record and field)"
+    )
