@@ -772,7 +772,7 @@ class SalesforceConnector(Connector):
         try:
             response = self.session.post(url, data=form, headers={"Accept": "application/json"})
         except requests.RequestException as exc:
-            raise self._translate(exc, "the login") from None
+            raise self._translate(exc, "the login", url) from None
         try:
             body = response.json()
         except ValueError:
@@ -835,11 +835,12 @@ class SalesforceConnector(Connector):
                 text = text.replace(value, str(secret))
         return text
 
-    def _translate(self, exc: Exception, action: str) -> ConnectorError:
+    def _translate(self, exc: Exception, action: str, contacted: str | None = None) -> ConnectorError:
+        """`contacted`: the URL the failed request went to, when it is not the instance (the login host)."""
         if isinstance(exc, SalesforceError):
             error = self._api_error(exc.status, exc.content, action)
         elif isinstance(exc, requests.RequestException):
-            error = self._network_error(exc, self._instance_url or self.connection.url)
+            error = self._network_error(exc, contacted or self._instance_url or self.connection.url)
         else:
             error = ConnectorError(f"{action} failed: {type(exc).__name__}")
         return type(error)(self._scrub(str(error)))

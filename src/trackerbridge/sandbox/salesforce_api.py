@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
 from cryptography import x509
@@ -303,6 +303,7 @@ class SalesforceService:
         self.auth = auth
         self.daily_api_limit = daily_api_limit
         self.base_url = base_url
+        self.login_url = ""  # set: the token endpoint answers only at this origin (see SandboxConfig)
         self.api_requests_used = 0
         self._token_users: dict[str, str] = {}  # tokens issued by the OAuth endpoint -> user id
         self._cursors: dict[str, _Cursor] = {}
@@ -505,6 +506,9 @@ class SalesforceService:
             values = form.get(name) or request.args(name)
             return values[-1] if values else None
 
+        if self.login_url and not self._at_login_host(request):
+            # An org's credentials sent to another login host: that host knows no such user.
+            return _oauth_error("invalid_grant", "authentication failure")
         grant = param("grant_type")
         if grant == "password":
             if param("client_id") != self.auth.client_id:
@@ -523,6 +527,13 @@ class SalesforceService:
             return self._jwt_grant(param("assertion") or "")
         return _oauth_error("unsupported_grant_type", "grant type not supported")
 
+    def _at_login_host(self, request: Request) -> bool:
+        """Whether the request's Host is the configured login host (the port is the same socket's)."""
+        wanted = urlsplit(self.login_url).hostname or ""
+        sent = request.header("Host") or ""
+        host = urlsplit(f"//{sent}").hostname or ""
+        return host.casefold() == wanted.casefold()
+
     def _user_by_username(self, username: str) -> str | bool | None:
         """The User record's id; False for an inactive user; None when the org has no such record."""
         for user_id, user in self.data.records.get("User", {}).items():
@@ -538,7 +549,7 @@ class SalesforceService:
             return _oauth_error("invalid_client_id", "client identifier invalid")
         audiences = claims.get("aud")
         audiences = audiences if isinstance(audiences, list) else [audiences]
-        allowed = {*JWT_AUDIENCES, self.base_url.rstrip("/")} - {""}
+        allowed = {*JWT_AUDIENCES, self.base_url.rstrip("/"), self.login_url.rstrip("/")} - {""}
         if not any(isinstance(a, str) and a.rstrip("/") in allowed for a in audiences):
             return _oauth_error("invalid_grant", "audience is invalid")
         try:
