@@ -126,3 +126,20 @@ def test_examples_load_and_say_which_variables_to_set(example: str, variables: l
     assert code == 2
     for variable in variables:
         assert f"environment variable {variable} is not set" in err
+
+
+def test_check_reads_the_scope_once_and_warns_of_a_field_that_comes_back_absent(
+    sandbox_factory: Callable[..., Sandbox],
+) -> None:
+    """A field hidden by a field configuration resolves in the catalog but is left out of every issue in
+    the search answer: `check` reads a sample and names it, so `audit` does not surprise with TB116s."""
+    sb = sandbox_factory()
+    sb.jira_data.hidden_fields["OPS"] = {"assignee"}
+    sb.accounting.reset()
+    code, out, err = run(["check", "--project", str(ROOT)], sb.info.as_env())
+    assert code == 0, err
+    assert "ok: the scope query runs (25 sample records read)" in out
+    assert "sandbox-jira: warning: field 'Assignee' (assignee) came back absent on" in err
+    assert "sandbox-salesforce: warning" not in err
+    searches = [r for r in sb.accounting.records() if "/search" in r.path]
+    assert len(searches) == 1  # one page of the scope, not the whole of it

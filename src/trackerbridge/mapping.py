@@ -92,16 +92,39 @@ class CompiledMapping:
         values = raw.values
         attrs: dict[str, Any] = {}
         errors: list[str] = []
+        unread: list[str] = []
+        absent = raw.absent
+        if raw.unreadable is not None:
+            errors.append(f"record cannot be read: {raw.unreadable}; nothing is judged or written for it")
         for r in self.attributes:
+            if raw.unreadable is not None:
+                attrs[r.attribute] = None
+                unread.append(r.attribute)
+                continue
+            if absent and r.field.id in absent:
+                attrs[r.attribute] = None
+                unread.append(r.attribute)
+                errors.append(
+                    f"{r.attribute}: field {r.field.name!r} ({r.field.id}) is absent from the tracker's answer "
+                    "(hidden by a field configuration or not on the screen?); the record is not written"
+                )
+                continue
             value = values.get(r.field.id)
             try:
                 attrs[r.attribute] = r.convert(value)
             except (ValueError, TypeError) as exc:
                 attrs[r.attribute] = None
+                unread.append(r.attribute)
                 errors.append(f"{r.attribute}: cannot read {r.field.name!r} value {_show(value)}: {exc}")
         initiative = Initiative(source=source, system=self.system, key=raw.key, url=raw.url, **attrs)
         if errors:
             initiative.data_errors = errors
+            initiative.unread = frozenset(unread)
+        if raw.unreadable is not None or absent:
+            if not errors:  # only unmapped-attribute fields (links, write-back) are absent
+                names = ", ".join(sorted(absent))
+                initiative.data_errors = [f"fields {names} are absent from the tracker's answer; not written"]
+            initiative.held = True
         if initiative.title is None:
             initiative.title = ""
         if initiative.labels is None:

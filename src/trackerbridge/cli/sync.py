@@ -125,6 +125,8 @@ def sync_command(
             source_value=str(conflict.source_value),
             target_value=str(conflict.target_value),
         )
+    for held in result.plan.held:
+        log("sync-held", source=held.source, target=held.target, attribute=held.attribute, reason=held.reason)
     for outcome in result.failed:
         log("write-failed", connector=outcome.connector, key=outcome.key, error=outcome.error)
     log(
@@ -137,6 +139,7 @@ def sync_command(
         written=result.written,
         failed=len(result.failed),
         conflicts=len(result.plan.conflicts),
+        held=len(result.plan.held),
         api_calls=sum(result.api_calls.values()),
         seconds=round(time.monotonic() - started, 2),
         stopped=result.stopped,

@@ -896,13 +896,18 @@ class JiraConnector(Connector):
 
     def _record(self, raw: dict[str, Any], fields: Sequence[FieldInfo], history: bool) -> RawRecord:
         key = str(raw.get("key") or raw.get("id") or "")
-        values = raw.get("fields") or {}
+        values = raw.get("fields")
+        if not isinstance(values, dict):  # `"fields": null`: unreadable, not an empty record
+            return RawRecord(key, self.record_url(key), {}, unreadable=f'Jira answered with "fields": {_show(values)}')
+        # A requested field left out of the answer is hidden from us, not empty (a null is empty).
+        missing = [f.id for f in fields if f.id not in values]
         return RawRecord(
             key=key,
             url=self.record_url(key),
             values={f.id: _normalise(values.get(f.id), f) for f in fields},
             updated=_to_datetime(values.get("updated")),
             history=self._history(key, raw) if history else [],
+            absent=frozenset(missing) if missing else _NONE,
         )
 
     def _history(self, key: str, raw: dict[str, Any]) -> list[dict[str, Any]]:
@@ -1259,6 +1264,13 @@ def _field_info(f: dict[str, Any]) -> FieldInfo:
         options=options,
         native_type=str(native),
     )
+
+
+_NONE: frozenset[str] = frozenset()
+
+
+def _show(value: Any) -> str:
+    return "null" if value is None else type(value).__name__
 
 
 def _person(value: Any) -> Person | None:

@@ -205,6 +205,10 @@ class JiraData:
     projects: dict[str, str] = field(default_factory=dict)  # key -> name
     issues: dict[str, Issue] = field(default_factory=dict)  # by key
     links: list[Link] = field(default_factory=list)
+    # Shapes real instances produce (off in the demo): fields a project's field configuration hides from
+    # every answer (project key -> field ids), and issues a search returns with `"fields": null`.
+    hidden_fields: dict[str, set[str]] = field(default_factory=dict)
+    null_fields: set[str] = field(default_factory=set)
     next_issue_id: int = 10000
     next_history_id: int = 1
     next_comment_id: int = 1

@@ -209,7 +209,10 @@ class JiraRenderer:
         }
         if field_ids:
             fields = self.data.fields
-            out["fields"] = {fid: self.value(issue, fields[fid]) for fid in field_ids}
+            hidden = self.data.hidden_fields.get(issue.project) or ()
+            out["fields"] = {fid: self.value(issue, fields[fid]) for fid in field_ids if fid not in hidden}
+            if issue.key in self.data.null_fields:
+                out["fields"] = None
         if "changelog" in expand:
             out["changelog"] = self.changelog(issue)
         if "names" in expand:

@@ -1,0 +1,114 @@
+"""Odd-but-normal shapes real trackers send, produced by the sandbox and read through the real clients:
+each becomes a correct value or a named data finding, never a wrong write."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from trackerbridge.audit import run_audit
+from trackerbridge.cli import main
+from trackerbridge.config.project import Project
+from trackerbridge.sandbox import Sandbox
+from trackerbridge.sandbox.jira_model import Status
+
+
+@pytest.fixture
+def sb(sandbox_factory: Callable[..., Sandbox]) -> Sandbox:
+    return sandbox_factory(size=60)
+
+
+def sync(sb: Sandbox, project: Path, *args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(
+        main, ["sync", "--project", str(project), "--as-of", sb.clock.now().isoformat(), *args], env=sb.info.as_env()
+    )
+    return result.exit_code, result.stdout, result.stderr
+
+
+def field_id(sb: Sandbox, name: str) -> str:
+    f = sb.jira_data.field_by_clause(name)
+    assert f is not None
+    return f.id
+
+
+def written_keys(sb: Sandbox) -> set[str]:
+    """Jira issues trackerbridge sent an edit to."""
+    return {r.path.rsplit("/", 1)[-1].split("?")[0] for r in sb.accounting.records() if r.method == "PUT"}
+
+
+def test_a_field_hidden_from_the_answer_is_a_finding_and_no_write(sb: Sandbox, project: Path) -> None:
+    """Jira leaves a field out of an issue's `fields` when a field configuration hides it
+    (https://developer.atlassian.com/cloud/jira/platform/rest/v2/api-group-issue-search/#api-rest-api-2-search-jql-get:
+    "fields ... Fields not on the issue's screen or hidden are not returned"). Absent is not empty."""
+    sb.jira_data.hidden_fields["OPS"] = {"assignee"}
+    ops = sorted(k for k in sb.jira_data.issues if k.startswith("OPS-"))
+    result = run_audit(Project.load(project), ["sandbox-jira"], sb.clock.now(), sb.info.as_env())
+    by_key: dict[str, list[str]] = {}
+    for f in result.findings:
+        by_key.setdefault(f.key, []).append(f.code)
+    for key in ops:
+        assert by_key.get(key) == ["TB116"], key  # no TB101 "owner missing" on a blank that is not one
+    message = next(f.message for f in result.findings if f.key == ops[0])
+    assert "field 'Assignee' (assignee) is absent" in message
+    code, _, err = sync(sb, project)
+    assert code == 0, err
+    health = field_id(sb, "Execution health")
+    assert not written_keys(sb) & set(ops)
+    assert all(sb.jira_data.issues[k].fields.get(health) is None for k in ops)
+    assert all(not any(lb.startswith("health-") for lb in sb.jira_data.issues[k].fields["labels"]) for k in ops)
+    dels = [k for k in sb.jira_data.issues if k.startswith("DEL-")]
+    assert dels and all(sb.jira_data.issues[k].fields.get(health) for k in dels)  # the rest is written
+
+
+def test_fields_null_is_unreadable_not_an_empty_record(sb: Sandbox, project: Path) -> None:
+    """An issue in a search answer with `"fields": null` (seen when the caller lost permission between the
+    query and the fetch) cannot be judged: one TB116 finding, no label, field or comment written."""
+    key = sorted(sb.jira_data.issues)[0]
+    sb.jira_data.null_fields.add(key)
+    code, _, err = sync(sb, project)
+    assert code == 0, err
+    assert key not in written_keys(sb)
+    issue = sb.jira_data.issues[key]
+    assert not any(lb.startswith("health-") for lb in issue.fields["labels"])
+    assert issue.fields.get(field_id(sb, "Execution health")) is None
+    result = run_audit(Project.load(project), ["sandbox-jira"], sb.clock.now(), sb.info.as_env())
+    found = [f for f in result.findings if f.key == key]
+    assert [f.code for f in found] == ["TB116"]
+    assert 'Jira answered with "fields": null' in found[0].message
+
+
+def linked_epic(sb: Sandbox) -> tuple[str, str]:
+    opportunity = field_id(sb, "Salesforce opportunity id")
+    for key, issue in sorted(sb.jira_data.issues.items()):
+        opp_id = issue.fields.get(opportunity)
+        status = sb.jira_data.statuses[issue.fields["status"]].name
+        if opp_id and sb.salesforce_data.get(opp_id) and status in ("In Progress", "Rolling Out"):
+            return key, opp_id
+    raise AssertionError("the demo links epics in build or launch to opportunities")
+
+
+def test_a_status_missing_from_the_value_map_never_blanks_the_synced_field(sb: Sandbox, project: Path) -> None:
+    """Delivery_Status__c keeps 'Build' or 'Launch' when the epic moves to a status the mapping does not know; the
+    stop is reported (sync-held) and the epic carries a TB116 finding naming the status."""
+    code, _, err = sync(sb, project)
+    assert code == 0, err
+    key, opp_id = linked_epic(sb)
+    opp = sb.salesforce_data.get(opp_id)[1]  # type: ignore[index]
+    before = opp["Delivery_Status__c"]
+    assert before in ("Build", "Launch")
+    status = Status("19999", "Launch Prep", "indeterminate")
+    sb.jira_data.statuses[status.id] = status
+    sb.jira_data.issues[key].fields["status"] = status.id
+    sb.jira_data.issues[key].fields["updated"] = sb.clock.now()
+    sb.clock.advance(timedelta(minutes=5))
+    code, _, err = sync(sb, project)
+    assert code == 0, err
+    assert opp["Delivery_Status__c"] == before
+    assert "sync-held" in err and f"sandbox-jira:{key}" in err and "stage" in err
+    result = run_audit(Project.load(project), ["sandbox-jira"], sb.clock.now(), sb.info.as_env())
+    unreadable = [f.message for f in result.findings if f.key == key and f.code == "TB116"]
+    assert unreadable and "'Launch Prep'" in unreadable[0]
