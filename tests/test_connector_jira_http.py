@@ -591,3 +591,23 @@ def test_a_context_path_is_kept_in_urls_and_left_out_of_call_names(rsps: respons
     assert record.url == f"{site}/browse/A-1" == c.record_url("A-1")
     assert c.calls == {"GET serverInfo": 1, "GET field": 1, "GET search": 1}
     assert c.server().flavor == "datacenter"
+
+
+def test_a_field_left_out_of_the_answer_is_absent_and_null_fields_unreadable(rsps: responses.RequestsMock) -> None:
+    """Search results carry only the fields the caller may see: a requested field hidden by the field
+    configuration is missing from `fields`, unlike an empty one (`null`); an issue may even come with
+    `"fields": null`. Shapes as in
+    https://developer.atlassian.com/cloud/jira/platform/rest/v2/api-group-issue-search/#api-rest-api-2-search-jql-get"""
+    basics(rsps)
+    hidden = issue("OPS-1", summary="Ship it", duedate=None)  # no "assignee" key at all
+    nulled = {"id": "2", "key": "OPS-2", "fields": None}
+    rsps.get(f"{API}/search/jql", json={"issues": [hidden, nulled, issue("OPS-3", assignee=None)], "isLast": True})
+    c = connector()
+    catalog = c.catalog()
+    wanted = [catalog.find(n) for n in ("Summary", "Assignee", "Due date")]
+    first, second, third = list(c.pull(wanted))  # type: ignore[arg-type]
+    assert (first.absent, first.unreadable) == (frozenset({"assignee"}), None)
+    assert first.values["duedate"] is None and first.values["summary"] == "Ship it"
+    assert second.key == "OPS-2" and second.unreadable == 'Jira answered with "fields": null'
+    assert third.absent == frozenset({"summary", "duedate"})  # `"assignee": null` is there, and empty
+    assert third.values["assignee"] is None and third.unreadable is None
