@@ -14,7 +14,7 @@ import responses
 
 from trackerbridge.config.connection import Connection, Secret
 from trackerbridge.config.models import JiraConnector as JiraConnectorFile
-from trackerbridge.connectors.base import LABELS, OPTION, TEXT, AuthError, ConnectorError, QuotaExceeded
+from trackerbridge.connectors.base import LABELS, OPTION, TEXT, USER, AuthError, ConnectorError, QuotaExceeded
 from trackerbridge.connectors.http import retry_policy
 from trackerbridge.connectors.jira import JiraConnector
 from trackerbridge.model import Person
@@ -507,9 +507,10 @@ def test_values_are_normalised_per_type(rsps: responses.RequestsMock) -> None:
         LABELS,
         OPTION,
         OPTION,
-        TEXT,
+        USER,  # array of user: a multi-user picker holds people, read by the field's schema
         TEXT,
     ]
+    assert [catalog.find(n).multiple for n in ("Regions", "Watchers list", "Health")] == [True, True, False]  # type: ignore[union-attr]
     assert catalog.find("Health").options == ("Green", "Red")  # type: ignore[union-attr]
     wanted = [catalog.find(n) for n in fields]
     [record] = list(c.pull(wanted))  # type: ignore[arg-type]
@@ -525,7 +526,7 @@ def test_values_are_normalised_per_type(rsps: responses.RequestsMock) -> None:
         "customfield_3": "Payments / Cards",
         "customfield_4": 3.0,
         "customfield_5": datetime(2026, 11, 25, 8, 25, 46, 500000, tzinfo=timezone(timedelta(hours=5, minutes=30))),
-        "customfield_6": "Bo, Cy",
+        "customfield_6": [Person(None, "Bo", "a-1"), Person(None, "Cy", "a-2")],  # not one person "Bo, Cy"
     }
     assert record.updated == datetime(2026, 11, 25, 8, 25, 46, tzinfo=timezone.utc)
     assert record.url == f"{SITE}/browse/OPS-7"

@@ -112,3 +112,91 @@ def test_a_status_missing_from_the_value_map_never_blanks_the_synced_field(sb: S
     result = run_audit(Project.load(project), ["sandbox-jira"], sb.clock.now(), sb.info.as_env())
     unreadable = [f.message for f in result.findings if f.key == key and f.code == "TB116"]
     assert unreadable and "'Launch Prep'" in unreadable[0]
+
+
+def test_multi_valued_jira_fields_are_read_by_their_schema(sb: Sandbox, project: Path) -> None:
+    """A multi-user picker is `{"type": "array", "items": "user"}` and Components `{"type": "array",
+    "items": "component"}` (https://developer.atlassian.com/cloud/jira/platform/rest/v2/api-group-issue-fields/#api-rest-api-2-field-get):
+    people stay people with their account ids, components are a list of names, and the mapping's `take`
+    says how many values an attribute takes."""
+    from trackerbridge.sandbox.jira_model import COMPONENTS, USERS, FieldDef
+
+    data = sb.jira_data
+    data.fields["customfield_10990"] = FieldDef("customfield_10990", "Co-owners", USERS, custom=True)
+    data.fields["components"] = FieldDef("components", "Components", COMPONENTS)
+    people = [u for u in data.users.values() if "bot" not in u.email][:2]
+    one, two, three = sorted(k for k in data.issues if k.startswith("OPS-"))[:3]
+    data.issues[one].fields["customfield_10990"] = [p.account_id for p in people]
+    data.issues[one].fields["components"] = ["Mobile"]
+    data.issues[two].fields["components"] = ["Mobile", "Web"]
+    mapping = project / "mappings" / "demo-jira.yaml"
+    text = mapping.read_text(encoding="utf-8")
+    text = text.replace("  integrator: Integrator\n", "  integrator: {field: Co-owners, take: first}\n")
+    text = text.replace("  team: Team\n", "  team: Components\n")
+    text = text.replace("extra:\n", "extra:\n  co_owners: {field: Co-owners, take: all}\n")
+    mapping.write_text(text, encoding="utf-8")
+    result = run_audit(Project.load(project), ["sandbox-jira"], sb.clock.now(), sb.info.as_env())
+    by_key = {i.key: i for i in result.initiatives}
+    first = by_key[one]
+    assert first.integrator is not None and first.integrator.ref == people[0].account_id
+    assert first.integrator.name == people[0].display_name  # one person, not "A, B"
+    assert [p.ref for p in first.extra["co_owners"]] == [p.account_id for p in people]
+    assert first.team == "Mobile"  # not "['Mobile']"
+    assert by_key[three].team is None and by_key[three].integrator is None
+    second = by_key[two]
+    assert second.team is None and "team" in second.unread
+    found = [f.message for f in result.findings if f.key == two and f.code == "TB116"]
+    assert found and "holds 2 values (Mobile, Web); the mapping takes one" in found[0]
+
+
+def test_a_multipicklist_is_a_set_of_values_so_a_waiver_in_it_counts(sb: Sandbox, project: Path) -> None:
+    """The REST API sends a multipicklist's values joined by ';'
+    (https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/dome_update_fields.htm,
+    "multi-select picklist ... separated by semicolons"): `VIP;tb-waive-...` is two values, one a waiver."""
+    from trackerbridge.sandbox.salesforce_model import MULTIPICKLIST, SField
+
+    opportunity = sb.salesforce_data.sobject("Opportunity")
+    assert opportunity is not None
+    before = run_audit(Project.load(project), ["sandbox-salesforce"], sb.clock.now(), sb.info.as_env())
+    target = next(f for f in before.findings if not f.waived_by)
+    waiver = f"tb-waive-{target.code}-until-2026-12-31"
+    opportunity.add_field(SField("Tags__c", "Tags", MULTIPICKLIST, length=4099, picklist=("VIP", "Pilot", waiver)))
+    sb.salesforce_data.records["Opportunity"][target.key]["Tags__c"] = f"VIP;{waiver}"
+    mapping = project / "mappings" / "demo-salesforce.yaml"
+    mapping.write_text(
+        mapping.read_text(encoding="utf-8").replace("  end: CloseDate\n", "  end: CloseDate\n  labels: Tags__c\n")
+    )
+    after = run_audit(Project.load(project), ["sandbox-salesforce"], sb.clock.now(), sb.info.as_env())
+    record = next(i for i in after.initiatives if i.key == target.key)
+    assert record.labels == frozenset({"VIP", waiver})
+    same = next(f for f in after.findings if f.key == target.key and f.code == target.code)
+    assert same.waived_by == waiver
+
+
+def test_reasons_are_cut_at_the_fields_length_from_describe(sb: Sandbox, project: Path) -> None:
+    """describe gives each text field's `length`
+    (https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/resources_sobject_describe.htm):
+    the reasons use all of it rather than 255, and `check` says when the field is too short to be useful."""
+    from trackerbridge.sandbox.salesforce_model import STRING, SField
+    from trackerbridge.sources import open_source
+    from trackerbridge.sync import write_specs
+
+    opportunities = sb.salesforce_data.records["Opportunity"]
+    source = open_source(Project.load(project), "sandbox-salesforce", sb.info.as_env())
+    assert write_specs([source])["sandbox-salesforce"].reasons_limit == 32768  # the demo's long text area
+    source.connector.close()
+    opportunity = sb.salesforce_data.sobject("Opportunity")
+    assert opportunity is not None
+    opportunity.add_field(SField("Short_Reasons__c", "Short Reasons", STRING, length=40))
+    connector = project / "connectors" / "sandbox-salesforce.yaml"
+    connector.write_text(connector.read_text(encoding="utf-8").replace("Health_Reasons__c", "Short_Reasons__c"))
+    mapping = project / "mappings" / "demo-salesforce.yaml"
+    mapping.write_text(mapping.read_text(encoding="utf-8").replace("Health_Reasons__c", "Short_Reasons__c"))
+    result = CliRunner().invoke(main, ["check", "--project", str(project)], env=sb.info.as_env())
+    assert result.exit_code == 0, result.stderr
+    assert "field 'Short Reasons' (Short_Reasons__c) holds at most 40 characters" in result.stderr
+    sb.clock.advance(timedelta(minutes=5))
+    code, _, err = sync(sb, project, "--full")
+    assert code == 0, err
+    written = [r["Short_Reasons__c"] for r in opportunities.values() if r.get("Short_Reasons__c")]
+    assert written and max(map(len, written)) <= 40

@@ -14,6 +14,7 @@ from trackerbridge.connectors.base import ConnectorError, ServerInfo
 from trackerbridge.mapping import CompiledMapping
 from trackerbridge.sources import Source, open_source
 
+SHORT_REASONS = 80  # a reasons field shorter than this shows little more than one reason
 SAMPLE = 25  # records read to prove the scope query runs and mapped fields come back (one page)
 
 
@@ -46,6 +47,12 @@ def check(project: Project, names: list[str], env: Mapping[str, str] = os.enviro
             result.failure = exc
         if source is not None:
             result.server, result.mapping = source.server, source.mapping
+            reasons = source.mapping.write_fields.get("reasons")
+            if reasons is not None and 0 < reasons.length < SHORT_REASONS:
+                result.warnings.append(
+                    f"write-back field {reasons.name!r} ({reasons.id}) holds at most {reasons.length} characters: "
+                    "the reasons are cut to that (a long text area of 1000 or more shows them all)"
+                )
             try:
                 _sample(source, result)
             except ConnectorError as exc:

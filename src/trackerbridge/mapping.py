@@ -233,6 +233,10 @@ def compile_mapping(
             continue
         if not fi.updateable:
             problems.append(Problem(path, f"field {fi.name!r} ({fi.id}) is not updateable, so it cannot be synced"))
+        elif fi.multiple:
+            problems.append(
+                Problem(path, f"field {fi.name!r} ({fi.id}) holds several values; a sync writes one value")
+            )
         elif owns is not None and fi.id.casefold() not in owned and fi.name.casefold() not in owned:
             problems.append(
                 Problem(
@@ -269,10 +273,56 @@ def _resolve_all(
             continue
         kind = CANONICAL_ATTRIBUTES.get(attribute, "text") if canonical else _kind_of(spec, fi)
         try:
-            out.append(Resolved(attribute, fi, _converter(kind, spec, fi, path, problems)))
+            convert = _converter(kind, spec, fi, path, problems)
         except ValueError as exc:
             problems.append(Problem(path, str(exc)))
+            continue
+        if fi.multiple and kind != "labels":
+            convert = _taking(convert, spec.take, kind, canonical, (*path, "take"), problems)
+        out.append(Resolved(attribute, fi, convert))
     return out
+
+
+def _taking(
+    convert: Converter, take: str, kind: str, canonical: bool, path: tuple[str | int, ...], problems: list[Problem]
+) -> Converter:
+    """How many of a multi-valued field's values an attribute takes: a list is never read as one value."""
+    if take == "all":
+        if kind == "text":
+
+            def joined(value: Any) -> Any:
+                items = value if isinstance(value, list) else [value]
+                texts = [t for t in (convert(v) for v in items if v is not None) if t]
+                return ", ".join(texts) if texts else None
+
+            return joined
+        if canonical:
+            problems.append(
+                Problem(
+                    path,
+                    f"take: all needs an attribute that holds several values; {path[-2]} holds one {kind}",
+                    "use take: first, or one (more than one value is a TB116 finding)",
+                )
+            )
+
+        def every(value: Any) -> Any:
+            items = value if isinstance(value, list) else [value]
+            found = [x for x in (convert(v) for v in items if v is not None) if x is not None]
+            return found or None
+
+        return every
+
+    def single(value: Any) -> Any:
+        if not isinstance(value, list):
+            return convert(value)
+        if not value:
+            return convert(None)
+        if take == "one" and len(value) > 1:
+            shown = ", ".join(_text(v) or "?" for v in value[:4]) + (", ..." if len(value) > 4 else "")
+            raise ValueError(f"holds {len(value)} values ({shown}); the mapping takes one (set take: first or all)")
+        return convert(value[0])
+
+    return single
 
 
 def _kind_of(spec: AttributeSpec, fi: FieldInfo) -> str:
@@ -322,7 +372,9 @@ def _converter(
     if spec.at_least is not None:
         return _bands(kind, spec, fi, path, problems)
     transform = spec.transform
-    if transform is None and fi.type not in ACCEPTS.get(kind, {fi.type}):
+    # A multi-valued field is checked by its items: take (see _taking) hands them over one at a time.
+    item_type = f.OPTION if fi.multiple and fi.type == f.LABELS and kind != "labels" else fi.type
+    if transform is None and item_type not in ACCEPTS.get(kind, {fi.type}):
         native = f" ({fi.native_type})" if fi.native_type else ""
         message = f"field {fi.name!r} is {fi.type}{native}; {path[-1]} needs {kind}"
         problems.append(Problem((*path, "field"), message, "pick another field, or set transform"))

@@ -55,6 +55,9 @@ class SyncResult:
         return sum(o.ok for o in self.outcomes)
 
 
+REASONS_LIMIT = 255  # when the catalog gives no length (Jira: a single-line text field's)
+
+
 def write_specs(sources: Sequence[Source]) -> dict[str, WriteSpec]:
     specs = {}
     for s in sources:
@@ -65,7 +68,8 @@ def write_specs(sources: Sequence[Source]) -> dict[str, WriteSpec]:
             mapping=s.mapping.name,
             health_field=s.mapping.write_fields.get("health"),
             health_values={**{Flag.GREEN: "Green", Flag.AMBER: "Amber", Flag.RED: "Red"}, **values},
-            reasons_field=s.mapping.write_fields.get("reasons"),
+            reasons_field=(reasons := s.mapping.write_fields.get("reasons")),
+            reasons_limit=reasons.length if reasons is not None and reasons.length else REASONS_LIMIT,
             label_prefix=wb.label_prefix if s.server.system == "jira" else None,
             notify_on_red=wb.notify_on_red,
             sync_fields={r: fi for r, fi in s.mapping.write_fields.items() if r.startswith("sync:")},

@@ -173,6 +173,11 @@ class AttributeSpec(Strict):
     transform: Transform | None = Field(None, description="Conversion; inferred from the field type if absent")
     format: str | None = Field(None, description="strptime format, for dates held in text fields")
     timezone: str | None = Field(None, description="IANA zone: naive times are in it; dates are taken in it")
+    take: Literal["one", "first", "all"] = Field(
+        "one",
+        description="For a field holding several values (multi-user picker, components, multi-select, "
+        "multipicklist): one (more than one is a TB116 finding), first, or all (text joined by ', ', a list in extra)",
+    )
 
     @model_validator(mode="before")
     @classmethod

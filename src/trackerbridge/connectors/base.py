@@ -65,6 +65,8 @@ class FieldInfo:
     updateable: bool = False
     options: tuple[str, ...] = ()  # allowed values of option/picklist fields, when the catalog says
     native_type: str = ""  # the tracker's own type name, for messages
+    length: int = 0  # the most characters a text field takes, when the catalog says (Salesforce describe)
+    multiple: bool = False  # holds a list of values of `type` (Jira array schema, Salesforce multipicklist)
 
 
 @dataclass

@@ -1235,7 +1235,7 @@ def _detail(response: requests.Response) -> str:
 def _field_info(f: dict[str, Any]) -> FieldInfo:
     schema = f.get("schema") or {}
     kind, items = schema.get("type"), schema.get("items")
-    if kind == "user":
+    if kind == "user" or (kind == "array" and items == "user"):  # a multi-user picker holds people
         ftype = USER
     elif kind == "date":
         ftype = DATE
@@ -1263,6 +1263,7 @@ def _field_info(f: dict[str, Any]) -> FieldInfo:
         updateable=bool(f.get("orderable")) and fid not in READ_ONLY,
         options=options,
         native_type=str(native),
+        multiple=kind == "array",
     )
 
 
@@ -1369,6 +1370,8 @@ def _normalise(value: Any, field: FieldInfo) -> Any:
         return None
     kind, native = field.type, field.native_type
     if kind == USER:
+        if isinstance(value, list):  # multi-user picker: each person, account id kept
+            return [p for p in map(_person, value) if p is not None]
         return _person(value)
     if kind == DATE:
         return _to_date(value)

@@ -172,6 +172,7 @@ class _Column:
     name: str  # the API name, as describe spells it
     type: str  # normalised
     relationship: str | None = None  # for user references: Owner, Delivery_Owner__r
+    multiple: bool = False  # a multipicklist: "A;B" is the values A and B
 
 
 class SalesforceConnector(Connector):
@@ -253,6 +254,8 @@ class SalesforceConnector(Connector):
                         updateable=bool(described.get("updateable")),
                         options=options,
                         native_type=str(described.get("type") or ""),
+                        length=int(described.get("length") or 0) if kind == TEXT else 0,
+                        multiple=described.get("type") == "multipicklist",
                     )
                 )
             self._catalog = Catalog(fields)
@@ -588,7 +591,7 @@ class SalesforceConnector(Connector):
         relationship = found.get("relationshipName") if kind == USER else None
         if relationship is not None and not _API_NAME.fullmatch(relationship):
             relationship = None
-        return _Column(field.id, found["name"], kind, relationship)
+        return _Column(field.id, found["name"], kind, relationship, found.get("type") == "multipicklist")
 
     def _soql(self, sobject: str, columns: list[_Column], since: datetime | None) -> str:
         """Values (the watermark) are quoted by format_soql; names were checked against describe."""
@@ -669,6 +672,8 @@ class SalesforceConnector(Connector):
             return float(raw)
         if column.type == BOOLEAN:
             return raw if isinstance(raw, bool) else str(raw).lower() == "true"
+        if column.multiple:  # the REST API sends a multipicklist's values joined by ';'
+            return [v for v in str(raw).split(";") if v]
         return str(raw)
 
     # --- describe -------------------------------------------------------------------------------

@@ -25,6 +25,10 @@ STRING, TEXT, USER, DATE, DATETIME, OPTION, NUMBER, LABELS = (
     "number",
     "labels",
 )
+# Multi-valued kinds (stored as lists): a multi-user picker (account ids), a multi-select (option values)
+# and the system Components field (component names). The demo leaves them out; tests add them.
+USERS, MULTI_OPTION, COMPONENTS = "users", "multioption", "components"
+MULTI_ITEMS = {USERS: "user", MULTI_OPTION: "option", COMPONENTS: "component"}
 STATUS, ISSUETYPE, PROJECT, PRIORITY, RESOLUTION, LINKS, COMMENTS = (
     "status",
     "issuetype",
@@ -86,6 +90,8 @@ class FieldDef:
             schema: dict[str, Any] = {"type": type_, "custom": CF + custom, "customId": self.custom_id}
             if self.kind == LABELS:
                 schema["items"] = "string"
+            elif self.kind in MULTI_ITEMS:
+                schema["items"] = MULTI_ITEMS[self.kind]
             return schema
         type_ = SYSTEM_SCHEMA_TYPES.get(self.kind, self.kind)
         schema = {"type": type_, "system": self.id}
@@ -93,11 +99,13 @@ class FieldDef:
             schema["items"] = "string"
         elif self.kind == LINKS:
             schema["items"] = "issuelinks"
+        elif self.kind in MULTI_ITEMS:
+            schema["items"] = MULTI_ITEMS[self.kind]
         return schema
 
 
 SYSTEM_CLAUSE_NAMES = {"issuetype": "issuetype", "duedate": "due", "resolutiondate": "resolved"}
-SYSTEM_SCHEMA_TYPES = {TEXT: "string", LABELS: "array", LINKS: "array", COMMENTS: "comments-page"}
+SYSTEM_SCHEMA_TYPES = {TEXT: "string", LABELS: "array", LINKS: "array", COMMENTS: "comments-page", COMPONENTS: "array"}
 CUSTOM_SCHEMAS = {
     STRING: ("string", "textfield"),
     TEXT: ("string", "textarea"),
@@ -107,6 +115,8 @@ CUSTOM_SCHEMAS = {
     OPTION: ("option", "select"),
     NUMBER: ("number", "float"),
     LABELS: ("array", "labels"),
+    USERS: ("array", "multiuserpicker"),
+    MULTI_OPTION: ("array", "multiselect"),
 }
 
 SYSTEM_FIELDS: tuple[FieldDef, ...] = (

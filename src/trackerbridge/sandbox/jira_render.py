@@ -184,6 +184,15 @@ class JiraRenderer:
             return self.option(f, raw)
         if kind == m.LABELS:
             return list(raw or [])
+        if kind == m.USERS:
+            return [u for u in map(self.user, raw or []) if u is not None]
+        if kind == m.MULTI_OPTION:
+            return [self.option(f, v) for v in raw or []]
+        if kind == m.COMPONENTS:
+            return [
+                {"self": f"{self.api}/component/{10000 + i}", "id": str(10000 + i), "name": v}
+                for i, v in enumerate(raw or [])
+            ]
         if kind == m.STATUS:
             return self.status(raw)
         if kind == m.ISSUETYPE:

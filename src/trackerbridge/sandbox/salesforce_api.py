@@ -38,6 +38,7 @@ from trackerbridge.sandbox.salesforce_model import (
     DOUBLE,
     EMAIL,
     ID,
+    MULTIPICKLIST,
     PERCENT,
     PICKLIST,
     REFERENCE,
@@ -92,7 +93,7 @@ _DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _DATETIME_RE = re.compile(
     r"(\d{4}-\d{2}-\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?(Z|[+-]\d{2}:?\d{2})?"
 )
-_STRINGISH = (STRING, TEXTAREA, EMAIL, PICKLIST, REFERENCE, ID)
+_STRINGISH = (STRING, TEXTAREA, EMAIL, PICKLIST, MULTIPICKLIST, REFERENCE, ID)
 _NUMERIC = (CURRENCY, DOUBLE, PERCENT)
 _MS = timedelta(milliseconds=1)
 
@@ -1251,6 +1252,9 @@ class SalesforceService:
             return value, DmlError(
                 "INVALID_EMAIL_ADDRESS", f"{f.label}: invalid email address: {value}", [f.name]
             )
+        if f.type == MULTIPICKLIST and f.picklist and (bad := [v for v in value.split(";") if v not in f.picklist]):
+            message = f"bad value for restricted picklist field: {bad[0]}"
+            return value, DmlError("INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST", message, [f.name])
         if f.type == PICKLIST and f.picklist and value not in f.picklist:
             message = f"bad value for restricted picklist field: {value}"
             return value, DmlError("INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST", message, [f.name])
