@@ -200,3 +200,33 @@ def test_reasons_are_cut_at_the_fields_length_from_describe(sb: Sandbox, project
     assert code == 0, err
     written = [r["Short_Reasons__c"] for r in opportunities.values() if r.get("Short_Reasons__c")]
     assert written and max(map(len, written)) <= 40
+
+
+def test_a_record_deleted_in_salesforce_is_forgotten_and_reported_once(sb: Sandbox, project: Path) -> None:
+    """A write to a record deleted since the read fails with ENTITY_IS_DELETED
+    (https://developer.salesforce.com/docs/atlas.en-us.api.meta/api/sforce_api_calls_concepts_core_data_objects.htm#statuscode):
+    it is left out of the state store as deleted, reported once, and no run exits 4 for it."""
+    from simple_salesforce import Salesforce
+
+    from trackerbridge.net import session_for
+
+    code, _, err = sync(sb, project)
+    assert code == 0, err
+    key, opp_id = linked_epic(sb)
+    person = Salesforce(
+        session_id=sb.info.salesforce_token, instance_url=sb.info.salesforce_url, session=session_for(sb.info.ca_bundle)
+    )
+    person.Opportunity.delete(opp_id)
+    # The epic moves on, so the next run plans to sync its stage onto the deleted opportunity.
+    done = next(s for s in sb.jira_data.statuses.values() if s.name == "Done")
+    sb.jira_data.issues[key].fields["status"] = done.id
+    sb.jira_data.issues[key].fields["updated"] = sb.clock.now()
+    sb.clock.advance(timedelta(minutes=5))
+    code, _, err = sync(sb, project)
+    assert code == 0, err
+    assert err.count("record-deleted") == 1 and opp_id in err and "ENTITY_IS_DELETED" in err
+    sb.clock.advance(timedelta(minutes=5))
+    sb.jira_data.issues[key].fields["updated"] = sb.clock.now()
+    code, _, err = sync(sb, project)
+    assert code == 0, err
+    assert "record-deleted" not in err and "write-failed" not in err

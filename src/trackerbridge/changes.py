@@ -83,3 +83,4 @@ class Outcome:
     ok: bool
     error: str | None = None
     notes_posted: tuple[str, ...] = ()  # markers of notes that now exist on the record
+    gone: bool = False  # the record was deleted in the tracker (ENTITY_IS_DELETED): forgotten, not retried

@@ -48,7 +48,12 @@ class SyncResult:
 
     @property
     def failed(self) -> list[Outcome]:
-        return [o for o in self.outcomes if not o.ok]
+        return [o for o in self.outcomes if not o.ok and not o.gone]
+
+    @property
+    def deleted(self) -> list[Outcome]:
+        """Records the tracker says were deleted since they were read: forgotten, reported once."""
+        return [o for o in self.outcomes if o.gone]
 
     @property
     def written(self) -> int:
@@ -249,7 +254,10 @@ def _write(
                 result.stopped = f"{s.name}: {exc}"
                 log("stopped", connector=s.name, reason=str(exc))
                 break
-            if any(o.connector == s.name and not o.ok for o in result.outcomes):
+            gone = [o.key for o in result.deleted if o.connector == s.name]
+            if gone:
+                store.forget_records(s.name, gone)  # a later run neither judges nor writes them again
+            if any(o.connector == s.name and not o.ok and not o.gone for o in result.outcomes):
                 store.forget_discovery(s.name)  # a field or option may have changed: the next run asks again
             done.add(s.name)
             log(

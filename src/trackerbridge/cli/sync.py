@@ -127,6 +127,8 @@ def sync_command(
         )
     for held in result.plan.held:
         log("sync-held", source=held.source, target=held.target, attribute=held.attribute, reason=held.reason)
+    for outcome in result.deleted:
+        log("record-deleted", connector=outcome.connector, key=outcome.key, error=outcome.error)
     for outcome in result.failed:
         log("write-failed", connector=outcome.connector, key=outcome.key, error=outcome.error)
     log(
@@ -138,6 +140,7 @@ def sync_command(
         changes=len(result.plan.changes),
         written=result.written,
         failed=len(result.failed),
+        deleted=len(result.deleted),
         conflicts=len(result.plan.conflicts),
         held=len(result.plan.held),
         api_calls=sum(result.api_calls.values()),

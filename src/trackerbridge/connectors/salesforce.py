@@ -401,7 +401,8 @@ class SalesforceConnector(Connector):
                     yield Outcome(self.name, change.key, False, moved[change.key])
             for (change, _), error in zip(kept, errors, strict=True):
                 if error is not None:
-                    yield Outcome(self.name, change.key, False, error)
+                    gone = error.startswith("ENTITY_IS_DELETED")  # deleted since it was read: nothing to write
+                    yield Outcome(self.name, change.key, False, error, gone=gone)
                 elif change.notes:
                     noting.append(change)
                 else:
