@@ -399,3 +399,21 @@ def test_sign_in_goes_to_the_configured_login_host(
         c.server()
     assert f"localhost:{closed}" in str(unreachable.value)
     assert sb.url.removeprefix("https://") not in str(unreachable.value)
+
+
+@pytest.mark.parametrize("method", ["password", "jwt"])
+def test_a_session_that_expires_mid_run_is_renewed_once(sandbox: Sandbox, method: str) -> None:
+    """A session past the org's timeout gets 401 INVALID_SESSION_ID
+    (https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/errorcodes.htm): password and
+    JWT sign-in can get a new one, once; the run goes on with it."""
+    c = connector(sandbox, method)
+    c.server()
+    wanted = fields(c, "StageName")
+    assert sandbox.salesforce.expire_sessions() == 1
+    assert len(list(c.pull(wanted))) == len(sandbox.salesforce_data.records["Opportunity"])
+    assert c.calls["POST oauth2/token"] == 2
+    assert sandbox.salesforce.expire_sessions() == 1
+    with pytest.raises(AuthError) as again:
+        list(c.pull(wanted))
+    assert "again after signing in anew" in str(again.value) and "$TB_SF_USERNAME" in str(again.value)
+    assert c.calls["POST oauth2/token"] == 2

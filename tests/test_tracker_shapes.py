@@ -230,3 +230,17 @@ def test_a_record_deleted_in_salesforce_is_forgotten_and_reported_once(sb: Sandb
     code, _, err = sync(sb, project)
     assert code == 0, err
     assert "record-deleted" not in err and "write-failed" not in err
+
+
+def test_an_api_version_the_org_does_not_serve_exits_2_listing_the_versions(sb: Sandbox, project: Path) -> None:
+    """Salesforce answers 404 NOT_FOUND under an API version it does not serve; `GET /services/data/`
+    lists the ones it does (https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/resources_versions.htm)."""
+    connector = project / "connectors" / "sandbox-salesforce.yaml"
+    connector.write_text(connector.read_text(encoding="utf-8").replace('api_version: "59.0"', 'api_version: "63.0"'))
+    result = CliRunner().invoke(main, ["check", "--project", str(project)], env=sb.info.as_env())
+    assert result.exit_code == 2, result.stderr
+    assert "does not serve API version 63.0 (api_version in connectors/sandbox-salesforce.yaml)" in result.stderr
+    assert "it serves 57.0, 58.0, 59.0, 60.0, 61.0, 62.0" in result.stderr
+    assert "not supported" not in result.stderr
+    code, _, err = sync(sb, project)
+    assert code == 2 and "does not serve API version 63.0" in err

@@ -45,6 +45,12 @@ class AuthError(ConnectorError):
     pass
 
 
+class VersionUnsupported(ConnectorError):
+    """The tracker does not serve the API version the connector file names: a configuration problem."""
+
+    exit_code = 2
+
+
 class ScopeRejected(ConnectorError):
     """The tracker refused the connector's scope (bad JQL or SOQL): a configuration problem."""
 

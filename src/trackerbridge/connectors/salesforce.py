@@ -49,6 +49,7 @@ from trackerbridge.connectors.base import (
     RawRecord,
     ScopeRejected,
     ServerInfo,
+    VersionUnsupported,
 )
 from trackerbridge.connectors.http import retry_policy, tracker_session
 from trackerbridge.connectors.record_write import (
@@ -203,6 +204,7 @@ class SalesforceConnector(Connector):
         )
         self.session.hooks["response"].append(self._on_response)
         self._client: Salesforce | None = None
+        self._renewed = False  # a mid-run expiry was answered by signing in again (only once)
         self._instance_url: str | None = None
         self._described: dict[str, Any] | None = None
         self._catalog: Catalog | None = None
@@ -689,6 +691,7 @@ class SalesforceConnector(Connector):
                 described = client.restful(f"sobjects/{sobject}/describe")
             except SalesforceError as exc:
                 if exc.status == 404:
+                    self._require_version()
                     raise ConnectorError(
                         f"sObject type {sobject!r} is not supported by the org at {self._host()} "
                         f"(scope.object of connector {self.name!r}); use the API name, e.g. Opportunity "
@@ -702,6 +705,24 @@ class SalesforceConnector(Connector):
             self._described = described
         return self._described
 
+    def _require_version(self) -> None:
+        """A 404 may mean the org does not serve our API version at all: ask `GET /services/data/`
+        (https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/resources_versions.htm)
+        and say which versions it does serve."""
+        url = f"{self._instance_url or self.connection.url.rstrip('/')}/services/data/"
+        try:
+            response = self.session.get(url, headers={"Accept": "application/json"})
+            listed = response.json() if response.status_code == 200 else None
+        except (requests.RequestException, ValueError):
+            return  # the describe's own error says what is known
+        served = [str(v["version"]) for v in listed or [] if isinstance(v, dict) and v.get("version")]
+        if served and self.api_version not in served:
+            raise VersionUnsupported(
+                f"Salesforce at {self._host()} does not serve API version {self.api_version} (api_version in "
+                f"connectors/{self.name}.yaml); it serves {', '.join(served)}: set api_version to one of them, "
+                f'e.g. "{served[-1]}"'
+            )
+
     # --- sign-in --------------------------------------------------------------------------------
 
     def _connect(self) -> Salesforce:
@@ -711,7 +732,20 @@ class SalesforceConnector(Connector):
             self._client = Salesforce(
                 session_id=token, instance_url=self._instance_url, version=self.api_version, session=self.session
             )
+            if self.connection.auth_method in ("password", "jwt"):
+                # The client's own hook for INVALID_SESSION_ID: it signs in again through us and repeats the call.
+                self._client._salesforce_login_partial = self._renew
         return self._client
+
+    def _renew(self) -> tuple[str, str]:
+        """A session that expired mid-run is renewed once by signing in again; a second expiry in one run
+        means something else is wrong (a revoked app, a policy of very short sessions): stop."""
+        if self._renewed:
+            raise AuthError(self._session_rejected("INVALID_SESSION_ID, again after signing in anew"))
+        self._renewed = True
+        token, instance = self._sign_in()
+        self._instance_url = instance.rstrip("/")
+        return token, _host(self._instance_url)
 
     def _sign_in(self) -> tuple[str, str]:
         """An access token and the instance URL it works against."""

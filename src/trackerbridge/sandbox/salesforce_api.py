@@ -594,6 +594,13 @@ class SalesforceService:
             return None
         return claims
 
+    def expire_sessions(self) -> int:
+        """End every session the token endpoint issued, as the org's session timeout does: the next call
+        with one gets 401 INVALID_SESSION_ID. Returns how many ended."""
+        issued = [t for t in self._token_users if t in self.auth.access_tokens]
+        self.auth.access_tokens.difference_update(issued)
+        return len(issued)
+
     def _issue_token(self, user_id: str, *, scope: str | None) -> Response:
         token = f"{ORG_ID[:15]}!{secrets.token_urlsafe(72)}"
         self.auth.access_tokens.add(token)
