@@ -417,3 +417,30 @@ def test_a_session_that_expires_mid_run_is_renewed_once(sandbox: Sandbox, method
         list(c.pull(wanted))
     assert "again after signing in anew" in str(again.value) and "$TB_SF_USERNAME" in str(again.value)
     assert c.calls["POST oauth2/token"] == 2
+
+
+def test_the_concurrent_request_limit_is_waited_out_and_only_the_daily_limit_stops(
+    sandbox_factory: Callable[..., Sandbox],
+) -> None:
+    """Both limits answer 403 REQUEST_LIMIT_EXCEEDED; the message tells them apart
+    (https://developer.salesforce.com/docs/atlas.en-us.salesforce_app_limits_cheatsheet.meta/salesforce_app_limits_cheatsheet/salesforce_app_limits_platform_api.htm):
+    "ConcurrentPerOrgLongTxn Limit exceeded." passes, "TotalRequests Limit exceeded." is the day's allowance."""
+    sb = sandbox_factory(faults="rate-limit:every=2,service=salesforce")
+    c = connector(sb)
+    c._sleep = lambda seconds: None
+    wanted = fields(c, "StageName")
+    records = list(c.pull(wanted))
+    assert len(records) == len(sb.salesforce_data.records["Opportunity"])
+    limited = [r for r in sb.accounting.records() if r.status == 403]
+    assert limited  # the org refused some calls for concurrency, and they went again
+    assert sum(c.calls.values()) == len(sb.accounting.records())
+    sb.admin("PUT", "faults", {"spec": "rate-limit:every=1,service=salesforce"})
+    with pytest.raises(ConnectorError) as caught:
+        list(c.pull(wanted))
+    assert not isinstance(caught.value, QuotaExceeded)
+    assert "ConcurrentPerOrgLongTxn" in str(caught.value) and "not the daily API limit" in str(caught.value)
+    sb.admin("PUT", "faults", {"spec": ""})
+    sb.salesforce.daily_api_limit = sb.salesforce.api_requests_used
+    with pytest.raises(QuotaExceeded) as spent:
+        list(c.pull(wanted))
+    assert f"api-usage {sb.salesforce.api_requests_used}/{sb.salesforce.daily_api_limit}" in str(spent.value)

@@ -204,6 +204,8 @@ class SalesforceConnector(Connector):
         )
         self.session.hooks["response"].append(self._on_response)
         self._client: Salesforce | None = None
+        self._concurrency_waits = 0  # nested resends of one request refused for concurrency
+        self._sleep = time.sleep
         self._renewed = False  # a mid-run expiry was answered by signing in again (only once)
         self._instance_url: str | None = None
         self._described: dict[str, Any] | None = None
@@ -859,10 +861,28 @@ class SalesforceConnector(Connector):
         """Every attempt that reached Salesforce, retries and dropped connections included."""
         self.calls[endpoint_name(method, url)] += 1
 
-    def _on_response(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+    def _on_response(self, response: requests.Response, *args: Any, **kwargs: Any) -> requests.Response | None:
         usage = response.headers.get("Sforce-Limit-Info")
         if usage:
             self._api_usage = usage
+        if response.status_code == 403 and _concurrency_limited(response):
+            return self._after_concurrency_limit(response, kwargs)
+        return None
+
+    def _after_concurrency_limit(self, response: requests.Response, sent: dict[str, Any]) -> requests.Response | None:
+        """REQUEST_LIMIT_EXCEEDED for ConcurrentPerOrgLongTxn is the org's limit on requests running
+        longer than 20 s at once, not the daily allowance: wait and send again (the refused request was
+        not carried out, so even a POST may go again), as often as the retry policy allows."""
+        if self._concurrency_waits >= _attempts(self._retry) or response.request is None:
+            return None  # the last refusal goes to the caller, who names it
+        attempt = self._concurrency_waits
+        self._concurrency_waits += 1
+        try:
+            self._sleep(_backoff(self._retry, attempt))
+            keep = {k: sent[k] for k in ("timeout", "verify", "cert", "proxies", "stream") if k in sent}
+            return self.session.send(response.request.copy(), **keep)
+        finally:
+            self._concurrency_waits -= 1
 
     def _host(self) -> str:
         return _host(self._instance_url or self.connection.url)
@@ -892,6 +912,12 @@ class SalesforceConnector(Connector):
         text = content.strip() if isinstance(content, str) else ""
         if status == 401 or code == "INVALID_SESSION_ID" or text in ("Bad_OAuth_Token", "Missing_OAuth_Token"):
             return AuthError(self._session_rejected(code or text or f"HTTP {status}"))
+        if code == "REQUEST_LIMIT_EXCEEDED" and "ConcurrentPerOrgLongTxn" in str(errors[0].get("message") or ""):
+            return ConnectorError(
+                f"Salesforce refused {action}: too many long-running requests at once in the org "
+                f"(ConcurrentPerOrgLongTxn), still after {_attempts(self._retry)} waits; this is not the daily "
+                "API limit: run again later"
+            )
         if code == "REQUEST_LIMIT_EXCEEDED":
             m = re.search(r"api-usage=(\d+/\d+)", self._api_usage or "")
             usage = f"api-usage {m.group(1)}" if m else "no usage reported"
@@ -951,6 +977,12 @@ def _backoff(policy: Retry, attempt: int) -> float:
     factor = float(getattr(policy, "backoff_factor", 0.5) or 0.0)
     cap = float(getattr(policy, "backoff_max", 30.0) or 30.0)
     return float(min(cap, factor * (2**attempt)))
+
+
+def _concurrency_limited(response: requests.Response) -> bool:
+    """Whether a 403 is the transient concurrent-request limit (not the daily one, TotalRequests)."""
+    head = response.content[:4000]
+    return b"REQUEST_LIMIT_EXCEEDED" in head and b"ConcurrentPerOrgLongTxn" in head
 
 
 def _get(row: dict[str, Any], name: str | None) -> Any:
