@@ -194,6 +194,7 @@ class JiraConnector(Connector):
         self._people: dict[str, str | None] = {}  # Person.identity -> accountId / username; None: no account
         self._people_why: dict[str, str] = {}  # identity -> why a lookup failed (not cached: it may pass next time)
         self._notify: bool | None = None  # may we send notifyUsers=false? None until Jira has said
+        self._probe_lock = threading.Lock()  # held by the one worker asking
 
     # --- public -------------------------------------------------------------------------------
 
@@ -430,13 +431,21 @@ class JiraConnector(Connector):
         rights (Cloud ignores it): then the issue is sent again without it, and so is every other."""
         what = f"editing {key}"
         path = f"issue/{quote(key, safe='')}"
+        if self._notify is None:
+            with self._probe_lock:  # one probe per run: the other workers wait for its answer
+                if self._notify is None:
+                    self._probe_edit(key, body)
+                    return
         if self._notify is False:
             self._request(what, "PUT", path, body=body)
             return
-        probing = self._notify is None
-        response = self._request(
-            what, "PUT", path, params={"notifyUsers": "false"}, body=body, accept=(400, 403) if probing else ()
-        )
+        self._request(what, "PUT", path, params={"notifyUsers": "false"}, body=body)
+
+    def _probe_edit(self, key: str, body: dict[str, Any]) -> None:
+        """The first edit of a run asks for notifyUsers=false and learns from the answer whether it may."""
+        what = f"editing {key}"
+        path = f"issue/{quote(key, safe='')}"
+        response = self._request(what, "PUT", path, params={"notifyUsers": "false"}, body=body, accept=(400, 403))
         assert response is not None
         if response.ok:
             self._notify = True
@@ -729,20 +738,27 @@ class JiraConnector(Connector):
                 "is the URL the Jira base URL (with its context path, such as /jira)?"
             )
         client._version = tuple(info.get("versionNumbers") or (0, 0, 0))
-        client.deploymentType = info.get("deploymentType")
         self._server_info = info
         conflict = self._flavor_conflict(info)
         if conflict:
             self.close()
             raise ConnectorError(conflict)
-        self._flavor = _flavor_of(info)
+        self._flavor = self._flavor_from(info)
+        client.deploymentType = info.get("deploymentType") or ("Cloud" if self._flavor == "cloud" else "Server")
         return client
+
+    def _flavor_from(self, info: Mapping[str, Any]) -> str:
+        """serverInfo's deploymentType; when it has none, the connector file's flavor wins over a guess."""
+        configured = self.connection.file.flavor  # type: ignore[union-attr]
+        if not info.get("deploymentType") and configured != "auto":
+            return str(configured)
+        return _flavor_of(info)
 
     def _flavor_conflict(self, info: Mapping[str, Any]) -> str | None:
         configured = self.connection.file.flavor  # type: ignore[union-attr]
         detected = _flavor_of(info)
-        if configured in ("auto", detected):
-            return None
+        if configured in ("auto", detected) or not info.get("deploymentType"):
+            return None  # nothing said against the file
         return (
             f"jira {self.name!r}: the connector file says flavor: {configured}, but {self.site} reports "
             f"deploymentType {info.get('deploymentType')!r} ({detected}); set flavor: {detected} or auto"

@@ -53,6 +53,9 @@ def error(status: int, *messages: str, errors: dict[str, str] | None = None) -> 
     return Response(status, {"errorMessages": list(messages), "errors": errors or {}})
 
 
+NOTIFY_REFUSED = "To discard the user notification either admin or project admin permissions are required."
+
+
 class JiraService:
     def __init__(
         self, data: m.JiraData, clock: Clock, auth: JiraAuth, *, flavor: str = "cloud", base_url: str = ""
@@ -68,6 +71,11 @@ class JiraService:
         self._cursors: OrderedDict[str, tuple[list[str], str]] = OrderedDict()
         self._search_cache: tuple[tuple[Any, ...], list[str]] | None = None
         self.contexts: dict[str, list[dict[str, Any]]] = {}  # field id -> its contexts (Cloud), kept in memory
+        self.hide_deployment_type = False  # serverInfo without deploymentType (configurable shape)
+        self.notify_probes = 0  # PUTs that asked for notifyUsers=false
+        # notifyUsers=false needs Administer Jira or project admin (https://developer.atlassian.com/cloud/jira/
+        # platform/rest/v2/api-group-issues/#api-rest-api-2-issue-issueidorkey-put); the bot has neither when set.
+        self.notify_requires_admin = False
         self.version = 0  # bumped on every write, so cached searches see fresh data
         self.base_url = base_url
         self.router = Router()
@@ -187,7 +195,7 @@ class JiraService:
             version, numbers, deployment, build = "1001.0.0-SNAPSHOT", [1001, 0, 0], "Cloud", 100282
         else:
             version, numbers, deployment, build = "9.12.15", [9, 12, 15], "Server", 9120015
-        return Response(
+        response = Response(
             200,
             {
                 "baseUrl": self.base_url,
@@ -201,6 +209,9 @@ class JiraService:
                 "serverTitle": "trackerbridge sandbox Jira",
             },
         )
+        if self.hide_deployment_type:  # older servers and some proxies answer without it
+            del response.body["deploymentType"]
+        return response
 
     def myself(self, request: Request) -> Response:
         out = self.render.user(self._caller(request).account_id) or {}
@@ -402,6 +413,10 @@ class JiraService:
         notify = request.arg("notifyUsers", "true")
         if notify not in ("true", "false"):
             return error(400, f"The value '{notify}' is invalid for the notifyUsers parameter.")
+        if notify == "false":
+            self.notify_probes += 1
+            if self.notify_requires_admin:  # the bot is not a Jira or project administrator
+                return error(403, NOTIFY_REFUSED)
         try:
             changes = self.editor.plan(issue, request.json())
         except EditError as exc:
