@@ -244,3 +244,35 @@ def test_an_api_version_the_org_does_not_serve_exits_2_listing_the_versions(sb: 
     assert "not supported" not in result.stderr
     code, _, err = sync(sb, project)
     assert code == 2 and "does not serve API version 63.0" in err
+
+
+def test_an_issue_returned_on_two_pages_is_one_record_in_audit(
+    sandbox_factory: Callable[..., Sandbox], project: Path
+) -> None:
+    """Cloud's enhanced search pages by token over a live order
+    (https://developer.atlassian.com/cloud/jira/platform/rest/v2/api-group-issue-search/#api-rest-api-2-search-jql-get):
+    an issue edited between two pages of `ORDER BY updated` is sent again on a later page. audit keeps one
+    record per key, the newest copy."""
+    from trackerbridge.sandbox.pytest_plugin import jira_as_person
+
+    sb = sandbox_factory(size=240)
+    sb.jira.live_pages = True
+    in_scope = [k for k, i in sb.jira_data.issues.items() if i.project in ("OPS", "DEL")]
+    assert len(in_scope) > 100  # more than one page of 100
+    edited: list[str] = []
+
+    def edit_after_first_page(name: str, count: int) -> None:
+        if name == "sandbox-jira" and not edited:
+            first = min(in_scope, key=sb.jira._order)
+            sb.clock.advance(timedelta(minutes=1))
+            assert jira_as_person(sb, "PUT", f"issue/{first}", json={"fields": {"summary": "Renamed mid-read"}}).ok
+            edited.append(first)
+
+    result = run_audit(
+        Project.load(project), ["sandbox-jira"], sb.clock.now(), sb.info.as_env(), progress=edit_after_first_page
+    )
+    keys = [i.key for i in result.initiatives]
+    assert edited and len(keys) == len(set(keys)) == len(in_scope)
+    assert next(i.title for i in result.initiatives if i.key == edited[0]) == "Renamed mid-read"
+    searches = [r for r in sb.accounting.records() if r.endpoint.endswith("/search/jql")]
+    assert len(searches) >= 2

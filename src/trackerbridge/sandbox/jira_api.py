@@ -71,6 +71,8 @@ class JiraService:
         self._cursors: OrderedDict[str, tuple[list[str], str]] = OrderedDict()
         self._search_cache: tuple[tuple[Any, ...], list[str]] | None = None
         self.contexts: dict[str, list[dict[str, Any]]] = {}  # field id -> its contexts (Cloud), kept in memory
+        self.live_pages = False  # Cloud search pages follow edits made during a read (configurable shape)
+        self._sent_order: dict[tuple[str, str], tuple[Any, str]] = {}
         self.hide_deployment_type = False  # serverInfo without deploymentType (configurable shape)
         self.notify_probes = 0  # PUTs that asked for notifyUsers=false
         # notifyUsers=false needs Administer Jira or project admin (https://developer.atlassian.com/cloud/jira/
@@ -338,6 +340,11 @@ class JiraService:
             200, {"expand": "schema,names", "startAt": start, "maxResults": size, "total": len(keys), "issues": issues}
         )
 
+    def _order(self, key: str) -> tuple[Any, str]:
+        """Where an issue sorts in `ORDER BY updated ASC, key ASC`, the order trackerbridge asks for."""
+        issue = self.data.issues[key]
+        return (issue.fields.get("updated"), f"{issue.project}-{int(key.split('-')[1]):09d}")
+
     def search_jql(self, request: Request) -> Response:
         """Cloud's enhanced search: token paging, no total; bigger pages when only ids are asked."""
         p = self._params(request)
@@ -355,6 +362,17 @@ class JiraService:
             if jql != p["jql"]:
                 return error(400, "The provided next page token does not belong to this query.")
             start = int(str(token).rsplit(".", 1)[1])
+            if self.live_pages and start > 0:
+                # Resume after the last issue sent, in today's order: one edited since moved later, so it
+                # comes again on a later page, as an issue edited during a read does on Cloud.
+                last = keys[start - 1]
+                try:
+                    fresh = self._matching_keys(p["jql"], self._caller(request), self.clock.now())
+                except JqlError as exc:
+                    return error(400, str(exc))
+                marker = self._sent_order.get((str(token).rsplit(".", 1)[0], last))
+                keys = [k for k in fresh if marker is None or self._order(k) > marker]
+                keys = [*[None] * start, *keys]  # type: ignore[list-item]
         else:
             if _unbounded(p["jql"]):
                 return error(400, UNBOUNDED)
@@ -372,6 +390,10 @@ class JiraService:
         if end < len(keys):
             base = str(token).rsplit(".", 1)[0] if token else secrets.token_urlsafe(12)
             next_token = f"{base}.{end}"
+            if self.live_pages and page:
+                if len(self._sent_order) > 10_000:
+                    self._sent_order.clear()  # old reads' markers; a token that lost its own starts over
+                self._sent_order[(base, page[-1])] = self._order(page[-1])
             self._cursors[next_token] = (keys, p["jql"])
             while len(self._cursors) > CURSORS_KEPT:
                 self._cursors.popitem(last=False)
