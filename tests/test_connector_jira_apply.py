@@ -427,6 +427,22 @@ def test_resolve_people_checks_a_reference_the_person_already_carries(jira_sb: S
     assert c.resolve_people([known, stranger]) == {known.identity: ref_of(sb, user)}
 
 
+def test_cloud_people_who_hide_their_email_are_found_by_user_search_query(sandbox: Sandbox) -> None:
+    """On Cloud a profile may hide the e-mail: no emailAddress in any answer, yet `user/search?query=`
+    still matches the address (https://developer.atlassian.com/cloud/jira/platform/rest/v2/api-group-user-search/#api-rest-api-2-user-search-get).
+    A Salesforce owner known only by e-mail is still found; two hidden accounts matching is a kept reason."""
+    sb = sandbox
+    users = people(sb)[:3]
+    sb.jira_data.hidden_emails.update(u.account_id for u in users)
+    c = connector(sb)
+    asked = [Person(email=u.email) for u in users]
+    assert c.resolve_people(asked) == {u.email.casefold(): u.account_id for u in users}
+    # A query that matches two accounts hiding their e-mail ("example.com" would match everyone).
+    vague = Person(email="@" + users[0].email.split("@")[1])
+    assert c.resolve_people([vague]) == {}
+    assert "hide their e-mail match" in c._people_why[vague.identity]
+
+
 # --- faults, kills and reruns -------------------------------------------------------------------
 
 

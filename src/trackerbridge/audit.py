@@ -92,12 +92,10 @@ def run_audit(
         for name in project.select(names):
             source = open_source(project, name, env, identify=False)
             sources.append(source)
-            count = 0
             # An issue edited during the read comes again on a later page: one record, its newest copy.
             by_key: dict[str, Initiative] = {}
-            for initiative in source.read():
+            for count, initiative in enumerate(source.read(), 1):
                 by_key[initiative.key] = initiative
-                count += 1
                 if progress and count % 100 == 0:
                     progress(name, count)
             initiatives.extend(by_key.values())

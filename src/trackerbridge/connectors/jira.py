@@ -595,12 +595,19 @@ class JiraConnector(Connector):
             self._people_why.pop(person.identity, None)
 
     def _user_by_email(self, email: str) -> str | None:
-        params = {"query": email} if self.flavor == "cloud" else {"username": email}
-        found = [
-            u
-            for u in self._user_search(params, f"looking up the user {email}")
-            if str(u.get("emailAddress") or "").casefold() == email.casefold()
-        ]
+        """The account with that e-mail. On Cloud, `user/search?query=` matches e-mail addresses even of
+        people whose profile hides theirs (no emailAddress in the answer): the one account it finds that
+        shows no other address is theirs; several such accounts are ambiguous, and the reason is kept."""
+        cloud = self.flavor == "cloud"
+        params = {"query": email} if cloud else {"username": email}
+        users = self._user_search(params, f"looking up the user {email}")
+        found = [u for u in users if str(u.get("emailAddress") or "").casefold() == email.casefold()]
+        if not found and cloud:
+            found = [u for u in users if not u.get("emailAddress") and u.get("accountType", "atlassian") == "atlassian"]
+            if len({self._user_ref(u) for u in found} - {None}) > 1:
+                raise ConnectorError(
+                    f"{len(found)} Jira accounts that hide their e-mail match {email}; map the person by account id"
+                )
         refs = {r for u in found if (r := self._user_ref(u))}
         return refs.pop() if len(refs) == 1 else None
 

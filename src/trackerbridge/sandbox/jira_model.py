@@ -219,6 +219,9 @@ class JiraData:
     # every answer (project key -> field ids), and issues a search returns with `"fields": null`.
     hidden_fields: dict[str, set[str]] = field(default_factory=dict)
     null_fields: set[str] = field(default_factory=set)
+    # Cloud users whose profile hides their e-mail: no emailAddress in any answer, though user/search's
+    # `query` still matches it (https://developer.atlassian.com/cloud/jira/platform/rest/v2/api-group-user-search/).
+    hidden_emails: set[str] = field(default_factory=set)  # account ids
     next_issue_id: int = 10000
     next_history_id: int = 1
     next_comment_id: int = 1

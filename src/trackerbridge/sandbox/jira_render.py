@@ -41,15 +41,18 @@ class JiraRenderer:
             }
         else:
             out = {"self": f"{self.api}/user?username={u.name}", "name": u.name, "key": u.key}
+        hidden = self.cloud and u.account_id in self.data.hidden_emails
         out.update(
             {
-                "emailAddress": u.email,
+                "emailAddress": "" if hidden else u.email,
                 "avatarUrls": {"48x48": f"{self.base_url}/secure/useravatar?size=large&ownerId={u.key}"},
                 "displayName": u.display_name,
                 "active": u.active,
                 "timeZone": u.time_zone,
             }
         )
+        if hidden:
+            del out["emailAddress"]
         return out
 
     def status(self, status_id: str) -> dict[str, Any]:
