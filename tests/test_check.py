@@ -143,3 +143,28 @@ def test_check_reads_the_scope_once_and_warns_of_a_field_that_comes_back_absent(
     assert "sandbox-salesforce: warning" not in err
     searches = [r for r in sb.accounting.records() if "/search" in r.path]
     assert len(searches) == 1  # one page of the scope, not the whole of it
+
+
+def test_live_values_missing_from_a_value_map_exit_2_with_did_you_mean(
+    sandbox_factory: Callable[..., Sandbox], project: Path
+) -> None:
+    """Statuses from GET status (https://developer.atlassian.com/cloud/jira/platform/rest/v2/api-group-workflow-statuses/)
+    and picklist values from describe: each live value a value map leaves out would make every record
+    holding it a TB116 finding in audit, so `check` names it, with the nearest spelling, and exits 2."""
+    sb = sandbox_factory()
+    mapping = project / "mappings" / "demo-jira.yaml"
+    text = mapping.read_text(encoding="utf-8")
+    text = text.replace("      Under Review: decide\n", "      Under Reveiw: decide\n")
+    text = text.replace("      Rolling Out: launch\n", "")
+    mapping.write_text(text, encoding="utf-8")
+    sf = project / "mappings" / "demo-salesforce.yaml"
+    sf.write_text(sf.read_text(encoding="utf-8").replace("      Closed Lost: cancelled\n", ""), encoding="utf-8")
+    code, _, err = run(["check", "--project", str(project)], sb.info.as_env())
+    assert code == 2, err
+    assert "Status value 'Under Review' on the live instance is not in the value map" in err
+    assert "did you mean 'Under Reveiw'?" in err
+    assert "Status value 'Rolling Out' on the live instance is not in the value map" in err
+    assert "add 'Rolling Out' to the value map, or set default" in err
+    assert "Stage value 'Closed Lost' on the live instance is not in the value map" in err
+    assert "mappings/demo-jira.yaml:" in err and "mappings/demo-salesforce.yaml:" in err
+    assert "Priority value" not in err  # every priority is mapped

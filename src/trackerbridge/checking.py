@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import os
 from collections import Counter
 from collections.abc import Mapping
@@ -11,8 +12,8 @@ from itertools import islice
 from trackerbridge.config.errors import ConfigError
 from trackerbridge.config.project import Project
 from trackerbridge.connectors.base import ConnectorError, ServerInfo
-from trackerbridge.mapping import CompiledMapping
-from trackerbridge.sources import Source, open_source
+from trackerbridge.mapping import CompiledMapping, MappingError, Problem
+from trackerbridge.sources import Source, _located, open_source
 
 SHORT_REASONS = 80  # a reasons field shorter than this shows little more than one reason
 SAMPLE = 25  # records read to prove the scope query runs and mapped fields come back (one page)
@@ -54,12 +55,42 @@ def check(project: Project, names: list[str], env: Mapping[str, str] = os.enviro
                     "the reasons are cut to that (a long text area of 1000 or more shows them all)"
                 )
             try:
+                result.errors.extend(_value_maps(project, source))
                 _sample(source, result)
             except ConnectorError as exc:
                 result.failure = exc
             source.connector.close()
         results.append(result)
     return results
+
+
+def _value_maps(project: Project, source: Source) -> list[ConfigError]:
+    """Each live value (status, priority, picklist value) a value map without `default` leaves out: audit
+    would make every record holding it a TB116 finding, so `check` names them now (exit 2)."""
+    spec = project.mappings[source.mapping.name]
+    problems: list[Problem] = []
+    for r in source.mapping.attributes:
+        attribute = spec.attributes.get(r.attribute)
+        if attribute is None or attribute.values is None or attribute.default is not None:
+            continue
+        live = source.connector.live_values(r.field)
+        if not live:
+            continue
+        keys = {str(k).casefold() for k in attribute.values}
+        spare = [str(k) for k in attribute.values if str(k).casefold() not in {v.casefold() for v in live}]
+        for value in live:
+            if value.casefold() in keys:
+                continue
+            near = difflib.get_close_matches(value, spare, n=1, cutoff=0.6)
+            hint = f"did you mean {near[0]!r}?" if near else f"add {value!r} to the value map, or set default"
+            problems.append(
+                Problem(
+                    ("attributes", r.attribute, "values"),
+                    f"{r.field.name} value {value!r} on the live instance is not in the value map",
+                    hint,
+                )
+            )
+    return _located(project, source.mapping.name, MappingError(source.mapping.name, problems)) if problems else []
 
 
 def _sample(source: Source, result: CheckResult) -> None:

@@ -183,6 +183,11 @@ class Connector(ABC):
         """Where a person opens the record."""
         raise NotImplementedError
 
+    def live_values(self, field: FieldInfo) -> tuple[str, ...] | None:
+        """Every value the field can hold on this instance (picklist values, statuses), for `check` to
+        hold value maps against; None when the tracker does not say."""
+        return field.options or None
+
     def resolve_people(self, people: Iterable[Person]) -> dict[str, str]:
         """Person.identity -> this tracker's user reference (Jira accountId or username, Salesforce
         User Id), for writing user fields; people without an account here are left out."""

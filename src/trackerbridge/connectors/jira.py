@@ -296,6 +296,17 @@ class JiraConnector(Connector):
     def record_url(self, key: str) -> str:
         return f"{self.site}/browse/{quote(key)}"
 
+    def live_values(self, field: FieldInfo) -> tuple[str, ...] | None:
+        """Statuses (GET status) and priorities (GET priority) of the site; an option field's allowed values
+        when the catalog gave them. https://developer.atlassian.com/cloud/jira/platform/rest/v2/api-group-workflow-statuses/"""
+        if field.id not in ("status", "priority"):
+            return super().live_values(field)
+        client = self._connect()
+        call = client.statuses if field.id == "status" else client.priorities
+        found = self._call(f"reading the {field.id} list", call)
+        names = [str(getattr(v, "name", "")) for v in found or []]
+        return tuple(dict.fromkeys(n for n in names if n)) or None
+
     def close(self) -> None:
         if self._client is not None:
             self._client.close()
