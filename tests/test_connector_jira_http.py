@@ -146,7 +146,7 @@ def test_cloud_asks_for_only_the_fields_it_needs_in_updated_order(rsps: response
     [call] = search_calls(rsps)
     q = query(call)
     assert q["jql"] == ["(project = OPS) ORDER BY updated ASC, key ASC"]
-    assert q["fields"] == ["status", "customfield_1", "updated"]
+    assert q["fields"] == ["status", "customfield_1", "updated", "created"]  # created: the fallback for rules
     assert q["maxResults"] == ["5000"]  # the server caps it: 100 with fields, 5000 for ids only
     assert "expand" not in q and "nextPageToken" not in q
     assert c.calls == {"GET serverInfo": 1, "GET field": 1, "GET search/jql": 1}
@@ -206,7 +206,7 @@ def test_long_jql_searches_by_post_and_post_searches_are_retried(rsps: responses
     assert pull_keys(c, "status", history=True) == ["OPS-1"]
     body = json.loads(search_calls(rsps)[-1].request.body)
     assert body["jql"] == f"({long_jql}) ORDER BY updated ASC, key ASC"
-    assert (body["fields"], body["maxResults"], body["expand"]) == (["status", "updated"], 5000, "changelog")
+    assert (body["fields"], body["maxResults"], body["expand"]) == (["status", "updated", "created"], 5000, "changelog")
     assert c.calls["POST search/jql"] == 2
 
 

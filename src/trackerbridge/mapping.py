@@ -131,6 +131,8 @@ class CompiledMapping:
             initiative.labels = frozenset()
         if initiative.updated is None:
             initiative.updated = raw.updated
+        if initiative.created is None and "created" not in initiative.unread:
+            initiative.created = raw.created  # the record's own creation date when the mapping names none
         if self.extra:
             initiative.extra = {r.attribute: _safe(r.convert, values.get(r.field.id)) for r in self.extra}
         links = [Link(system, str(values[fi.id])) for system, fi in self.links if values.get(fi.id)]
@@ -140,7 +142,15 @@ class CompiledMapping:
             initiative.current = {fi.id: values.get(fi.id) for fi in self.write_fields.values()}
         if self.history_fields and raw.history:
             initiative.history = tuple(self._changes(raw))
+            if initiative.stage_entered is None and "stage_entered" not in self._mapped:
+                # Data Center has no "status category changed" date: the last stage change in the history.
+                moves = [c.at for c in initiative.history if c.attribute == "stage" and c.after != c.before]
+                initiative.stage_entered = moves[-1] if moves else None
         return initiative
+
+    @cached_property
+    def _mapped(self) -> frozenset[str]:
+        return frozenset(r.attribute for r in self.attributes)
 
     @cached_property
     def _history_by_name(self) -> dict[str, Resolved]:

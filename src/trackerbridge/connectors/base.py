@@ -127,6 +127,7 @@ class RawRecord:
     url: str
     values: dict[str, Any]  # field id -> plain value
     updated: datetime | None = None  # the tracker's own modification stamp, for watermarks
+    created: datetime | None = None  # the tracker's own creation stamp: `created` when the mapping has none
     history: list[dict[str, Any]] = field(default_factory=list)  # changelog, when asked for
     # Requested fields the answer left out (hidden by a field configuration, not on the screen): absent is
     # not empty, so the record is a data finding and is not written. `unreadable`: why none of it can be read.

@@ -271,7 +271,7 @@ class JiraConnector(Connector):
         (`updated >= "-Nm"`), which needs no time zone; see `_relative_pages`."""
         self._connect()
         self.catalog()  # the client would fetch it on the first search anyway; ours seeds its cache
-        ids = list(dict.fromkeys([*(f.id for f in fields), "updated"]))
+        ids = list(dict.fromkeys([*(f.id for f in fields), "updated", "created"]))
         expand = "changelog" if history else None
         if since is not None and clock is not None:
             pages = self._relative_pages(since, clock(), ids, expand)
@@ -940,6 +940,7 @@ class JiraConnector(Connector):
             url=self.record_url(key),
             values={f.id: _normalise(values.get(f.id), f) for f in fields},
             updated=_to_datetime(values.get("updated")),
+            created=_to_datetime(values.get("created")),
             history=self._history(key, raw) if history else [],
             absent=frozenset(missing) if missing else _NONE,
         )

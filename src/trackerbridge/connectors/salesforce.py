@@ -600,7 +600,7 @@ class SalesforceConnector(Connector):
 
     def _soql(self, sobject: str, columns: list[_Column], since: datetime | None) -> str:
         """Values (the watermark) are quoted by format_soql; names were checked against describe."""
-        names = ["Id", "SystemModstamp"]
+        names = ["Id", "SystemModstamp", "CreatedDate"]
         for column in columns:
             names.append(column.name)
             if column.relationship:
@@ -644,7 +644,7 @@ class SalesforceConnector(Connector):
 
     def _record(self, row: dict[str, Any], columns: list[_Column]) -> RawRecord:
         key = str(row["Id"])
-        stamp = row.get("SystemModstamp")
+        stamp, born = row.get("SystemModstamp"), row.get("CreatedDate")
         values = {}
         for column in columns:
             try:
@@ -656,6 +656,7 @@ class SalesforceConnector(Connector):
             url=self.record_url(key),
             values=values,
             updated=parse_datetime(stamp) if isinstance(stamp, str) else None,
+            created=parse_datetime(born) if isinstance(born, str) else None,
         )
 
     @staticmethod
