@@ -168,3 +168,25 @@ def test_live_values_missing_from_a_value_map_exit_2_with_did_you_mean(
     assert "Stage value 'Closed Lost' on the live instance is not in the value map" in err
     assert "mappings/demo-jira.yaml:" in err and "mappings/demo-salesforce.yaml:" in err
     assert "Priority value" not in err  # every priority is mapped
+
+
+@pytest.mark.parametrize(
+    ("mapping", "entered"),
+    [
+        ("jira-cloud/mappings/initiatives.yaml", "Status Category Changed"),
+        ("jira-datacenter/mappings/epics.yaml", None),  # from history
+        ("salesforce/mappings/opportunities.yaml", "LastStageChangeDate"),
+        ("salesforce/mappings/initiative-object.yaml", "Status_Changed__c"),
+    ],
+)
+def test_shipped_examples_map_what_the_date_rules_need(mapping: str, entered: str | None) -> None:
+    """TB104 and TB110 judge by created and stage_entered: every example maps them (or reads history)."""
+    from trackerbridge.config.models import MappingFile
+    from trackerbridge.config.yamlfile import load_yaml
+
+    spec = MappingFile.model_validate(load_yaml(ROOT / "examples" / mapping)[0])
+    assert "created" in spec.attributes
+    if entered is None:
+        assert spec.history and "stage_entered" not in spec.attributes
+    else:
+        assert spec.attributes["stage_entered"].field == entered

@@ -276,3 +276,48 @@ def test_an_issue_returned_on_two_pages_is_one_record_in_audit(
     assert next(i.title for i in result.initiatives if i.key == edited[0]) == "Renamed mid-read"
     searches = [r for r in sb.accounting.records() if r.endpoint.endswith("/search/jql")]
     assert len(searches) >= 2
+
+
+STAGES = {  # the demo mapping's status -> stage
+    "Backlog": "decide",
+    "Under Review": "decide",
+    "In Progress": "build",
+    "Rolling Out": "launch",
+    "Done": "done",
+    "Won't Do": "cancelled",
+}
+
+
+def test_rules_that_need_unmapped_dates_fall_back_and_check_says_so(
+    sandbox_factory: Callable[..., Sandbox], project: Path
+) -> None:
+    """A mapping without `created`, `stage_entered` or history: TB104 times decide from the record's own
+    creation date (Jira's `created`), TB112 cannot fire, and `check` says both."""
+    sb = sandbox_factory(jira_flavor="datacenter")
+    mapping = project / "mappings" / "demo-jira.yaml"
+    text = mapping.read_text(encoding="utf-8")
+    for line in ("  stage_entered: Status Category Changed\n", "  created: Created\n"):
+        assert line in text
+        text = text.replace(line, "")
+    mapping.write_text(text, encoding="utf-8")
+    # History read: stage_entered comes from the changelog's last status change (Data Center has no field).
+    result = run_audit(Project.load(project), ["sandbox-jira"], sb.clock.now(), sb.info.as_env())
+    moved = 0
+    for i in result.initiatives:
+        issue = sb.jira_data.issues[i.key]
+        assert i.created == issue.fields["created"]  # the record's own, though the mapping names none
+        changes = [
+            h.created
+            for h in issue.changelog
+            for item in h.items
+            if item["field"] == "status" and STAGES[item["fromString"]] != STAGES[item["toString"]]
+        ]
+        if changes:
+            moved += 1
+            assert i.stage_entered == max(changes), i.key
+    assert moved
+    mapping.write_text(text.replace("history: true", "history: false"), encoding="utf-8")
+    check = CliRunner().invoke(main, ["check", "--project", str(project)], env=sb.info.as_env())
+    assert check.exit_code == 0, check.stderr
+    assert "TB104 (stuck in decide) times the decide stage from each record's creation date" in check.stderr
+    assert "TB112 (commitment changed without approval) cannot fire: mappings/demo-jira.yaml" in check.stderr

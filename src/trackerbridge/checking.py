@@ -54,6 +54,7 @@ def check(project: Project, names: list[str], env: Mapping[str, str] = os.enviro
                     f"write-back field {reasons.name!r} ({reasons.id}) holds at most {reasons.length} characters: "
                     "the reasons are cut to that (a long text area of 1000 or more shows them all)"
                 )
+            result.warnings.extend(_rule_coverage(project, source))
             try:
                 result.errors.extend(_value_maps(project, source))
                 _sample(source, result)
@@ -62,6 +63,49 @@ def check(project: Project, names: list[str], env: Mapping[str, str] = os.enviro
             source.connector.close()
         results.append(result)
     return results
+
+
+def _rule_coverage(project: Project, source: Source) -> list[str]:
+    """Rules that run on this connector but cannot fire, or fire on a stand-in, for what the mapping leaves out."""
+    from trackerbridge.rules.registry import load_rules
+    from trackerbridge.rules.settings import rule_settings
+
+    rules = load_rules()
+    try:
+        settings = rule_settings(project, rules)
+    except ConfigError:
+        return []  # reported by the commands that run rules
+    scoped = settings.scope.get(source.name)
+    system = source.server.system
+
+    def runs(code: str) -> bool:
+        rule = rules.get(code)
+        return (
+            rule is not None
+            and settings.selection.includes(code)
+            and (scoped is None or scoped.includes(code))
+            and (rule.scope == "set" or system in rule.systems)
+        )
+
+    spec = project.mappings[source.mapping.name]
+    mapped = set(spec.attributes)
+    out = []
+    where = f"mappings/{source.mapping.name}.yaml"
+    if runs("TB104"):
+        if "stage" not in mapped:
+            out.append(f"TB104 (stuck in decide) cannot fire: {where} maps no stage")
+        elif "stage_entered" not in mapped and not spec.history:
+            since = "created date" if "created" in mapped else "creation date, read from the tracker"
+            out.append(
+                f"TB104 (stuck in decide) times the decide stage from each record's {since}: {where} maps no "
+                "stage_entered (map the field that says when the stage last changed, or set history: true)"
+            )
+    if runs("TB112") and "commitment" in mapped and not spec.history:
+        out.append(
+            f"TB112 (commitment changed without approval) cannot fire: {where} does not read history "
+            "(set history: true)"
+        )
+    return out
 
 
 def _value_maps(project: Project, source: Source) -> list[ConfigError]:
