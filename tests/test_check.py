@@ -190,3 +190,18 @@ def test_shipped_examples_map_what_the_date_rules_need(mapping: str, entered: st
         assert spec.history and "stage_entered" not in spec.attributes
     else:
         assert spec.attributes["stage_entered"].field == entered
+
+
+def test_a_scope_naming_a_project_that_does_not_exist_fails_in_check(
+    sandbox_factory: Callable[..., Sandbox], project: Path
+) -> None:
+    """Jira refuses JQL naming an unknown project with 400 ("The value 'NOPE' does not exist for the field
+    'project'"): `check` runs the scope once, so this fails now (exit 2), not in the first cron run."""
+    sb = sandbox_factory()
+    connector = project / "connectors" / "sandbox-jira.yaml"
+    text = connector.read_text(encoding="utf-8")
+    jql = next(line for line in text.splitlines() if line.strip().startswith("jql:"))
+    connector.write_text(text.replace(jql, '  jql: "project = NOPE"'), encoding="utf-8")
+    code, _, err = run(["check", "--project", str(project)], sb.info.as_env())
+    assert code == 2, err
+    assert "NOPE" in err and "connectors/sandbox-jira.yaml" in err

@@ -934,6 +934,8 @@ class JiraConnector(Connector):
         if not isinstance(values, dict):  # `"fields": null`: unreadable, not an empty record
             return RawRecord(key, self.record_url(key), {}, unreadable=f'Jira answered with "fields": {_show(values)}')
         # A requested field left out of the answer is hidden from us, not empty (a null is empty).
+        if "issuekey" not in values:  # the key travels beside `fields`, never in it
+            values["issuekey"] = key
         missing = [f.id for f in fields if f.id not in values]
         return RawRecord(
             key=key,
