@@ -170,6 +170,29 @@ def test_live_values_missing_from_a_value_map_exit_2_with_did_you_mean(
     assert "Priority value" not in err  # every priority is mapped
 
 
+def test_statuses_are_those_of_the_projects_in_scope_not_the_whole_site(
+    sandbox_factory: Callable[..., Sandbox], project: Path
+) -> None:
+    """GET status lists every workflow's statuses on the site; GET project/{key}/statuses those of the
+    projects the scope reads (https://developer.atlassian.com/cloud/jira/platform/rest/v2/api-group-projects/#api-rest-api-2-project-projectidorkey-statuses-get):
+    a status only another project's workflow uses is not a gap in this value map."""
+    from trackerbridge.sandbox.jira_model import Status
+
+    sb = sandbox_factory()
+    sb.jira_data.statuses["20000"] = Status("20000", "Parked", "new")  # another team's workflow
+    used = [sid for sid in sb.jira_data.statuses if sid != "20000"]
+    sb.jira_data.project_statuses.update({"OPS": used, "DEL": used})
+    sb.accounting.reset()
+    code, _, err = run(["check", "--project", str(project)], sb.info.as_env())
+    assert code == 0, err
+    assert "Parked" not in err
+    asked = {r.path for r in sb.accounting.records() if r.path.endswith("/statuses")}
+    assert asked == {"/rest/api/2/project/OPS/statuses", "/rest/api/2/project/DEL/statuses"}
+    sb.jira_data.project_statuses["OPS"] = [*used, "20000"]  # now a workflow in scope has it
+    code, _, err = run(["check", "--project", str(project)], sb.info.as_env())
+    assert code == 2 and "Status value 'Parked' on the live instance is not in the value map" in err
+
+
 @pytest.mark.parametrize(
     ("mapping", "entered"),
     [

@@ -56,8 +56,8 @@ def check(project: Project, names: list[str], env: Mapping[str, str] = os.enviro
                 )
             result.warnings.extend(_rule_coverage(project, source))
             try:
-                result.errors.extend(_value_maps(project, source))
-                _sample(source, result)
+                seen = _sample(source, result)
+                result.errors.extend(_value_maps(project, source, seen))
             except ConnectorError as exc:
                 result.failure = exc
             source.connector.close()
@@ -108,7 +108,7 @@ def _rule_coverage(project: Project, source: Source) -> list[str]:
     return out
 
 
-def _value_maps(project: Project, source: Source) -> list[ConfigError]:
+def _value_maps(project: Project, source: Source, seen: list[str]) -> list[ConfigError]:
     """Each live value (status, priority, picklist value) a value map without `default` leaves out: audit
     would make every record holding it a TB116 finding, so `check` names them now (exit 2)."""
     spec = project.mappings[source.mapping.name]
@@ -117,7 +117,7 @@ def _value_maps(project: Project, source: Source) -> list[ConfigError]:
         attribute = spec.attributes.get(r.attribute)
         if attribute is None or attribute.values is None or attribute.default is not None:
             continue
-        live = source.connector.live_values(r.field)
+        live = source.connector.live_values(r.field, seen)
         if not live:
             continue
         keys = {str(k).casefold() for k in attribute.values}
@@ -137,14 +137,16 @@ def _value_maps(project: Project, source: Source) -> list[ConfigError]:
     return _located(project, source.mapping.name, MappingError(source.mapping.name, problems)) if problems else []
 
 
-def _sample(source: Source, result: CheckResult) -> None:
+def _sample(source: Source, result: CheckResult) -> list[str]:
     """Run the scope query once and read a few records: a scope the tracker refuses fails here, not in
     the first cron run, and a mapped field that comes back absent (hidden) is named before `audit`
     turns every record into a TB116 finding."""
     absent: Counter[str] = Counter()
     unreadable = 0
+    keys = []
     for raw in islice(source.connector.pull(source.mapping.fields), SAMPLE):
         result.sampled += 1
+        keys.append(raw.key)
         absent.update(raw.absent)
         unreadable += raw.unreadable is not None
     names = {fi.id: fi.name for fi in source.mapping.fields}
@@ -156,3 +158,4 @@ def _sample(source: Source, result: CheckResult) -> None:
         )
     if unreadable:
         result.warnings.append(f"{unreadable} of {result.sampled} sample records came back without fields")
+    return keys

@@ -184,9 +184,10 @@ class Connector(ABC):
         """Where a person opens the record."""
         raise NotImplementedError
 
-    def live_values(self, field: FieldInfo) -> tuple[str, ...] | None:
+    def live_values(self, field: FieldInfo, seen: Sequence[str] = ()) -> tuple[str, ...] | None:
         """Every value the field can hold on this instance (picklist values, statuses), for `check` to
-        hold value maps against; None when the tracker does not say."""
+        hold value maps against; None when the tracker does not say. `seen`: keys of records read from
+        the scope, so a tracker can narrow the values to the part of it the scope covers."""
         return field.options or None
 
     def resolve_people(self, people: Iterable[Person]) -> dict[str, str]:

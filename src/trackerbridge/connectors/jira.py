@@ -296,11 +296,23 @@ class JiraConnector(Connector):
     def record_url(self, key: str) -> str:
         return f"{self.site}/browse/{quote(key)}"
 
-    def live_values(self, field: FieldInfo) -> tuple[str, ...] | None:
-        """Statuses (GET status) and priorities (GET priority) of the site; an option field's allowed values
-        when the catalog gave them. https://developer.atlassian.com/cloud/jira/platform/rest/v2/api-group-workflow-statuses/"""
+    def live_values(self, field: FieldInfo, seen: Sequence[str] = ()) -> tuple[str, ...] | None:
+        """Statuses of the workflows of the projects the scope's records are in (GET project/{key}/statuses;
+        the whole site's GET status when none was seen), priorities (GET priority); an option field's allowed
+        values when the catalog gave them. https://developer.atlassian.com/cloud/jira/platform/rest/v2/api-group-projects/"""
         if field.id not in ("status", "priority"):
-            return super().live_values(field)
+            return super().live_values(field, seen)
+        projects = sorted({k.rsplit("-", 1)[0] for k in seen if "-" in k})
+        if field.id == "status" and projects:
+            names: list[str] = []
+            for project in projects:
+                what = f"reading the statuses of project {project}"
+                types = self._json(what, self._request(what, "GET", f"project/{quote(project, safe='')}/statuses"))
+                for kind in types if isinstance(types, list) else []:
+                    for status in kind.get("statuses") or [] if isinstance(kind, dict) else []:
+                        if isinstance(status, dict) and status.get("name"):
+                            names.append(str(status["name"]))
+            return tuple(dict.fromkeys(names)) or None
         client = self._connect()
         call = client.statuses if field.id == "status" else client.priorities
         found = self._call(f"reading the {field.id} list", call)

@@ -100,6 +100,7 @@ class JiraService:
         add("GET", f"{api}/field", self.fields)
         add("GET", f"{api}/status", self.statuses)
         add("GET", f"{api}/project", self.projects)
+        add("GET", f"{api}/project/{{key}}/statuses", self.project_statuses)
         add("GET", f"{api}/priority", self.priorities)
         add("GET", f"{api}/issueLinkType", self.link_types)
         add("GET", f"{api}/user", self.user)
@@ -230,6 +231,28 @@ class JiraService:
 
     def projects(self, request: Request) -> Response:
         return Response(200, [self.render.project(k) for k in sorted(self.data.projects)])
+
+    def project_statuses(self, request: Request) -> Response:
+        """Each issue type of the project with the statuses of its workflow
+        (https://developer.atlassian.com/cloud/jira/platform/rest/v2/api-group-projects/#api-rest-api-2-project-projectidorkey-statuses-get)."""
+        key = str(request.path_params.get("key") or "").upper()
+        if key not in self.data.projects:
+            return error(404, f"No project could be found with key '{key}'.")
+        used = self.data.project_statuses.get(key) or list(self.data.statuses)
+        statuses = [self.render.status(sid) for sid in used if sid in self.data.statuses]
+        return Response(
+            200,
+            [
+                {
+                    "self": f"{self.render.api}/issuetype/{tid}",
+                    "id": tid,
+                    "name": name,
+                    "subtask": False,
+                    "statuses": statuses,
+                }
+                for name, tid in m.ISSUE_TYPES.items()
+            ],
+        )
 
     def priorities(self, request: Request) -> Response:
         return Response(200, [self.render.priority(n) for n in m.PRIORITIES])

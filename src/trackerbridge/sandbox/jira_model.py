@@ -222,6 +222,8 @@ class JiraData:
     # Cloud users whose profile hides their e-mail: no emailAddress in any answer, though user/search's
     # `query` still matches it (https://developer.atlassian.com/cloud/jira/platform/rest/v2/api-group-user-search/).
     hidden_emails: set[str] = field(default_factory=set)  # account ids
+    # Statuses a project's workflows use (project key -> status ids); a project not listed uses them all.
+    project_statuses: dict[str, list[str]] = field(default_factory=dict)
     next_issue_id: int = 10000
     next_history_id: int = 1
     next_comment_id: int = 1
