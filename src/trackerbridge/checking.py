@@ -125,7 +125,7 @@ def _value_maps(project: Project, source: Source, seen: list[str]) -> list[Confi
         for value in live:
             if value.casefold() in keys:
                 continue
-            near = difflib.get_close_matches(value, spare, n=1, cutoff=0.6)
+            near = difflib.get_close_matches(value, spare, n=1, cutoff=0.8)  # a misspelling, not a neighbour
             hint = f"did you mean {near[0]!r}?" if near else f"add {value!r} to the value map, or set default"
             problems.append(
                 Problem(
