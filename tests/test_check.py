@@ -228,3 +228,26 @@ def test_a_scope_naming_a_project_that_does_not_exist_fails_in_check(
     code, _, err = run(["check", "--project", str(project)], sb.info.as_env())
     assert code == 2, err
     assert "NOPE" in err and "connectors/sandbox-jira.yaml" in err
+
+
+def test_the_jira_cloud_example_fails_check_where_audit_would_find_unreadable_statuses(
+    sandbox_factory: Callable[..., Sandbox], tmp_path: Path
+) -> None:
+    """The example's workflow (To Do, Discovery, Beta, ...) is not the sandbox's: before, `check` passed and
+    `audit` gave a TB116 per record; now `check` names each live status the value map leaves out."""
+    sb = sandbox_factory()
+    example = tmp_path / "jira-cloud"
+    shutil.copytree(ROOT / "examples" / "jira-cloud", example)
+    connector = example / "connectors" / "jira.yaml"
+    connector.write_text(connector.read_text(encoding="utf-8").replace("project = PMO AND ", "project = OPS AND "))
+    env = {
+        "JIRA_URL": sb.info.jira_url,
+        "JIRA_EMAIL": sb.info.jira_email,
+        "JIRA_API_TOKEN": sb.info.jira_api_token,
+        "REQUESTS_CA_BUNDLE": sb.info.ca_bundle,
+    }
+    code, _, err = run(["check", "--project", str(example)], env)
+    assert code == 2, err
+    for status in ("Backlog", "Under Review", "Rolling Out"):
+        assert f"Status value '{status}' on the live instance is not in the value map" in err
+    assert "mappings/initiatives.yaml:12: attributes.stage.values" in err
