@@ -148,3 +148,128 @@ def test_check_warns_about_prefix_label_ownership_and_a_missing_activity_field(
 def test_the_shipped_files_check_without_warnings(sandbox: Sandbox) -> None:
     code, _, err = run(["check", "--project", str(ROOT)], sandbox.info.as_env())
     assert code == 0 and "warning" not in err, err
+
+
+def test_check_reads_the_scope_once_and_warns_of_a_field_that_comes_back_absent(
+    sandbox_factory: Callable[..., Sandbox],
+) -> None:
+    """A field hidden by a field configuration resolves in the catalog but is left out of every issue in
+    the search answer: `check` reads a sample and names it, so `audit` does not surprise with TB116s."""
+    sb = sandbox_factory()
+    sb.jira_data.hidden_fields["OPS"] = {"assignee"}
+    sb.accounting.reset()
+    code, out, err = run(["check", "--project", str(ROOT)], sb.info.as_env())
+    assert code == 0, err
+    assert "ok: the scope query runs (25 sample records read)" in out
+    assert "sandbox-jira: warning: field 'Assignee' (assignee) came back absent on" in err
+    assert "sandbox-salesforce: warning" not in err
+    searches = [r for r in sb.accounting.records() if "/search" in r.path]
+    assert len(searches) == 1  # one page of the scope, not the whole of it
+
+
+def test_live_values_missing_from_a_value_map_exit_2_with_did_you_mean(
+    sandbox_factory: Callable[..., Sandbox], project: Path
+) -> None:
+    """Statuses from GET status (https://developer.atlassian.com/cloud/jira/platform/rest/v2/api-group-workflow-statuses/)
+    and picklist values from describe: each live value a value map leaves out would make every record
+    holding it a TB116 finding in audit, so `check` names it, with the nearest spelling, and exits 2."""
+    sb = sandbox_factory()
+    mapping = project / "mappings" / "demo-jira.yaml"
+    text = mapping.read_text(encoding="utf-8")
+    text = text.replace("      Under Review: decide\n", "      Under Reveiw: decide\n")
+    text = text.replace("      Rolling Out: launch\n", "")
+    mapping.write_text(text, encoding="utf-8")
+    sf = project / "mappings" / "demo-salesforce.yaml"
+    sf.write_text(sf.read_text(encoding="utf-8").replace("      Closed Lost: cancelled\n", ""), encoding="utf-8")
+    code, _, err = run(["check", "--project", str(project)], sb.info.as_env())
+    assert code == 2, err
+    assert "Status value 'Under Review' on the live instance is not in the value map" in err
+    assert "did you mean 'Under Reveiw'?" in err
+    assert "Status value 'Rolling Out' on the live instance is not in the value map" in err
+    assert "add 'Rolling Out' to the value map, or set default" in err
+    assert "Stage value 'Closed Lost' on the live instance is not in the value map" in err
+    assert "mappings/demo-jira.yaml:" in err and "mappings/demo-salesforce.yaml:" in err
+    assert "Priority value" not in err  # every priority is mapped
+
+
+def test_statuses_are_those_of_the_projects_in_scope_not_the_whole_site(
+    sandbox_factory: Callable[..., Sandbox], project: Path
+) -> None:
+    """GET status lists every workflow's statuses on the site; GET project/{key}/statuses those of the
+    projects the scope reads (https://developer.atlassian.com/cloud/jira/platform/rest/v2/api-group-projects/#api-rest-api-2-project-projectidorkey-statuses-get):
+    a status only another project's workflow uses is not a gap in this value map."""
+    from trackerbridge.sandbox.jira_model import Status
+
+    sb = sandbox_factory()
+    sb.jira_data.statuses["20000"] = Status("20000", "Parked", "new")  # another team's workflow
+    used = [sid for sid in sb.jira_data.statuses if sid != "20000"]
+    sb.jira_data.project_statuses.update({"OPS": used, "DEL": used})
+    sb.accounting.reset()
+    code, _, err = run(["check", "--project", str(project)], sb.info.as_env())
+    assert code == 0, err
+    assert "Parked" not in err
+    asked = {r.path for r in sb.accounting.records() if r.path.endswith("/statuses")}
+    assert asked == {"/rest/api/2/project/OPS/statuses", "/rest/api/2/project/DEL/statuses"}
+    sb.jira_data.project_statuses["OPS"] = [*used, "20000"]  # now a workflow in scope has it
+    code, _, err = run(["check", "--project", str(project)], sb.info.as_env())
+    assert code == 2 and "Status value 'Parked' on the live instance is not in the value map" in err
+
+
+@pytest.mark.parametrize(
+    ("mapping", "entered"),
+    [
+        ("jira-cloud/mappings/initiatives.yaml", "Status Category Changed"),
+        ("jira-datacenter/mappings/epics.yaml", None),  # from history
+        ("salesforce/mappings/opportunities.yaml", "LastStageChangeDate"),
+        ("salesforce/mappings/initiative-object.yaml", "Status_Changed__c"),
+    ],
+)
+def test_shipped_examples_map_what_the_date_rules_need(mapping: str, entered: str | None) -> None:
+    """TB104 and TB110 judge by created and stage_entered: every example maps them (or reads history)."""
+    from trackerbridge.config.models import MappingFile
+    from trackerbridge.config.yamlfile import load_yaml
+
+    spec = MappingFile.model_validate(load_yaml(ROOT / "examples" / mapping)[0])
+    assert "created" in spec.attributes
+    if entered is None:
+        assert spec.history and "stage_entered" not in spec.attributes
+    else:
+        assert spec.attributes["stage_entered"].field == entered
+
+
+def test_a_scope_naming_a_project_that_does_not_exist_fails_in_check(
+    sandbox_factory: Callable[..., Sandbox], project: Path
+) -> None:
+    """Jira refuses JQL naming an unknown project with 400 ("The value 'NOPE' does not exist for the field
+    'project'"): `check` runs the scope once, so this fails now (exit 2), not in the first cron run."""
+    sb = sandbox_factory()
+    connector = project / "connectors" / "sandbox-jira.yaml"
+    text = connector.read_text(encoding="utf-8")
+    jql = next(line for line in text.splitlines() if line.strip().startswith("jql:"))
+    connector.write_text(text.replace(jql, '  jql: "project = NOPE"'), encoding="utf-8")
+    code, _, err = run(["check", "--project", str(project)], sb.info.as_env())
+    assert code == 2, err
+    assert "NOPE" in err and "connectors/sandbox-jira.yaml" in err
+
+
+def test_the_jira_cloud_example_fails_check_where_audit_would_find_unreadable_statuses(
+    sandbox_factory: Callable[..., Sandbox], tmp_path: Path
+) -> None:
+    """The example's workflow (To Do, Discovery, Beta, ...) is not the sandbox's: before, `check` passed and
+    `audit` gave a TB116 per record; now `check` names each live status the value map leaves out."""
+    sb = sandbox_factory()
+    example = tmp_path / "jira-cloud"
+    shutil.copytree(ROOT / "examples" / "jira-cloud", example)
+    connector = example / "connectors" / "jira.yaml"
+    connector.write_text(connector.read_text(encoding="utf-8").replace("project = PMO AND ", "project = OPS AND "))
+    env = {
+        "JIRA_URL": sb.info.jira_url,
+        "JIRA_EMAIL": sb.info.jira_email,
+        "JIRA_API_TOKEN": sb.info.jira_api_token,
+        "REQUESTS_CA_BUNDLE": sb.info.ca_bundle,
+    }
+    code, _, err = run(["check", "--project", str(example)], env)
+    assert code == 2, err
+    for status in ("Backlog", "Under Review", "Rolling Out"):
+        assert f"Status value '{status}' on the live instance is not in the value map" in err
+    assert "mappings/initiatives.yaml:12: attributes.stage.values" in err

@@ -543,7 +543,7 @@ def test_salesforce_connection_resolves(tmp_path: Path) -> None:
     connection = project.connection("sf", env=SF_ENV)
     assert connection.type == "salesforce"
     assert connection.url == "https://example.my.salesforce.com"
-    assert connection.login_url == "https://login.salesforce.com"
+    assert connection.login_url == "https://example.my.salesforce.com"  # no login_url: the url_env's URL
     assert connection.ca_bundle == str(tmp_path / "certs/ca.pem")
     assert set(connection.credentials) == {"username", "password", "security_token", "client_id", "client_secret"}
     assert connection.secret("client_secret").reveal() == "client-secret-def"
@@ -672,8 +672,27 @@ def test_jwt_key_file_must_exist(tmp_path: Path) -> None:
     make(tmp_path, {"keys/sf.key": "-----BEGIN PRIVATE KEY-----\n"})
     connection = project.connection("sf", env=SF_ENV)
     assert connection.key_file == str(tmp_path / "keys/sf.key")
-    assert connection.login_url == "https://login.salesforce.com"
+    assert connection.login_url == "https://example.my.salesforce.com"
     assert set(connection.credentials) == {"username", "client_id"}
+
+
+def test_salesforce_login_url_literal_env_or_the_url(tmp_path: Path) -> None:
+    """Password and JWT sign-in send credentials to login_url or login_url_env, else to url: a sandbox org
+    (test.salesforce.com) or a My Domain must never have them sent to the production login host."""
+    literal = SF_CONNECTOR.replace("url_env: TB_SF_URL\n", "url_env: TB_SF_URL\nlogin_url: https://test.salesforce.com/\n")
+    project = Project.load(make(tmp_path, valid_files(connectors__sf_yaml=literal)))
+    assert project.connection("sf", env=SF_ENV).login_url == "https://test.salesforce.com"
+    from_env = SF_CONNECTOR.replace("url_env: TB_SF_URL\n", "url_env: TB_SF_URL\nlogin_url_env: TB_SF_LOGIN\n")
+    project = Project.load(make(tmp_path, valid_files(connectors__sf_yaml=from_env)))
+    env = {**SF_ENV, "TB_SF_LOGIN": "https://acme--uat.sandbox.my.salesforce.com"}
+    assert project.connection("sf", env=env).login_url == "https://acme--uat.sandbox.my.salesforce.com"
+    with pytest.raises(ConfigError) as info:
+        project.connection("sf", env=SF_ENV)
+    assert "login_url_env: the environment variable named here is not set" in info.value.headline()
+    both = from_env.replace("login_url_env:", "login_url: https://test.salesforce.com\nlogin_url_env:")
+    with pytest.raises(ConfigError) as info:
+        Project.load(make(tmp_path, valid_files(connectors__sf_yaml=both)))
+    assert "at most one of login_url or login_url_env" in str(info.value)
 
 
 def test_unknown_connector_name(tmp_path: Path) -> None:

@@ -323,6 +323,20 @@ def test_configured_flavour_that_contradicts_the_server_is_an_error(shared: Sand
         connector(shared, flavor=wrong).server()
 
 
+def test_server_info_without_deployment_type_takes_the_flavour_from_the_file(jira_sb: Sandbox) -> None:
+    """serverInfo's deploymentType is optional in the reference
+    (https://developer.atlassian.com/cloud/jira/platform/rest/v2/api-group-server-info/#api-rest-api-2-serverinfo-get):
+    without it, `flavor:` in the connector file decides how to search, rather than a guess."""
+    sb = jira_sb
+    sb.jira.hide_deployment_type = True
+    flavor = sb.info.jira_flavor
+    c = connector(sb, flavor=flavor)
+    assert c.server().flavor == flavor
+    assert len(list(c.pull([c.catalog().find("status")]))) > 0  # type: ignore[list-item]
+    assert searches(sb) >= 1  # the flavour's own search: Cloud's search/jql, Data Center's search
+    assert connector(sb).server().flavor == "datacenter"  # auto with nothing said: the older default
+
+
 def test_untrusted_certificate_points_at_the_ca_bundle_option(
     sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:

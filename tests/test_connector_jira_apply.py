@@ -427,6 +427,22 @@ def test_resolve_people_checks_a_reference_the_person_already_carries(jira_sb: S
     assert c.resolve_people([known, stranger]) == {known.identity: ref_of(sb, user)}
 
 
+def test_cloud_people_who_hide_their_email_are_found_by_user_search_query(sandbox: Sandbox) -> None:
+    """On Cloud a profile may hide the e-mail: no emailAddress in any answer, yet `user/search?query=`
+    still matches the address (https://developer.atlassian.com/cloud/jira/platform/rest/v2/api-group-user-search/#api-rest-api-2-user-search-get).
+    A Salesforce owner known only by e-mail is still found; two hidden accounts matching is a kept reason."""
+    sb = sandbox
+    users = people(sb)[:3]
+    sb.jira_data.hidden_emails.update(u.account_id for u in users)
+    c = connector(sb)
+    asked = [Person(email=u.email) for u in users]
+    assert c.resolve_people(asked) == {u.email.casefold(): u.account_id for u in users}
+    # A query that matches two accounts hiding their e-mail ("example.com" would match everyone).
+    vague = Person(email="@" + users[0].email.split("@")[1])
+    assert c.resolve_people([vague]) == {}
+    assert "hide their e-mail match" in c._people_why[vague.identity]
+
+
 # --- faults, kills and reruns -------------------------------------------------------------------
 
 
@@ -746,3 +762,22 @@ def test_a_comment_jira_refuses_in_an_edit_is_posted_after_the_fields_and_may_fa
     assert len(calls_to(rsps, "PUT", "/rest/api/2/issue/OPS-1")) == 2  # with the comment, refused; then alone
     assert len(calls_to(rsps, "POST", "/rest/api/2/issue/OPS-1/comment")) == 6  # the policy's attempts
     assert time.monotonic() - started < 5
+
+
+@pytest.mark.parametrize("refused", [False, True])
+def test_the_notify_users_probe_runs_once_per_run_not_once_per_worker(
+    sandbox_factory: Callable[..., Sandbox], refused: bool
+) -> None:
+    """notifyUsers=false needs admin rights on Data Center
+    (https://developer.atlassian.com/cloud/jira/platform/rest/v2/api-group-issues/#api-rest-api-2-issue-issueidorkey-put):
+    the first edit asks, the other workers wait for its answer instead of each asking too."""
+    sb = sandbox_factory(jira_flavor="datacenter")
+    sb.jira.notify_requires_admin = refused
+    c = connector(sb, max_workers=8)
+    fields = catalog_fields(c, HEALTH, REASONS)
+    keys = sorted(sb.jira_data.issues)[:24]
+    outcomes = list(c.apply([health_change(c, k) for k in keys], fields))
+    assert len(outcomes) == len(keys) and all(o.ok for o in outcomes)
+    assert sb.jira.notify_probes == (1 if refused else len(keys))  # refused: asked once, then never again
+    puts = [r for r in sb.accounting.records() if r.method == "PUT"]
+    assert len(puts) == len(keys) + (1 if refused else 0)

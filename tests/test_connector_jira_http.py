@@ -16,7 +16,7 @@ from trackerbridge.activity import STAMP_KEY
 from trackerbridge.changes import FieldChange, RecordChange
 from trackerbridge.config.connection import Connection, Secret
 from trackerbridge.config.models import JiraConnector as JiraConnectorFile
-from trackerbridge.connectors.base import LABELS, OPTION, TEXT, AuthError, ConnectorError, QuotaExceeded
+from trackerbridge.connectors.base import LABELS, OPTION, TEXT, USER, AuthError, ConnectorError, QuotaExceeded
 from trackerbridge.connectors.http import retry_policy
 from trackerbridge.connectors.jira import JiraConnector
 from trackerbridge.model import Person
@@ -148,7 +148,7 @@ def test_cloud_asks_for_only_the_fields_it_needs_in_updated_order(rsps: response
     [call] = search_calls(rsps)
     q = query(call)
     assert q["jql"] == ["(project = OPS) ORDER BY updated ASC, key ASC"]
-    assert q["fields"] == ["status", "customfield_1", "updated"]
+    assert q["fields"] == ["status", "customfield_1", "updated", "created"]  # created: the fallback for rules
     assert q["maxResults"] == ["5000"]  # the server caps it: 100 with fields, 5000 for ids only
     assert "expand" not in q and "nextPageToken" not in q
     assert c.calls == {"GET serverInfo": 1, "GET field": 1, "GET search/jql": 1}
@@ -208,7 +208,7 @@ def test_long_jql_searches_by_post_and_post_searches_are_retried(rsps: responses
     assert pull_keys(c, "status", history=True) == ["OPS-1"]
     body = json.loads(search_calls(rsps)[-1].request.body)
     assert body["jql"] == f"({long_jql}) ORDER BY updated ASC, key ASC"
-    assert (body["fields"], body["maxResults"], body["expand"]) == (["status", "updated"], 5000, "changelog")
+    assert (body["fields"], body["maxResults"], body["expand"]) == (["status", "updated", "created"], 5000, "changelog")
     assert c.calls["POST search/jql"] == 2
 
 
@@ -509,9 +509,10 @@ def test_values_are_normalised_per_type(rsps: responses.RequestsMock) -> None:
         LABELS,
         OPTION,
         OPTION,
-        TEXT,
+        USER,  # array of user: a multi-user picker holds people, read by the field's schema
         TEXT,
     ]
+    assert [catalog.find(n).multiple for n in ("Regions", "Watchers list", "Health")] == [True, True, False]  # type: ignore[union-attr]
     assert catalog.find("Health").options == ("Green", "Red")  # type: ignore[union-attr]
     wanted = [catalog.find(n) for n in fields]
     [record] = list(c.pull(wanted))  # type: ignore[arg-type]
@@ -527,7 +528,7 @@ def test_values_are_normalised_per_type(rsps: responses.RequestsMock) -> None:
         "customfield_3": "Payments / Cards",
         "customfield_4": 3.0,
         "customfield_5": datetime(2026, 11, 25, 8, 25, 46, 500000, tzinfo=timezone(timedelta(hours=5, minutes=30))),
-        "customfield_6": "Bo, Cy",
+        "customfield_6": [Person(None, "Bo", "a-1"), Person(None, "Cy", "a-2")],  # not one person "Bo, Cy"
     }
     assert record.updated == datetime(2026, 11, 25, 8, 25, 46, tzinfo=timezone.utc)
     assert record.url == f"{SITE}/browse/OPS-7"
@@ -637,3 +638,21 @@ def test_an_edit_carries_the_stamp_in_the_same_put(rsps: responses.RequestsMock)
     assert prop["key"] == STAMP_KEY and prop["value"]["activity"] == "2026-09-01T08:00:00.000+00:00"
     assert datetime.fromisoformat(prop["value"]["at"]) >= datetime(2026, 11, 1, 0, 0, tzinfo=timezone.utc)
     assert body["fields"] == {health.id: {"value": "Red"}}
+def test_a_field_left_out_of_the_answer_is_absent_and_null_fields_unreadable(rsps: responses.RequestsMock) -> None:
+    """Search results carry only the fields the caller may see: a requested field hidden by the field
+    configuration is missing from `fields`, unlike an empty one (`null`); an issue may even come with
+    `"fields": null`. Shapes as in
+    https://developer.atlassian.com/cloud/jira/platform/rest/v2/api-group-issue-search/#api-rest-api-2-search-jql-get"""
+    basics(rsps)
+    hidden = issue("OPS-1", summary="Ship it", duedate=None)  # no "assignee" key at all
+    nulled = {"id": "2", "key": "OPS-2", "fields": None}
+    rsps.get(f"{API}/search/jql", json={"issues": [hidden, nulled, issue("OPS-3", assignee=None)], "isLast": True})
+    c = connector()
+    catalog = c.catalog()
+    wanted = [catalog.find(n) for n in ("Summary", "Assignee", "Due date")]
+    first, second, third = list(c.pull(wanted))  # type: ignore[arg-type]
+    assert (first.absent, first.unreadable) == (frozenset({"assignee"}), None)
+    assert first.values["duedate"] is None and first.values["summary"] == "Ship it"
+    assert second.key == "OPS-2" and second.unreadable == 'Jira answered with "fields": null'
+    assert third.absent == frozenset({"summary", "duedate"})  # `"assignee": null` is there, and empty
+    assert third.values["assignee"] is None and third.unreadable is None

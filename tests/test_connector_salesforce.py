@@ -336,3 +336,115 @@ def test_scope_where_with_quotes_and_braces_is_passed_through(sandbox: Sandbox) 
     c = connector(sandbox, where=format_soql("Name = {} OR Name = {}", name, "no such deal"))
     records = list(c.pull(fields(c, "Name", "CloseDate")))
     assert [(r.key, r.values["Name"]) for r in records] == [(created["id"], name)]
+
+
+# --- the login host (sandbox orgs, My Domain) -------------------------------------------------
+
+LOGIN_AUTH = {
+    "password": (
+        "  method: password\n  username_env: TB_SANDBOX_SF_USERNAME\n  password_env: TB_SANDBOX_SF_PASSWORD\n"
+        "  security_token_env: TB_SANDBOX_SF_SECURITY_TOKEN\n  client_id_env: TB_SANDBOX_SF_CLIENT_ID\n"
+        "  client_secret_env: TB_SANDBOX_SF_CLIENT_SECRET\n"
+    ),
+    "jwt": (
+        "  method: jwt\n  username_env: TB_SANDBOX_SF_USERNAME\n  client_id_env: TB_SANDBOX_SF_CLIENT_ID\n"
+        "  key_file_env: TB_SANDBOX_SF_JWT_KEY\n"
+    ),
+}
+
+
+def from_files(
+    project: Any, sb: Sandbox, method: str, urls: str, env: dict[str, str] | None = None
+) -> SalesforceConnector:
+    """A connector built the way the CLI builds it: the connector file, resolved against the environment."""
+    from trackerbridge.config.project import Project
+
+    text = (
+        f"type: salesforce\n{urls}ca_bundle_env: TB_SANDBOX_CA_BUNDLE\nauth:\n{LOGIN_AUTH[method]}"
+        "scope:\n  object: Opportunity\nmapping: demo-salesforce\n"
+    )
+    (project / "connectors" / "sandbox-salesforce.yaml").write_text(text, encoding="utf-8")
+    resolved = Project.load(project).connection("sandbox-salesforce", env={**sb.info.as_env(), **(env or {})})
+    return SalesforceConnector(resolved, retry=retry_policy(attempts=2, backoff=0.01, cap=0.05), now=sb.clock.now)
+
+
+@pytest.mark.parametrize("method", ["password", "jwt"])
+def test_sign_in_goes_to_the_configured_login_host(
+    sandbox_factory: Callable[..., Sandbox], project: Any, method: str
+) -> None:
+    """Salesforce's OAuth flows post to the org's login host (https://test.salesforce.com for a sandbox
+    org, a My Domain otherwise): https://help.salesforce.com/s/articleView?id=sf.remoteaccess_oauth_username_password_flow.htm
+    The sandbox here answers the token request only at https://localhost:<port>; the instance is 127.0.0.1."""
+    sb = sandbox_factory(salesforce_login_host="localhost")
+    login = sb.info.salesforce_login_url
+    assert login.startswith("https://localhost:") and sb.url.startswith("https://127.0.0.1:")
+    # url_env alone: the connector's URL is where credentials go.
+    c = from_files(project, sb, method, "url_env: TB_SANDBOX_SF_LOGIN_URL\n")
+    assert c.server().url == sb.url  # then the instance URL from the token answer
+    assert c.calls["POST oauth2/token"] == 1
+    assert len(list(c.pull(fields(c, "StageName")))) == len(sb.salesforce_data.records["Opportunity"])
+    # login_url_env next to the instance URL, and a literal login_url.
+    beside = "url_env: TB_SANDBOX_SF_URL\nlogin_url_env: TB_SF_LOGIN\n"
+    c = from_files(project, sb, method, beside, {"TB_SF_LOGIN": login})
+    assert c.server().user_email == BOT_EMAIL
+    c = from_files(project, sb, method, f"url_env: TB_SANDBOX_SF_URL\nlogin_url: {login}\n")
+    assert c.server().user_email == BOT_EMAIL
+    # The instance host is not the login host: refused, and the message names the host contacted.
+    c = from_files(project, sb, method, "url_env: TB_SANDBOX_SF_URL\n")
+    with pytest.raises(AuthError) as refused:
+        c.server()
+    assert f"Salesforce login at {sb.url.removeprefix('https://')} refused" in str(refused.value)
+    # A login host that does not answer: the error names it, not the instance URL.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    c = from_files(project, sb, method, beside, {"TB_SF_LOGIN": f"https://localhost:{closed}"})
+    with pytest.raises(ConnectorError) as unreachable:
+        c.server()
+    assert f"localhost:{closed}" in str(unreachable.value)
+    assert sb.url.removeprefix("https://") not in str(unreachable.value)
+
+
+@pytest.mark.parametrize("method", ["password", "jwt"])
+def test_a_session_that_expires_mid_run_is_renewed_once(sandbox: Sandbox, method: str) -> None:
+    """A session past the org's timeout gets 401 INVALID_SESSION_ID
+    (https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/errorcodes.htm): password and
+    JWT sign-in can get a new one, once; the run goes on with it."""
+    c = connector(sandbox, method)
+    c.server()
+    wanted = fields(c, "StageName")
+    assert sandbox.salesforce.expire_sessions() == 1
+    assert len(list(c.pull(wanted))) == len(sandbox.salesforce_data.records["Opportunity"])
+    assert c.calls["POST oauth2/token"] == 2
+    assert sandbox.salesforce.expire_sessions() == 1
+    with pytest.raises(AuthError) as again:
+        list(c.pull(wanted))
+    assert "again after signing in anew" in str(again.value) and "$TB_SF_USERNAME" in str(again.value)
+    assert c.calls["POST oauth2/token"] == 2
+
+
+def test_the_concurrent_request_limit_is_waited_out_and_only_the_daily_limit_stops(
+    sandbox_factory: Callable[..., Sandbox],
+) -> None:
+    """Both limits answer 403 REQUEST_LIMIT_EXCEEDED; the message tells them apart
+    (https://developer.salesforce.com/docs/atlas.en-us.salesforce_app_limits_cheatsheet.meta/salesforce_app_limits_cheatsheet/salesforce_app_limits_platform_api.htm):
+    "ConcurrentPerOrgLongTxn Limit exceeded." passes, "TotalRequests Limit exceeded." is the day's allowance."""
+    sb = sandbox_factory(faults="rate-limit:every=2,service=salesforce")
+    c = connector(sb)
+    c._sleep = lambda seconds: None
+    wanted = fields(c, "StageName")
+    records = list(c.pull(wanted))
+    assert len(records) == len(sb.salesforce_data.records["Opportunity"])
+    limited = [r for r in sb.accounting.records() if r.status == 403]
+    assert limited  # the org refused some calls for concurrency, and they went again
+    assert sum(c.calls.values()) == len(sb.accounting.records())
+    sb.admin("PUT", "faults", {"spec": "rate-limit:every=1,service=salesforce"})
+    with pytest.raises(ConnectorError) as caught:
+        list(c.pull(wanted))
+    assert not isinstance(caught.value, QuotaExceeded)
+    assert "ConcurrentPerOrgLongTxn" in str(caught.value) and "not the daily API limit" in str(caught.value)
+    sb.admin("PUT", "faults", {"spec": ""})
+    sb.salesforce.daily_api_limit = sb.salesforce.api_requests_used
+    with pytest.raises(QuotaExceeded) as spent:
+        list(c.pull(wanted))
+    assert f"api-usage {sb.salesforce.api_requests_used}/{sb.salesforce.daily_api_limit}" in str(spent.value)

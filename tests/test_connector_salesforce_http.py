@@ -44,8 +44,8 @@ NOW = datetime(2026, 11, 25, 9, 0, tzinfo=timezone.utc)
 PAGE2 = "/services/data/v59.0/query/01gACME000000001AAA-2000"
 PAGE3 = "/services/data/v59.0/query/01gACME000000001AAA-4000"
 SELECT = (
-    "SELECT Id, SystemModstamp, LastModifiedById, OwnerId, Owner.Email, Owner.Name, CloseDate, StageName, Amount, "
-    "IsWon FROM Opportunity"
+    "SELECT Id, SystemModstamp, LastModifiedById, CreatedDate, OwnerId, Owner.Email, Owner.Name, CloseDate, StageName, "
+    "Amount, IsWon FROM Opportunity"
 )
 
 

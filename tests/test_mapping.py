@@ -165,3 +165,25 @@ def test_write_back_fields_must_be_updateable_owned_and_have_the_health_options(
     options = mapping(write_back={"health_field": "Execution health",
                                   "health_values": {"green": "Good", "amber": "Amber", "red": "Red"}})
     assert problems_of(options) == [(("write_back", "health_field"), "field 'Execution health' has no option 'Good'")]
+
+
+def test_take_says_how_many_values_of_a_multi_valued_field_an_attribute_takes() -> None:
+    fields = [
+        *CATALOG.fields,
+        FieldInfo("customfield_20", "Co-owners", "user", True, multiple=True),
+        FieldInfo("components", "Components", "labels", True, multiple=True),
+    ]
+    catalog = Catalog(fields)
+    ann, bo = Person("ann@example.com", "Ann", "a-1"), Person(None, "Bo", "a-2")
+    attributes = {**BASE["attributes"], "integrator": {"field": "Co-owners", "take": "first"}, "team": "Components"}
+    extra = {"co_owners": {"field": "Co-owners", "take": "all"}}
+    compiled = compile_mapping("m", mapping(attributes=attributes, extra=extra), catalog, OWNS)
+    both = compiled.to_initiative(record(customfield_20=[ann, bo], components=["Mobile"]), "jira")
+    assert (both.integrator, both.team, both.extra) == (ann, "Mobile", {"co_owners": [ann, bo]})
+    two = compiled.to_initiative(record(customfield_20=[], components=["Mobile", "Web"]), "jira")
+    assert two.integrator is None and two.team is None and two.unread == frozenset({"team"})
+    assert two.data_errors[0].endswith("holds 2 values (Mobile, Web); the mapping takes one (set take: first or all)")
+    owners = {**attributes, "owner": {"field": "Co-owners", "take": "all"}}
+    with pytest.raises(MappingError) as refused:
+        compile_mapping("m", mapping(attributes=owners), catalog)
+    assert "take: all needs an attribute that holds several values; owner holds one person" in str(refused.value)

@@ -142,7 +142,7 @@ def test_a_turn_to_red_after_a_known_flag_notes_once_with_a_stable_marker() -> N
     )
 
 
-def source_and_target(stage: Stage, target_value: str | None) -> list[Initiative]:
+def source_and_target(stage: Stage | None, target_value: str | None) -> list[Initiative]:
     jira = epic(stage=stage, links=(Link("salesforce", "006A"),), current={"cf_health": "Green"})
     sf = Initiative(
         "sf", "salesforce", "006A", "u2", links=(Link("jira", "DEL-1"),), current={"Delivery_Status__c": target_value}
@@ -199,3 +199,32 @@ def test_people_compare_by_identity_not_by_name_spelling() -> None:
         "sf", "salesforce", "006A", "u2", current={"Delivery_Owner__c": Person("ALICE@example.com", "A. Smith", "005X")}
     )
     assert plan([jira, sf], {}, {"jira": JIRA, "sf": sf_spec}, [owner_sync], PlanState(), NOW).changes == []
+
+
+def test_an_unreadable_or_unmapped_source_value_never_blanks_the_target() -> None:
+    """A status the mapping's value map lacks reads as no stage (a TB116 finding): the opportunity keeps
+    'Launch', and the stop is reported. So does a stage the sync's own value map lacks."""
+    unread = source_and_target(None, "Launch")
+    unread[0].unread = frozenset({"stage"})
+    result = plan(unread, {}, {"jira": JIRA, "sf": SF}, [STAGE_SYNC], PlanState(), NOW)
+    assert result.changes == []
+    [held] = result.held
+    assert (held.source, held.target, held.attribute) == ("jira:DEL-1", "sf:006A", "stage")
+    assert "could not be read" in held.reason
+    assert not [r for r in result.remember if r[2] == "seen:stage"]  # not remembered as seen either
+    unmapped = plan(
+        source_and_target(Stage.DONE, "Launch"), {}, {"jira": JIRA, "sf": SF}, [STAGE_SYNC], PlanState(), NOW
+    )
+    assert (
+        unmapped.changes == [] and "'done'" in unmapped.held[0].reason and "sync's value map" in unmapped.held[0].reason
+    )
+
+
+def test_a_held_record_gets_no_health_write_and_holds_what_syncs_into_it() -> None:
+    records = source_and_target(Stage.BUILD, "Decide")
+    records[1].held = True  # the opportunity came back without a mapped field
+    held_epic = epic(held=True)
+    result = plan([held_epic], {"jira:DEL-1": red()}, {"jira": JIRA}, [], PlanState(), NOW)
+    assert result.changes == [] and result.health == []
+    synced = plan(records, {}, {"jira": JIRA, "sf": SF}, [STAGE_SYNC], PlanState(), NOW)
+    assert synced.changes == [] and synced.held[0].target == "sf:006A"

@@ -92,13 +92,14 @@ def run_audit(
         for name in project.select(names):
             source = open_source(project, name, env, identify=False)
             sources.append(source)
-            count = 0
-            for initiative in source.read():
-                initiatives.append(initiative)
-                count += 1
+            # An issue edited during the read comes again on a later page: one record, its newest copy.
+            by_key: dict[str, Initiative] = {}
+            for count, initiative in enumerate(source.read(), 1):
+                by_key[initiative.key] = initiative
                 if progress and count % 100 == 0:
                     progress(name, count)
-            summaries.append(SourceSummary(name, source.server, count, sum(source.connector.calls.values())))
+            initiatives.extend(by_key.values())
+            summaries.append(SourceSummary(name, source.server, len(by_key), sum(source.connector.calls.values())))
         syncs = sync_bindings(project, sources)
     finally:
         for source in sources:

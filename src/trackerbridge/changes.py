@@ -68,6 +68,17 @@ class Conflict:
 
 
 @dataclass(frozen=True)
+class SyncHeld:
+    """A synced value that could not be read, or that the sync's value map lacks: the target keeps what it
+    holds (never blanked), and the stop is reported."""
+
+    source: str  # source record ref
+    target: str  # target record ref
+    attribute: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class Outcome:
     """What happened to one record's change: every field and label of it, or none of it."""
 
@@ -76,3 +87,4 @@ class Outcome:
     ok: bool
     error: str | None = None
     notes_posted: tuple[str, ...] = ()  # markers of notes that now exist on the record
+    gone: bool = False  # the record was deleted in the tracker (ENTITY_IS_DELETED): forgotten, not retried

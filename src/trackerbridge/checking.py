@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import difflib
 import os
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from itertools import islice
 
 from trackerbridge.config.errors import ConfigError
 from trackerbridge.config.project import Project
 from trackerbridge.connectors.base import ConnectorError, ServerInfo
 from trackerbridge.health import health_labels
-from trackerbridge.mapping import CompiledMapping
-from trackerbridge.sources import Source, open_source
+from trackerbridge.mapping import CompiledMapping, MappingError, Problem
+from trackerbridge.sources import Source, _located, open_source
+
+SHORT_REASONS = 80  # a reasons field shorter than this shows little more than one reason
+SAMPLE = 25  # records read to prove the scope query runs and mapped fields come back (one page)
 
 
 @dataclass
@@ -21,7 +27,8 @@ class CheckResult:
     mapping: CompiledMapping | None = None
     errors: list[ConfigError] = field(default_factory=list)
     failure: ConnectorError | None = None
-    warnings: list[str] = field(default_factory=list)  # ready, but something a person should know
+    sampled: int = 0  # records of the scope read as a sample
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -52,6 +59,18 @@ def check(project: Project, names: list[str], env: Mapping[str, str] = os.enviro
         if source is not None:
             result.server, result.mapping = source.server, source.mapping
             result.warnings = warnings_of(source)
+            reasons = source.mapping.write_fields.get("reasons")
+            if reasons is not None and 0 < reasons.length < SHORT_REASONS:
+                result.warnings.append(
+                    f"write-back field {reasons.name!r} ({reasons.id}) holds at most {reasons.length} characters: "
+                    "the reasons are cut to that (a long text area of 1000 or more shows them all)"
+                )
+            result.warnings.extend(_rule_coverage(project, source))
+            try:
+                seen = _sample(source, result)
+                result.errors.extend(_value_maps(project, source, seen))
+            except ConnectorError as exc:
+                result.failure = exc
             source.connector.close()
         results.append(result)
     return results
@@ -76,3 +95,97 @@ def warnings_of(source: Source) -> list[str]:
             "(trackerbridge setup salesforce prints it)"
         )
     return out
+def _rule_coverage(project: Project, source: Source) -> list[str]:
+    """Rules that run on this connector but cannot fire, or fire on a stand-in, for what the mapping leaves out."""
+    from trackerbridge.rules.registry import load_rules
+    from trackerbridge.rules.settings import rule_settings
+
+    rules = load_rules()
+    try:
+        settings = rule_settings(project, rules)
+    except ConfigError:
+        return []  # reported by the commands that run rules
+    scoped = settings.scope.get(source.name)
+    system = source.server.system
+
+    def runs(code: str) -> bool:
+        rule = rules.get(code)
+        return (
+            rule is not None
+            and settings.selection.includes(code)
+            and (scoped is None or scoped.includes(code))
+            and (rule.scope == "set" or system in rule.systems)
+        )
+
+    spec = project.mappings[source.mapping.name]
+    mapped = set(spec.attributes)
+    out = []
+    where = f"mappings/{source.mapping.name}.yaml"
+    if runs("TB104"):
+        if "stage" not in mapped:
+            out.append(f"TB104 (stuck in decide) cannot fire: {where} maps no stage")
+        elif "stage_entered" not in mapped and not spec.history:
+            since = "created date" if "created" in mapped else "creation date, read from the tracker"
+            out.append(
+                f"TB104 (stuck in decide) times the decide stage from each record's {since}: {where} maps no "
+                "stage_entered (map the field that says when the stage last changed, or set history: true)"
+            )
+    if runs("TB112") and "commitment" in mapped and not spec.history:
+        out.append(
+            f"TB112 (commitment changed without approval) cannot fire: {where} does not read history "
+            "(set history: true)"
+        )
+    return out
+
+
+def _value_maps(project: Project, source: Source, seen: list[str]) -> list[ConfigError]:
+    """Each live value (status, priority, picklist value) a value map without `default` leaves out: audit
+    would make every record holding it a TB116 finding, so `check` names them now (exit 2)."""
+    spec = project.mappings[source.mapping.name]
+    problems: list[Problem] = []
+    for r in source.mapping.attributes:
+        attribute = spec.attributes.get(r.attribute)
+        if attribute is None or attribute.values is None or attribute.default is not None:
+            continue
+        live = source.connector.live_values(r.field, seen)
+        if not live:
+            continue
+        keys = {str(k).casefold() for k in attribute.values}
+        spare = [str(k) for k in attribute.values if str(k).casefold() not in {v.casefold() for v in live}]
+        for value in live:
+            if value.casefold() in keys:
+                continue
+            near = difflib.get_close_matches(value, spare, n=1, cutoff=0.8)  # a misspelling, not a neighbour
+            hint = f"did you mean {near[0]!r}?" if near else f"add {value!r} to the value map, or set default"
+            problems.append(
+                Problem(
+                    ("attributes", r.attribute, "values"),
+                    f"{r.field.name} value {value!r} on the live instance is not in the value map",
+                    hint,
+                )
+            )
+    return _located(project, source.mapping.name, MappingError(source.mapping.name, problems)) if problems else []
+
+
+def _sample(source: Source, result: CheckResult) -> list[str]:
+    """Run the scope query once and read a few records: a scope the tracker refuses fails here, not in
+    the first cron run, and a mapped field that comes back absent (hidden) is named before `audit`
+    turns every record into a TB116 finding."""
+    absent: Counter[str] = Counter()
+    unreadable = 0
+    keys = []
+    for raw in islice(source.connector.pull(source.mapping.fields), SAMPLE):
+        result.sampled += 1
+        keys.append(raw.key)
+        absent.update(raw.absent)
+        unreadable += raw.unreadable is not None
+    names = {fi.id: fi.name for fi in source.mapping.fields}
+    for fid, count in sorted(absent.items()):
+        result.warnings.append(
+            f"field {names.get(fid, fid)!r} ({fid}) came back absent on {count} of {result.sampled} sample records "
+            "(hidden by a field configuration or not on the screen?); audit reports those records as TB116 and "
+            "sync does not write them"
+        )
+    if unreadable:
+        result.warnings.append(f"{unreadable} of {result.sampled} sample records came back without fields")
+    return keys

@@ -95,16 +95,39 @@ class CompiledMapping:
         values = raw.values
         attrs: dict[str, Any] = {}
         errors: list[str] = []
+        unread: list[str] = []
+        absent = raw.absent
+        if raw.unreadable is not None:
+            errors.append(f"record cannot be read: {raw.unreadable}; nothing is judged or written for it")
         for r in self.attributes:
+            if raw.unreadable is not None:
+                attrs[r.attribute] = None
+                unread.append(r.attribute)
+                continue
+            if absent and r.field.id in absent:
+                attrs[r.attribute] = None
+                unread.append(r.attribute)
+                errors.append(
+                    f"{r.attribute}: field {r.field.name!r} ({r.field.id}) is absent from the tracker's answer "
+                    "(hidden by a field configuration or not on the screen?); the record is not written"
+                )
+                continue
             value = values.get(r.field.id)
             try:
                 attrs[r.attribute] = r.convert(value)
             except (ValueError, TypeError) as exc:
                 attrs[r.attribute] = None
+                unread.append(r.attribute)
                 errors.append(f"{r.attribute}: cannot read {r.field.name!r} value {_show(value)}: {exc}")
         initiative = Initiative(source=source, system=self.system, key=raw.key, url=raw.url, **attrs)
         if errors:
             initiative.data_errors = errors
+            initiative.unread = frozenset(unread)
+        if raw.unreadable is not None or absent:
+            if not errors:  # only unmapped-attribute fields (links, write-back) are absent
+                names = ", ".join(sorted(absent))
+                initiative.data_errors = [f"fields {names} are absent from the tracker's answer; not written"]
+            initiative.held = True
         if initiative.title is None:
             initiative.title = ""
         if initiative.labels is None:
@@ -119,6 +142,8 @@ class CompiledMapping:
                 recorded = _safe(_ACTIVITY, values.get(activity.id))
             if recorded is not None:
                 initiative.updated = recorded
+        if initiative.created is None and "created" not in initiative.unread:
+            initiative.created = raw.created  # the record's own creation date when the mapping names none
         if self.extra:
             initiative.extra = {r.attribute: _safe(r.convert, values.get(r.field.id)) for r in self.extra}
         links = [Link(system, str(values[fi.id])) for system, fi in self.links if values.get(fi.id)]
@@ -128,6 +153,10 @@ class CompiledMapping:
             initiative.current = {fi.id: values.get(fi.id) for fi in self.write_fields.values()}
         if self.history_fields and raw.history:
             initiative.history = tuple(self._changes(raw))
+            if initiative.stage_entered is None and "stage_entered" not in self._mapped:
+                # Data Center has no "status category changed" date: the last stage change in the history.
+                moves = [c.at for c in initiative.history if c.attribute == "stage" and c.after != c.before]
+                initiative.stage_entered = moves[-1] if moves else None
         return initiative
 
     @cached_property
@@ -136,6 +165,10 @@ class CompiledMapping:
         clock stands in for it. A mapped field of the mapping's own choosing is left as it reads."""
         fed = next((r for r in self.attributes if r.attribute == "updated"), None)
         return fed is None or fed.field.id in SYSTEM_STAMPS
+
+    @cached_property
+    def _mapped(self) -> frozenset[str]:
+        return frozenset(r.attribute for r in self.attributes)
 
     @cached_property
     def _history_by_name(self) -> dict[str, Resolved]:
@@ -232,6 +265,10 @@ def compile_mapping(
             continue
         if not fi.updateable:
             problems.append(Problem(path, f"field {fi.name!r} ({fi.id}) is not updateable, so it cannot be synced"))
+        elif fi.multiple:
+            problems.append(
+                Problem(path, f"field {fi.name!r} ({fi.id}) holds several values; a sync writes one value")
+            )
         elif owns is not None and fi.id.casefold() not in owned and fi.name.casefold() not in owned:
             problems.append(
                 Problem(
@@ -274,10 +311,56 @@ def _resolve_all(
             continue
         kind = CANONICAL_ATTRIBUTES.get(attribute, "text") if canonical else _kind_of(spec, fi)
         try:
-            out.append(Resolved(attribute, fi, _converter(kind, spec, fi, path, problems)))
+            convert = _converter(kind, spec, fi, path, problems)
         except ValueError as exc:
             problems.append(Problem(path, str(exc)))
+            continue
+        if fi.multiple and kind != "labels":
+            convert = _taking(convert, spec.take, kind, canonical, (*path, "take"), problems)
+        out.append(Resolved(attribute, fi, convert))
     return out
+
+
+def _taking(
+    convert: Converter, take: str, kind: str, canonical: bool, path: tuple[str | int, ...], problems: list[Problem]
+) -> Converter:
+    """How many of a multi-valued field's values an attribute takes: a list is never read as one value."""
+    if take == "all":
+        if kind == "text":
+
+            def joined(value: Any) -> Any:
+                items = value if isinstance(value, list) else [value]
+                texts = [t for t in (convert(v) for v in items if v is not None) if t]
+                return ", ".join(texts) if texts else None
+
+            return joined
+        if canonical:
+            problems.append(
+                Problem(
+                    path,
+                    f"take: all needs an attribute that holds several values; {path[-2]} holds one {kind}",
+                    "use take: first, or one (more than one value is a TB116 finding)",
+                )
+            )
+
+        def every(value: Any) -> Any:
+            items = value if isinstance(value, list) else [value]
+            found = [x for x in (convert(v) for v in items if v is not None) if x is not None]
+            return found or None
+
+        return every
+
+    def single(value: Any) -> Any:
+        if not isinstance(value, list):
+            return convert(value)
+        if not value:
+            return convert(None)
+        if take == "one" and len(value) > 1:
+            shown = ", ".join(_text(v) or "?" for v in value[:4]) + (", ..." if len(value) > 4 else "")
+            raise ValueError(f"holds {len(value)} values ({shown}); the mapping takes one (set take: first or all)")
+        return convert(value[0])
+
+    return single
 
 
 def _kind_of(spec: AttributeSpec, fi: FieldInfo) -> str:
@@ -327,7 +410,9 @@ def _converter(
     if spec.at_least is not None:
         return _bands(kind, spec, fi, path, problems)
     transform = spec.transform
-    if transform is None and fi.type not in ACCEPTS.get(kind, {fi.type}):
+    # A multi-valued field is checked by its items: take (see _taking) hands them over one at a time.
+    item_type = f.OPTION if fi.multiple and fi.type == f.LABELS and kind != "labels" else fi.type
+    if transform is None and item_type not in ACCEPTS.get(kind, {fi.type}):
         native = f" ({fi.native_type})" if fi.native_type else ""
         message = f"field {fi.name!r} is {fi.type}{native}; {path[-1]} needs {kind}"
         problems.append(Problem((*path, "field"), message, "pick another field, or set transform"))

@@ -96,6 +96,8 @@ class Initiative:
     extra: dict[str, Any] = field(default_factory=dict)  # mapped attributes beyond the canonical ones
     current: dict[str, Any] = field(default_factory=dict)  # raw values of owned write-back fields
     data_errors: list[str] = field(default_factory=list)  # values the mapping could not read
+    unread: frozenset[str] = frozenset()  # attributes whose value could not be read: never synced onward
+    held: bool = False  # the record as read cannot be judged (a mapped field absent, no fields): no writes
     history: tuple[Change, ...] = ()  # changes of mapped attributes, oldest first, when the mapping asks
 
     @property

@@ -15,7 +15,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
-from trackerbridge.changes import Conflict, FieldChange, Note, RecordChange
+from trackerbridge.changes import Conflict, FieldChange, Note, RecordChange, SyncHeld
 from trackerbridge.connectors.base import FieldInfo
 from trackerbridge.health import CONFLICT, Flag, Health, health_labels
 from trackerbridge.model import Initiative, Person
@@ -85,6 +85,7 @@ class PlanState:
 class Plan:
     changes: list[RecordChange] = field(default_factory=list)
     conflicts: list[Conflict] = field(default_factory=list)
+    held: list[SyncHeld] = field(default_factory=list)  # synced values not written: unreadable or unmapped
     remember: list[tuple[str, str, str, Any]] = field(default_factory=list)  # (connector, key, slot, value)
     health: list[tuple[str, str, str, datetime]] = field(default_factory=list)  # (connector, key, flag, since)
     # (target connector, target key) -> the source's `seen:` slots its synced values came from: not
@@ -116,7 +117,7 @@ def plan(
     for i in initiatives:
         spec = specs.get(i.source)
         verdict = health.get(i.ref)
-        if spec is None or verdict is None:
+        if spec is None or verdict is None or i.held:  # held: the record as read cannot be judged
             continue
         _plan_health(i, verdict, spec, state, now, out, change_for, conflicted.get(i.ref, []))
     by_ref = {i.ref: i for i in initiatives}
@@ -218,9 +219,15 @@ def _plan_syncs(
             desired = binding.values.get(str(value), value) if binding.values and value is not None else value
             last_seen = state.written.get((source.source, source.key, seen_slot))
             source_changed = last_seen is not None and not same(last_seen, value)
+            stop = _unsyncable(source, binding, value)
             for target in index.counterparts(source):
                 spec = specs.get(target.source)
                 if spec is None or spec.mapping != binding.target_mapping or slot not in spec.sync_fields:
+                    continue
+                if stop or target.held:
+                    # Never blank or guess the other side's field: that record's sync of it stops, reported.
+                    why = stop or f"{target.ref} could not be read, so its {spec.sync_fields[slot].name} is unknown"
+                    out.held.append(SyncHeld(source.ref, target.ref, binding.attribute, why))
                     continue
                 fi = spec.sync_fields[slot]
                 current = target.current.get(fi.id)
@@ -239,9 +246,18 @@ def _plan_syncs(
                     continue
                 change_for(target).fields.append(FieldChange(fi.id, fi.name, current, desired, slot))
                 out.fed_by.setdefault((target.source, target.key), set()).add((source.source, source.key, seen_slot))
-            if not same(last_seen, value):
+            if not stop and not same(last_seen, value):
                 out.remember.append((source.source, source.key, seen_slot, value))
     return conflicted
+
+
+def _unsyncable(source: Initiative, binding: SyncBinding, value: Any) -> str | None:
+    """Why a source value must not travel: unreadable on the source, or missing from the sync's value map."""
+    if source.held or binding.attribute in source.unread:
+        return f"{binding.attribute} of {source.ref} could not be read (see its TB116 finding)"
+    if binding.values and value is not None and str(value) not in binding.values:
+        return f"{binding.attribute} value {str(value)!r} of {source.ref} is not in the sync's value map"
+    return None
 
 
 def _attribute(i: Initiative, name: str) -> Any:

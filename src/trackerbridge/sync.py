@@ -53,11 +53,19 @@ class SyncResult:
 
     @property
     def failed(self) -> list[Outcome]:
-        return [o for o in self.outcomes if not o.ok]
+        return [o for o in self.outcomes if not o.ok and not o.gone]
+
+    @property
+    def deleted(self) -> list[Outcome]:
+        """Records the tracker says were deleted since they were read: forgotten, reported once."""
+        return [o for o in self.outcomes if o.gone]
 
     @property
     def written(self) -> int:
         return sum(o.ok for o in self.outcomes)
+
+
+REASONS_LIMIT = 255  # when the catalog gives no length (Jira: a single-line text field's)
 
 
 def write_specs(sources: Sequence[Source]) -> dict[str, WriteSpec]:
@@ -72,7 +80,8 @@ def write_specs(sources: Sequence[Source]) -> dict[str, WriteSpec]:
             mapping=s.mapping.name,
             health_field=s.mapping.write_fields.get("health"),
             health_values={**{Flag.GREEN: "Green", Flag.AMBER: "Amber", Flag.RED: "Red"}, **values},
-            reasons_field=s.mapping.write_fields.get("reasons"),
+            reasons_field=(reasons := s.mapping.write_fields.get("reasons")),
+            reasons_limit=reasons.length if reasons is not None and reasons.length else REASONS_LIMIT,
             label_prefix=wb.label_prefix if jira else None,
             owned_labels=frozenset(owns.labels) if owns and jira else frozenset(),
             owned_label_prefixes=tuple(owns.label_prefixes) if owns and jira else (),
@@ -155,7 +164,7 @@ def _read(
     for s in sources:
         since = None if full else store.watermark(s.name)
         started = time.monotonic()
-        fresh = list(s.read(since, clock))
+        fresh = list({i.key: i for i in s.read(since, clock)}.values())  # a key sent twice (edited mid-read): its newest copy
         read[s.name] = len(fresh)
         full_read[s.name] = since is None
         # Records carry their own activity clock (`trackerbridge.activity`): trackerbridge's writes
@@ -231,7 +240,10 @@ def _write(
                 result.stopped = f"{s.name}: {exc}"
                 log("stopped", connector=s.name, reason=str(exc))
                 break
-            if any(o.connector == s.name and not o.ok for o in result.outcomes):
+            gone = [o.key for o in result.deleted if o.connector == s.name]
+            if gone:
+                store.forget_records(s.name, gone)  # a later run neither judges nor writes them again
+            if any(o.connector == s.name and not o.ok and not o.gone for o in result.outcomes):
                 store.forget_discovery(s.name)  # a field or option may have changed: the next run asks again
             done.add(s.name)
             log(

@@ -43,6 +43,8 @@ def check_command(connectors: tuple[str, ...], project_dir: Path, sandbox_flavor
             for line in describe_mapping(r.mapping):
                 click.echo(f"  {line}")
             click.echo(f"  ok: mapping {r.mapping.name!r} resolves ({len(r.mapping.fields)} fields)")
+            if r.failure is None:
+                click.echo(f"  ok: the scope query runs ({r.sampled} sample records read)")
         for warning in r.warnings:
             click.echo(f"{r.name}: warning: {warning}", err=True)
         if r.failure is not None:

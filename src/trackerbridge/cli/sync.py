@@ -164,6 +164,10 @@ def _sync(
             source_value=str(conflict.source_value),
             target_value=str(conflict.target_value),
         )
+    for held in result.plan.held:
+        log("sync-held", source=held.source, target=held.target, attribute=held.attribute, reason=held.reason)
+    for outcome in result.deleted:
+        log("record-deleted", connector=outcome.connector, key=outcome.key, error=outcome.error)
     for outcome in result.failed:
         log("write-failed", connector=outcome.connector, key=outcome.key, error=outcome.error)
     log(
@@ -175,7 +179,9 @@ def _sync(
         changes=len(result.plan.changes),
         written=result.written,
         failed=len(result.failed),
+        deleted=len(result.deleted),
         conflicts=len(result.plan.conflicts),
+        held=len(result.plan.held),
         api_calls=sum(result.api_calls.values()),
         seconds=round(time.monotonic() - started, 2),
         stopped=result.stopped,

@@ -146,9 +146,20 @@ class JiraConnector(Endpoint):
 class SalesforceConnector(Endpoint):
     type: Literal["salesforce"]
     api_version: str = Field("59.0", pattern=r"^\d{2}\.0$")
-    login_url: str | None = Field(None, description="For password and JWT flows: https://login.salesforce.com")
+    login_url: str | None = Field(
+        None,
+        description="Where password and JWT sign-in send credentials (https://test.salesforce.com for a "
+        "sandbox org, a My Domain URL); default: url",
+    )
+    login_url_env: EnvName | None = Field(None, description="Environment variable holding the login URL")
     auth: Annotated[SalesforceAccessToken | SalesforcePassword | SalesforceJwt, Field(discriminator="method")]
     scope: SalesforceScope
+
+    @model_validator(mode="after")
+    def _one_login_url(self) -> SalesforceConnector:
+        if self.login_url is not None and self.login_url_env is not None:
+            raise ValueError("give at most one of login_url or login_url_env")
+        return self
 
 
 ConnectorFile = Annotated[JiraConnector | SalesforceConnector, Field(discriminator="type")]
@@ -171,6 +182,11 @@ class AttributeSpec(Strict):
     transform: Transform | None = Field(None, description="Conversion; inferred from the field type if absent")
     format: str | None = Field(None, description="strptime format, for dates held in text fields")
     timezone: str | None = Field(None, description="IANA zone: naive times are in it; dates are taken in it")
+    take: Literal["one", "first", "all"] = Field(
+        "one",
+        description="For a field holding several values (multi-user picker, components, multi-select, "
+        "multipicklist): one (more than one is a TB116 finding), first, or all (text joined by ', ', a list in extra)",
+    )
 
     @model_validator(mode="before")
     @classmethod

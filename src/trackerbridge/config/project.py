@@ -50,7 +50,6 @@ NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 """Connector and mapping names: they end up in labels, state keys and command lines."""
 
 DIRECTORIES: dict[Kind, str] = {"connector": "connectors", "mapping": "mappings"}
-DEFAULT_LOGIN_URL = "https://login.salesforce.com"
 OTHER_SYSTEM = {"jira": "salesforce", "salesforce": "jira"}
 OPTIONAL_ROLES = frozenset({"security_token"})
 
@@ -288,7 +287,12 @@ class Project:
                 credentials[role] = Secret(value, source=variable)
         login_url = key_file = None
         if isinstance(connector, SalesforceConnector) and auth.method in ("password", "jwt"):
-            login_url = resolver.url(connector.login_url or DEFAULT_LOGIN_URL, None, "login_url")
+            # Credentials go where the file says: login_url(_env), else the connector's own URL (a My Domain
+            # or test.salesforce.com answers the token request too); never silently to production.
+            if connector.login_url is not None or connector.login_url_env is not None:
+                login_url = resolver.url(connector.login_url, connector.login_url_env, "login_url")
+            else:
+                login_url = url
             if auth.method == "jwt":
                 key_file = resolver.path(auth.key_file, auth.key_file_env, "auth.key_file", "key file")
         if resolver.errors:

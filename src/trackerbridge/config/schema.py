@@ -108,6 +108,7 @@ def json_schema(kind: Kind) -> dict[str, Any]:
             _exactly_one(defs[name], "url", "url_env")
             _at_most_one(defs[name], "ca_bundle", "ca_bundle_env")
         _exactly_one(defs["SalesforceJwt"], "key_file", "key_file_env")
+        _at_most_one(defs["SalesforceConnector"], "login_url", "login_url_env")
     elif kind == "mapping":
         schema = TypeAdapter(MappingFile).json_schema()
         defs = schema["$defs"]

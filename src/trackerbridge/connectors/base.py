@@ -45,6 +45,12 @@ class AuthError(ConnectorError):
     pass
 
 
+class VersionUnsupported(ConnectorError):
+    """The tracker does not serve the API version the connector file names: a configuration problem."""
+
+    exit_code = 2
+
+
 class ScopeRejected(ConnectorError):
     """The tracker refused the connector's scope (bad JQL or SOQL): a configuration problem."""
 
@@ -65,6 +71,8 @@ class FieldInfo:
     updateable: bool = False
     options: tuple[str, ...] = ()  # allowed values of option/picklist fields, when the catalog says
     native_type: str = ""  # the tracker's own type name, for messages
+    length: int = 0  # the most characters a text field takes, when the catalog says (Salesforce describe)
+    multiple: bool = False  # holds a list of values of `type` (Jira array schema, Salesforce multipicklist)
 
 
 @dataclass
@@ -119,6 +127,7 @@ class RawRecord:
     url: str
     values: dict[str, Any]  # field id -> plain value
     updated: datetime | None = None  # the tracker's own modification stamp, for watermarks
+    created: datetime | None = None  # the tracker's own creation stamp: `created` when the mapping has none
     history: list[dict[str, Any]] = field(default_factory=list)  # changelog, when asked for
     ours: bool = False
     """The tracker shows that trackerbridge's own write was the record's last change (Jira: the
@@ -126,6 +135,10 @@ class RawRecord:
     stamp: datetime | None = None
     """The person-activity time trackerbridge recorded on the record with its last write (Jira's
     stamp property), if the tracker carries one; see `trackerbridge.activity`."""
+    # Requested fields the answer left out (hidden by a field configuration, not on the screen): absent is
+    # not empty, so the record is a data finding and is not written. `unreadable`: why none of it can be read.
+    absent: frozenset[str] = frozenset()
+    unreadable: str | None = None
 
 
 class Connector(ABC):
@@ -176,6 +189,12 @@ class Connector(ABC):
     def record_url(self, key: str) -> str:
         """Where a person opens the record."""
         raise NotImplementedError
+
+    def live_values(self, field: FieldInfo, seen: Sequence[str] = ()) -> tuple[str, ...] | None:
+        """Every value the field can hold on this instance (picklist values, statuses), for `check` to
+        hold value maps against; None when the tracker does not say. `seen`: keys of records read from
+        the scope, so a tracker can narrow the values to the part of it the scope covers."""
+        return field.options or None
 
     def resolve_people(self, people: Iterable[Person]) -> dict[str, str]:
         """Person.identity -> this tracker's user reference (Jira accountId or username, Salesforce

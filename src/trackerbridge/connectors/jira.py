@@ -197,6 +197,7 @@ class JiraConnector(Connector):
         self._people: dict[str, str | None] = {}  # Person.identity -> accountId / username; None: no account
         self._people_why: dict[str, str] = {}  # identity -> why a lookup failed (not cached: it may pass next time)
         self._notify: bool | None = None  # may we send notifyUsers=false? None until Jira has said
+        self._probe_lock = threading.Lock()  # held by the one worker asking
 
     # --- public -------------------------------------------------------------------------------
 
@@ -273,7 +274,7 @@ class JiraConnector(Connector):
         (`updated >= "-Nm"`), which needs no time zone; see `_relative_pages`."""
         self._connect()
         self.catalog()  # the client would fetch it on the first search anyway; ours seeds its cache
-        ids = list(dict.fromkeys([*(f.id for f in fields), "updated"]))
+        ids = list(dict.fromkeys([*(f.id for f in fields), "updated", "created"]))
         expand = "changelog" if history else None
         if since is not None and clock is not None:
             pages = self._relative_pages(since, clock(), ids, expand)
@@ -297,6 +298,29 @@ class JiraConnector(Connector):
 
     def record_url(self, key: str) -> str:
         return f"{self.site}/browse/{quote(key)}"
+
+    def live_values(self, field: FieldInfo, seen: Sequence[str] = ()) -> tuple[str, ...] | None:
+        """Statuses of the workflows of the projects the scope's records are in (GET project/{key}/statuses;
+        the whole site's GET status when none was seen), priorities (GET priority); an option field's allowed
+        values when the catalog gave them. https://developer.atlassian.com/cloud/jira/platform/rest/v2/api-group-projects/"""
+        if field.id not in ("status", "priority"):
+            return super().live_values(field, seen)
+        projects = sorted({k.rsplit("-", 1)[0] for k in seen if "-" in k})
+        if field.id == "status" and projects:
+            names: list[str] = []
+            for project in projects:
+                what = f"reading the statuses of project {project}"
+                types = self._json(what, self._request(what, "GET", f"project/{quote(project, safe='')}/statuses"))
+                for kind in types if isinstance(types, list) else []:
+                    for status in kind.get("statuses") or [] if isinstance(kind, dict) else []:
+                        if isinstance(status, dict) and status.get("name"):
+                            names.append(str(status["name"]))
+            return tuple(dict.fromkeys(names)) or None
+        client = self._connect()
+        call = client.statuses if field.id == "status" else client.priorities
+        found = self._call(f"reading the {field.id} list", call)
+        names = [str(getattr(v, "name", "")) for v in found or []]
+        return tuple(dict.fromkeys(n for n in names if n)) or None
 
     def close(self) -> None:
         if self._client is not None:
@@ -435,13 +459,21 @@ class JiraConnector(Connector):
         rights (Cloud ignores it): then the issue is sent again without it, and so is every other."""
         what = f"editing {key}"
         path = f"issue/{quote(key, safe='')}"
+        if self._notify is None:
+            with self._probe_lock:  # one probe per run: the other workers wait for its answer
+                if self._notify is None:
+                    self._probe_edit(key, body)
+                    return
         if self._notify is False:
             self._request(what, "PUT", path, body=body)
             return
-        probing = self._notify is None
-        response = self._request(
-            what, "PUT", path, params={"notifyUsers": "false"}, body=body, accept=(400, 403) if probing else ()
-        )
+        self._request(what, "PUT", path, params={"notifyUsers": "false"}, body=body)
+
+    def _probe_edit(self, key: str, body: dict[str, Any]) -> None:
+        """The first edit of a run asks for notifyUsers=false and learns from the answer whether it may."""
+        what = f"editing {key}"
+        path = f"issue/{quote(key, safe='')}"
+        response = self._request(what, "PUT", path, params={"notifyUsers": "false"}, body=body, accept=(400, 403))
         assert response is not None
         if response.ok:
             self._notify = True
@@ -591,12 +623,19 @@ class JiraConnector(Connector):
             self._people_why.pop(person.identity, None)
 
     def _user_by_email(self, email: str) -> str | None:
-        params = {"query": email} if self.flavor == "cloud" else {"username": email}
-        found = [
-            u
-            for u in self._user_search(params, f"looking up the user {email}")
-            if str(u.get("emailAddress") or "").casefold() == email.casefold()
-        ]
+        """The account with that e-mail. On Cloud, `user/search?query=` matches e-mail addresses even of
+        people whose profile hides theirs (no emailAddress in the answer): the one account it finds that
+        shows no other address is theirs; several such accounts are ambiguous, and the reason is kept."""
+        cloud = self.flavor == "cloud"
+        params = {"query": email} if cloud else {"username": email}
+        users = self._user_search(params, f"looking up the user {email}")
+        found = [u for u in users if str(u.get("emailAddress") or "").casefold() == email.casefold()]
+        if not found and cloud:
+            found = [u for u in users if not u.get("emailAddress") and u.get("accountType", "atlassian") == "atlassian"]
+            if len({self._user_ref(u) for u in found} - {None}) > 1:
+                raise ConnectorError(
+                    f"{len(found)} Jira accounts that hide their e-mail match {email}; map the person by account id"
+                )
         refs = {r for u in found if (r := self._user_ref(u))}
         return refs.pop() if len(refs) == 1 else None
 
@@ -734,20 +773,27 @@ class JiraConnector(Connector):
                 "is the URL the Jira base URL (with its context path, such as /jira)?"
             )
         client._version = tuple(info.get("versionNumbers") or (0, 0, 0))
-        client.deploymentType = info.get("deploymentType")
         self._server_info = info
         conflict = self._flavor_conflict(info)
         if conflict:
             self.close()
             raise ConnectorError(conflict)
-        self._flavor = _flavor_of(info)
+        self._flavor = self._flavor_from(info)
+        client.deploymentType = info.get("deploymentType") or ("Cloud" if self._flavor == "cloud" else "Server")
         return client
+
+    def _flavor_from(self, info: Mapping[str, Any]) -> str:
+        """serverInfo's deploymentType; when it has none, the connector file's flavor wins over a guess."""
+        configured = self.connection.file.flavor  # type: ignore[union-attr]
+        if not info.get("deploymentType") and configured != "auto":
+            return str(configured)
+        return _flavor_of(info)
 
     def _flavor_conflict(self, info: Mapping[str, Any]) -> str | None:
         configured = self.connection.file.flavor  # type: ignore[union-attr]
         detected = _flavor_of(info)
-        if configured in ("auto", detected):
-            return None
+        if configured in ("auto", detected) or not info.get("deploymentType"):
+            return None  # nothing said against the file
         return (
             f"jira {self.name!r}: the connector file says flavor: {configured}, but {self.site} reports "
             f"deploymentType {info.get('deploymentType')!r} ({detected}); set flavor: {detected} or auto"
@@ -903,7 +949,13 @@ class JiraConnector(Connector):
 
     def _record(self, raw: dict[str, Any], fields: Sequence[FieldInfo], history: bool) -> RawRecord:
         key = str(raw.get("key") or raw.get("id") or "")
-        values = raw.get("fields") or {}
+        values = raw.get("fields")
+        if not isinstance(values, dict):  # `"fields": null`: unreadable, not an empty record
+            return RawRecord(key, self.record_url(key), {}, unreadable=f'Jira answered with "fields": {_show(values)}')
+        # A requested field left out of the answer is hidden from us, not empty (a null is empty).
+        if "issuekey" not in values:  # the key travels beside `fields`, never in it
+            values["issuekey"] = key
+        missing = [f.id for f in fields if f.id not in values]
         updated = _to_datetime(values.get("updated"))
         props = raw.get("properties")
         ours, stamp = read_stamp(props.get(STAMP_KEY) if isinstance(props, dict) else None, updated)
@@ -912,7 +964,9 @@ class JiraConnector(Connector):
             url=self.record_url(key),
             values={f.id: _normalise(values.get(f.id), f) for f in fields},
             updated=updated,
+            created=_to_datetime(values.get("created")),
             history=self._history(key, raw) if history else [],
+            absent=frozenset(missing) if missing else _NONE,
             ours=ours,
             stamp=stamp,
         )
@@ -1252,7 +1306,7 @@ def _detail(response: requests.Response) -> str:
 def _field_info(f: dict[str, Any]) -> FieldInfo:
     schema = f.get("schema") or {}
     kind, items = schema.get("type"), schema.get("items")
-    if kind == "user":
+    if kind == "user" or (kind == "array" and items == "user"):  # a multi-user picker holds people
         ftype = USER
     elif kind == "date":
         ftype = DATE
@@ -1280,7 +1334,15 @@ def _field_info(f: dict[str, Any]) -> FieldInfo:
         updateable=bool(f.get("orderable")) and fid not in READ_ONLY,
         options=options,
         native_type=str(native),
+        multiple=kind == "array",
     )
+
+
+_NONE: frozenset[str] = frozenset()
+
+
+def _show(value: Any) -> str:
+    return "null" if value is None else type(value).__name__
 
 
 def _person(value: Any) -> Person | None:
@@ -1379,6 +1441,8 @@ def _normalise(value: Any, field: FieldInfo) -> Any:
         return None
     kind, native = field.type, field.native_type
     if kind == USER:
+        if isinstance(value, list):  # multi-user picker: each person, account id kept
+            return [p for p in map(_person, value) if p is not None]
         return _person(value)
     if kind == DATE:
         return _to_date(value)

@@ -49,6 +49,7 @@ from trackerbridge.connectors.base import (
     RawRecord,
     ScopeRejected,
     ServerInfo,
+    VersionUnsupported,
 )
 from trackerbridge.connectors.http import retry_policy, tracker_session
 from trackerbridge.connectors.record_write import (
@@ -184,6 +185,7 @@ class _Column:
     name: str  # the API name, as describe spells it
     type: str  # normalised
     relationship: str | None = None  # for user references: Owner, Delivery_Owner__r
+    multiple: bool = False  # a multipicklist: "A;B" is the values A and B
 
 
 class SalesforceConnector(Connector):
@@ -214,6 +216,9 @@ class SalesforceConnector(Connector):
         )
         self.session.hooks["response"].append(self._on_response)
         self._client: Salesforce | None = None
+        self._concurrency_waits = 0  # nested resends of one request refused for concurrency
+        self._sleep = time.sleep
+        self._renewed = False  # a mid-run expiry was answered by signing in again (only once)
         self._instance_url: str | None = None
         self._described: dict[str, Any] | None = None
         self._catalog: Catalog | None = None
@@ -270,6 +275,8 @@ class SalesforceConnector(Connector):
                         updateable=bool(described.get("updateable")),
                         options=options,
                         native_type=str(described.get("type") or ""),
+                        length=int(described.get("length") or 0) if kind == TEXT else 0,
+                        multiple=described.get("type") == "multipicklist",
                     )
                 )
             self._catalog = Catalog(fields)
@@ -421,7 +428,8 @@ class SalesforceConnector(Connector):
                     yield Outcome(self.name, change.key, False, moved[change.key])
             for (change, _), error in zip(kept, errors, strict=True):
                 if error is not None:
-                    yield Outcome(self.name, change.key, False, error)
+                    gone = error.startswith("ENTITY_IS_DELETED")  # deleted since it was read: nothing to write
+                    yield Outcome(self.name, change.key, False, error, gone=gone)
                 elif change.notes:
                     noting.append(change)
                 else:
@@ -611,11 +619,11 @@ class SalesforceConnector(Connector):
         relationship = found.get("relationshipName") if kind == USER else None
         if relationship is not None and not _API_NAME.fullmatch(relationship):
             relationship = None
-        return _Column(field.id, found["name"], kind, relationship)
+        return _Column(field.id, found["name"], kind, relationship, found.get("type") == "multipicklist")
 
     def _soql(self, sobject: str, columns: list[_Column], since: datetime | None) -> str:
         """Values (the watermark) are quoted by format_soql; names were checked against describe."""
-        names = ["Id", "SystemModstamp", "LastModifiedById"]
+        names = ["Id", "SystemModstamp", "LastModifiedById", "CreatedDate"]
         for column in columns:
             names.append(column.name)
             if column.relationship:
@@ -659,7 +667,7 @@ class SalesforceConnector(Connector):
 
     def _record(self, row: dict[str, Any], columns: list[_Column]) -> RawRecord:
         key = str(row["Id"])
-        stamp = row.get("SystemModstamp")
+        stamp, born = row.get("SystemModstamp"), row.get("CreatedDate")
         values = {}
         for column in columns:
             try:
@@ -673,6 +681,7 @@ class SalesforceConnector(Connector):
             values=values,
             updated=parse_datetime(stamp) if isinstance(stamp, str) else None,
             ours=isinstance(modifier, str) and self._user_id is not None and _same_id(modifier, self._user_id),
+            created=parse_datetime(born) if isinstance(born, str) else None,
         )
 
     @staticmethod
@@ -694,6 +703,8 @@ class SalesforceConnector(Connector):
             return float(raw)
         if column.type == BOOLEAN:
             return raw if isinstance(raw, bool) else str(raw).lower() == "true"
+        if column.multiple:  # the REST API sends a multipicklist's values joined by ';'
+            return [v for v in str(raw).split(";") if v]
         return str(raw)
 
     # --- describe -------------------------------------------------------------------------------
@@ -708,6 +719,7 @@ class SalesforceConnector(Connector):
                 described = client.restful(f"sobjects/{sobject}/describe")
             except SalesforceError as exc:
                 if exc.status == 404:
+                    self._require_version()
                     raise ConnectorError(
                         f"sObject type {sobject!r} is not supported by the org at {self._host()} "
                         f"(scope.object of connector {self.name!r}); use the API name, e.g. Opportunity "
@@ -720,6 +732,24 @@ class SalesforceConnector(Connector):
                 raise ConnectorError(f"Salesforce answered the describe of {sobject} without a field list")
             self._described = described
         return self._described
+
+    def _require_version(self) -> None:
+        """A 404 may mean the org does not serve our API version at all: ask `GET /services/data/`
+        (https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/resources_versions.htm)
+        and say which versions it does serve."""
+        url = f"{self._instance_url or self.connection.url.rstrip('/')}/services/data/"
+        try:
+            response = self.session.get(url, headers={"Accept": "application/json"})
+            listed = response.json() if response.status_code == 200 else None
+        except (requests.RequestException, ValueError):
+            return  # the describe's own error says what is known
+        served = [str(v["version"]) for v in listed or [] if isinstance(v, dict) and v.get("version")]
+        if served and self.api_version not in served:
+            raise VersionUnsupported(
+                f"Salesforce at {self._host()} does not serve API version {self.api_version} (api_version in "
+                f"connectors/{self.name}.yaml); it serves {', '.join(served)}: set api_version to one of them, "
+                f'e.g. "{served[-1]}"'
+            )
 
     # --- sign-in --------------------------------------------------------------------------------
 
@@ -745,7 +775,20 @@ class SalesforceConnector(Connector):
             self._client = Salesforce(
                 session_id=token, instance_url=self._instance_url, version=self.api_version, session=self.session
             )
+            if self.connection.auth_method in ("password", "jwt"):
+                # The client's own hook for INVALID_SESSION_ID: it signs in again through us and repeats the call.
+                self._client._salesforce_login_partial = self._renew
         return self._client
+
+    def _renew(self) -> tuple[str, str]:
+        """A session that expired mid-run is renewed once by signing in again; a second expiry in one run
+        means something else is wrong (a revoked app, a policy of very short sessions): stop."""
+        if self._renewed:
+            raise AuthError(self._session_rejected("INVALID_SESSION_ID, again after signing in anew"))
+        self._renewed = True
+        token, instance = self._sign_in()
+        self._instance_url = instance.rstrip("/")
+        return token, _host(self._instance_url)
 
     def _sign_in(self) -> tuple[str, str]:
         """An access token and the instance URL it works against."""
@@ -812,7 +855,7 @@ class SalesforceConnector(Connector):
         try:
             response = self.session.post(url, data=form, headers={"Accept": "application/json"})
         except requests.RequestException as exc:
-            raise self._translate(exc, "the login") from None
+            raise self._translate(exc, "the login", url) from None
         try:
             body = response.json()
         except ValueError:
@@ -860,10 +903,28 @@ class SalesforceConnector(Connector):
         """Every attempt that reached Salesforce, retries and dropped connections included."""
         self.calls[endpoint_name(method, url)] += 1
 
-    def _on_response(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+    def _on_response(self, response: requests.Response, *args: Any, **kwargs: Any) -> requests.Response | None:
         usage = response.headers.get("Sforce-Limit-Info")
         if usage:
             self._api_usage = usage
+        if response.status_code == 403 and _concurrency_limited(response):
+            return self._after_concurrency_limit(response, kwargs)
+        return None
+
+    def _after_concurrency_limit(self, response: requests.Response, sent: dict[str, Any]) -> requests.Response | None:
+        """REQUEST_LIMIT_EXCEEDED for ConcurrentPerOrgLongTxn is the org's limit on requests running
+        longer than 20 s at once, not the daily allowance: wait and send again (the refused request was
+        not carried out, so even a POST may go again), as often as the retry policy allows."""
+        if self._concurrency_waits >= _attempts(self._retry) or response.request is None:
+            return None  # the last refusal goes to the caller, who names it
+        attempt = self._concurrency_waits
+        self._concurrency_waits += 1
+        try:
+            self._sleep(_backoff(self._retry, attempt))
+            keep = {k: sent[k] for k in ("timeout", "verify", "cert", "proxies", "stream") if k in sent}
+            return self.session.send(response.request.copy(), **keep)
+        finally:
+            self._concurrency_waits -= 1
 
     def _host(self) -> str:
         return _host(self._instance_url or self.connection.url)
@@ -876,11 +937,12 @@ class SalesforceConnector(Connector):
                 text = text.replace(value, str(secret))
         return text
 
-    def _translate(self, exc: Exception, action: str) -> ConnectorError:
+    def _translate(self, exc: Exception, action: str, contacted: str | None = None) -> ConnectorError:
+        """`contacted`: the URL the failed request went to, when it is not the instance (the login host)."""
         if isinstance(exc, SalesforceError):
             error = self._api_error(exc.status, exc.content, action)
         elif isinstance(exc, requests.RequestException):
-            error = self._network_error(exc, self._instance_url or self.connection.url)
+            error = self._network_error(exc, contacted or self._instance_url or self.connection.url)
         else:
             error = ConnectorError(f"{action} failed: {type(exc).__name__}")
         return type(error)(self._scrub(str(error)))
@@ -892,6 +954,12 @@ class SalesforceConnector(Connector):
         text = content.strip() if isinstance(content, str) else ""
         if status == 401 or code == "INVALID_SESSION_ID" or text in ("Bad_OAuth_Token", "Missing_OAuth_Token"):
             return AuthError(self._session_rejected(code or text or f"HTTP {status}"))
+        if code == "REQUEST_LIMIT_EXCEEDED" and "ConcurrentPerOrgLongTxn" in str(errors[0].get("message") or ""):
+            return ConnectorError(
+                f"Salesforce refused {action}: too many long-running requests at once in the org "
+                f"(ConcurrentPerOrgLongTxn), still after {_attempts(self._retry)} waits; this is not the daily "
+                "API limit: run again later"
+            )
         if code == "REQUEST_LIMIT_EXCEEDED":
             m = re.search(r"api-usage=(\d+/\d+)", self._api_usage or "")
             usage = f"api-usage {m.group(1)}" if m else "no usage reported"
@@ -951,6 +1019,12 @@ def _backoff(policy: Retry, attempt: int) -> float:
     factor = float(getattr(policy, "backoff_factor", 0.5) or 0.0)
     cap = float(getattr(policy, "backoff_max", 30.0) or 30.0)
     return float(min(cap, factor * (2**attempt)))
+
+
+def _concurrency_limited(response: requests.Response) -> bool:
+    """Whether a 403 is the transient concurrent-request limit (not the daily one, TotalRequests)."""
+    head = response.content[:4000]
+    return b"REQUEST_LIMIT_EXCEEDED" in head and b"ConcurrentPerOrgLongTxn" in head
 
 
 def _get(row: dict[str, Any], name: str | None) -> Any:

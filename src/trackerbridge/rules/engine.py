@@ -11,6 +11,8 @@ from trackerbridge.model import Initiative
 from trackerbridge.rules.base import Context, Finding, Hit, Index, Rule, Severity, SyncBinding
 from trackerbridge.rules.waivers import waivers_of
 
+UNREADABLE = "TB116"  # the one record rule that judges a held record (see Initiative.held)
+
 
 @dataclass(frozen=True)
 class Selection:
@@ -84,11 +86,13 @@ def evaluate(
 
 def _hits(rule: Rule, initiatives: Sequence[Initiative], index: Index, ctx: Context) -> Iterable[Hit]:
     if rule.scope == "set":
-        yield from rule.check(index, ctx)  # type: ignore[arg-type]
+        yield from (h for h in rule.check(index, ctx) if not h.initiative.held)  # type: ignore[arg-type]
         return
     systems = rule.systems
+    judges_unreadable = rule.code == UNREADABLE
     for initiative in initiatives:
-        if initiative.system in systems:
+        # A record read without some mapped fields is judged only as unreadable: absent is not empty.
+        if initiative.system in systems and (judges_unreadable or not initiative.held):
             yield from rule.check(initiative, ctx)  # type: ignore[arg-type]
 
 

@@ -75,6 +75,9 @@ def error(status: int, *messages: str, errors: dict[str, str] | None = None) -> 
     return Response(status, {"errorMessages": list(messages), "errors": errors or {}})
 
 
+NOTIFY_REFUSED = "To discard the user notification either admin or project admin permissions are required."
+
+
 class JiraService:
     def __init__(
         self,
@@ -100,6 +103,13 @@ class JiraService:
         self._cursors: OrderedDict[str, tuple[list[str], str]] = OrderedDict()
         self._search_cache: tuple[tuple[Any, ...], list[str]] | None = None
         self.contexts: dict[str, list[dict[str, Any]]] = {}  # field id -> its contexts (Cloud), kept in memory
+        self.live_pages = False  # Cloud search pages follow edits made during a read (configurable shape)
+        self._sent_order: dict[tuple[str, str], tuple[Any, str]] = {}
+        self.hide_deployment_type = False  # serverInfo without deploymentType (configurable shape)
+        self.notify_probes = 0  # PUTs that asked for notifyUsers=false
+        # notifyUsers=false needs Administer Jira or project admin (https://developer.atlassian.com/cloud/jira/
+        # platform/rest/v2/api-group-issues/#api-rest-api-2-issue-issueidorkey-put); the bot has neither when set.
+        self.notify_requires_admin = False
         self.version = 0  # bumped on every write, so cached searches see fresh data
         self.base_url = base_url
         self.router = Router()
@@ -122,6 +132,7 @@ class JiraService:
         add("GET", f"{api}/field", self.fields)
         add("GET", f"{api}/status", self.statuses)
         add("GET", f"{api}/project", self.projects)
+        add("GET", f"{api}/project/{{key}}/statuses", self.project_statuses)
         add("GET", f"{api}/priority", self.priorities)
         add("GET", f"{api}/issueLinkType", self.link_types)
         add("GET", f"{api}/user", self.user)
@@ -257,7 +268,7 @@ class JiraService:
             version, numbers, deployment, build = "1001.0.0-SNAPSHOT", [1001, 0, 0], "Cloud", 100282
         else:
             version, numbers, deployment, build = "9.12.15", [9, 12, 15], "Server", 9120015
-        return Response(
+        response = Response(
             200,
             {
                 "baseUrl": self.base_url,
@@ -271,6 +282,9 @@ class JiraService:
                 "serverTitle": "trackerbridge sandbox Jira",
             },
         )
+        if self.hide_deployment_type:  # older servers and some proxies answer without it
+            del response.body["deploymentType"]
+        return response
 
     def myself(self, request: Request) -> Response:
         out = self.render.user(self._caller(request).account_id) or {}
@@ -287,6 +301,28 @@ class JiraService:
 
     def projects(self, request: Request) -> Response:
         return Response(200, [self.render.project(k) for k in sorted(self.data.projects)])
+
+    def project_statuses(self, request: Request) -> Response:
+        """Each issue type of the project with the statuses of its workflow
+        (https://developer.atlassian.com/cloud/jira/platform/rest/v2/api-group-projects/#api-rest-api-2-project-projectidorkey-statuses-get)."""
+        key = str(request.path_params.get("key") or "").upper()
+        if key not in self.data.projects:
+            return error(404, f"No project could be found with key '{key}'.")
+        used = self.data.project_statuses.get(key) or list(self.data.statuses)
+        statuses = [self.render.status(sid) for sid in used if sid in self.data.statuses]
+        return Response(
+            200,
+            [
+                {
+                    "self": f"{self.render.api}/issuetype/{tid}",
+                    "id": tid,
+                    "name": name,
+                    "subtask": False,
+                    "statuses": statuses,
+                }
+                for name, tid in m.ISSUE_TYPES.items()
+            ],
+        )
 
     def priorities(self, request: Request) -> Response:
         return Response(200, [self.render.priority(n) for n in m.PRIORITIES])
@@ -408,6 +444,11 @@ class JiraService:
             200, {"expand": "schema,names", "startAt": start, "maxResults": size, "total": len(keys), "issues": issues}
         )
 
+    def _order(self, key: str) -> tuple[Any, str]:
+        """Where an issue sorts in `ORDER BY updated ASC, key ASC`, the order trackerbridge asks for."""
+        issue = self.data.issues[key]
+        return (issue.fields.get("updated"), f"{issue.project}-{int(key.split('-')[1]):09d}")
+
     def search_jql(self, request: Request) -> Response:
         """Cloud's enhanced search: token paging, no total; bigger pages when only ids are asked."""
         p = self._params(request)
@@ -425,6 +466,17 @@ class JiraService:
             if jql != p["jql"]:
                 return error(400, "The provided next page token does not belong to this query.")
             start = int(str(token).rsplit(".", 1)[1])
+            if self.live_pages and start > 0:
+                # Resume after the last issue sent, in today's order: one edited since moved later, so it
+                # comes again on a later page, as an issue edited during a read does on Cloud.
+                last = keys[start - 1]
+                try:
+                    fresh = self._matching_keys(p["jql"], self._caller(request), self.clock.now())
+                except JqlError as exc:
+                    return error(400, str(exc))
+                marker = self._sent_order.get((str(token).rsplit(".", 1)[0], last))
+                keys = [k for k in fresh if marker is None or self._order(k) > marker]
+                keys = [*[None] * start, *keys]  # type: ignore[list-item]
         else:
             if _unbounded(p["jql"]):
                 return error(400, UNBOUNDED)
@@ -446,6 +498,10 @@ class JiraService:
         if end < len(keys):
             base = str(token).rsplit(".", 1)[0] if token else secrets.token_urlsafe(12)
             next_token = f"{base}.{end}"
+            if self.live_pages and page:
+                if len(self._sent_order) > 10_000:
+                    self._sent_order.clear()  # old reads' markers; a token that lost its own starts over
+                self._sent_order[(base, page[-1])] = self._order(page[-1])
             self._cursors[next_token] = (keys, p["jql"])
             while len(self._cursors) > CURSORS_KEPT:
                 self._cursors.popitem(last=False)
@@ -488,6 +544,10 @@ class JiraService:
         notify = request.arg("notifyUsers", "true")
         if notify not in ("true", "false"):
             return error(400, f"The value '{notify}' is invalid for the notifyUsers parameter.")
+        if notify == "false":
+            self.notify_probes += 1
+            if self.notify_requires_admin:  # the bot is not a Jira or project administrator
+                return error(403, NOTIFY_REFUSED)
         try:
             body = request.json()
             changes = self.editor.plan(issue, body)

@@ -25,6 +25,10 @@ STRING, TEXT, USER, DATE, DATETIME, OPTION, NUMBER, LABELS = (
     "number",
     "labels",
 )
+# Multi-valued kinds (stored as lists): a multi-user picker (account ids), a multi-select (option values)
+# and the system Components field (component names). The demo leaves them out; tests add them.
+USERS, MULTI_OPTION, COMPONENTS = "users", "multioption", "components"
+MULTI_ITEMS = {USERS: "user", MULTI_OPTION: "option", COMPONENTS: "component"}
 STATUS, ISSUETYPE, PROJECT, PRIORITY, RESOLUTION, LINKS, COMMENTS = (
     "status",
     "issuetype",
@@ -86,6 +90,8 @@ class FieldDef:
             schema: dict[str, Any] = {"type": type_, "custom": CF + custom, "customId": self.custom_id}
             if self.kind == LABELS:
                 schema["items"] = "string"
+            elif self.kind in MULTI_ITEMS:
+                schema["items"] = MULTI_ITEMS[self.kind]
             return schema
         type_ = SYSTEM_SCHEMA_TYPES.get(self.kind, self.kind)
         schema = {"type": type_, "system": self.id}
@@ -93,11 +99,13 @@ class FieldDef:
             schema["items"] = "string"
         elif self.kind == LINKS:
             schema["items"] = "issuelinks"
+        elif self.kind in MULTI_ITEMS:
+            schema["items"] = MULTI_ITEMS[self.kind]
         return schema
 
 
 SYSTEM_CLAUSE_NAMES = {"issuetype": "issuetype", "duedate": "due", "resolutiondate": "resolved"}
-SYSTEM_SCHEMA_TYPES = {TEXT: "string", LABELS: "array", LINKS: "array", COMMENTS: "comments-page"}
+SYSTEM_SCHEMA_TYPES = {TEXT: "string", LABELS: "array", LINKS: "array", COMMENTS: "comments-page", COMPONENTS: "array"}
 CUSTOM_SCHEMAS = {
     STRING: ("string", "textfield"),
     TEXT: ("string", "textarea"),
@@ -107,6 +115,8 @@ CUSTOM_SCHEMAS = {
     OPTION: ("option", "select"),
     NUMBER: ("number", "float"),
     LABELS: ("array", "labels"),
+    USERS: ("array", "multiuserpicker"),
+    MULTI_OPTION: ("array", "multiselect"),
 }
 
 SYSTEM_FIELDS: tuple[FieldDef, ...] = (
@@ -206,6 +216,15 @@ class JiraData:
     projects: dict[str, str] = field(default_factory=dict)  # key -> name
     issues: dict[str, Issue] = field(default_factory=dict)  # by key
     links: list[Link] = field(default_factory=list)
+    # Shapes real instances produce (off in the demo): fields a project's field configuration hides from
+    # every answer (project key -> field ids), and issues a search returns with `"fields": null`.
+    hidden_fields: dict[str, set[str]] = field(default_factory=dict)
+    null_fields: set[str] = field(default_factory=set)
+    # Cloud users whose profile hides their e-mail: no emailAddress in any answer, though user/search's
+    # `query` still matches it (https://developer.atlassian.com/cloud/jira/platform/rest/v2/api-group-user-search/).
+    hidden_emails: set[str] = field(default_factory=set)  # account ids
+    # Statuses a project's workflows use (project key -> status ids); a project not listed uses them all.
+    project_statuses: dict[str, list[str]] = field(default_factory=dict)
     next_issue_id: int = 10000
     next_history_id: int = 1
     next_comment_id: int = 1

@@ -42,15 +42,18 @@ class JiraRenderer:
             }
         else:
             out = {"self": f"{self.api}/user?username={u.name}", "name": u.name, "key": u.key}
+        hidden = self.cloud and u.account_id in self.data.hidden_emails
         out.update(
             {
-                "emailAddress": u.email,
+                "emailAddress": "" if hidden else u.email,
                 "avatarUrls": {"48x48": f"{self.base_url}/secure/useravatar?size=large&ownerId={u.key}"},
                 "displayName": u.display_name,
                 "active": u.active,
                 "timeZone": u.time_zone,
             }
         )
+        if hidden:
+            del out["emailAddress"]
         return out
 
     def status(self, status_id: str) -> dict[str, Any]:
@@ -185,6 +188,15 @@ class JiraRenderer:
             return self.option(f, raw)
         if kind == m.LABELS:
             return list(raw or [])
+        if kind == m.USERS:
+            return [u for u in map(self.user, raw or []) if u is not None]
+        if kind == m.MULTI_OPTION:
+            return [self.option(f, v) for v in raw or []]
+        if kind == m.COMPONENTS:
+            return [
+                {"self": f"{self.api}/component/{10000 + i}", "id": str(10000 + i), "name": v}
+                for i, v in enumerate(raw or [])
+            ]
         if kind == m.STATUS:
             return self.status(raw)
         if kind == m.ISSUETYPE:
@@ -212,7 +224,10 @@ class JiraRenderer:
         }
         if field_ids:
             fields = self.data.fields
-            out["fields"] = {fid: self.value(issue, fields[fid]) for fid in field_ids}
+            hidden = self.data.hidden_fields.get(issue.project) or ()
+            out["fields"] = {fid: self.value(issue, fields[fid]) for fid in field_ids if fid not in hidden}
+            if issue.key in self.data.null_fields:
+                out["fields"] = None
         if properties:  # asked-for entity properties the issue has; an empty object when it has none
             held = getattr(issue, "properties", {})
             out["properties"] = {k: held[k] for k in properties if k in held}

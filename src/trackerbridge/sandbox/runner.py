@@ -48,6 +48,9 @@ class SandboxConfig:
     salesforce_token: str = SALESFORCE_TOKEN
     daily_api_limit: int = 1_000_000  # Salesforce's DailyApiRequests; past it, REQUEST_LIMIT_EXCEEDED
     jira_rate_limit: int = 0  # Jira requests per hour, with Cloud's X-RateLimit-* headers; 0: unlimited, no headers
+    # A login host apart from the instance (a sandbox org's test.salesforce.com, a My Domain): "localhost"
+    # makes the OAuth token endpoint answer only at https://localhost:<port>, the instance staying 127.0.0.1.
+    salesforce_login_host: str | None = None
 
     def __post_init__(self) -> None:
         if self.host not in LOOPBACK:
@@ -56,6 +59,8 @@ class SandboxConfig:
             raise ValueError(f"unknown Jira flavour {self.jira_flavor!r}; expected cloud or datacenter")
         if self.size < 1:
             raise ValueError("size must be at least 1")
+        if self.salesforce_login_host not in (None, *LOOPBACK):
+            raise ValueError(f"the Salesforce login host must be a loopback name, not {self.salesforce_login_host!r}")
 
 
 @dataclass(frozen=True)
@@ -77,6 +82,7 @@ class SandboxInfo:
     salesforce_client_id: str
     salesforce_client_secret: str
     salesforce_jwt_key: str  # private key file for the JWT bearer flow
+    salesforce_login_url: str = ""  # where password and JWT sign-in go; the instance URL unless configured
 
     def as_env(self) -> dict[str, str]:
         """Environment variables the shipped sandbox connector files read."""
@@ -86,6 +92,7 @@ class SandboxInfo:
             "TB_SANDBOX_JIRA_TOKEN": self.jira_api_token,
             "TB_SANDBOX_JIRA_PAT": self.jira_pat,
             "TB_SANDBOX_SF_URL": self.salesforce_url,
+            "TB_SANDBOX_SF_LOGIN_URL": self.salesforce_login_url or self.salesforce_url,
             "TB_SANDBOX_SF_TOKEN": self.salesforce_token,
             "TB_SANDBOX_SF_USERNAME": self.salesforce_username,
             "TB_SANDBOX_SF_PASSWORD": self.salesforce_password,
@@ -185,6 +192,10 @@ class Sandbox:
         self.url = f"https://{host}:{self._server.server_address[1]}"
         self.jira.base_url = self.url
         self.salesforce.base_url = self.url
+        login = cfg.salesforce_login_host
+        port = self._server.server_address[1]
+        self.login_url = f"https://{'[::1]' if login == '::1' else login}:{port}" if login else self.url
+        self.salesforce.login_url = self.login_url if login else ""
         if self.saver:
             self.saver.start()
         self._thread = threading.Thread(
@@ -234,6 +245,7 @@ class Sandbox:
             salesforce_client_id=self.salesforce_auth.client_id,
             salesforce_client_secret=self.salesforce_auth.client_secret,
             salesforce_jwt_key=str(self.jwt_key),
+            salesforce_login_url=self.login_url,
         )
 
     # --- sandbox-only endpoints, from the outside ---------------------------------------------

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
 from cryptography import x509
@@ -38,6 +38,7 @@ from trackerbridge.sandbox.salesforce_model import (
     DOUBLE,
     EMAIL,
     ID,
+    MULTIPICKLIST,
     PERCENT,
     PICKLIST,
     REFERENCE,
@@ -92,7 +93,7 @@ _DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _DATETIME_RE = re.compile(
     r"(\d{4}-\d{2}-\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?(Z|[+-]\d{2}:?\d{2})?"
 )
-_STRINGISH = (STRING, TEXTAREA, EMAIL, PICKLIST, REFERENCE, ID)
+_STRINGISH = (STRING, TEXTAREA, EMAIL, PICKLIST, MULTIPICKLIST, REFERENCE, ID)
 _NUMERIC = (CURRENCY, DOUBLE, PERCENT)
 _MS = timedelta(milliseconds=1)
 
@@ -303,6 +304,7 @@ class SalesforceService:
         self.auth = auth
         self.daily_api_limit = daily_api_limit
         self.base_url = base_url
+        self.login_url = ""  # set: the token endpoint answers only at this origin (see SandboxConfig)
         self.api_requests_used = 0
         self._token_users: dict[str, str] = {}  # tokens issued by the OAuth endpoint -> user id
         self._cursors: dict[str, _Cursor] = {}
@@ -505,6 +507,9 @@ class SalesforceService:
             values = form.get(name) or request.args(name)
             return values[-1] if values else None
 
+        if self.login_url and not self._at_login_host(request):
+            # An org's credentials sent to another login host: that host knows no such user.
+            return _oauth_error("invalid_grant", "authentication failure")
         grant = param("grant_type")
         if grant == "password":
             if param("client_id") != self.auth.client_id:
@@ -523,6 +528,13 @@ class SalesforceService:
             return self._jwt_grant(param("assertion") or "")
         return _oauth_error("unsupported_grant_type", "grant type not supported")
 
+    def _at_login_host(self, request: Request) -> bool:
+        """Whether the request's Host is the configured login host (the port is the same socket's)."""
+        wanted = urlsplit(self.login_url).hostname or ""
+        sent = request.header("Host") or ""
+        host = urlsplit(f"//{sent}").hostname or ""
+        return host.casefold() == wanted.casefold()
+
     def _user_by_username(self, username: str) -> str | bool | None:
         """The User record's id; False for an inactive user; None when the org has no such record."""
         for user_id, user in self.data.records.get("User", {}).items():
@@ -538,7 +550,7 @@ class SalesforceService:
             return _oauth_error("invalid_client_id", "client identifier invalid")
         audiences = claims.get("aud")
         audiences = audiences if isinstance(audiences, list) else [audiences]
-        allowed = {*JWT_AUDIENCES, self.base_url.rstrip("/")} - {""}
+        allowed = {*JWT_AUDIENCES, self.base_url.rstrip("/"), self.login_url.rstrip("/")} - {""}
         if not any(isinstance(a, str) and a.rstrip("/") in allowed for a in audiences):
             return _oauth_error("invalid_grant", "audience is invalid")
         try:
@@ -581,6 +593,13 @@ class SalesforceService:
         except InvalidSignature:
             return None
         return claims
+
+    def expire_sessions(self) -> int:
+        """End every session the token endpoint issued, as the org's session timeout does: the next call
+        with one gets 401 INVALID_SESSION_ID. Returns how many ended."""
+        issued = [t for t in self._token_users if t in self.auth.access_tokens]
+        self.auth.access_tokens.difference_update(issued)
+        return len(issued)
 
     def _issue_token(self, user_id: str, *, scope: str | None) -> Response:
         token = f"{ORG_ID[:15]}!{secrets.token_urlsafe(72)}"
@@ -1240,6 +1259,9 @@ class SalesforceService:
             return value, DmlError(
                 "INVALID_EMAIL_ADDRESS", f"{f.label}: invalid email address: {value}", [f.name]
             )
+        if f.type == MULTIPICKLIST and f.picklist and (bad := [v for v in value.split(";") if v not in f.picklist]):
+            message = f"bad value for restricted picklist field: {bad[0]}"
+            return value, DmlError("INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST", message, [f.name])
         if f.type == PICKLIST and f.picklist and value not in f.picklist:
             message = f"bad value for restricted picklist field: {value}"
             return value, DmlError("INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST", message, [f.name])

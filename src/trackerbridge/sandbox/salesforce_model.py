@@ -30,6 +30,7 @@ ID, STRING, TEXTAREA, PICKLIST, REFERENCE, DATE, DATETIME, BOOLEAN, CURRENCY, DO
     "percent",
     "email",
 )
+MULTIPICKLIST = "multipicklist"  # values joined by ';' on the wire
 SYSTEM_FIELDS = ("CreatedDate", "CreatedById", "LastModifiedDate", "LastModifiedById", "SystemModstamp")
 
 
@@ -98,6 +99,14 @@ class SObjectType:
 
     def field(self, name: str) -> SField | None:
         return self._lower.get(name.lower())
+
+    def add_field(self, f: SField) -> SField:
+        """A field created in Setup (tests add the shapes the demo leaves out: multipicklists, short texts)."""
+        self.fields[f.name] = f
+        self._lower[f.name.lower()] = f
+        if f.relationship_name:
+            self._relations[f.relationship_name.lower()] = f
+        return f
 
     def relationship(self, name: str) -> SField | None:
         """The reference field behind a relationship name (Owner -> OwnerId)."""

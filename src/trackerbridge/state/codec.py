@@ -200,7 +200,7 @@ def loads_value(s: str) -> Any:
 _KNOWN = frozenset({
     "source", "system", "key", "url", "title", "kind", "owner", "integrator", "decision_owner", "team", "stage",
     "stage_entered", "lane", "size", "start", "end", "learning_note", "commitment", "scorecard_measures",
-    "labels", "links", "created", "updated", "extra", "current", "data_errors", "history",
+    "labels", "links", "created", "updated", "extra", "current", "data_errors", "history", "unread", "held",
 })  # fmt: skip
 """Initiative's attributes as this codec knows them; tests/test_state_codec.py fails when the model gains one."""
 _INITIATIVE_FIELDS = tuple(f.name for f in fields(Initiative))
@@ -279,6 +279,10 @@ def encode_initiative(i: Initiative) -> dict[str, Any]:
         d["data_errors"] = list(i.data_errors)
     if i.history:
         d["history"] = [_enc_change(c) for c in i.history]
+    if i.unread:
+        d["unread"] = sorted(i.unread)
+    if i.held:
+        d["held"] = True
     return d
 
 
@@ -355,6 +359,10 @@ def decode_initiative(d: dict[str, Any]) -> Initiative:
         i.data_errors = v
     if (v := g("history")) is not None:
         i.history = tuple([_dec_change(c) for c in v])
+    if (v := g("unread")) is not None:
+        i.unread = frozenset(v)
+    if g("held"):
+        i.held = True
     unknown = d.keys() - _KNOWN
     if unknown:
         raise CodecError(f"cached initiative {i.ref} has attributes this version does not know: {sorted(unknown)}")

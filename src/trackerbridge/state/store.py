@@ -875,6 +875,20 @@ class StateStore:
             )
         return len(rows)
 
+    def forget_records(self, connector: str, keys: Iterable[str]) -> None:
+        """Drop records deleted in the tracker from the snapshot (and their health), so incremental runs
+        stop judging and writing them; the snapshot stays complete."""
+        wanted = list(keys)
+        with self._write() as conn:
+            for n in range(0, len(wanted), _BATCH):
+                chunk = wanted[n : n + _BATCH]
+                conn.execute(delete(t_records).where(t_records.c.connector == connector, t_records.c.key.in_(chunk)))
+                conn.execute(delete(t_health).where(t_health.c.connector == connector, t_health.c.key.in_(chunk)))
+            count = conn.scalar(select(func.count()).select_from(t_records).where(t_records.c.connector == connector))
+            conn.execute(
+                t_record_sets.update().where(t_record_sets.c.connector == connector).values(count=int(count or 0))
+            )
+
     def has_records(self, connector: str) -> bool:
         """Whether a complete snapshot (from a full read, in this version's format) is there, so an
         incremental run can evaluate the whole set; if not, the caller should read everything."""
