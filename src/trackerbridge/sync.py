@@ -164,7 +164,8 @@ def _read(
     for s in sources:
         since = None if full else store.watermark(s.name)
         started = time.monotonic()
-        fresh = list({i.key: i for i in s.read(since, clock)}.values())  # a key sent twice (edited mid-read): its newest copy
+        # a key sent twice (an issue edited during the read) is one record: its newest copy
+        fresh = list({i.key: i for i in s.read(since, clock)}.values())
         read[s.name] = len(fresh)
         full_read[s.name] = since is None
         # Records carry their own activity clock (`trackerbridge.activity`): trackerbridge's writes
