@@ -734,3 +734,14 @@ def test_markdown_neutralises_mentions_and_references() -> None:
     from trackerbridge.emitters.markdown import cell
 
     assert cell("ping @platform-team about #123") == "ping &#64;platform-team about &#35;123"
+
+
+def test_csv_writes_a_nul_as_the_replacement_character_on_every_python() -> None:
+    """Python 3.10's csv refuses a NUL ("need to escape"); 3.11+ writes it raw. Both now write U+FFFD."""
+    result = audit([jira("OPS-1", "a\x00b")], [finding(OWNER, jira("OPS-1", "a\x00b"), "x\x00y")])
+    rows = list(stdlib_csv.reader(io.StringIO(render(csv.emit, result))))
+    assert rows[1][COLUMNS_INDEX["title"]] == "a\ufffdb" and rows[1][COLUMNS_INDEX["message"]] == "x\ufffdy"
+    assert "\x00" not in render(csv.emit, result)
+
+
+COLUMNS_INDEX = {name: n for n, name in enumerate(csv.COLUMNS)}
