@@ -103,12 +103,30 @@ def project_environment(project_dir: Path, sandbox_flavor: str | None) -> Iterat
         yield project, env
 
 
+def check_output(output: Path | None) -> None:
+    """Refuse an --output that cannot be written before any work (exit 2, one line), rather than fail after a pull."""
+    if output is None:
+        return
+    parent = output.parent if str(output.parent) else Path(".")
+    if output.is_dir():
+        fail(f"cannot write {output}: it is a directory", EXIT_CONFIG)
+    if not parent.is_dir():
+        fail(f"cannot write {output}: the directory {parent} does not exist (create it first)", EXIT_CONFIG)
+    if not os.access(parent, os.W_OK) or (output.exists() and not os.access(output, os.W_OK)):
+        fail(f"cannot write {output}: permission denied", EXIT_CONFIG)
+
+
 @contextmanager
 def destination(output: Path | None) -> Iterator[TextIO]:
+    """stdout, or the file; a file that cannot be opened is exit 2 with one line, never a traceback."""
     if output is None:
         yield sys.stdout
         return
-    with output.open("w", encoding="utf-8", newline="") as fh:
+    try:
+        fh = output.open("w", encoding="utf-8", newline="")
+    except OSError as exc:
+        fail(f"cannot write {output}: {exc.strerror or exc}", EXIT_CONFIG)
+    with fh:
         yield fh
 
 

@@ -14,6 +14,7 @@ import click
 from trackerbridge.cli import main
 from trackerbridge.cli.common import (
     EXIT_CONFIG,
+    check_output,
     destination,
     fail,
     parse_moment,
@@ -44,7 +45,7 @@ NO_STATE = (
     help="html, markdown, json, csv or table (plugins may add more). Default: from --output's suffix "
     "(.html, .md, .json, .csv), else table on a terminal, else html.",
 )
-@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="Write here, not stdout.")
+@click.option("--output", "-o", type=click.Path(path_type=Path), help="Write here, not stdout.")
 @click.option("--since", metavar="DATE", help="Trends, and hand-offs closed, from this date (ISO).")
 @click.option("--pull", is_flag=True, help="Read the trackers now (read-only) instead of the last sync's records.")
 @click.option(
@@ -85,6 +86,7 @@ def report_command(
     if fmt is None:
         fmt = SUFFIXES.get(output.suffix.lower()) if output is not None else None
         fmt = fmt or ("table" if output is None and sys.stdout.isatty() else "html")
+    check_output(output)
     with project_environment(project_dir, sandbox_flavor) as (project, env):
         url = _state_url(project, state)
         if pull:
@@ -101,6 +103,8 @@ def report_command(
             table(report, out, color=output is None and out.isatty() and not os.environ.get("NO_COLOR"))
         else:
             formats[fmt](report, out)
+    if output is not None:
+        click.echo(f"wrote the report ({fmt}) to {output}", err=True)
 
 
 def _state_url(project: Project, given: str | None) -> str:

@@ -404,7 +404,7 @@ def render(report: Report, out: TextIO) -> None:
         f"<title>Initiative sprawl report · {e(day)}</title><style>{CSS}</style></head><body>"
         '<header class="top"><div class="inner"><div><p class="eyebrow">Operations · initiative sprawl</p>'
         "<h1>Initiative sprawl report</h1>"
-        f'<p class="meta">{e(plural(report.records, "record"))} read from {e(", ".join(report.sources))}</p></div>'
+        f'<p class="meta">{e(report.population)} read from {e(", ".join(report.sources))}</p></div>'
         f'<div class="asof">As of<strong>{e(day)}</strong>{e(when.strftime("%H:%M %Z"))}</div></div></header>'
         "<main>"
         f"{_headline(report)}"

@@ -10,6 +10,7 @@ deterministic; UTF-8, not ASCII-escaped; indent 2; times ISO 8601, dates YYYY-MM
       "since": str | null,          # trends and hand-offs start here
       "sources": [str],             # connector names
       "records": int,               # records read (initiatives, deals, epics)
+      "initiatives": int,           # of them, records in the owner rule's scope (`active` counts the active ones)
       "headline": [                 # in this order: active, share_owner, share_integrator, share_end_date,
                                     # overdue, stuck_in_decide, red, amber, green
         {"key": str, "label": str,
@@ -75,6 +76,7 @@ def document(report: Report) -> dict[str, Any]:
         "since": report.since.isoformat() if report.since else None,
         "sources": list(report.sources),
         "records": report.records,
+        "initiatives": report.initiatives,
         "headline": [
             {
                 "key": h.metric.key,

@@ -59,7 +59,7 @@ def render(report: Report, out: TextIO) -> None:
     lines = [
         "## Initiative sprawl report",
         "",
-        f"As of {cell(when)}: {plural(report.records, 'record')} from {cell(', '.join(report.sources))}{trend}.",
+        f"As of {cell(when)}: {cell(report.population)} from {cell(', '.join(report.sources))}{trend}.",
         "",
         "### Headline",
         "",

@@ -191,6 +191,12 @@ class Report:
     handoffs: tuple[Handoff, ...]  # problems first
     handoff_limit: int  # TB110's days
     rules: tuple[RuleFindings, ...]  # worst first
+    initiatives: int = 0  # records in the scope of the owner rule (see the module docstring); `active` of them
+
+    @property
+    def population(self) -> str:
+        """The three counts, explicitly, as the audit's headline gives them."""
+        return population_text(self.records, self.initiatives, int(self.figure("active").value))
 
     def figure(self, key: str) -> Headline:
         for h in self.headline:
@@ -202,6 +208,18 @@ class Report:
 def _params(result: AuditResult, builtin: Rule) -> dict[str, Any]:
     """The parameters a rule ran with; the built-in's defaults (with any configured values) when it did not run."""
     return effective_params(result.rules.get(builtin.code, builtin), result.settings)
+
+
+def population_text(records: int, initiatives: int, active: int) -> str:
+    """One meaning of "initiative" everywhere: every record read, the initiatives among them, the active ones."""
+    return (f"{records:,} {'record' if records == 1 else 'records'} "
+            f"({initiatives:,} {'initiative' if initiatives == 1 else 'initiatives'}, {active:,} active)")
+
+
+def population(result: AuditResult) -> tuple[int, int, int]:
+    """(records, initiatives, active initiatives) of an audit."""
+    initiatives = sum(is_initiative(result, i) for i in result.initiatives)
+    return len(result.initiatives), initiatives, len(active_initiatives(result))
 
 
 def is_initiative(result: AuditResult, i: Initiative) -> bool:
@@ -428,4 +446,5 @@ def build_report(
         handoffs=_handoffs(result, since),
         handoff_limit=int(_params(result, tb110_handoff_idle.RULE)["days"]),
         rules=_rules(result),
+        initiatives=sum(is_initiative(result, i) for i in result.initiatives),
     )

@@ -59,7 +59,7 @@ def render(report: Report, out: TextIO, *, color: bool = False, width: int | Non
         width = DEFAULT_WIDTH
     parts: list[RenderableType] = [
         Text(f"Initiative sprawl report, as of {report.generated_at.isoformat()}", style="bold" if color else ""),
-        Text(f"{plural(report.records, 'record')} from {clean(', '.join(report.sources))}"),
+        Text(f"{report.population} from {clean(', '.join(report.sources))}"),
         Text(),
         *(Text(f"- {clean(p)}") for p in summary_points(report)),
         Text(),
