@@ -99,3 +99,59 @@ def test_the_html_report_in_a_real_browser(sandbox: Sandbox, tmp_path: Path) -> 
     assert re.search(r'class="chip red">Red</span> initiatives</span></div><div class="value">105<', dom)
     assert "down 2 since 26 Oct" in dom  # the trend from the stored runs
     assert dom.count("<polyline") == 9  # one sparkline per headline figure
+
+
+PROBE = """<script>
+const boxes = [...document.querySelectorAll('.scroll')];
+const tables = [...document.querySelectorAll('table')];
+const probe = {viewport: window.innerWidth, page: document.documentElement.scrollWidth,
+  tables: tables.length, boxed: tables.filter(t => t.parentElement.classList.contains('scroll')).length,
+  scrolling: boxes.filter(b => b.scrollWidth > b.clientWidth + 1).length,
+  lastHeaderReachable: tables.every(t => { const th = t.querySelector('thead th:last-child');
+    return !th || th.offsetLeft + th.offsetWidth <= t.parentElement.scrollWidth + 1; })};
+parent.document.body.setAttribute('data-probe', JSON.stringify(probe));
+</script>"""
+
+
+def phone(page: str, width: int = 400) -> str:
+    """A page showing `page` in a frame as wide as a phone: its media queries and layout see `width` pixels
+    (headless chromium's own window is at least 500 wide). srcdoc frames share the harness's origin."""
+    import html as htmllib
+
+    return (f'<!DOCTYPE html><html><body style="margin:0"><iframe style="border:0" width="{width}" height="3000" '
+            f'srcdoc="{htmllib.escape(page, quote=True)}"></iframe></body></html>')
+
+
+def test_the_html_report_at_phone_width_scrolls_tables_sideways(sandbox: Sandbox, tmp_path: Path) -> None:
+    """At 400 px every table keeps all its columns in a box that scrolls sideways; the page itself never gets wider
+    than the phone. A screenshot at that width, and a probe (in a copy of the page without the CSP, since the
+    report itself runs no script) that measures the layout chromium computed."""
+    import html as htmllib
+    import io
+    import json
+
+    from trackerbridge.report import html
+
+    chromium()
+    result = run_audit(Project.load(ROOT), [], sandbox.anchor, sandbox.info.as_env())
+    out = io.StringIO()
+    html.render(build_report(result, read_at=sandbox.anchor), out)
+    page = tmp_path / "phone.html"
+    page.write_text(phone(out.getvalue()), encoding="utf-8")
+    shot = tmp_path / "phone.png"
+    browse(tmp_path, f"--screenshot={shot}", "--window-size=400,3000", page.as_uri())
+    data = shot.read_bytes()
+    assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 20_000
+    assert int.from_bytes(data[16:20], "big") == 400  # the PNG's width: a phone's
+
+    probed = tmp_path / "probe.html"
+    text = re.sub(r'<meta http-equiv="Content-Security-Policy"[^>]*>', "", out.getvalue())
+    probed.write_text(phone(text.replace("</body>", PROBE + "</body>")), encoding="utf-8")
+    dom = browse(tmp_path, "--dump-dom", "--virtual-time-budget=5000", probed.as_uri()).stdout
+    found = re.search(r'data-probe="([^"]*)"', dom)
+    assert found, dom[-2000:]
+    probe = json.loads(htmllib.unescape(found.group(1)))
+    assert probe["viewport"] == 400, probe
+    assert probe["page"] <= probe["viewport"], probe  # nothing pushes the page wider than the phone
+    assert probe["tables"] >= 5 and probe["boxed"] == probe["tables"], probe
+    assert probe["scrolling"] >= 3 and probe["lastHeaderReachable"], probe

@@ -92,10 +92,12 @@ def report_command(
         if pull:
             result = _pull(project, now, env)
             history = read_history(url, start)
+            read_at = now
         else:
             history = read_history(url, start, required=True)
             result = _from_state(project, url, now)
-    report = build_report(result, history, start)
+            read_at = last_read(url)
+    report = build_report(result, history, start, read_at=read_at, pulled=pull)
     with destination(output) as out:
         if fmt == "table":
             from trackerbridge.report.table import render as table
@@ -174,6 +176,16 @@ def read_history(
     if required and not finished:
         fail(NO_STATE.format(url=_safe(url)), EXIT_CONFIG)
     return [(r.started_at, m) for r in finished if (m := metrics_of(r.metrics))]
+
+
+def last_read(url: str) -> datetime | None:
+    """When the newest finished run started: the records in the store were read then."""
+    store = _open(url)
+    if store is None:
+        return None
+    with store:
+        runs = store.runs(limit=50)
+    return next((r.started_at for r in runs if r.status not in UNUSABLE), None)
 
 
 def _safe(url: str) -> str:
