@@ -128,3 +128,53 @@ def test_every_serve_option_is_in_the_readme() -> None:
     documented = set(re.findall(r"`(--[a-z-]+)`", table))
     options = {opt for p in serve.params for opt in p.opts if opt.startswith("--") and opt != "--help"}
     assert options and options == documented
+
+
+def copied_project(tmp_path: Path) -> Path:
+    import shutil
+
+    root = Path(__file__).resolve().parent.parent
+    project = tmp_path / "project"
+    for part in ("connectors", "mappings"):
+        shutil.copytree(root / part, project / part)
+    shutil.copy(root / "trackerbridge.yaml", project / "trackerbridge.yaml")
+    return project
+
+
+def test_sandbox_flag_keeps_one_organisation_per_project_until_reset(tmp_path: Path) -> None:
+    """`--sandbox` keeps the project's organisation in .trackerbridge/: a field `setup --apply` creates is there for
+    the next command (so a user's own mapping can be tried against it), a second sync does not rewrite every
+    record, and `sandbox reset` starts over."""
+    project = copied_project(tmp_path)
+    for path in ("mappings/demo-jira.yaml", "connectors/sandbox-jira.yaml"):  # a field the demo org lacks
+        file = project / path
+        file.write_text(file.read_text().replace("Execution health", "Delivery health"))
+    runner = CliRunner()
+
+    def run(*args: str) -> tuple[int, str, str]:
+        result = runner.invoke(main, [*args, "--project", str(project)])
+        return result.exit_code, result.stdout, result.stderr
+
+    code, _, err = run("check", "sandbox-jira", "--sandbox", "cloud")
+    assert code == 2 and "setup jira sandbox-jira" in err
+    code, out, err = run("setup", "jira", "sandbox-jira", "--apply", "--sandbox", "cloud")
+    assert code == 0 and "created Delivery health" in out, err
+    code, out, err = run("check", "sandbox-jira", "--sandbox", "cloud")  # another command, another process's org
+    assert code == 0, err
+    assert (project / ".trackerbridge" / "sandbox-cloud").is_dir()
+
+    code, first, err = run("sync", "--sandbox", "cloud")
+    assert code == 0, err
+    code, second, err = run("sync", "--sandbox", "cloud")
+    assert code == 0, err
+    written = [int(re.search(r"wrote health to (\d+) record", s).group(1)) for s in (first, second)]
+    assert written[0] == 650 and written[1] < written[0] // 2, written  # not a brand-new org every time
+
+    code, out, _ = run("sandbox", "reset")
+    assert code == 0 and "sandbox-cloud" in out and "--full" in out
+    assert not (project / ".trackerbridge" / "sandbox-cloud").exists()
+    code, _, err = run("check", "sandbox-jira", "--sandbox", "cloud")
+    assert code == 2 and "no field 'Delivery health'" in err  # a fresh organisation again
+    assert run("sandbox", "reset")[0] == 0
+    code, out, _ = run("sandbox", "reset")
+    assert code == 0 and "nothing to reset" in out

@@ -97,10 +97,32 @@ def project_environment(project_dir: Path, sandbox_flavor: str | None) -> Iterat
     if sandbox_flavor is None:
         yield project, os.environ
         return
+    import pickle
+    from contextlib import ExitStack
+
     from trackerbridge.sandbox.runner import SandboxConfig, sandbox_environment
 
-    with sandbox_environment(SandboxConfig(port=0, jira_flavor=sandbox_flavor)) as (_, env):
+    data_dir = sandbox_dir(project.root, sandbox_flavor)
+    with ExitStack() as stack:
+        try:
+            config = SandboxConfig(port=0, jira_flavor=sandbox_flavor, data_dir=data_dir)
+            _, env = stack.enter_context(sandbox_environment(config))
+        except (ValueError, EOFError, pickle.UnpicklingError) as exc:
+            fail(f"cannot load the project's sandbox organisation in {data_dir} ({exc}); "
+                 "`trackerbridge sandbox reset` starts a fresh one", EXIT_CONFIG)
         yield project, env
+
+
+def sandbox_dir(root: Path, flavor: str) -> Path | None:
+    """Where `--sandbox` keeps the project's own sandbox organisation between commands, so a second
+    `sync --sandbox` carries on from the first; None (a fresh organisation each time) when the
+    project directory cannot be written, like the packaged demo in a read-only install."""
+    directory = root / ".trackerbridge" / f"sandbox-{flavor}"
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return directory if os.access(directory, os.W_OK) else None
 
 
 def check_output(output: Path | None) -> None:

@@ -141,6 +141,31 @@ def serve(
         sb.stop()
 
 
+@sandbox.command("reset")
+@click.option(
+    "--project",
+    "project_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=".",
+    envvar="TRACKERBRIDGE_PROJECT",
+    show_default=True,
+    help="Project directory whose sandbox organisation to remove.",
+)
+def reset(project_dir: Path) -> None:
+    """Forget the project's sandbox organisation (what --sandbox keeps in .trackerbridge/sandbox-*):
+    the next --sandbox command starts from a fresh demo organisation."""
+    import shutil
+
+    found = sorted((project_dir / ".trackerbridge").glob("sandbox-*"))
+    for directory in found:
+        shutil.rmtree(directory)
+    if not found:
+        click.echo(f"no sandbox organisation kept in {project_dir / '.trackerbridge'}; nothing to reset")
+        return
+    click.echo(f"removed {', '.join(str(d) for d in found)}; the next --sandbox command starts a fresh organisation")
+    click.echo("the state store still remembers the old one: run the next sync with --full")
+
+
 @main.command()
 @demo_options
 @click.option("--format", "fmt", default="table", show_default=True, help="Audit output format (see `audit`).")
