@@ -102,7 +102,7 @@ def test_env_file_is_for_eval_and_get_root_lists_endpoints_and_credentials(tmp_p
         assert env["TB_SANDBOX_SF_TOKEN"] == "00Dsandbox!sandbox-sf-token"
         url = env["TB_SANDBOX_JIRA_URL"]
         index = requests.get(f"{url}/", verify=env["TB_SANDBOX_CA_BUNDLE"], timeout=10).json()
-        assert "GET /rest/api/2/serverInfo" in index["jira"]["endpoints"]
+        assert {"GET /rest/api/2/serverInfo", "GET /rest/api/3/search/jql"} <= set(index["jira"]["endpoints"])
         assert "GET /services/data/v{version}/query" in index["salesforce"]["endpoints"]
         assert "sandbox-jira-token" in index["jira"]["auth"]
         assert "00Dsandbox!sandbox-sf-token" in index["salesforce"]["auth"]

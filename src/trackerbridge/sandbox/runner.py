@@ -252,7 +252,7 @@ class Sandbox:
                 "flavor": info.jira_flavor,
                 "url": info.jira_url,
                 "auth": jira_auth,
-                "endpoints": routes(self.jira.router, "/rest/api/2/"),
+                "endpoints": routes(self.jira.router, "/rest/api/2/") + routes(self.jira.router, "/rest/api/3/"),
             },
             "salesforce": {
                 "instance_url": info.salesforce_url,
