@@ -103,14 +103,32 @@ def project_environment(project_dir: Path, sandbox_flavor: str | None) -> Iterat
     from trackerbridge.sandbox.runner import SandboxConfig, sandbox_environment
 
     data_dir = sandbox_dir(project.root, sandbox_flavor)
+    port_file = data_dir / "port" if data_dir is not None else None
     with ExitStack() as stack:
         try:
-            config = SandboxConfig(port=0, jira_flavor=sandbox_flavor, data_dir=data_dir)
-            _, env = stack.enter_context(sandbox_environment(config))
+            # The same port as last time when it is free: the organisation's URL is part of what the
+            # state store remembers about a tracker, so a new URL each time would look like a new instance.
+            for port in dict.fromkeys([_kept_port(port_file), 0]):
+                config = SandboxConfig(port=port, jira_flavor=sandbox_flavor, data_dir=data_dir)
+                try:
+                    sb, env = stack.enter_context(sandbox_environment(config))
+                    break
+                except OSError:
+                    if port == 0:
+                        raise
         except (ValueError, EOFError, pickle.UnpicklingError) as exc:
             fail(f"cannot load the project's sandbox organisation in {data_dir} ({exc}); "
                  "`trackerbridge sandbox reset` starts a fresh one", EXIT_CONFIG)
+        if port_file is not None:
+            port_file.write_text(sb.info.url.rsplit(":", 1)[1], encoding="utf-8")
         yield project, env
+
+
+def _kept_port(port_file: Path | None) -> int:
+    try:
+        return int(port_file.read_text(encoding="utf-8")) if port_file is not None else 0
+    except (OSError, ValueError):
+        return 0
 
 
 def sandbox_dir(root: Path, flavor: str) -> Path | None:
