@@ -15,6 +15,7 @@ import json
 import math
 import os
 import platform
+import shlex
 import shutil
 import subprocess
 import sys
@@ -68,7 +69,7 @@ class SandboxProcess:
             line = line.strip()
             if line.startswith("export "):
                 name, _, value = line[len("export "):].partition("=")
-                self.env[name] = value
+                self.env[name] = shlex.split(value)[0]  # printed quoted for bash
                 if name == "TB_SANDBOX_CA_BUNDLE":
                     break
         if "TB_SANDBOX_CA_BUNDLE" not in self.env:

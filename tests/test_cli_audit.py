@@ -108,3 +108,21 @@ def test_naming_a_connector_audits_only_that_one(env: dict[str, str]) -> None:
     document = json.loads(out)
     assert [s["name"] for s in document["sources"]] == ["sandbox-salesforce"]
     assert {f["source"] for f in document["findings"]} == {"sandbox-salesforce"}
+
+
+@pytest.mark.parametrize("width", [80, 100, 160])
+def test_the_demo_audit_is_one_line_per_finding_with_the_owner(env: dict[str, str], width: int) -> None:
+    from trackerbridge.audit import run_audit
+    from trackerbridge.config.project import Project
+    from trackerbridge.emitters.table import emit_table
+
+    result = run_audit(Project.load(ROOT), [], TEST_NOW, env)
+    out = io.StringIO()
+    emit_table(result, out, color=False, width=width)
+    lines = out.getvalue().split("\n")
+    assert max(len(line) for line in lines) <= width
+    rows = [line for line in lines if line.startswith(("err ", "warn ", "error ", "warning "))]
+    assert len(rows) == len(result.live)  # one line each: before, 80 columns gave the message one character
+    owners = {i.owner.label for i in result.initiatives if i.owner is not None}
+    assert sum(any(o[:8] in row for o in owners) for row in rows) > len(rows) // 2  # whom to chase
+    assert len(lines) < len(result.live) + 40

@@ -65,3 +65,116 @@ def test_serve_prints_how_to_connect_and_stops_on_sigterm(tmp_path: Path) -> Non
         proc.wait(timeout=20)
     assert proc.returncode == 0
     assert (tmp_path / "sandbox-state.pickle").exists() is False, "nothing was written, so nothing saved"
+
+
+def bash_env(script: str, stdin: str = "") -> dict[str, str]:
+    """The TB_SANDBOX_* variables after bash ran `script` (interactive when reading stdin, as a pasted block)."""
+    args = ["bash", "--norc", "--noprofile", "-i"] if stdin else ["bash", "-c", script]
+    done = subprocess.run(args, input=stdin + ("\n" + script if stdin else ""), capture_output=True, text=True,
+                          timeout=30, env={"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/")})
+    return dict(re.findall(r"^(TB_SANDBOX_\w+)=(.*)$", done.stdout, re.MULTILINE))
+
+
+def test_export_lines_survive_a_paste_into_interactive_bash() -> None:
+    from trackerbridge.cli.sandbox import export_lines
+
+    env = {"TB_SANDBOX_SF_TOKEN": "00Dsandbox!sandbox-sf-token", "TB_SANDBOX_X": "a b $HOME 'q' \"d\" `x`"}
+    seen = bash_env("env | grep ^TB_SANDBOX_", stdin="\n".join(export_lines(env)))
+    assert seen == env  # `!` is no history expansion, nothing is split or expanded
+    assert export_lines({"A": "00Dsandbox!x"}) == ["export A='00Dsandbox!x'"]
+
+
+def start_serve(*args: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen([sys.executable, "-m", "trackerbridge", "sandbox", "serve", "--size", "20", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
+def test_env_file_is_for_eval_and_get_root_lists_endpoints_and_credentials(tmp_path: Path) -> None:
+    env_file = tmp_path / "sandbox.env"
+    proc = start_serve("--port", "0", "--env-file", str(env_file))
+    try:
+        assert proc.stdout is not None
+        printed = [proc.stdout.readline() for _ in range(4)]
+        while not any(line.strip().startswith("export TB_SANDBOX_CA_BUNDLE=") for line in printed):
+            printed.append(proc.stdout.readline())
+        env = bash_env(f'eval "$(cat {env_file})"; env | grep ^TB_SANDBOX_')
+        assert env["TB_SANDBOX_SF_TOKEN"] == "00Dsandbox!sandbox-sf-token"
+        url = env["TB_SANDBOX_JIRA_URL"]
+        index = requests.get(f"{url}/", verify=env["TB_SANDBOX_CA_BUNDLE"], timeout=10).json()
+        assert {"GET /rest/api/2/serverInfo", "GET /rest/api/3/search/jql"} <= set(index["jira"]["endpoints"])
+        assert "GET /services/data/v{version}/query" in index["salesforce"]["endpoints"]
+        assert "sandbox-jira-token" in index["jira"]["auth"]
+        assert "00Dsandbox!sandbox-sf-token" in index["salesforce"]["auth"]
+        assert "PUT /_sandbox/faults" in index["sandbox"] and index["environment"] == env
+
+        port = url.rsplit(":", 1)[1]
+        taken = start_serve("--port", port)
+        _, err = taken.communicate(timeout=60)
+        assert taken.returncode == 2, err
+        assert err.strip().splitlines()[-1] == (f"cannot listen on 127.0.0.1:{port}: Address already in use "
+                                                "(--port 0 picks a free one)")
+        assert "Traceback" not in err
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=20)
+
+
+def test_every_serve_option_is_in_the_readme() -> None:
+    from trackerbridge.cli.sandbox import serve
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    table = readme[readme.index("It prints the URL"):readme.index("### Fault spec")]
+    documented = set(re.findall(r"`(--[a-z-]+)`", table))
+    options = {opt for p in serve.params for opt in p.opts if opt.startswith("--") and opt != "--help"}
+    assert options and options == documented
+
+
+def copied_project(tmp_path: Path) -> Path:
+    import shutil
+
+    root = Path(__file__).resolve().parent.parent
+    project = tmp_path / "project"
+    for part in ("connectors", "mappings"):
+        shutil.copytree(root / part, project / part)
+    shutil.copy(root / "trackerbridge.yaml", project / "trackerbridge.yaml")
+    return project
+
+
+def test_sandbox_flag_keeps_one_organisation_per_project_until_reset(tmp_path: Path) -> None:
+    """`--sandbox` keeps the project's organisation in .trackerbridge/: a field `setup --apply` creates is there for
+    the next command (so a user's own mapping can be tried against it), a second sync does not rewrite every
+    record, and `sandbox reset` starts over."""
+    project = copied_project(tmp_path)
+    for path in ("mappings/demo-jira.yaml", "connectors/sandbox-jira.yaml"):  # a field the demo org lacks
+        file = project / path
+        file.write_text(file.read_text().replace("Execution health", "Delivery health"))
+    runner = CliRunner()
+
+    def run(*args: str) -> tuple[int, str, str]:
+        result = runner.invoke(main, [*args, "--project", str(project)])
+        return result.exit_code, result.stdout, result.stderr
+
+    code, _, err = run("check", "sandbox-jira", "--sandbox", "cloud")
+    assert code == 2 and "setup jira sandbox-jira" in err
+    code, out, err = run("setup", "jira", "sandbox-jira", "--apply", "--sandbox", "cloud")
+    assert code == 0 and "created Delivery health" in out, err
+    code, out, err = run("check", "sandbox-jira", "--sandbox", "cloud")  # another command, another process's org
+    assert code == 0, err
+    assert (project / ".trackerbridge" / "sandbox-cloud").is_dir()
+
+    code, first, err = run("sync", "--sandbox", "cloud")
+    assert code == 0, err
+    code, second, err = run("sync", "--sandbox", "cloud")
+    assert code == 0, err
+    written = [int(re.search(r"wrote health to (\d+) record", s).group(1)) for s in (first, second)]
+    assert written == [650, 0], written  # the same organisation (and URL) as last time: nothing to write
+
+    code, out, _ = run("sandbox", "reset")
+    assert code == 0 and "sandbox-cloud" in out and "--full" in out
+    assert not (project / ".trackerbridge" / "sandbox-cloud").exists()
+    code, _, err = run("check", "sandbox-jira", "--sandbox", "cloud")
+    assert code == 2 and "no field 'Delivery health'" in err  # a fresh organisation again
+    assert run("sandbox", "reset")[0] == 0
+    code, out, _ = run("sandbox", "reset")
+    assert code == 0 and "nothing to reset" in out

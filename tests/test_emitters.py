@@ -20,7 +20,7 @@ from trackerbridge.connectors.base import ServerInfo
 from trackerbridge.emitters import csv, github, json, jsonl, markdown, sarif, table
 from trackerbridge.emitters.builtin import trackerbridge_audit_formats
 from trackerbridge.health import health_by_record
-from trackerbridge.model import Initiative
+from trackerbridge.model import Initiative, Person
 from trackerbridge.rules.base import Finding, Rule, Severity
 from trackerbridge.rules.builtin.tb105_past_end_date import RULE as REAL_TB105
 from trackerbridge.rules.builtin.tb109_sunset_without_learning_note import RULE as REAL_TB109
@@ -616,9 +616,10 @@ def test_table_plain_layout():
     out = plain(fixture())
     assert "\x1b" not in out
     lines = out.split("\n")
-    assert lines[0] == "4 initiatives from 2 sources: 1 red, 2 amber, 1 green"
+    assert lines[0] == "4 records (4 initiatives, 4 active) from 2 sources"
+    assert lines[1] == "Health of the 4 records: 1 red, 2 amber, 1 green"
     header = next(n for n, line in enumerate(lines) if line.startswith("severity"))
-    assert lines[header].split() == ["severity", "code", "record", "title", "message"]
+    assert lines[header].split() == ["severity", "code", "record", "owner", "title", "message"]
     rows = [line.split()[:3] for line in lines[header + 2: header + 5]]
     assert rows == [["error", "TB101", "OPS-12"], ["warning", "TB105", "OPS-9"], ["warning", "TB105", "006A"]]
     assert "1 waived (not shown)" in lines
@@ -683,14 +684,76 @@ def test_table_shows_tracker_text_literally_and_strips_escapes():
 def test_table_truncates_long_titles_and_messages():
     i = jira("OPS-1", "word " * 100)
     lines = plain(audit([i], [finding(OWNER, i, "q" * 50_000)])).split("\n")
-    row = next(line for line in lines if "OPS-1" in line)
-    assert "word word" in row and "…" in row and len(row) <= 120
-    assert sum(line.count("q") for line in lines) == 299
+    rows = [line for line in lines if "OPS-1" in line]
+    assert len(rows) == 1 and "word word" in rows[0] and rows[0].count("…") == 2 and len(rows[0]) <= 120
+    assert sum(line.count("q") for line in lines) < 120  # one line, never wrapped
+
+
+def wide_fixture() -> AuditResult:
+    """Findings with every column long: a 40-character owner, Salesforce Ids, long titles and messages."""
+    people = ["Fatima Zahra Benali-Okonkwo de la Fuente", "Siobhán Murphy", None]
+    records = []
+    for n in range(12):
+        owner = people[n % 3]
+        i = jira(f"DEL-{n + 1}", f"Migrate billing to ledger v2 in LATAM, phase {n} (pilot with partners)")
+        if n % 4 == 3:
+            i = Initiative("sfdc", "salesforce", f"0068d00000000{n:02d}AAA", f"https://sf.example.com/{n}",
+                           f"Atlas Clinics renewal {n}: enterprise SSO and the analytics add-on")
+        if owner:
+            i.owner = Person(name=owner)
+        records.append(i)
+    findings = [finding(OWNER if n % 2 else LATE, i, f"in decide {n} days without a decision owner, {n} days past")
+                for n, i in enumerate(records)]
+    return audit(records, findings)
+
+
+def finding_rows(out: str, result: AuditResult) -> list[str]:
+    keys = {f.key[:6] for f in result.live}
+    return [line for line in out.split("\n") if line[:12].strip() and any(k in line for k in keys)]
+
+
+@pytest.mark.parametrize("width", [80, 100, 160])
+def test_table_is_one_line_per_finding_at_any_width(width: int) -> None:
+    result = wide_fixture()
+    out = plain(result, width)
+    lines = out.split("\n")
+    assert max(len(line) for line in lines) <= width
+    rows = finding_rows(out, result)
+    assert len(rows) == len(result.live)  # no finding wraps onto a second line, none is lost
+    header = next(line for line in lines if "code" in line and "record" in line).split()
+    assert "owner" in header and header[-1] == "message"
+    assert any("Siobhán Mur" in row for row in rows)  # whom to chase (at 80 columns: "Siobhán Mur…")
+    assert all(re.search(r"\bTB10[15]\b", row) for row in rows)  # the code is never cut
+    if width < 160:  # long cells everywhere: severity shortened, Salesforce Ids cut
+        assert header[0] == "sev" and {row.split()[0] for row in rows} == {"err", "warn"}
+        assert all("…" in row for row in rows)  # the long titles are cut with an ellipsis
+        assert any("in decide 1 days without" in row for row in rows)  # the message keeps 26 characters or more
+    else:
+        assert header[0] == "severity" and {row.split()[0] for row in rows} == {"error", "warning"}
+    if width == 160:
+        assert any("Migrate billing to ledger v2 in LATAM" in row for row in rows)
+        assert any("in decide 1 days without a decision owner, 1 days past" in row for row in rows)
+        assert any("0068d0000000003AAA" in row for row in rows)  # Salesforce Ids whole
+
+
+def test_table_narrows_in_a_fixed_order() -> None:
+    rows = [{"severity": "warning", "code": "TB105", "record": "0068d0000000003AAA", "owner": "o" * 30,
+             "title": "t" * 60, "message": "m" * 80}]
+    widths = {w: table.layout(rows, w) for w in (200, 160, 100, 80, 60, 40)}
+    assert widths[200] == ({"severity": 8, "code": 5, "record": 18, "owner": 20, "title": 40, "message": 80}, False)
+    assert widths[160][0]["message"] == 59 and widths[160][0]["title"] == 40  # the message gives way first
+    assert widths[100] == ({"severity": 4, "code": 5, "record": 10, "owner": 16, "title": 15, "message": 40}, True)
+    assert widths[80] == ({"severity": 4, "code": 5, "record": 10, "owner": 12, "title": 13, "message": 26}, True)
+    assert set(widths[60][0]) == {"severity", "code", "record", "message"}  # title, then owner, go last
+    assert set(widths[40][0]) == {"code", "record", "message"}
+    for w, (cols, _) in widths.items():
+        assert sum(cols.values()) + table.GAP * (len(cols) - 1) <= w
 
 
 def test_table_without_findings():
     out = plain(audit([jira("OPS-1", "t")], []))
-    assert out.split("\n")[:3] == ["1 initiative from 1 source: 0 red, 0 amber, 1 green", "", "No findings."]
+    assert out.split("\n")[:4] == ["1 record (1 initiative, 1 active) from 1 source",
+                                    "Health of the 1 record: 0 red, 0 amber, 1 green", "", "No findings."]
     assert "Findings per rule" not in out
 
 
@@ -717,8 +780,10 @@ def test_odd_text_never_crashes_and_repeats_exactly(name, tmp_path: Path):
 def test_empty_audit(name):
     out = render(EMITTERS[name], audit([], [], rules=[]))
     assert out == "" if name == "jsonl" else out.endswith("\n")
-    if name in ("table", "markdown", "github"):
+    if name in ("markdown", "github"):
         assert "0 initiatives from 0 sources" in out
+    if name == "table":
+        assert "0 records (0 initiatives, 0 active) from 0 sources" in out
 
 
 def test_empty_audit_documents():
@@ -734,3 +799,14 @@ def test_markdown_neutralises_mentions_and_references() -> None:
     from trackerbridge.emitters.markdown import cell
 
     assert cell("ping @platform-team about #123") == "ping &#64;platform-team about &#35;123"
+
+
+def test_csv_writes_a_nul_as_the_replacement_character_on_every_python() -> None:
+    """Python 3.10's csv refuses a NUL ("need to escape"); 3.11+ writes it raw. Both now write U+FFFD."""
+    result = audit([jira("OPS-1", "a\x00b")], [finding(OWNER, jira("OPS-1", "a\x00b"), "x\x00y")])
+    rows = list(stdlib_csv.reader(io.StringIO(render(csv.emit, result))))
+    assert rows[1][COLUMNS_INDEX["title"]] == "a\ufffdb" and rows[1][COLUMNS_INDEX["message"]] == "x\ufffdy"
+    assert "\x00" not in render(csv.emit, result)
+
+
+COLUMNS_INDEX = {name: n for n, name in enumerate(csv.COLUMNS)}

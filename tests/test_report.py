@@ -274,7 +274,8 @@ def test_csv_sections_and_columns() -> None:
 
 def test_json_documents_its_schema() -> None:
     document = stdlib_json.loads(render(json.render, build_report(audit(), [(NOW - timedelta(days=1), {"red": 3})])))
-    assert list(document) == ["schema", "generated_at", "since", "sources", "records", "headline", "owners", "teams",
+    assert list(document) == ["schema", "generated_at", "since", "sources", "records", "initiatives", "read_at",
+                              "headline", "owners", "teams",
                               "sunset_candidates", "handoffs", "findings_by_rule"]
     assert document["schema"] == "trackerbridge.report/v1"
     for key in document:
@@ -303,3 +304,29 @@ def test_every_format_is_deterministic(fmt: str) -> None:
                            settings=result.settings)
     fn = renderers()[fmt]
     assert render(fn, build_report(result)) == render(fn, build_report(shuffled))
+
+
+def test_findings_per_rule_list_the_largest_first_when_the_rule_measures_days() -> None:
+    stale = [ops(10 + n, updated=NOW - timedelta(days=days)) for n, days in enumerate((40, 400, 95, 9 * 30, 31))]
+    report = build_report(audit([*organisation(), *stale]))
+    tb106 = next(g for g in report.rules if g.code == "TB106")
+    days = [int(re.search(r"(\d+) days", f.message).group(1)) for f in tb106.findings]
+    assert days == sorted(days, reverse=True) and days[0] == 400 and tb106.by_size and tb106.order == "largest"
+    tb101 = next(g for g in report.rules if g.code == "TB101")
+    assert not tb101.by_size and tb101.order == "first"  # "no owner" has no size: said, not called worst
+    page = render(html.render, report)
+    assert "worst" not in page.lower().replace("worst first", "")
+    assert "Records per rule" in page
+
+
+def test_terminal_report_names_hand_offs_by_the_opportunity_name_and_says_when_data_was_read() -> None:
+    read = NOW - timedelta(hours=3)
+    report = build_report(audit(), read_at=read)
+    out = render(lambda r, o: table.render(r, o, width=160), report)
+    rows = [line for line in out.splitlines() if "006A" in line or "006B" in line]
+    assert rows and all(re.match(r"Deal 006[AB]\s+006[AB]\s", row) for row in rows), rows
+    assert "data read 2026-10-15 09:00 UTC (by the last sync)" in out
+    assert "Data read 2026-10-15 09:00 UTC (by the last sync)" in render(html.render, report)
+    assert stdlib_json.loads(render(json.render, report))["read_at"] == read.isoformat()
+    pulled = build_report(audit(), read_at=NOW, pulled=True)
+    assert "data read 2026-10-15 12:00 UTC (pulled for this report)" in render(markdown.render, pulled)

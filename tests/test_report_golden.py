@@ -166,6 +166,7 @@ def test_from_the_state_store_without_api_calls(sb: Sandbox, tmp_path: Path, doc
     assert sb.admin("GET", "requests")["total"] == before, "no API calls without --pull"
     assert crashed
     stored = json.loads(out)
+    assert stored["read_at"] == other.isoformat()  # the newest finished run read the stored records
     figures = {h["key"]: h for h in stored["headline"]}
     assert {k: h["value"] for k, h in figures.items()} == GOLDEN
     assert [p["value"] for p in figures["overdue"]["series"]] == [37, 33, 30]  # since two days ago

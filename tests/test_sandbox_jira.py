@@ -347,3 +347,39 @@ def test_data_center_has_no_context_or_option_endpoints(sandbox_factory: Callabl
     session = admin_session(sb)
     fid = session.post(f"{api}/field", json={"name": "Delivery health", "type": CFT + "select"}).json()["id"]
     assert session.post(f"{api}/field/{fid}/context", json={"name": "Default"}).status_code == 404
+
+
+def test_cloud_answers_the_v3_paths_with_rich_text_as_adf(sandbox: Sandbox) -> None:
+    """Atlassian's current Cloud documentation uses v3: serverInfo and myself answer as in v2, and search/jql
+    gives textarea fields as Atlassian Document Format documents."""
+    info = sandbox.info
+    http = requests.Session()
+    http.auth, http.verify = (info.jira_email, info.jira_api_token), info.ca_bundle
+    http.trust_env = False  # REQUESTS_CA_BUNDLE in the environment would override `verify`
+
+    def get(version: str, path: str, **params: object) -> dict:
+        response = http.get(f"{info.jira_url}/rest/api/{version}/{path}", params=params, timeout=10)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    assert get("3", "serverInfo")["deploymentType"] == "Cloud"
+    assert get("3", "myself")["emailAddress"] == get("2", "myself")["emailAddress"] == info.jira_email
+    key, issue = next((k, i) for k, i in sandbox.jira_data.issues.items() if i.fields.get("description"))
+    issue.fields["description"] = "first line\n\nthird line"
+    v2 = get("2", "search/jql", jql=f"key = {key}", fields="summary,description")["issues"][0]["fields"]
+    v3 = get("3", "search/jql", jql=f"key = {key}", fields="summary,description")["issues"][0]["fields"]
+    assert v2["description"] == "first line\n\nthird line" and v3["summary"] == v2["summary"]
+    assert v3["description"] == {"type": "doc", "version": 1, "content": [
+        {"type": "paragraph", "content": [{"type": "text", "text": "first line"}]},
+        {"type": "paragraph", "content": []},
+        {"type": "paragraph", "content": [{"type": "text", "text": "third line"}]}]}
+    post = http.post(f"{info.jira_url}/rest/api/3/search/jql", json={"jql": f"key = {key}", "fields": ["description"]},
+                     timeout=10)
+    assert post.json()["issues"][0]["fields"]["description"] == v3["description"]
+
+
+def test_data_center_has_no_v3(sandbox_factory: Callable[..., Sandbox]) -> None:
+    sb = sandbox_factory(jira_flavor="datacenter", size=20)
+    response = requests.get(f"{sb.info.jira_url}/rest/api/3/serverInfo", verify=sb.info.ca_bundle, timeout=10,
+                            headers={"Authorization": f"Bearer {sb.info.jira_pat}"})
+    assert response.status_code == 404

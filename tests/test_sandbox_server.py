@@ -126,3 +126,19 @@ def test_data_dir_keeps_writes_across_a_restart(tmp_path: Path) -> None:
         assert jira_get(second, "issue/OPS-1").json()["fields"]["labels"][-1] == "kept-after-restart"
     finally:
         second.stop()
+
+
+def test_faults_endpoint_answers_as_the_readme_describes(sandbox: Sandbox) -> None:
+    import json
+    import re
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    get_row = next(line for line in readme.splitlines() if line.startswith("| `GET /_sandbox/faults`"))
+    put_row = next(line for line in readme.splitlines() if line.startswith("| `PUT /_sandbox/faults`"))
+    documented = json.loads(re.search(r"`(\{\"rules\".*?\})`", get_row).group(1))
+    body = json.loads(re.search(r"body `(\{.*?\})`", put_row).group(1))
+    answer = sandbox.admin("PUT", "faults", body)
+    for _ in range(6):
+        jira_get(sandbox, "myself")
+    assert sandbox.admin("GET", "faults") == documented  # error every 3rd request: 6 requests, fired twice
+    assert answer == {"rules": [{**documented["rules"][0], "fired": 0}]}

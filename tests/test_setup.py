@@ -74,7 +74,7 @@ def test_dry_run_lists_the_missing_field_and_creates_nothing(
     sb = sandbox_factory(jira_flavor=flavor)
     before = dict(sb.jira_data.fields)
     code, out, err = run(["setup", "jira", "--project", str(project)], sb.info.as_env())
-    assert code == 0, err
+    assert code == 1, err  # as its help says: the dry run found fields missing
     assert "Delivery health: select list [Green, Amber, Red]" in out
     assert "Health reasons" not in out  # exists already
     assert "dry run" in out
@@ -88,6 +88,7 @@ def test_apply_creates_the_field_with_its_options_then_check_passes_and_a_rerun_
     env = sb.info.as_env()
     code, _, err = run(["check", "--project", str(project), "sandbox-jira"], env)
     assert code == 2 and "no field 'Delivery health'" in err
+    assert "  next: `trackerbridge setup jira sandbox-jira` lists the missing fields (`--apply` creates them" in err
     code, out, err = run(["setup", "jira", "sandbox-jira", "--project", str(project), "--apply"], env)
     assert code == 0, err
     [created] = fields_named(sb, "Delivery health")
@@ -103,6 +104,7 @@ def test_apply_creates_the_field_with_its_options_then_check_passes_and_a_rerun_
     assert code == 0, err
     assert "no missing fields" in out
     assert len(sb.jira_data.fields) == count
+    assert run(["setup", "jira", "--project", str(project)], env)[0] == 0  # the dry run: nothing missing now
     assert len(fields_named(sb, "Delivery health")) == 1
 
 
@@ -141,6 +143,8 @@ def test_salesforce_prints_a_metadata_package_and_writes_it_with_output(
 ) -> None:
     sb = sandbox_factory()
     env = sb.info.as_env()
+    code, _, err = run(["check", "--project", str(project), "sandbox-salesforce"], env)
+    assert code == 2 and "  next: `trackerbridge setup salesforce sandbox-salesforce` prints the missing" in err
     code, out, err = run(["setup", "salesforce", "--project", str(project)], env)
     assert code == 0, err
     docs: dict[str, str] = {}

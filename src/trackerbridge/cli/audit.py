@@ -16,6 +16,7 @@ from trackerbridge.cli.common import (
     EXIT_CONFIG,
     EXIT_FINDINGS,
     EXIT_OK,
+    check_output,
     destination,
     fail,
     parse_moment,
@@ -29,6 +30,8 @@ if TYPE_CHECKING:
     from trackerbridge.config.project import Project
 
 FAIL_ON = {"red": 2, "amber": 1, "never": 99}  # the flag rank at which the audit exits 1
+SUFFIXES = {".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".md": "markdown",
+            ".markdown": "markdown", ".sarif": "sarif", ".txt": "table"}  # --output's suffix, without --format
 
 
 @main.command("audit")
@@ -38,7 +41,8 @@ FAIL_ON = {"red": 2, "amber": 1, "never": 99}  # the flag rank at which the audi
     "fmt",
     default=None,
     metavar="FORMAT",
-    help="table, json, jsonl, csv, markdown, github or sarif (default: table on a terminal, else json).",
+    help="table, json, jsonl, csv, markdown, github or sarif (default: from --output's suffix, .json .jsonl .csv "
+    ".md .sarif .txt; else table on a terminal, json off one).",
 )
 @click.option(
     "--fail-on",
@@ -47,7 +51,7 @@ FAIL_ON = {"red": 2, "amber": 1, "never": 99}  # the flag rank at which the audi
     show_default=True,
     help="Exit 1 when any initiative is at least this unhealthy.",
 )
-@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="Write here, not stdout.")
+@click.option("--output", "-o", type=click.Path(path_type=Path), help="Write here, not stdout.")
 @click.option("--as-of", metavar="TIME", help="Evaluate as of this time (ISO; default now). Reproduces past audits.")
 @project_options
 def audit_command(
@@ -88,9 +92,15 @@ def render_audit(
     except PluginError as exc:
         fail(str(exc), EXIT_CONFIG)
     stream = sys.stdout
+    if fmt is None and output is not None:
+        fmt = SUFFIXES.get(output.suffix.lower())
+        if fmt is None:
+            fail(f"cannot tell the format from {output.name!r}: give --format, or a suffix "
+                 f"({', '.join(SUFFIXES)})", EXIT_CONFIG)
     fmt = fmt or ("table" if output is None and stream.isatty() else "json")
     if fmt not in formats:
         fail(f"unknown format {fmt!r}; choose one of {', '.join(formats)}", EXIT_CONFIG)
+    check_output(output)
     try:
         with progress_bar() as progress:
             result = run_audit(project, names, now, env, progress)
@@ -105,6 +115,8 @@ def render_audit(
             emit_table(result, out, color=output is None and out.isatty() and not os.environ.get("NO_COLOR"))
         else:
             formats[fmt](result, out)
+    if output is not None:
+        click.echo(f"wrote the audit ({fmt}) to {output}", err=True)
     sys.exit(exit_code(result, fail_on))
 
 

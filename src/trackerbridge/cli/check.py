@@ -6,12 +6,17 @@ import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from trackerbridge.cli import main
 from trackerbridge.cli.common import EXIT_CONFIG, EXIT_OK, fail, project_environment, project_options
 from trackerbridge.mapping import CompiledMapping
+
+if TYPE_CHECKING:
+    from trackerbridge.config.errors import ConfigError
+    from trackerbridge.config.project import Project
 
 
 @main.command("check")
@@ -54,8 +59,25 @@ def check_command(connectors: tuple[str, ...], project_dir: Path, sandbox_flavor
             click.echo(f"{r.name}: not ready:", err=True)
             for error in r.errors:
                 click.echo(f"  {error}", err=True)
+            hint = next_step(project, r.name, r.errors)
+            if hint:
+                click.echo(f"  next: {hint}", err=True)
             code = max(code, EXIT_CONFIG)
     sys.exit(code)
+
+
+def next_step(project: Project, name: str, errors: list[ConfigError]) -> str | None:
+    """When fields the write-back or a sync needs are missing from the tracker, the command that makes them."""
+    from trackerbridge.setup import wanted_fields
+
+    wanted = {f.ref for f in wanted_fields(project, name)}
+    if not any(e.message == f"no field {ref!r} in the live catalog" for e in errors for ref in wanted):
+        return None
+    if project.connectors[name].type == "salesforce":
+        return (f"`trackerbridge setup salesforce {name}` prints the missing fields as a metadata package to deploy "
+                "(`sf project deploy start`), then run `trackerbridge check` again")
+    return (f"`trackerbridge setup jira {name}` lists the missing fields (`--apply` creates them; needs Administer "
+            "Jira), then run `trackerbridge check` again")
 
 
 def describe_mapping(mapping: CompiledMapping) -> Iterator[str]:

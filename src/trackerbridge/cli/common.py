@@ -95,14 +95,40 @@ def project_environment(project_dir: Path, sandbox_flavor: str | None) -> Iterat
     """The loaded project (config errors exit 2) and the environment to connect with. On a terminal,
     each retry of a transient error shows as "retrying (n/N)" instead of a silent pause."""
     project = load_project(project_dir)
-    with terminal_retry_notices():
-        if sandbox_flavor is None:
-            yield project, os.environ
-            return
-        from trackerbridge.sandbox.runner import SandboxConfig, sandbox_environment
+    with terminal_retry_notices(), _sandboxed(project, sandbox_flavor) as env:
+        yield project, env
 
-        with sandbox_environment(SandboxConfig(port=0, jira_flavor=sandbox_flavor)) as (_, env):
-            yield project, env
+
+@contextmanager
+def _sandboxed(project: Project, sandbox_flavor: str | None) -> Iterator[Mapping[str, str]]:
+    """This environment, or the project's own embedded sandbox (kept between commands)."""
+    if sandbox_flavor is None:
+        yield os.environ
+        return
+    import pickle
+    from contextlib import ExitStack
+
+    from trackerbridge.sandbox.runner import SandboxConfig, sandbox_environment
+
+    data_dir = sandbox_dir(project.root, sandbox_flavor)
+    port_file = data_dir / "port" if data_dir is not None else None
+    with ExitStack() as stack:
+        try:
+            # The same port as last time when it is free, so the organisation keeps its URL between commands.
+            for port in dict.fromkeys([_kept_port(port_file), 0]):
+                config = SandboxConfig(port=port, jira_flavor=sandbox_flavor, data_dir=data_dir)
+                try:
+                    sb, env = stack.enter_context(sandbox_environment(config))
+                    break
+                except OSError:
+                    if port == 0:
+                        raise
+        except (ValueError, EOFError, pickle.UnpicklingError) as exc:
+            fail(f"cannot load the project's sandbox organisation in {data_dir} ({exc}); "
+                 "`trackerbridge sandbox reset` starts a fresh one", EXIT_CONFIG)
+        if port_file is not None:
+            port_file.write_text(sb.info.url.rsplit(":", 1)[1], encoding="utf-8")
+        yield env
 
 
 @contextmanager
@@ -120,13 +146,48 @@ def terminal_retry_notices() -> Iterator[None]:
         yield
 
 
+def _kept_port(port_file: Path | None) -> int:
+    try:
+        return int(port_file.read_text(encoding="utf-8")) if port_file is not None else 0
+    except (OSError, ValueError):
+        return 0
+
+
+def sandbox_dir(root: Path, flavor: str) -> Path | None:
+    """Where `--sandbox` keeps the project's own sandbox organisation between commands, so a second
+    `sync --sandbox` carries on from the first; None (a fresh organisation each time) when the
+    project directory cannot be written, like the packaged demo in a read-only install."""
+    directory = root / ".trackerbridge" / f"sandbox-{flavor}"
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return directory if os.access(directory, os.W_OK) else None
+
+
+def check_output(output: Path | None) -> None:
+    """Refuse an --output that cannot be written before any work (exit 2, one line), rather than fail after a pull."""
+    if output is None:
+        return
+    parent = output.parent if str(output.parent) else Path(".")
+    if output.is_dir():
+        fail(f"cannot write {output}: it is a directory", EXIT_CONFIG)
+    if not parent.is_dir():
+        fail(f"cannot write {output}: the directory {parent} does not exist (create it first)", EXIT_CONFIG)
+    if not os.access(parent, os.W_OK) or (output.exists() and not os.access(output, os.W_OK)):
+        fail(f"cannot write {output}: permission denied", EXIT_CONFIG)
+
+
 @contextmanager
 def destination(output: Path | None) -> Iterator[TextIO]:
+    """stdout, or the file; a file that cannot be opened is exit 2 with one line, never a traceback."""
     if output is None:
         yield sys.stdout
         return
-    # 0600: reports name every record's owners and titles
-    fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:  # 0600: reports name every record's owners and titles
+        fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    except OSError as exc:
+        fail(f"cannot write {output}: {exc.strerror or exc}", EXIT_CONFIG)
     with open(fd, "w", encoding="utf-8", newline="") as fh:
         yield fh
 

@@ -14,6 +14,7 @@ import click
 from trackerbridge.cli import main
 from trackerbridge.cli.common import (
     EXIT_CONFIG,
+    check_output,
     destination,
     fail,
     parse_moment,
@@ -45,7 +46,7 @@ NO_STATE = (
     help="html, markdown, json, csv or table (plugins may add more). Default: from --output's suffix "
     "(.html, .md, .json, .csv), else table on a terminal, else html.",
 )
-@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="Write here, not stdout.")
+@click.option("--output", "-o", type=click.Path(path_type=Path), help="Write here, not stdout.")
 @click.option("--since", metavar="DATE", help="Trends, and hand-offs closed, from this date (ISO).")
 @click.option("--pull", is_flag=True, help="Read the trackers now (read-only) instead of the last sync's records.")
 @click.option(
@@ -86,15 +87,18 @@ def report_command(
     if fmt is None:
         fmt = SUFFIXES.get(output.suffix.lower()) if output is not None else None
         fmt = fmt or ("table" if output is None and sys.stdout.isatty() else "html")
+    check_output(output)
     with project_environment(project_dir, sandbox_flavor) as (project, env):
         url = _state_url(project, state)
         if pull:
             result = _pull(project, now, env)
             history = read_history(url, start)
+            read_at = now
         else:
             history = read_history(url, start, required=True)
             result = _from_state(project, url, now)
-    report = build_report(result, history, start)
+            read_at = last_read(url)
+    report = build_report(result, history, start, read_at=read_at, pulled=pull)
     with destination(output) as out:
         if fmt == "table":
             from trackerbridge.report.table import render as table
@@ -102,6 +106,8 @@ def report_command(
             table(report, out, color=output is None and out.isatty() and not os.environ.get("NO_COLOR"))
         else:
             formats[fmt](report, out)
+    if output is not None:
+        click.echo(f"wrote the report ({fmt}) to {output}", err=True)
 
 
 def _state_url(project: Project, given: str | None) -> str:
@@ -173,6 +179,16 @@ def read_history(
     if required and not finished:
         fail(NO_STATE.format(url=_safe(url)), EXIT_CONFIG)
     return [(r.started_at, m) for r in finished if (m := metrics_of(r.metrics))]
+
+
+def last_read(url: str) -> datetime | None:
+    """When the newest finished run started: the records in the store were read then."""
+    store = _open(url)
+    if store is None:
+        return None
+    with store:
+        runs = store.runs(limit=50)
+    return next((r.started_at for r in runs if r.status not in UNUSABLE), None)
 
 
 def _reason(exc: Exception) -> str:

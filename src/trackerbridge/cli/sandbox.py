@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import gc
+import shlex
 import signal
 import sys
 from datetime import datetime, timezone
@@ -12,7 +14,13 @@ from types import FrameType
 import click
 
 from trackerbridge.cli import main
-from trackerbridge.cli.common import PACKAGED_DEMO, demo_options, parse_moment
+from trackerbridge.cli.common import EXIT_CONFIG, PACKAGED_DEMO, demo_options, fail, parse_moment
+
+
+def export_lines(env: dict[str, str]) -> list[str]:
+    """`export NAME='value'` lines safe to paste into bash or eval: single quotes, so the `!` of the
+    Salesforce token is not history expansion and no value is split or expanded."""
+    return [f"export {name}={shlex.quote(value)}" for name, value in env.items()]
 
 
 @main.group()
@@ -50,6 +58,11 @@ def sandbox() -> None:
     help="Keep the data (and the CA) here, so the sandbox survives a restart.",
 )
 @click.option(
+    "--env-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the export lines here once listening, for scripts: eval \"$(cat FILE)\" or . FILE.",
+)
+@click.option(
     "--salesforce-daily-limit",
     type=click.IntRange(min=1),
     default=1_000_000,
@@ -66,9 +79,12 @@ def serve(
     latency_ms: int,
     faults: str,
     data_dir: Path | None,
+    env_file: Path | None,
     salesforce_daily_limit: int,
 ) -> None:
-    """Start the emulator on loopback over HTTPS and print how to connect."""
+    """Start the emulator on loopback over HTTPS and print how to connect.
+
+    Exit codes: 0 stopped (Ctrl+C or SIGTERM), 2 a bad option, or the port is in use."""
     from trackerbridge.sandbox import Sandbox, SandboxConfig
     from trackerbridge.sandbox.faults import FaultSpecError
 
@@ -91,7 +107,8 @@ def serve(
     try:
         sb.start()
     except OSError as exc:
-        raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+        hint = " (--port 0 picks a free one)" if exc.errno in (errno.EADDRINUSE, errno.EACCES) else ""
+        fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}{hint}", EXIT_CONFIG)
 
     def stop(signum: int, frame: FrameType | None) -> None:
         sb.stop()
@@ -106,13 +123,47 @@ def serve(
         for line in sb.summary.lines():
             click.echo(f"  {line}")
     click.echo("Connect with:")
-    for name, value in info.as_env().items():
-        click.echo(f"  export {name}={value}")
+    lines = export_lines(info.as_env())
+    for line in lines:
+        click.echo(f"  {line}")
+    if env_file is not None:
+        try:
+            env_file.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
+        except OSError as exc:
+            sb.stop()
+            fail(f"cannot write {env_file}: {exc.strerror or exc}", EXIT_CONFIG)
+        click.echo(f"Export lines written to {env_file}", err=True)
+    click.echo(f"Endpoints and credentials: {info.url}/", err=True)
     click.echo("Press Ctrl+C to stop.", err=True)
     try:
         sb.wait()
     except KeyboardInterrupt:
         sb.stop()
+
+
+@sandbox.command("reset")
+@click.option(
+    "--project",
+    "project_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=".",
+    envvar="TRACKERBRIDGE_PROJECT",
+    show_default=True,
+    help="Project directory whose sandbox organisation to remove.",
+)
+def reset(project_dir: Path) -> None:
+    """Forget the project's sandbox organisation (what --sandbox keeps in .trackerbridge/sandbox-*):
+    the next --sandbox command starts from a fresh demo organisation."""
+    import shutil
+
+    found = sorted((project_dir / ".trackerbridge").glob("sandbox-*"))
+    for directory in found:
+        shutil.rmtree(directory)
+    if not found:
+        click.echo(f"no sandbox organisation kept in {project_dir / '.trackerbridge'}; nothing to reset")
+        return
+    click.echo(f"removed {', '.join(str(d) for d in found)}; the next --sandbox command starts a fresh organisation")
+    click.echo("the state store still remembers the old one: run the next sync with --full")
 
 
 @main.command()

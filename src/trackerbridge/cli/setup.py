@@ -11,7 +11,15 @@ from typing import TYPE_CHECKING
 import click
 
 from trackerbridge.cli import main
-from trackerbridge.cli.common import EXIT_CONFIG, EXIT_CONNECTOR, EXIT_OK, fail, project_environment, project_options
+from trackerbridge.cli.common import (
+    EXIT_CONFIG,
+    EXIT_CONNECTOR,
+    EXIT_FINDINGS,
+    EXIT_OK,
+    fail,
+    project_environment,
+    project_options,
+)
 
 if TYPE_CHECKING:
     from trackerbridge.config.project import Project
@@ -42,7 +50,8 @@ def setup_command(
     Jira: lists them, or creates them with --apply (needs the Administer Jira permission).
     Salesforce: prints a metadata package (CustomField files and package.xml) to deploy with
     `sf project deploy start`, or writes it into --output DIR. Exits 0 when nothing is missing or all
-    was created; 2 for configuration problems, 3 when a tracker cannot be reached or refuses.
+    was created (or the Salesforce package printed or written); 1 when the Jira dry run (no --apply)
+    finds fields missing; 2 for configuration problems, 3 when a tracker cannot be reached or refuses.
     """
     from trackerbridge import setup
     from trackerbridge.config.errors import ConfigError
@@ -77,7 +86,8 @@ def setup_command(
             _apply_jira(project, plans, env)
         elif any(p.missing for p in plans):
             click.echo("dry run: nothing created; run again with --apply to create these fields")
-    sys.exit(EXIT_OK)
+    dry_run = system == "jira" and not apply_
+    sys.exit(EXIT_FINDINGS if dry_run and any(p.missing for p in plans) else EXIT_OK)
 
 
 def _apply_jira(project: Project, plans: list[ConnectorPlan], env: Mapping[str, str]) -> None:

@@ -186,6 +186,8 @@ def _sync(
         seconds=round(time.monotonic() - started, 2),
         stopped=result.stopped,
     )
+    if log_format == "text" or sys.stdout.isatty():
+        click.echo(closing_sentence(result))
     if result.stopped:
         sys.exit(EXIT_CONNECTOR)
     if result.failed:
@@ -213,19 +215,53 @@ def _prune_if_due(store: Any, now: datetime, days: int, log: Logger) -> None:
     runs, rows = store.prune(now - timedelta(days=days))
     if runs or rows:
         log("pruned", runs=runs, audit_rows=rows, kept_days=days)
+def closing_sentence(result: Any) -> str:
+    """What the run did, for a person: besides the logs, the one line to read at a terminal."""
+    from trackerbridge.health import Flag
+
+    flags = result.audit.flag_counts()
+    turned = sum(n.kind == "turned-red" for c in result.plan.changes for n in c.notes)
+    health = f"{flags.get(Flag.RED, 0)} red, {turned} turned red"
+    per: dict[str, int] = {}
+    for endpoint, n in result.api_calls.items():  # keyed "connector METHOD path"
+        name = endpoint.split(" ", 1)[0]
+        per[name] = per.get(name, 0) + n
+    calls = sorted(per.items())
+    if calls and len({n for _, n in calls}) == 1:
+        api = f"{_count(calls[0][1], 'API call')} per connector"
+    else:
+        api = "API calls: " + (", ".join(f"{name} {n}" for name, n in calls) or "none")
+    conflicts = _count(len(result.plan.conflicts), "conflict")
+    if result.dry_run:
+        records = _count(len(result.plan.changes), "record")
+        head = f"would write to {records} ({health}); nothing written to the trackers"
+    else:
+        head = f"wrote health to {_count(result.written, 'record')}: {health}"
+        if result.failed:
+            head += f"; {_count(len(result.failed), 'write')} failed"
+    tail = f"; stopped early: {result.stopped}" if result.stopped else ""
+    return f"{head}; {conflicts}; {api}{tail}"
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n:,} {word}" if n == 1 else f"{n:,} {word}s"
 
 
 def describe_plan(planned: Any) -> list[str]:
-    """The change set, one line per record: what a real run then writes."""
+    """The change set, one line per record, by connector and key in natural order (DEL-2 before DEL-10),
+    values whole: exactly what a real run then writes."""
+    from trackerbridge.emitters.json import natural
+
     lines = []
-    for c in planned.changes:
+    for c in sorted(planned.changes, key=lambda c: (natural(c.connector), natural(c.key))):
         parts = [f"{f.name}: {_show(f.before)} -> {_show(f.after)}" for f in c.fields]
         if c.add_labels or c.remove_labels:
             parts.append("labels " + " ".join([*(f"+{x}" for x in c.add_labels), *(f"-{x}" for x in c.remove_labels)]))
         parts += [f"note ({n.kind})" for n in c.notes]
         lines.append(f"{c.connector} {c.key}: " + "; ".join(parts))
     lines.append(
-        f"{len(planned.changes)} records to change, {len(planned.conflicts)} conflicts (dry run: nothing written)"
+        f"{len(planned.changes)} records to change, {len(planned.conflicts)} conflicts "
+        "(dry run: nothing written to the trackers)"
     )
     return lines
 
@@ -235,5 +271,4 @@ def _show(value: Any) -> str:
 
     if isinstance(value, Person):
         return value.email or value.label
-    text = repr(value) if value is not None else "∅"
-    return text if len(text) <= 60 else text[:57] + "..."
+    return repr(value) if value is not None else "∅"

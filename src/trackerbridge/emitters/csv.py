@@ -8,6 +8,10 @@ Tracker text ends up in a spreadsheet, so a title like `=HYPERLINK(...)` must no
 following OWASP's CSV-injection guidance, a cell starting with =, +, -, @, tab or carriage return
 gets a leading apostrophe, which spreadsheets read as "this is text". Quoting every field also keeps
 a spreadsheet that splits on ";" from starting a new cell inside a title.
+
+A NUL in tracker text becomes U+FFFD: Python 3.10's csv module refuses to write one ("need to
+escape") while 3.11+ writes it raw, and no spreadsheet shows it; the replacement keeps the output
+the same on every supported Python.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 def cell(value: object) -> str:
     """A field a spreadsheet shows as text, never evaluates."""
-    s = "" if value is None else str(value)
+    s = "" if value is None else str(value).replace("\x00", "\ufffd")
     return "'" + s if s.startswith(FORMULA_STARTS) else s
 
 

@@ -1,8 +1,9 @@
 """The audit as a rich table, for a person at a terminal.
 
-A headline (how many initiatives from how many sources, and how many are red, amber, green: each
-count coloured and labelled in words, so colour is never the only signal), the live findings worst
-first, how many waived findings were left out, and the counts per rule.
+A headline (how many records, initiatives and active initiatives from how many sources, and how
+many records are red, amber, green: each count coloured and labelled in words, so colour is never
+the only signal), the live findings worst first, one line each at any width (columns narrow in a
+fixed order, see NARROWING), how many waived findings were left out, and the counts per rule.
 
 Tracker text goes in as rich `Text`, never markup, so "[bold]" in a title is shown, not obeyed; and
 control characters (ESC starts terminal escape sequences) and bidi overrides are replaced before
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, TextIO
 from urllib.parse import quote
 
 from rich import box
+from rich.cells import cell_len
 from rich.console import Console, Group
 from rich.style import Style
 from rich.table import Table
@@ -63,10 +65,11 @@ def _plural(n: int, word: str) -> str:
 
 
 def _headline(result: AuditResult, color: bool) -> Text:
+    from trackerbridge.report.model import population, population_text
+
     flags = result.flag_counts()
-    line = Text(
-        f"{_plural(len(result.initiatives), 'initiative')} from {_plural(len(source_names(result)), 'source')}: "
-    )
+    line = Text(f"{population_text(*population(result))} from {_plural(len(source_names(result)), 'source')}\n"
+                f"Health of the {_plural(len(result.initiatives), 'record')}: ")
     for n, flag in enumerate((Flag.RED, Flag.AMBER, Flag.GREEN)):
         if n:
             line.append(", ")
@@ -74,26 +77,92 @@ def _headline(result: AuditResult, color: bool) -> Text:
     return line
 
 
-def _findings(live: list[Finding], color: bool) -> Table:
+# The findings table at any width: one line per finding. Columns start at their content's width (capped), then
+# shrink, shorten or go, in this fixed order, until the row fits; the message takes what is left. Every cell is
+# cut with an ellipsis, never wrapped.
+COLUMNS = ("severity", "code", "record", "owner", "title", "message")
+CAPS = {"record": 24, "owner": 20, "title": TITLE_CHARS}
+SHORT_SEVERITY = {"error": "err", "warning": "warn"}
+NO_OWNER = "-"
+GAP = 2  # between columns: a cell's right padding and the box's blank divider
+NARROWING: tuple[tuple[str, str, int], ...] = (
+    ("shrink", "message", 40),
+    ("shrink", "title", 24),
+    ("shrink", "owner", 16),
+    ("short", "severity", 4),
+    ("shrink", "record", 10),  # Jira keys fit; an 18-character Salesforce Id keeps its start
+    ("shrink", "title", 14),
+    ("shrink", "owner", 12),
+    ("shrink", "message", 26),
+    ("shrink", "title", 10),
+    ("shrink", "owner", 10),
+    ("drop", "title", 0),
+    ("drop", "owner", 0),
+    ("drop", "severity", 0),
+    ("shrink", "message", 1),
+)
+
+
+def layout(rows: list[dict[str, str]], width: int) -> tuple[dict[str, int], bool]:
+    """Column widths (absent = dropped) that fit `width` with GAP blanks between columns, and whether the
+    severity is shortened (err, warn)."""
+    natural = {c: max([cell_len(c), *(cell_len(r[c]) for r in rows)]) for c in COLUMNS}
+    widths = {c: min(natural[c], CAPS.get(c, natural[c])) for c in COLUMNS}
+    short = False
+
+    def total() -> int:
+        return sum(widths.values()) + GAP * (len(widths) - 1)
+
+    for action, column, floor in NARROWING:
+        excess = total() - width
+        if excess <= 0:
+            break
+        if action == "shrink":
+            widths[column] = max(floor, widths[column] - excess)
+        elif action == "short":
+            short = True
+            widths[column] = min(widths[column], floor)
+        else:
+            del widths[column]
+    return widths, short
+
+
+def _findings(live: list[Finding], owners: dict[str, str], color: bool, width: int) -> Table:
+    rows = [
+        {
+            "severity": clean(severity(f.severity)),
+            "code": clean(f.code),
+            "record": clean(f.key),
+            "owner": clean(owners.get(f.ref)) or NO_OWNER,
+            "title": clean(f.title),
+            "message": clean(f.message),
+        }
+        for f in live
+    ]
+    widths, short = layout(rows, width)
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 1, 0, 0))
-    table.add_column("severity", no_wrap=True)
-    table.add_column("code", no_wrap=True)
-    table.add_column("record", no_wrap=True, overflow="ellipsis", max_width=24)
-    table.add_column("title", no_wrap=True, overflow="ellipsis", max_width=TITLE_CHARS)
-    table.add_column("message", overflow="fold", ratio=1)
-    for f in live:
-        sev = severity(f.severity)
-        record = Text(clean(f.key))
-        url = _link(f.url) if color else None
-        if url:
-            record.stylize(Style(link=url))
-        table.add_row(
-            Text(clean(sev), style=SEVERITY_STYLES.get(sev, "") if color else ""),
-            Text(clean(f.code)),
-            record,
-            Text(shorten(clean(f.title), TITLE_CHARS)),
-            Text(shorten(clean(f.message), MESSAGE_CHARS)),
-        )
+    for column in COLUMNS:
+        if column in widths:
+            header = "sev" if column == "severity" and short else column
+            table.add_column(header, no_wrap=True, overflow="ellipsis", width=widths[column])
+    for f, row in zip(live, rows, strict=True):
+        cells: list[Text] = []
+        for column in COLUMNS:
+            if column not in widths:
+                continue
+            value = row[column]
+            if column == "severity":
+                style = SEVERITY_STYLES.get(value, "") if color else ""
+                cells.append(Text(SHORT_SEVERITY.get(value, value) if short else value, style=style))
+            elif column == "record":
+                record = Text(value)
+                url = _link(f.url) if color else None
+                if url:
+                    record.stylize(Style(link=url))
+                cells.append(record)
+            else:
+                cells.append(Text(shorten(value, max(widths[column], 1) * 2 + MESSAGE_CHARS)))
+        table.add_row(*cells)
     return table
 
 
@@ -117,7 +186,8 @@ def emit_table(result: AuditResult, out: TextIO, *, color: bool, width: int | No
     waived = len(result.findings) - len(result.live)
     parts: list[Text | Table] = [_headline(result, color), Text()]
     if live:
-        parts.append(_findings(live, color))
+        owners = {i.ref: i.owner.label for i in result.initiatives if i.owner is not None}
+        parts.append(_findings(live, owners, color, width or _terminal_width()))
     else:
         parts.append(Text("No findings."))
     if waived:
@@ -157,6 +227,10 @@ def _stable_links(rendered: str) -> str:
         return f"\x1b]8;id=tb{number};{url}\x1b\\"
 
     return _LINK_ID.sub(renumber, rendered)
+
+
+def _terminal_width() -> int:
+    return Console(force_terminal=True).size.width
 
 
 def _isatty(out: TextIO) -> bool:

@@ -61,6 +61,7 @@ h1 { margin: 0; font-size: 28px; font-weight: 650; letter-spacing: -.01em; }
 .meta { margin: 6px 0 0; color: #d0d5dd; font-size: 13px; }
 .asof { text-align: right; font-size: 13px; color: #d0d5dd; }
 .asof strong { display: block; font-size: 20px; color: #fff; font-weight: 600; }
+.asof .read { display: block; margin-top: 2px; }
 h2 { font-size: 18px; margin: 0 0 2px; }
 h3 { font-size: 14px; margin: 18px 0 6px; }
 .lede { margin: 0 0 12px; color: var(--muted); }
@@ -137,8 +138,21 @@ footer dd { margin: 0; }
   .two { grid-template-columns: 1fr; }
   a { color: var(--ink); }
 }
+.scroll { overflow-x: auto; max-width: 100%; position: relative; }  /* relative: holds the .sr labels in the box */
+.scroll > table { min-width: 560px; }
+@media print { .scroll { overflow: visible; } .scroll > table { min-width: 0; } }
 @media (max-width: 760px) { .cards { grid-template-columns: 1fr 1fr; } .two { grid-template-columns: 1fr; } }
+@media (max-width: 520px) {
+  main { padding: 14px 10px 28px; }
+  header.top .inner { padding: 18px 12px 16px; flex-direction: column; align-items: flex-start; gap: 10px; }
+  .asof { text-align: left; }
+  section { padding: 14px 12px; }
+  .cards { grid-template-columns: 1fr; }
+}
 """
+# Every table sits in a horizontally scrolling box: on a phone (400 px) a table keeps all its columns and
+# scrolls sideways instead of pushing its last columns off the page.
+_TABLE = re.compile(r"<table>(.*?)</table>", re.DOTALL)
 
 
 def e(value: object) -> str:
@@ -370,7 +384,7 @@ def _rules(report: Report) -> str:
                        f'<td class="num">{g.waived:,}</td></tr>')
         shown, rest = head(g.findings, FINDINGS_PER_RULE)
         detail.append(f'<tr class="group"><td colspan="4">{e(g.code)} {e(g.name)} · {plural(g.count, "finding")}'
-                      f'{f" (worst {len(shown)} shown)" if rest else ""}</td></tr>')
+                      f'{f" ({g.order} {len(shown)} shown{_ORDER_NOTE[g.order]})" if rest else ""}</td></tr>')
         for f in shown:
             detail.append(f"<tr><td>{flag_chip(f.flag)}</td><td class=\"key\">{record_link(f.record, True)}</td>"
                           f"<td>{e(f.record.title)}</td><td>{e(f.message)}</td></tr>")
@@ -379,8 +393,11 @@ def _rules(report: Report) -> str:
             f'<table><thead><tr><th>Code</th><th>Rule</th><th>Severity</th><th class="num">Findings</th>'
             f'<th><span class="sr">Relative count</span></th><th class="num">Waived</th></tr></thead>'
             f'<tbody>{"".join(summary)}</tbody></table>'
-            f'<h3>Worst records per rule</h3><table><thead><tr><th>Health</th><th>Record</th><th>Title</th>'
+            f'<h3>Records per rule</h3><table><thead><tr><th>Health</th><th>Record</th><th>Title</th>'
             f'<th>Finding</th></tr></thead><tbody>{"".join(detail)}</tbody></table></section>')
+
+
+_ORDER_NOTE = {"largest": ", by days", "first": ", red records first"}
 
 
 def _footer(report: Report) -> str:
@@ -395,7 +412,9 @@ def render(report: Report, out: TextIO) -> None:
     when = report.generated_at
     day = f"{when.day} {when.strftime('%B %Y')}"
     owners = shown_owners(report.owners)
-    out.write(
+    said = report.read_text[:1].upper() + report.read_text[1:]
+    read = f'<span class="read">{e(said)}</span>' if said else ""
+    page = (
         "<!DOCTYPE html>\n"
         '<html lang="en"><head><meta charset="utf-8">'
         f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
@@ -404,8 +423,10 @@ def render(report: Report, out: TextIO) -> None:
         f"<title>Initiative sprawl report · {e(day)}</title><style>{CSS}</style></head><body>"
         '<header class="top"><div class="inner"><div><p class="eyebrow">Operations · initiative sprawl</p>'
         "<h1>Initiative sprawl report</h1>"
-        f'<p class="meta">{e(plural(report.records, "record"))} read from {e(", ".join(report.sources))}</p></div>'
-        f'<div class="asof">As of<strong>{e(day)}</strong>{e(when.strftime("%H:%M %Z"))}</div></div></header>'
+        f'<p class="meta">{e(report.population)} read from {e(", ".join(report.sources))}</p></div>'
+        f'<div class="asof">As of<strong>{e(day)}</strong>{e(when.strftime("%H:%M %Z"))}'
+        f"{read}</div></div>"
+        "</header>"
         "<main>"
         f"{_headline(report)}"
         '<div class="two row">'
@@ -415,3 +436,4 @@ def render(report: Report, out: TextIO) -> None:
         f"{_sunset(report)}{_handoffs(report)}{_rules(report)}{_footer(report)}"
         "</main></body></html>\n"
     )
+    out.write(_TABLE.sub(r'<div class="scroll"><table>\1</table></div>', page))

@@ -10,6 +10,8 @@ deterministic; UTF-8, not ASCII-escaped; indent 2; times ISO 8601, dates YYYY-MM
       "since": str | null,          # trends and hand-offs start here
       "sources": [str],             # connector names
       "records": int,               # records read (initiatives, deals, epics)
+      "initiatives": int,           # of them, records in the owner rule's scope (`active` counts the active ones)
+      "read_at": str | null,        # when the records were read (the last sync's start, or the --pull), ISO 8601
       "headline": [                 # in this order: active, share_owner, share_integrator, share_end_date,
                                     # overdue, stuck_in_decide, red, amber, green
         {"key": str, "label": str,
@@ -75,6 +77,8 @@ def document(report: Report) -> dict[str, Any]:
         "since": report.since.isoformat() if report.since else None,
         "sources": list(report.sources),
         "records": report.records,
+        "initiatives": report.initiatives,
+        "read_at": report.read_at.isoformat() if report.read_at else None,
         "headline": [
             {
                 "key": h.metric.key,

@@ -59,7 +59,8 @@ def render(report: Report, out: TextIO) -> None:
     lines = [
         "## Initiative sprawl report",
         "",
-        f"As of {cell(when)}: {plural(report.records, 'record')} from {cell(', '.join(report.sources))}{trend}.",
+        f"As of {cell(when)}: {cell(report.population)} from {cell(', '.join(report.sources))}{trend}"
+        f"{'; ' + cell(report.read_text) if report.read_text else ''}.",
         "",
         "### Headline",
         "",
@@ -120,8 +121,9 @@ def render(report: Report, out: TextIO) -> None:
             [cell(g.code), cell(g.name), cell(g.severity), str(g.count), str(g.waived)] for g in report.rules
         ])
         for g in report.rules:
-            lines += ["", f"#### {cell(g.code)} {cell(g.name)}: {plural(g.count, 'finding')}", ""]
             shown, rest = head(g.findings, FINDINGS_PER_RULE)
+            order = (" (largest first, by days)" if g.by_size else " (red records first)") if rest else ""
+            lines += ["", f"#### {cell(g.code)} {cell(g.name)}: {plural(g.count, 'finding')}{order}", ""]
             for f in shown:
                 flag = f"{FLAG_ICONS.get(f.flag, '')} {FLAG_LABELS.get(f.flag, cell(f.flag))}".strip()
                 title = f" {cell(f.record.title)}" if f.record.title else ""

@@ -21,6 +21,7 @@ Every list has a total, deterministic order.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
@@ -169,8 +170,14 @@ class RuleFindings:
     name: str
     severity: str
     summary: str
-    findings: tuple[FindingRow, ...]  # live, worst first
+    findings: tuple[FindingRow, ...]  # live; the largest first when the rule measures days, else red records first
     waived: int
+    by_size: bool = False  # ordered by the days each finding measures (idle, stale, overdue, in decide)
+
+    @property
+    def order(self) -> str:
+        """How the rows are ordered, for a heading over the first few: "largest" (by days) or "first"."""
+        return "largest" if self.by_size else "first"
 
     @property
     def count(self) -> int:
@@ -191,6 +198,22 @@ class Report:
     handoffs: tuple[Handoff, ...]  # problems first
     handoff_limit: int  # TB110's days
     rules: tuple[RuleFindings, ...]  # worst first
+    initiatives: int = 0  # records in the scope of the owner rule (see the module docstring); `active` of them
+    read_at: datetime | None = None  # when the records were read: the last sync's start, or the pull
+    pulled: bool = False  # read for this report (--pull), not taken from the last sync
+
+    @property
+    def read_text(self) -> str:
+        """When the data was read, in words for a header ("" when unknown)."""
+        if self.read_at is None:
+            return ""
+        when = self.read_at.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        return f"data read {when} ({'pulled for this report' if self.pulled else 'by the last sync'})"
+
+    @property
+    def population(self) -> str:
+        """The three counts, explicitly, as the audit's headline gives them."""
+        return population_text(self.records, self.initiatives, int(self.figure("active").value))
 
     def figure(self, key: str) -> Headline:
         for h in self.headline:
@@ -202,6 +225,18 @@ class Report:
 def _params(result: AuditResult, builtin: Rule) -> dict[str, Any]:
     """The parameters a rule ran with; the built-in's defaults (with any configured values) when it did not run."""
     return effective_params(result.rules.get(builtin.code, builtin), result.settings)
+
+
+def population_text(records: int, initiatives: int, active: int) -> str:
+    """One meaning of "initiative" everywhere: every record read, the initiatives among them, the active ones."""
+    return (f"{records:,} {'record' if records == 1 else 'records'} "
+            f"({initiatives:,} {'initiative' if initiatives == 1 else 'initiatives'}, {active:,} active)")
+
+
+def population(result: AuditResult) -> tuple[int, int, int]:
+    """(records, initiatives, active initiatives) of an audit."""
+    initiatives = sum(is_initiative(result, i) for i in result.initiatives)
+    return len(result.initiatives), initiatives, len(active_initiatives(result))
 
 
 def is_initiative(result: AuditResult, i: Initiative) -> bool:
@@ -378,6 +413,16 @@ def _handoffs(result: AuditResult, since: datetime | None) -> tuple[Handoff, ...
     return tuple(h for _, h in sorted(scored, key=lambda s: s[0]))
 
 
+_DAYS = re.compile(r"(?<![\w.-])(\d+) days?\b")
+
+
+def finding_days(message: str) -> int | None:
+    """The days a finding measures, from its message ("not updated for 204 days", "96 days past end date",
+    "created 40 days after close"): the size that makes one finding of a rule worse than another."""
+    m = _DAYS.search(text(message))
+    return int(m.group(1)) if m else None
+
+
 def _rules(result: AuditResult) -> tuple[RuleFindings, ...]:
     """Rules with live findings: errors first, then the most findings, then by code."""
     live: dict[str, list[Finding]] = {}
@@ -393,13 +438,18 @@ def _rules(result: AuditResult) -> tuple[RuleFindings, ...]:
         rule = result.rules.get(code)
         sev = severity(rule.severity if rule else findings[0].severity)
         rows = []
-        for f in worst_first(result, findings):
+        sizes = {id(f): finding_days(f.message) for f in findings}
+        by_size = any(v is not None for v in sizes.values())
+        ordered = worst_first(result, findings)
+        if by_size:  # stable: equal sizes keep the health order
+            ordered.sort(key=lambda f: -(sizes[id(f)] or 0))
+        for f in ordered:
             i = by_ref.get(f.ref)
             ref = RecordRef.of(i) if i else RecordRef(text(f.source), "", text(f.key), text(f.url), text(f.title))
             health = result.health.get(f.ref)
             rows.append(FindingRow(ref, text(f.message), health.flag.value if health else Flag.GREEN.value))
         groups.append(RuleFindings(text(code), text(rule.name if rule else findings[0].rule), sev,
-                                   text(rule.summary) if rule else "", tuple(rows), waived.get(code, 0)))
+                                   text(rule.summary) if rule else "", tuple(rows), waived.get(code, 0), by_size))
     rank = {"error": 2, "warning": 1}
     return tuple(sorted(groups, key=lambda g: (-rank.get(g.severity, 0), -g.count, g.code)))
 
@@ -409,6 +459,8 @@ def build_report(
     history: Sequence[tuple[datetime, Mapping[str, Any]]] = (),
     since: datetime | None = None,
     long_overdue_days: int = LONG_OVERDUE_DAYS,
+    read_at: datetime | None = None,
+    pulled: bool = False,
 ) -> Report:
     """The report for one audit. `history`: past runs' (time, metrics), any order; those before the audit's
     `now` and at or after `since` make the trends. `since` also limits hand-offs to deals closed since then.
@@ -428,4 +480,7 @@ def build_report(
         handoffs=_handoffs(result, since),
         handoff_limit=int(_params(result, tb110_handoff_idle.RULE)["days"]),
         rules=_rules(result),
+        initiatives=sum(is_initiative(result, i) for i in result.initiatives),
+        read_at=_aware(read_at) if read_at else None,
+        pulled=pulled,
     )

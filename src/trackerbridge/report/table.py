@@ -59,7 +59,8 @@ def render(report: Report, out: TextIO, *, color: bool = False, width: int | Non
         width = DEFAULT_WIDTH
     parts: list[RenderableType] = [
         Text(f"Initiative sprawl report, as of {report.generated_at.isoformat()}", style="bold" if color else ""),
-        Text(f"{plural(report.records, 'record')} from {clean(', '.join(report.sources))}"),
+        Text(f"{report.population} from {clean(', '.join(report.sources))}"
+             + (f"; {report.read_text}" if report.read_text else "")),
         Text(),
         *(Text(f"- {clean(p)}") for p in summary_points(report)),
         Text(),
@@ -96,9 +97,10 @@ def render(report: Report, out: TextIO, *, color: bool = False, width: int | Non
     handoffs, rest = head(report.handoffs, HANDOFFS_SHOWN)
     parts += [Text(), Text(f"Hand-offs: {len(report.handoffs):,} closed-won deals (limit {report.handoff_limit} "
                            "idle days)", style="bold" if color else "")]
-    table = _table("deal", "delivery", "idle days", "owner", "problems", right=("idle days",))
-    for h in handoffs:
-        table.add_row(Text(clean(h.deal.key)), Text(clean(" ".join(d.key for d in h.deliveries)) or "none yet"),
+    table = _table("deal", "record", "delivery", "idle days", "owner", "problems", right=("idle days",))
+    for h in handoffs:  # the opportunity's name first: people know deals by name, not by Id
+        table.add_row(Text(shorten(clean(h.deal.title or h.deal.key), TITLE_CHARS)), Text(clean(h.deal.key)),
+                      Text(clean(" ".join(d.key for d in h.deliveries)) or "none yet"),
                       Text("-" if h.idle_days is None else str(h.idle_days)), Text(clean(h.owner or "-")),
                       Text(clean("; ".join(p.text for p in h.problems)) or "ok"))
     parts.append(table)

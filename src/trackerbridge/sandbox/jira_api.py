@@ -115,6 +115,12 @@ class JiraService:
         self.router = Router()
         for ver in ("2", "latest"):
             self._routes(f"/rest/api/{ver}")
+        if self.cloud:  # Atlassian's current Cloud reference documents v3; the same answers, rich text as ADF
+            add = self.router.add
+            add("GET", "/rest/api/3/serverInfo", self.server_info)
+            add("GET", "/rest/api/3/myself", self.myself)
+            add("GET", "/rest/api/3/search/jql", self.search_jql_v3)
+            add("POST", "/rest/api/3/search/jql", self.search_jql_v3)
 
     @property
     def base_url(self) -> str:
@@ -448,6 +454,26 @@ class JiraService:
         """Where an issue sorts in `ORDER BY updated ASC, key ASC`, the order trackerbridge asks for."""
         issue = self.data.issues[key]
         return (issue.fields.get("updated"), f"{issue.project}-{int(key.split('-')[1]):09d}")
+    def search_jql_v3(self, request: Request) -> Response:
+        """v3's enhanced search: as v2's, but textarea fields and comment bodies are Atlassian Document Format
+        documents, not strings ("in Jira Cloud platform, the text in issue comments and in textarea custom
+        fields is stored as ADF": https://developer.atlassian.com/cloud/jira/platform/apis/document/structure;
+        the endpoint: https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-issue-search/)."""
+        response = self.search_jql(request)
+        if response.status != 200:
+            return response
+        rich = {f.id for f in self.data.fields.values() if f.kind == m.TEXT}
+        for issue in response.body["issues"]:
+            fields = issue.get("fields") or {}
+            for fid in rich & fields.keys():
+                if isinstance(fields[fid], str):
+                    fields[fid] = adf(fields[fid])
+            comments = fields.get("comment")
+            if isinstance(comments, dict):
+                for c in comments.get("comments", []):
+                    if isinstance(c.get("body"), str):
+                        c["body"] = adf(c["body"])
+        return response
 
     def search_jql(self, request: Request) -> Response:
         """Cloud's enhanced search: token paging, no total; bigger pages when only ids are asked."""
@@ -836,3 +862,11 @@ SEARCHERS = {
     m.NUMBER: "exactnumber",
     m.LABELS: "labelsearcher",
 }
+
+
+def adf(value: str) -> dict[str, Any]:
+    """Plain text as an Atlassian Document Format document: one paragraph per line, an empty line an empty
+    paragraph (https://developer.atlassian.com/cloud/jira/platform/apis/document/nodes/paragraph)."""
+    paragraphs = [{"type": "paragraph", "content": [{"type": "text", "text": line}] if line else []}
+                  for line in value.split("\n")]
+    return {"type": "doc", "version": 1, "content": paragraphs}

@@ -184,7 +184,7 @@ class Sandbox:
             self.faults,
             self.accounting,
             self.lock,
-            Admin(self.accounting, self.faults, self.clock, self.save),
+            Admin(self.accounting, self.faults, self.clock, self.save, self.index),
             self.saver.mark if self.saver else lambda: None,
             self.clock.now,
         )
@@ -247,6 +247,38 @@ class Sandbox:
             salesforce_jwt_key=str(self.jwt_key),
             salesforce_login_url=self.login_url,
         )
+
+    def index(self) -> dict[str, Any]:
+        """`GET /`: what this sandbox serves and how to sign in (its own demo credentials, never real ones)."""
+        info = self.info
+
+        def routes(router: Any, prefix: str) -> list[str]:
+            return sorted({f"{method} {pattern}" for method, pattern in router.routes() if pattern.startswith(prefix)})
+
+        jira_auth = (f"basic auth: any demo user's e-mail (the bot: {info.jira_email}) with API token "
+                     f"{info.jira_api_token}")
+        if self.config.jira_flavor == "datacenter":
+            jira_auth += f"; or the personal access token {info.jira_pat} as a Bearer token"
+        return {
+            "service": "trackerbridge sandbox (Jira and Salesforce emulator, loopback only)",
+            "url": info.url,
+            "ca_bundle": info.ca_bundle,
+            "jira": {
+                "flavor": info.jira_flavor,
+                "url": info.jira_url,
+                "auth": jira_auth,
+                "endpoints": routes(self.jira.router, "/rest/api/2/") + routes(self.jira.router, "/rest/api/3/"),
+            },
+            "salesforce": {
+                "instance_url": info.salesforce_url,
+                "auth": (f"session id {info.salesforce_token} (Authorization: Bearer), or the OAuth password "
+                         f"flow as {info.salesforce_username}"),
+                "endpoints": routes(self.salesforce.router, "/services/"),
+            },
+            "sandbox": ["GET /_sandbox/requests[?detail=1]", "DELETE /_sandbox/requests", "GET /_sandbox/faults",
+                        "PUT /_sandbox/faults", "GET /_sandbox/clock", "PUT /_sandbox/clock", "POST /_sandbox/save"],
+            "environment": info.as_env(),
+        }
 
     # --- sandbox-only endpoints, from the outside ---------------------------------------------
 

@@ -101,7 +101,7 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else b""
         method = "GET" if self.command == "HEAD" else self.command  # HEAD: GET without the body
         request = Request(method, self.path, dict(self.headers.items()), body)
-        if request.path.startswith("/_sandbox/") or request.path == "/_sandbox":
+        if request.path.startswith("/_sandbox/") or request.path in ("/_sandbox", "/"):
             self._send(self.server.admin(request))
             return
         service_name = _service_for(request.path)
@@ -170,7 +170,9 @@ def _service_for(path: str) -> str | None:
 class Admin:
     """The sandbox-only endpoints: accounting, faults and clock, for tests and benchmarks."""
 
-    def __init__(self, accounting: Accounting, faults: FaultInjector, clock: Any, save: Callable[[], None]):
+    def __init__(self, accounting: Accounting, faults: FaultInjector, clock: Any, save: Callable[[], None],
+                 index: Callable[[], dict[str, Any]] | None = None):
+        self.index = index  # what `GET /` answers: endpoints and credentials, for a person with a browser or curl
         self.accounting = accounting
         self.faults = faults
         self.clock = clock
@@ -179,6 +181,8 @@ class Admin:
     def __call__(self, request: Request) -> Response:
         route = (request.method, request.path.rstrip("/"))
         try:
+            if route == ("GET", "") and self.index is not None:
+                return Response(200, self.index())
             if route == ("GET", "/_sandbox/requests"):
                 detail = request.arg("detail") in ("1", "true")
                 return Response(200, self.accounting.summary(with_requests=detail))

@@ -88,6 +88,10 @@ class Router:
         regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", pattern)
         self._routes.append((method, pattern, re.compile(f"^{regex}/?$"), handler))
 
+    def routes(self) -> list[tuple[str, str]]:
+        """(method, pattern) of every route, in the order added: what `GET /` lists."""
+        return [(method, pattern) for method, pattern, _, _ in self._routes]
+
     def match(self, request: Request) -> Handler | bool | None:
         """The handler, or True when the path exists under another method (a 405), or None (a 404)."""
         path_known = False
