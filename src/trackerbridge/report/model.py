@@ -16,7 +16,8 @@ Shares are fractions in [0, 1], rounded to 4 places; with nothing to count a sha
 Sprawl by owner and team counts exactly what TB107 and TB108 count, with the parameters the audit ran
 with, so an owner shown over capacity is one the rule reported. Sunset candidates and hand-offs take
 their reasons from the audit's findings and TB110/TB111's own definitions, never a second opinion.
-Every list has a total, deterministic order.
+Slips are active initiatives whose end date is later than their baseline (TB117's definitions and
+parameters, `trackerbridge.slips`), largest first. Every list has a total, deterministic order.
 """
 
 from __future__ import annotations
@@ -36,11 +37,13 @@ from trackerbridge.rules.builtin import (
     tb108_team_over_capacity,
     tb110_handoff_idle,
     tb111_handoff_without_owner,
+    tb117_end_date_slipped_without_reason,
 )
 from trackerbridge.rules.builtin.tb105_past_end_date import today_in
 from trackerbridge.rules.builtin.tb107_owner_overloaded import counted, newest
 from trackerbridge.rules.builtin.tb111_handoff_without_owner import owner_of
 from trackerbridge.rules.engine import effective_params
+from trackerbridge.slips import SlipPolicy, slip_of
 
 if TYPE_CHECKING:
     from trackerbridge.audit import AuditResult
@@ -178,6 +181,26 @@ class RuleFindings:
 
 
 @dataclass(frozen=True)
+class SlipRow:
+    """An active initiative whose end date is later than its baseline (trackerbridge.slips), as TB117 sees it."""
+
+    record: RecordRef
+    owner: str | None
+    team: str | None
+    baseline: date
+    baseline_from: str  # "attribute" | "history" | "current"
+    end: date
+    days: int
+    moves: int
+    last_moved: datetime | None
+    reason: str | None
+
+    @property
+    def has_reason(self) -> bool:
+        return self.reason is not None
+
+
+@dataclass(frozen=True)
 class Report:
     generated_at: datetime
     since: datetime | None
@@ -191,6 +214,7 @@ class Report:
     handoffs: tuple[Handoff, ...]  # problems first
     handoff_limit: int  # TB110's days
     rules: tuple[RuleFindings, ...]  # worst first
+    slips: tuple[SlipRow, ...] = ()  # largest slip first, unexplained before explained
 
     def figure(self, key: str) -> Headline:
         for h in self.headline:
@@ -404,6 +428,22 @@ def _rules(result: AuditResult) -> tuple[RuleFindings, ...]:
     return tuple(sorted(groups, key=lambda g: (-rank.get(g.severity, 0), -g.count, g.code)))
 
 
+def _slips(result: AuditResult) -> tuple[SlipRow, ...]:
+    """Every active initiative later than its baseline, with TB117's parameters (so "without a reason" here is
+    what the rule reports, waived or not)."""
+    policy = SlipPolicy.of(_params(result, tb117_end_date_slipped_without_reason.RULE))
+    scored = []
+    for i in active_initiatives(result):
+        slip = slip_of(i, policy)
+        if slip is None or slip.days <= 0:
+            continue
+        row = SlipRow(RecordRef.of(i), _person(i.owner), text(i.team) or None, slip.baseline, slip.baseline_from,
+                      slip.current, slip.days, slip.moves, slip.last_moved,
+                      text(slip.reason) if slip.reason is not None else None)
+        scored.append(((-slip.days, slip.has_reason, -slip.moves, natural(i.source), natural(i.key)), row))
+    return tuple(r for _, r in sorted(scored, key=lambda s: s[0]))
+
+
 def build_report(
     result: AuditResult,
     history: Sequence[tuple[datetime, Mapping[str, Any]]] = (),
@@ -428,4 +468,5 @@ def build_report(
         handoffs=_handoffs(result, since),
         handoff_limit=int(_params(result, tb110_handoff_idle.RULE)["days"]),
         rules=_rules(result),
+        slips=_slips(result),
     )
