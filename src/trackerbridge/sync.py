@@ -92,12 +92,14 @@ def run_sync(
     log: Log | None = None,
     watermark_floor: datetime | None = None,
     clock: Callable[[], datetime] | None = None,
+    only: set[str] | None = None,
 ) -> SyncResult:
     """One run. `watermark_floor` (the wall clock at the start, less a margin for clock skew) lets
     the watermark move past trackerbridge's own writes once they were re-read, so an idle run reads
     nothing; without it the watermark is the newest record seen. `clock` is the trackers' time in a
     live run (not `--as-of`): connectors may read relative to it, and what they learn when
-    connecting is kept in the store and reused for `state.discovery_max_age`."""
+    connecting is kept in the store and reused for `state.discovery_max_age`. `only` (record refs) limits
+    the writes to those records (`conflicts resolve`); the rest are planned again by the next run."""
     log = log or (lambda event, **fields: None)
     rules = load_rules()
     settings = rule_settings(project, rules)
@@ -127,6 +129,8 @@ def run_sync(
         result.sources = [
             SourceSummary(s.name, s.server, read[s.name], sum(s.connector.calls.values())) for s in sources
         ]
+        if only is not None:
+            planned.changes = [c for c in planned.changes if f"{c.connector}:{c.key}" in only]
         outcome = SyncResult(result, planned, dry_run, read=read)
         if dry_run:
             outcome.api_calls = _calls(sources)

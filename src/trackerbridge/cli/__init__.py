@@ -17,6 +17,6 @@ def main() -> None:
     """Keep execution conventions honest inside Jira and Salesforce."""
 
 
-from trackerbridge.cli import audit, check, report, sandbox, setup, sync  # noqa: E402  - commands register on import
+from trackerbridge.cli import audit, check, conflicts, report, sandbox, setup, sync  # noqa: E402  - commands register on import
 
-__all__ = ["audit", "check", "main", "report", "sandbox", "setup", "sync"]
+__all__ = ["audit", "check", "conflicts", "main", "report", "sandbox", "setup", "sync"]
