@@ -27,6 +27,7 @@ from trackerbridge.longlived import long_lived
 from trackerbridge.model import Initiative
 from trackerbridge.planner import Plan, PlanState, WriteSpec, plan
 from trackerbridge.report.model import headline_metrics
+from trackerbridge.report.team import team_metrics
 from trackerbridge.rules.registry import load_rules
 from trackerbridge.rules.settings import health_policy, rule_settings
 from trackerbridge.sources import DiscoveryCache, Source, open_source, sync_bindings
@@ -335,4 +336,5 @@ def _metrics(result: SyncResult, sources: Mapping[str, Source]) -> dict[str, Any
         "read": result.read,
         "api_calls": sum(sum(s.connector.calls.values()) for s in sources.values()),
         "headline": headline_metrics(result.audit),  # the report's trends
+        "teams": team_metrics(result.audit),  # the weekly team pages' trends
     }
