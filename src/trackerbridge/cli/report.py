@@ -70,7 +70,8 @@ def report_command(
     sandbox_flavor: str | None,
 ) -> None:
     """Write the initiative-sprawl report: headline figures with trends, sprawl by owner and team,
-    sunset candidates, hand-offs and findings by rule. Writes nothing to the trackers.
+    sunset candidates, hand-offs, slips and findings by rule; with --by team, one weekly page per team.
+    Writes nothing to the trackers.
 
     Exit codes: 0 written, 2 usage or configuration error (or no state and no --pull), 3 a tracker
     could not be read.
