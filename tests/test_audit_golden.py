@@ -29,6 +29,7 @@ RULE_FOR_GAP = {
     "commitment_changed_without_approval": "TB112",
     "sync_drift": "TB113",
     "scorecard_over_ten": "TB114",
+    "slip_without_reason": "TB117",
 }
 
 

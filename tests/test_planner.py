@@ -228,3 +228,16 @@ def test_a_held_record_gets_no_health_write_and_holds_what_syncs_into_it() -> No
     assert result.changes == [] and result.health == []
     synced = plan(records, {}, {"jira": JIRA, "sf": SF}, [STAGE_SYNC], PlanState(), NOW)
     assert synced.changes == [] and synced.held[0].target == "sf:006A"
+def test_an_open_conflict_keeps_its_base_until_it_is_settled() -> None:
+    """Remembering the source's new value would make the next run overwrite the person's edit on the target."""
+    records = source_and_target(Stage.LAUNCH, "Done")
+    state = PlanState(written={("sf", "006A", "Delivery_Status__c"): "Build", ("jira", "DEL-1", "seen:stage"): "build"})
+    result = plan(records, {}, {"jira": JIRA, "sf": SF}, [STAGE_SYNC], state, NOW)
+    assert [(c.field_id, c.field, c.desired) for c in result.conflicts] == [
+        ("Delivery_Status__c", STAGE_SYNC.target_name, "Launch")]
+    assert not any(slot == "seen:stage" for _, _, slot, _ in result.remember)
+    again = plan(records, {}, {"jira": JIRA, "sf": SF}, [STAGE_SYNC], state, NOW)
+    assert len(again.conflicts) == 1 and all(f.field != "Delivery_Status__c" for c in again.changes for f in c.fields)
+    settled = source_and_target(Stage.LAUNCH, "Launch")  # a person made both sides agree
+    closed = plan(settled, {}, {"jira": JIRA, "sf": SF}, [STAGE_SYNC], state, NOW)
+    assert closed.conflicts == [] and ("jira", "DEL-1", "seen:stage", "launch") in closed.remember

@@ -276,7 +276,7 @@ def test_json_documents_its_schema() -> None:
     document = stdlib_json.loads(render(json.render, build_report(audit(), [(NOW - timedelta(days=1), {"red": 3})])))
     assert list(document) == ["schema", "generated_at", "since", "sources", "records", "initiatives", "read_at",
                               "headline", "owners", "teams",
-                              "sunset_candidates", "handoffs", "findings_by_rule"]
+                              "sunset_candidates", "handoffs", "findings_by_rule", "slips"]
     assert document["schema"] == "trackerbridge.report/v1"
     for key in document:
         assert f'"{key}"' in (json.__doc__ or ""), f"{key} is not documented"

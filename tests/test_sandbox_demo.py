@@ -73,6 +73,18 @@ def _status_changes(issue: Issue) -> list[tuple[datetime, dict[str, Any]]]:
     return [(h.created, it) for h in issue.changelog for it in h.items if it["field"] == "status"]
 
 
+def _slip_unexplained(issue: Issue, due: date) -> bool:
+    """The due date is later than the first one in the changelog, and the last move later has no
+    "Slip reason" given within a day before it or after it."""
+    dated = sorted((h.created, it) for h in issue.changelog for it in h.items if it["field"] == "duedate")
+    if not dated or due <= date.fromisoformat(dated[0][1]["from"]):
+        return False
+    last = max(at for at, it in dated if date.fromisoformat(it["to"]) > date.fromisoformat(it["from"]))
+    reasons = sorted((h.created, it["toString"]) for h in issue.changelog for it in h.items
+                     if it["field"] == "Slip reason")
+    return not any(at >= last - timedelta(days=1) and text for at, text in reasons[-1:])
+
+
 def _recount(demo: Demo) -> dict[str, int]:
     """Every gap, recounted from the records with the conventions' plain reading."""
     jira, sf, cf = demo.jira, demo.salesforce, _cf(demo.jira)
@@ -103,6 +115,8 @@ def _recount(demo: Demo) -> dict[str, int]:
             gaps["commitment_changed_without_approval"] += 1
         score = f[cf["Scorecard measures"]]
         gaps["scorecard_over_ten"] += bool(score and score > MAX_SCORECARD_MEASURES)
+        if status in ACTIVE and due is not None:
+            gaps["slip_without_reason"] += _slip_unexplained(issue, due)
     gaps["overloaded_owner"] = sum(n > OWNER_CAPACITY for n in owner_load.values())
     gaps["team_over_capacity"] = sum(n > demo.summary.team_capacity[t] for t, n in team_load.items())
 
@@ -184,7 +198,7 @@ def test_default_size_counts() -> None:
     assert (statuses["Done"], statuses["Won't Do"]) == (60, 40)
     lines = s.lines()
     assert "40 people in 6 teams" in lines[0] and "2025-06-02" in lines[0]
-    assert len(lines) == 4 + len(s.gaps) and lines[-1].strip().startswith(str(s.gaps["sync_drift"]))
+    assert len(lines) == 4 + len(s.gaps) and lines[-1].strip().startswith(str(s.gaps["slip_without_reason"]))
 
 
 def test_every_gap_is_planted_and_counted_exactly() -> None:

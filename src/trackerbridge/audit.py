@@ -13,6 +13,7 @@ from trackerbridge.connectors.base import ServerInfo
 from trackerbridge.health import Flag, Health, HealthPolicy, health_by_record
 from trackerbridge.longlived import long_lived
 from trackerbridge.model import Initiative
+from trackerbridge.rollup import roll_up
 from trackerbridge.rules.base import Finding, Rule, SyncBinding
 from trackerbridge.rules.engine import RuleSettings, active_rules, effective_params, evaluate
 from trackerbridge.rules.registry import load_rules
@@ -70,6 +71,8 @@ def assess(
 ) -> AuditResult:
     findings = evaluate(initiatives, rules, settings, now, syncs, mappings or {})
     health = health_by_record(findings, (i.ref for i in initiatives), policy)
+    if policy.rollup:
+        health = roll_up(initiatives, health, policy.rollup)
     ran = {r.code: r for r in active_rules(rules, settings)}
     return AuditResult(now, list(initiatives), findings, health, ran, settings=settings)
 

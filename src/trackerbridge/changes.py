@@ -65,6 +65,9 @@ class Conflict:
     source_value: Any
     target_value: Any
     last_written: Any
+    field_id: str = ""  # the target's synced field
+    field: str = ""  # ... as people see it
+    desired: Any = None  # the source's value as the target would hold it (value map applied)
 
 
 @dataclass(frozen=True)

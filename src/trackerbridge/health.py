@@ -37,12 +37,26 @@ def health_labels(prefix: str | None) -> frozenset[str]:
 
 
 @dataclass(frozen=True)
+class Rollup:
+    """A parent is at least `then` when a child (found `via` links or an attribute) is `when` (and `size`)."""
+
+    when: Flag = Flag.RED
+    then: Flag = Flag.RED
+    size: str | None = None
+    via: str = "links"  # "links" | "attribute"
+    attribute: str = "parent"
+    systems: frozenset[str] = frozenset()  # parent systems; empty: any
+    stages: frozenset[str] = frozenset()  # parent stages; empty: any
+
+
+@dataclass(frozen=True)
 class HealthPolicy:
-    """Which severities make a record red, and which amber."""
+    """Which severities make a record red, and which amber; and how children's health rolls up."""
 
     red: frozenset[Severity] = frozenset({Severity.ERROR})
     amber: frozenset[Severity] = frozenset({Severity.WARNING})
     max_reasons_chars: int = 255  # fits a Jira text field and a Salesforce text(255)
+    rollup: tuple[Rollup, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

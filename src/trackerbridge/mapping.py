@@ -294,7 +294,8 @@ def compile_mapping(
                 )
             )
     compiled = CompiledMapping(name, spec.system, attributes, extra, links, write_fields, spec, problems)
-    compiled.history_fields = {r.field.id: r for r in attributes} if spec.history else {}
+    # extras too: a slip's reason is often a custom field whose changelog says when it was given (TB117)
+    compiled.history_fields = {r.field.id: r for r in [*extra, *attributes]} if spec.history else {}
     if problems:
         raise MappingError(name, problems)
     return compiled

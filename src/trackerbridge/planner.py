@@ -220,6 +220,7 @@ def _plan_syncs(
             last_seen = state.written.get((source.source, source.key, seen_slot))
             source_changed = last_seen is not None and not same(last_seen, value)
             stop = _unsyncable(source, binding, value)
+            open_conflict = False
             for target in index.counterparts(source):
                 spec = specs.get(target.source)
                 if spec is None or spec.mapping != binding.target_mapping or slot not in spec.sync_fields:
@@ -239,14 +240,18 @@ def _plan_syncs(
                 target_changed = last_written is not None and not same(current, last_written)
                 if target_changed and source_changed:
                     out.conflicts.append(
-                        Conflict(source.ref, target.ref, binding.attribute, value, current, last_written)
+                        Conflict(source.ref, target.ref, binding.attribute, value, current, last_written,
+                                 fi.id, fi.name, desired)
                     )
                     conflicted.setdefault(source.ref, []).append(binding.attribute)
                     conflicted.setdefault(target.ref, []).append(fi.name)
+                    open_conflict = True
                     continue
                 change_for(target).fields.append(FieldChange(fi.id, fi.name, current, desired, slot))
                 out.fed_by.setdefault((target.source, target.key), set()).add((source.source, source.key, seen_slot))
-            if not stop and not same(last_seen, value):
+            # an open conflict keeps its base: the next run sees both sides changed again, until a person
+            # (or `conflicts resolve`) settles it, instead of overwriting the target's edit a run later
+            if not stop and not same(last_seen, value) and not open_conflict:
                 out.remember.append((source.source, source.key, seen_slot, value))
     return conflicted
 

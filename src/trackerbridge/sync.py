@@ -31,6 +31,7 @@ from trackerbridge.longlived import long_lived
 from trackerbridge.model import Initiative
 from trackerbridge.planner import Plan, PlanState, WriteSpec, plan
 from trackerbridge.report.model import headline_metrics
+from trackerbridge.report.team import team_metrics
 from trackerbridge.rules.registry import load_rules
 from trackerbridge.rules.settings import health_policy, rule_settings
 from trackerbridge.sources import DiscoveryCache, Source, open_source, sync_bindings
@@ -106,12 +107,14 @@ def run_sync(
     log: Log | None = None,
     watermark_floor: datetime | None = None,
     clock: Callable[[], datetime] | None = None,
+    only: set[str] | None = None,
 ) -> SyncResult:
     """One run. `watermark_floor` (the wall clock at the start, less a margin for clock skew) lets
     the watermark move past trackerbridge's own writes once they were re-read, so an idle run reads
     nothing; without it the watermark is the newest record seen. `clock` is the trackers' time in a
     live run (not `--as-of`): connectors may read relative to it, and what they learn when
-    connecting is kept in the store and reused for `state.discovery_max_age`."""
+    connecting is kept in the store and reused for `state.discovery_max_age`. `only` (record refs) limits
+    the writes to those records (`conflicts resolve`); the rest are planned again by the next run."""
     log = log or (lambda event, **fields: None)
     began = time.monotonic()
     rules = load_rules()
@@ -142,6 +145,8 @@ def run_sync(
         result.sources = [
             SourceSummary(s.name, s.server, read[s.name], sum(s.connector.calls.values())) for s in sources
         ]
+        if only is not None:
+            planned.changes = [c for c in planned.changes if f"{c.connector}:{c.key}" in only]
         outcome = SyncResult(result, planned, dry_run, read=read, began=began)
         if dry_run:
             outcome.api_calls = _calls(sources)
@@ -367,4 +372,5 @@ def _metrics(result: SyncResult, sources: Mapping[str, Source]) -> dict[str, Any
         "read": result.read,
         "api_calls": sum(sum(s.connector.calls.values()) for s in sources.values()),
         "headline": headline_metrics(result.audit),  # the report's trends
+        "teams": team_metrics(result.audit),  # the weekly team pages' trends
     }

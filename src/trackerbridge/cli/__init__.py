@@ -19,6 +19,15 @@ def main() -> None:
     """Keep execution conventions honest inside Jira and Salesforce."""
 
 
-from trackerbridge.cli import audit, check, report, sandbox, setup, state, sync  # noqa: E402  - commands register on import
+from trackerbridge.cli import (  # noqa: E402  - commands register on import
+    audit,
+    check,
+    conflicts,
+    report,
+    sandbox,
+    setup,
+    state,
+    sync,
+)
 
-__all__ = ["audit", "check", "main", "report", "sandbox", "setup", "state", "sync"]
+__all__ = ["audit", "check", "conflicts", "main", "report", "sandbox", "setup", "state", "sync"]

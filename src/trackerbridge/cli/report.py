@@ -46,7 +46,10 @@ NO_STATE = (
     help="html, markdown, json, csv or table (plugins may add more). Default: from --output's suffix "
     "(.html, .md, .json, .csv), else table on a terminal, else html.",
 )
-@click.option("--output", "-o", type=click.Path(path_type=Path), help="Write here, not stdout.")
+@click.option("--output", "-o", type=click.Path(path_type=Path),
+              help="Write here, not stdout (with --by team: a directory, one page per team).")
+@click.option("--by", "by", type=click.Choice(["team"]), default=None,
+              help="One weekly page per team (HTML and Markdown) into the --output directory.")
 @click.option("--since", metavar="DATE", help="Trends, and hand-offs closed, from this date (ISO).")
 @click.option("--pull", is_flag=True, help="Read the trackers now (read-only) instead of the last sync's records.")
 @click.option(
@@ -60,6 +63,7 @@ NO_STATE = (
 def report_command(
     fmt: str | None,
     output: Path | None,
+    by: str | None,
     since: str | None,
     pull: bool,
     state: str | None,
@@ -68,7 +72,8 @@ def report_command(
     sandbox_flavor: str | None,
 ) -> None:
     """Write the initiative-sprawl report: headline figures with trends, sprawl by owner and team,
-    sunset candidates, hand-offs and findings by rule. Writes nothing to the trackers.
+    sunset candidates, hand-offs, slips and findings by rule; with --by team, one weekly page per team.
+    Writes nothing to the trackers.
 
     Exit codes: 0 written, 2 usage or configuration error (or no state and no --pull), 3 a tracker
     could not be read.
@@ -84,6 +89,11 @@ def report_command(
         fail(f"unknown format {fmt!r}; choose one of {', '.join(formats)}", EXIT_CONFIG)
     now = parse_moment(as_of, "time") or datetime.now(timezone.utc)
     start = parse_moment(since, "date")
+    if by is not None:
+        if output is None or (output.exists() and not output.is_dir()):
+            fail("--by team writes one page per team: give --output DIR (a directory)", EXIT_CONFIG)
+    elif output is not None and output.is_dir():
+        fail(f"--output {output} is a directory: give a file (or --by team)", EXIT_CONFIG)
     if fmt is None:
         fmt = SUFFIXES.get(output.suffix.lower()) if output is not None else None
         fmt = fmt or ("table" if output is None and sys.stdout.isatty() else "html")
@@ -99,6 +109,10 @@ def report_command(
             result = _from_state(project, url, now)
             read_at = last_read(url)
     report = build_report(result, history, start, read_at=read_at, pulled=pull)
+    if by is not None:
+        assert output is not None
+        _team_pages(result, report, url, start, output)
+        return
     with destination(output) as out:
         if fmt == "table":
             from trackerbridge.report.table import render as table
@@ -108,6 +122,42 @@ def report_command(
             formats[fmt](report, out)
     if output is not None:
         click.echo(f"wrote the report ({fmt}) to {output}", err=True)
+
+
+def _team_pages(result: AuditResult, report: Any, url: str, since: datetime | None, directory: Path) -> None:
+    """<team>.html and <team>.md per team; the cross-team summary is the report without --by."""
+    from trackerbridge.report.team import team_pages
+    from trackerbridge.report.team_render import html_page, markdown_page, slug
+
+    directory.mkdir(parents=True, exist_ok=True)
+    seen: set[str] = set()
+    for page in team_pages(result, report, read_team_history(url, since)):
+        name = slug(page.team)
+        while name in seen:
+            name += "-"
+        seen.add(name)
+        for suffix, render in ((".html", html_page), (".md", markdown_page)):
+            with (directory / f"{name}{suffix}").open("w", encoding="utf-8", newline="") as fh:
+                render(page, fh)
+        click.echo(f"{page.team}: {directory / name}.html, .md")
+
+
+def read_team_history(url: str, since: datetime | None) -> list[tuple[datetime, Mapping[str, Any]]]:
+    """(time, per-team metrics) of past syncs that finished and stored them; none without a store."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from trackerbridge.state.store import StateStoreError
+
+    try:
+        store = _open(url)
+        if store is None:
+            return []
+        with store:
+            runs = store.runs(limit=HISTORY_RUNS, since=since)
+    except (StateStoreError, SQLAlchemyError) as exc:
+        fail(f"cannot read the state store at {_safe(url)}: {exc}", EXIT_CONFIG)
+    return [(r.started_at, r.metrics["teams"]) for r in runs
+            if r.status not in UNUSABLE and isinstance(r.metrics.get("teams"), Mapping)]
 
 
 def _state_url(project: Project, given: str | None) -> str:

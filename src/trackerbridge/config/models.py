@@ -283,9 +283,30 @@ class RulesConfig(Strict):
     scope: dict[str, RuleScope] = Field(default_factory=dict, description="Connector name -> its rules")
 
 
+class RollupConfig(Strict):
+    """One roll-up rule: a parent is at least `then` when any child is `when` (and of `size`, if given)."""
+
+    when: Literal["red", "amber"] = Field("red", description="A child's health that rolls up")
+    size: Literal["major", "minor"] | None = Field(None, description="Only children of this size (none: any)")
+    then: Literal["red", "amber"] = Field("red", description="The parent's health at least")
+    via: Literal["links", "attribute"] = Field(
+        "links",
+        description="links: the records a parent's mapped links point at (a Salesforce opportunity's delivery "
+        "epic); attribute: records whose `attribute` holds the parent's key (a Jira Parent or Epic Link field)",
+    )
+    attribute: str = Field("parent", description="With via: attribute, the child's attribute naming its parent")
+    systems: list[Literal["jira", "salesforce"]] = Field(
+        default_factory=list, description="Only parents in these systems (empty: any)"
+    )
+    stages: list[Stage] = Field(default_factory=list, description="Only parents in these stages (empty: any)")
+
+
 class HealthConfig(Strict):
     red: list[SeverityName] = Field(default_factory=lambda: ["error"], description="Severities that make red")
     amber: list[SeverityName] = Field(default_factory=lambda: ["warning"], description="Severities that make amber")
+    rollup: list[RollupConfig] = Field(
+        default_factory=list, description="A parent's health considers its children's (one level, own verdicts)"
+    )
 
 
 class WaiversConfig(Strict):

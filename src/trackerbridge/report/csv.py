@@ -5,7 +5,9 @@ order: `headline` (item = metric key, value, detail = label), `owner` and `team`
 value = active initiatives, limit = capacity, detail = over by / capacity basis), `sunset` (a record,
 code and detail = its reasons joined by "; "), `handoff` (the deal, value = idle days, limit = TB110's
 days, detail = its delivery records or "no delivery record"), `finding` (every live finding, by rule
-worst first; item = rule name). Columns a section does not use are empty.
+worst first; item = rule name), `slip` (a record later than its baseline, largest first; item = end date,
+value = slip in days, limit = times moved, code TB117 when the latest move has no reason, detail = baseline
+and reason). Columns a section does not use are empty.
 
 Tracker text must not become a spreadsheet formula: every cell goes through the audit CSV's `cell`,
 which prefixes =, +, -, @, tab and CR with an apostrophe (OWASP's CSV-injection guidance).
@@ -17,6 +19,7 @@ import csv as _csv
 from typing import Any, TextIO
 
 from trackerbridge.emitters.csv import cell
+from trackerbridge.report import slips as _slips
 from trackerbridge.report.model import RecordRef, Report
 
 COLUMNS = ("section", "item", "value", "limit", "code", "severity", "health", "source", "key", "title", "owner",
@@ -51,6 +54,7 @@ def rows(report: Report) -> list[dict[str, Any]]:
         for f in g.findings:
             out.append({"section": "finding", "item": g.name, "code": g.code, "severity": g.severity,
                         "health": f.flag, **_record(f.record), "detail": f.message})
+    out += _slips.csv_rows(report, _record)
     return out
 
 

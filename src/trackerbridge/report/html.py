@@ -23,6 +23,7 @@ from urllib.parse import quote
 
 import trackerbridge
 from trackerbridge.emitters.table import clean
+from trackerbridge.report import slips as _slips
 from trackerbridge.report.model import Headline, Load, RecordRef, Report
 from trackerbridge.report.present import (
     FINDINGS_PER_RULE,
@@ -408,7 +409,7 @@ def _footer(report: Report) -> str:
 
 
 def render(report: Report, out: TextIO) -> None:
-    """Write the page: header, summary with headline cards, sprawl, sunset candidates, hand-offs, findings."""
+    """Write the page: header, summary with headline cards, sprawl, sunset candidates, hand-offs, slips, findings."""
     when = report.generated_at
     day = f"{when.day} {when.strftime('%B %Y')}"
     owners = shown_owners(report.owners)
@@ -433,7 +434,7 @@ def render(report: Report, out: TextIO) -> None:
         f'{_loads("Sprawl by owner", "h-owners", owners, len(report.owners), False, "owner")}'
         f'{_loads("Sprawl by team", "h-teams", report.teams, len(report.teams), True, "team")}'
         "</div>"
-        f"{_sunset(report)}{_handoffs(report)}{_rules(report)}{_footer(report)}"
+        f"{_sunset(report)}{_handoffs(report)}{_slips.html_section(report)}{_rules(report)}{_footer(report)}"
         "</main></body></html>\n"
     )
     out.write(_TABLE.sub(r'<div class="scroll"><table>\1</table></div>', page))

@@ -42,7 +42,16 @@ deterministic; UTF-8, not ASCII-escaped; indent 2; times ISO 8601, dates YYYY-MM
       "findings_by_rule": [         # errors first, then most findings
         {"code": str, "rule": str, "severity": "error" | "warning", "summary": str, "count": int,
          "waived": int, "findings": [{"record": record, "message": str, "health": "red" | "amber" | "green"}]}
-      ]
+      ],
+      "slips": {                    # active initiatives later than their baseline (TB117), largest first
+        "with_reason": int, "without_reason": int,   # whether the latest move has a reason
+        "items": [{"record": record, "owner": str | null, "team": str | null,
+                   "baseline": str,           # the first end date committed
+                   "baseline_from": "attribute" | "history" | "current",   # a mapped target date, the
+                                              # changelog's first end date, or (no history) the end date
+                   "end": str, "slip_days": int, "moves": int,   # times the end date moved later
+                   "last_moved": str | null, "reason": str | null}]
+      }
     }
 """
 
@@ -52,6 +61,7 @@ from datetime import date
 from typing import Any, TextIO
 
 from trackerbridge.emitters.json import dumps
+from trackerbridge.report import slips as _slips
 from trackerbridge.report.model import Load, RecordRef, Report
 
 SCHEMA = "trackerbridge.report/v1"
@@ -136,6 +146,7 @@ def document(report: Report) -> dict[str, Any]:
             }
             for g in report.rules
         ],
+        "slips": _slips.json_items(report, _record),
     }
 
 

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from trackerbridge.emitters.markdown import cell, link
+from trackerbridge.report import slips as _slips
 from trackerbridge.report.model import Load, RecordRef, Report
 from trackerbridge.report.present import (
     FINDINGS_PER_RULE,
@@ -53,7 +54,7 @@ def _loads(loads: Sequence[Load], team: bool) -> list[list[str]]:
 
 
 def render(report: Report, out: TextIO) -> None:
-    """Headline, sprawl by owner and team, sunset candidates, hand-offs, findings by rule."""
+    """Headline, sprawl by owner and team, sunset candidates, hand-offs, slips, findings by rule."""
     when = report.generated_at.strftime("%Y-%m-%d %H:%M %Z").strip()
     trend = f", trends since {report.since.date().isoformat()}" if report.since else ""
     lines = [
@@ -114,6 +115,7 @@ def render(report: Report, out: TextIO) -> None:
             for h in handoffs
         ])
     lines += _more(rest, "hand-off")
+    lines += _slips.markdown_lines(report)
 
     lines += ["", "### Findings by rule", ""]
     if report.rules:

@@ -16,7 +16,8 @@ Shares are fractions in [0, 1], rounded to 4 places; with nothing to count a sha
 Sprawl by owner and team counts exactly what TB107 and TB108 count, with the parameters the audit ran
 with, so an owner shown over capacity is one the rule reported. Sunset candidates and hand-offs take
 their reasons from the audit's findings and TB110/TB111's own definitions, never a second opinion.
-Every list has a total, deterministic order.
+Slips are active initiatives whose end date is later than their baseline (TB117's definitions and
+parameters, `trackerbridge.slips`), largest first. Every list has a total, deterministic order.
 """
 
 from __future__ import annotations
@@ -37,11 +38,13 @@ from trackerbridge.rules.builtin import (
     tb108_team_over_capacity,
     tb110_handoff_idle,
     tb111_handoff_without_owner,
+    tb117_end_date_slipped_without_reason,
 )
 from trackerbridge.rules.builtin.tb105_past_end_date import today_in
 from trackerbridge.rules.builtin.tb107_owner_overloaded import counted, newest
 from trackerbridge.rules.builtin.tb111_handoff_without_owner import owner_of
 from trackerbridge.rules.engine import effective_params
+from trackerbridge.slips import SlipPolicy, slip_of
 
 if TYPE_CHECKING:
     from trackerbridge.audit import AuditResult
@@ -185,6 +188,26 @@ class RuleFindings:
 
 
 @dataclass(frozen=True)
+class SlipRow:
+    """An active initiative whose end date is later than its baseline (trackerbridge.slips), as TB117 sees it."""
+
+    record: RecordRef
+    owner: str | None
+    team: str | None
+    baseline: date
+    baseline_from: str  # "attribute" | "history" | "current"
+    end: date
+    days: int
+    moves: int
+    last_moved: datetime | None
+    reason: str | None
+
+    @property
+    def has_reason(self) -> bool:
+        return self.reason is not None
+
+
+@dataclass(frozen=True)
 class Report:
     generated_at: datetime
     since: datetime | None
@@ -201,6 +224,7 @@ class Report:
     initiatives: int = 0  # records in the scope of the owner rule (see the module docstring); `active` of them
     read_at: datetime | None = None  # when the records were read: the last sync's start, or the pull
     pulled: bool = False  # read for this report (--pull), not taken from the last sync
+    slips: tuple[SlipRow, ...] = ()  # largest slip first, unexplained before explained
 
     @property
     def read_text(self) -> str:
@@ -454,6 +478,22 @@ def _rules(result: AuditResult) -> tuple[RuleFindings, ...]:
     return tuple(sorted(groups, key=lambda g: (-rank.get(g.severity, 0), -g.count, g.code)))
 
 
+def _slips(result: AuditResult) -> tuple[SlipRow, ...]:
+    """Every active initiative later than its baseline, with TB117's parameters (so "without a reason" here is
+    what the rule reports, waived or not)."""
+    policy = SlipPolicy.of(_params(result, tb117_end_date_slipped_without_reason.RULE))
+    scored = []
+    for i in active_initiatives(result):
+        slip = slip_of(i, policy)
+        if slip is None or slip.days <= 0:
+            continue
+        row = SlipRow(RecordRef.of(i), _person(i.owner), text(i.team) or None, slip.baseline, slip.baseline_from,
+                      slip.current, slip.days, slip.moves, slip.last_moved,
+                      text(slip.reason) if slip.reason is not None else None)
+        scored.append(((-slip.days, slip.has_reason, -slip.moves, natural(i.source), natural(i.key)), row))
+    return tuple(r for _, r in sorted(scored, key=lambda s: s[0]))
+
+
 def build_report(
     result: AuditResult,
     history: Sequence[tuple[datetime, Mapping[str, Any]]] = (),
@@ -483,4 +523,5 @@ def build_report(
         initiatives=sum(is_initiative(result, i) for i in result.initiatives),
         read_at=_aware(read_at) if read_at else None,
         pulled=pulled,
+        slips=_slips(result),
     )

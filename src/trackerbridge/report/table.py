@@ -17,6 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from trackerbridge.emitters.table import DEFAULT_WIDTH, _isatty, clean, shorten
+from trackerbridge.report import slips as _slips
 from trackerbridge.report.model import Load, Report
 from trackerbridge.report.present import (
     FLAG_LABELS,
@@ -106,6 +107,15 @@ def render(report: Report, out: TextIO, *, color: bool = False, width: int | Non
     parts.append(table)
     if rest:
         parts.append(Text(f"...and {rest:,} more"))
+
+    _, unexplained = _slips.counts(report)
+    parts += [Text(), Text(f"Slips: {len(report.slips):,} later than their baseline, {unexplained:,} without a reason",
+                           style="bold" if color else "")]
+    table = _table("record", "baseline", "end", "slip", "moved", "reason", right=("slip", "moved"))
+    for record, baseline, end, days, moved, reason in _slips.table_rows(report):
+        table.add_row(Text(clean(record.key)), Text(baseline), Text(end), Text(days), Text(moved),
+                      Text(shorten(clean(reason), TITLE_CHARS)))
+    parts.append(table)
 
     parts += [Text(), Text("Findings by rule", style="bold" if color else "")]
     table = _table("code", "rule", "severity", "findings", "waived", right=("findings", "waived"))

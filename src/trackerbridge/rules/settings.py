@@ -9,7 +9,7 @@ from collections.abc import Mapping
 
 from trackerbridge.config.errors import ConfigError, ConfigErrors, did_you_mean
 from trackerbridge.config.project import Project
-from trackerbridge.health import HealthPolicy
+from trackerbridge.health import Flag, HealthPolicy, Rollup
 from trackerbridge.rules.base import Rule, Severity
 from trackerbridge.rules.engine import RuleSettings, Selection
 
@@ -77,7 +77,13 @@ def rule_settings(project: Project, rules: Mapping[str, Rule]) -> RuleSettings:
 
 def health_policy(project: Project) -> HealthPolicy:
     cfg = project.config.health
-    return HealthPolicy(red=frozenset(map(Severity, cfg.red)), amber=frozenset(map(Severity, cfg.amber)))
+    rollup = tuple(
+        Rollup(Flag(r.when), Flag(r.then), r.size, r.via, r.attribute, frozenset(r.systems),
+               frozenset(s.value for s in r.stages))
+        for r in cfg.rollup
+    )
+    return HealthPolicy(red=frozenset(map(Severity, cfg.red)), amber=frozenset(map(Severity, cfg.amber)),
+                        rollup=rollup)
 
 
 def _hint(value: str, rules: Mapping[str, Rule]) -> str | None:

@@ -102,6 +102,7 @@ GAP_DESCRIPTIONS: dict[str, str] = {
     "commitment_changed_without_approval": f"commitments whose due date moved without '{APPROVAL_LABEL}'",
     "scorecard_over_ten": f"issues with more than {MAX_SCORECARD_MEASURES} scorecard measures",
     "sync_drift": "delivery epics whose synced fields disagree with their opportunity",
+    "slip_without_reason": "active issues whose due date moved later without a slip reason",
 }
 
 DAY_MS = 86_400_000
@@ -492,6 +493,13 @@ _DESCRIPTIONS: tuple[str | None, ...] = (
     "Context in the planning doc. Success = adoption by 3 pilot customers.",
     "Dependency on Platform capacity; see risks in the kickoff notes.",
 )
+_SLIP_REASONS = (
+    "Vendor delivered the SDK three weeks late",
+    "Customer asked to move the pilot after their freeze",
+    "Security review found a blocker",
+    "Team lent to the incident response for two sprints",
+)
+
 _COMMENTS = (
     "Synced with {n}: blocked on legal review until next week.",
     "Moved the date: the vendor contract slipped.",
@@ -587,6 +595,7 @@ class _Plan:
     decision: _Person | None = None
     due: int | None = None  # day offset from the anchor's date
     due_from: int | None = None  # earlier due date, if the due date was moved
+    slip_reason: str | None = None  # the "Slip reason" field, when a move was explained
     commitment: str | None = None
     labels: list[str] = field(default_factory=list)
     scorecard: float | None = None
@@ -641,6 +650,8 @@ class _Generator:
         self._date_strs: dict[int, str] = {}
         self._dates: dict[int, date] = {}
         self._status_items: dict[tuple[str, str], tuple[dict[str, Any], ...]] = {}
+        self._slips = 0  # due-date moves planned so far: their reasons follow a fixed cycle, no random draws
+        self._unexplained = 0  # ... of which planted without a reason
 
     # small, hot helpers -----------------------------------------------------------------------
 
@@ -1115,6 +1126,38 @@ class _Generator:
             self._status_items[old, new] = items
         return items
 
+    def slip_events(self, p: _Plan, when: int, actor: str) -> list[tuple[int, str, list[dict[str, Any]]]]:
+        """The changelog of a due-date move, in a fixed cycle of four (no random draws, so the rest of the
+        organisation stays as it was): no reason; a reason in the same edit; a reason added later; moved
+        twice, the first time with a reason and the second without. Once 2.5% of the organisation's size is
+        planted without a reason, the rest are explained."""
+        assert p.due_from is not None and p.due is not None
+        kind = self._slips % 4
+        text = _SLIP_REASONS[self._slips % len(_SLIP_REASONS)]
+        self._slips += 1
+        if kind in (0, 3):  # unexplained: a share of the organisation, like the other gaps
+            if self._unexplained >= max(2, round(self.size * 0.025)):
+                kind = 1 if kind == 0 else 2
+            else:
+                self._unexplained += 1
+
+        def due(old: int, new: int) -> dict[str, Any]:
+            old_s, new_s = self.day_str(old), self.day_str(new)
+            return {"field": "duedate", "fieldtype": "jira", "from": old_s, "fromString": old_s + " 00:00:00.0",
+                    "to": new_s, "toString": new_s + " 00:00:00.0"}
+
+        reason = {"field": "Slip reason", "fieldtype": "custom", "fieldId": self.cf["Slip reason"], "from": None,
+                  "fromString": None, "to": None, "toString": text}
+        if kind == 0:
+            return [(when, actor, [due(p.due_from, p.due)])]
+        p.slip_reason = text
+        if kind == 1:
+            return [(when, actor, [due(p.due_from, p.due), reason])]
+        if kind == 2:
+            return [(when, actor, [due(p.due_from, p.due)]), (when // 2, actor, [reason])]
+        mid = p.due_from + max(1, (p.due - p.due_from) // 2)
+        return [(when, actor, [due(p.due_from, mid), reason]), (when // 2, actor, [due(mid, p.due)])]
+
     def plan_history(self, p: _Plan) -> None:
         """The changelog (status walk plus a few edits) and comments, oldest first.
 
@@ -1155,16 +1198,7 @@ class _Generator:
             }
             events.append((between(1000, created - 1000), gone.account_id, [item]))
         if p.due_from is not None and p.due is not None:
-            old_s, new_s = self.day_str(p.due_from), self.day_str(p.due)
-            item = {
-                "field": "duedate",
-                "fieldtype": "jira",
-                "from": old_s,
-                "fromString": old_s + " 00:00:00.0",
-                "to": new_s,
-                "toString": new_s + " 00:00:00.0",
-            }
-            events.append((between(1000, created - 1000), actor, [item]))
+            events.extend(self.slip_events(p, between(1000, created - 1000), actor))
         if rnd() < 0.15:
             old_p = pick(_PRIORITY_NAMES)
             if old_p != p.priority:
@@ -1223,6 +1257,7 @@ class _Generator:
             cf["Commitment"],
             cf["Scorecard measures"],
         )
+        c_slip = cf["Slip reason"]
         status_id = self.status_id
         plans.sort(key=lambda p: p.created, reverse=True)
         numbers = {OPS: 0, DEL: 0}
@@ -1277,6 +1312,7 @@ class _Generator:
                 c_acct_owner: p.handoff.owner.account_id if p.handoff else None,
                 c_commit: p.commitment,
                 c_score: p.scorecard,
+                c_slip: p.slip_reason,
             }
             issue = jira.add_issue(Issue(issue_id, key, fields, p.changelog, p.comments))
             fields["statuscategorychangedate"] = jira.status_category_changed(issue)
@@ -1501,6 +1537,8 @@ def count_gaps(
             gaps["commitment_changed_without_approval"] += any(
                 item["field"] == "duedate" for h in issue.changelog for item in h.items
             )
+        if stage in ACTIVE_STAGES:
+            gaps["slip_without_reason"] += _slipped_without_reason(issue, f[cf["Slip reason"]])
         score = f[cf["Scorecard measures"]]
         gaps["scorecard_over_ten"] += score is not None and score > MAX_SCORECARD_MEASURES
     gaps["overloaded_owner"] = sum(1 for n in owner_load.values() if n > OWNER_CAPACITY)
@@ -1523,6 +1561,25 @@ def count_gaps(
             or opp["Integrator__c"] != sf_of_jira.get(f[cf["Integrator"]])
         )
     return gaps
+
+
+def _slipped_without_reason(issue: Issue, current_reason: str | None) -> bool:
+    """TB117's definition (defaults: a reason within 24 hours before the latest move or after it), counted
+    from the raw changelog: due dates are YYYY-MM-DD strings, so they compare as text."""
+    moves = [h.created for h in issue.changelog for item in h.items
+             if item["field"] == "duedate" and item["from"] and item["to"] and item["to"] > item["from"]]
+    if not moves or issue.fields["duedate"] is None:
+        return False
+    first = next(item["from"] or item["to"] for h in sorted(issue.changelog, key=lambda h: h.created)
+                 for item in h.items if item["field"] == "duedate")
+    if issue.fields["duedate"] <= first:
+        return False
+    reasons = sorted(((h.created, item["toString"]) for h in issue.changelog for item in h.items
+                      if item["field"] == "Slip reason"), key=itemgetter(0))
+    if not reasons:
+        return not (current_reason or "").strip()
+    given = [text for at, text in reasons if at >= max(moves) - timedelta(hours=24)]
+    return not (given and (given[-1] or "").strip())
 
 
 def _salesforce_user_ids(jira: JiraData, sf: SalesforceData) -> dict[str | None, str | None]:

@@ -314,6 +314,7 @@ DEMO_CUSTOM_FIELDS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("Account owner", USER, ()),
     ("Commitment", OPTION, ("Yes", "No")),
     ("Scorecard measures", NUMBER, ()),
+    ("Slip reason", TEXT, ()),  # why the due date moved (TB117)
 )
 
 
