@@ -60,6 +60,19 @@ def demo_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
+def project_dir_option(help: str = "Project directory holding connectors/ and mappings/.") -> Any:
+    """--project (default: here, or $TRACKERBRIDGE_PROJECT), as every command spells it."""
+    return click.option(
+        "--project",
+        "project_dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=".",
+        envvar="TRACKERBRIDGE_PROJECT",
+        show_default=True,
+        help=help,
+    )
+
+
 def project_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """--project and --sandbox, for every command that reads a project."""
     command = click.option(
@@ -69,15 +82,7 @@ def project_options(command: Callable[..., Any]) -> Callable[..., Any]:
         default=None,
         help="Run against an embedded sandbox of this Jira flavour (sets the TB_SANDBOX_* variables).",
     )(command)
-    return click.option(
-        "--project",
-        "project_dir",
-        type=click.Path(file_okay=False, path_type=Path),
-        default=".",
-        envvar="TRACKERBRIDGE_PROJECT",
-        show_default=True,
-        help="Project directory holding connectors/ and mappings/.",
-    )(command)
+    return project_dir_option()(command)  # type: ignore[no-any-return]
 
 
 def load_project(project_dir: Path) -> Project:

@@ -14,7 +14,14 @@ from types import FrameType
 import click
 
 from trackerbridge.cli import main
-from trackerbridge.cli.common import EXIT_CONFIG, PACKAGED_DEMO, demo_options, fail, parse_moment
+from trackerbridge.cli.common import (
+    EXIT_CONFIG,
+    PACKAGED_DEMO,
+    demo_options,
+    fail,
+    parse_moment,
+    project_dir_option,
+)
 
 
 def export_lines(env: dict[str, str]) -> list[str]:
@@ -142,15 +149,7 @@ def serve(
 
 
 @sandbox.command("reset")
-@click.option(
-    "--project",
-    "project_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=".",
-    envvar="TRACKERBRIDGE_PROJECT",
-    show_default=True,
-    help="Project directory whose sandbox organisation to remove.",
-)
+@project_dir_option("Project directory whose sandbox organisation to remove.")
 def reset(project_dir: Path) -> None:
     """Forget the project's sandbox organisation (what --sandbox keeps in .trackerbridge/sandbox-*):
     the next --sandbox command starts from a fresh demo organisation."""

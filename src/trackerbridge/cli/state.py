@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from trackerbridge.cli import main
-from trackerbridge.cli.common import EXIT_LOCKED, fail, load_project, state_url
+from trackerbridge.cli.common import EXIT_LOCKED, fail, load_project, project_dir_option, state_url
 
 
 @main.group("state")
@@ -28,15 +28,7 @@ def state_group() -> None:
 @click.option(
     "--state", "given", metavar="URL", help="State store URL (default: state.url, or $TRACKERBRIDGE_STATE_URL)."
 )
-@click.option(
-    "--project",
-    "project_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=".",
-    envvar="TRACKERBRIDGE_PROJECT",
-    show_default=True,
-    help="Project directory holding trackerbridge.yaml.",
-)
+@project_dir_option("Project directory holding trackerbridge.yaml.")
 def prune_command(days: int | None, dry_run: bool, given: str | None, project_dir: Path) -> None:
     """Remove runs older than the retention and their audit rows; the last write of each record and
     field always stays. Takes the run lock, so it never races a sync (exit 75 while one runs)."""
