@@ -146,11 +146,16 @@ def test_an_unreachable_postgresql_is_exit_3_and_its_password_never_shown(projec
 # --- a read-only store still gives its report ---------------------------------------------------
 
 
-def _as_nobody() -> list[str]:
-    """Root ignores file modes: run the child as an unprivileged user, so a read-only directory is read-only."""
+def _read_only(directory: Path) -> list[str]:
+    """A command prefix under which `directory` cannot be written. Root ignores file modes, so for root the
+    child gets its own mount namespace with `directory` bind-mounted read-only (the interpreter may live
+    under a home an unprivileged user cannot enter, so switching users is not an option there)."""
     if os.geteuid() != 0:
         return []
-    return ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"]
+    if shutil.which("unshare") is None:
+        pytest.fail("root needs util-linux's unshare to make a directory read-only for a child process")
+    script = 'mount --bind "$0" "$0" && mount -o remount,bind,ro "$0" "$0" && exec "$@"'
+    return ["unshare", "--mount", "sh", "-c", script, str(directory)]
 
 
 def test_report_works_on_a_read_only_store_and_sync_says_why_it_cannot(
@@ -181,7 +186,7 @@ def _report_on_a_read_only_store(sandbox_factory: Callable[..., Sandbox], projec
         child_env = {**os.environ, **env, "HOME": str(project)}
         report = subprocess.run(
             [
-                *_as_nobody(),
+                *_read_only(project),
                 sys.executable,
                 "-m",
                 "trackerbridge",
@@ -199,7 +204,7 @@ def _report_on_a_read_only_store(sandbox_factory: Callable[..., Sandbox], projec
         assert report.returncode == 0, report.stderr[-2000:]
         assert '"trackerbridge.report/v1"' in report.stdout
         sync = subprocess.run(
-            [*_as_nobody(), sys.executable, "-m", "trackerbridge", "sync", "--project", str(project)],
+            [*_read_only(project), sys.executable, "-m", "trackerbridge", "sync", "--project", str(project)],
             env=child_env,
             capture_output=True,
             text=True,
