@@ -5,8 +5,16 @@ objects and exceptions stay inside. Errors become `ConnectorError`s that name en
 variables, never their values.
 
 Requests go through our retry session (`tracker_session`): 429/503 honour Retry-After, 5xx and
-dropped connections back off, a POST is never sent twice, every attempt is counted in `calls`,
-and a request sent without a timeout gets the connection's. A 403 REQUEST_LIMIT_EXCEEDED is not
+dropped connections back off, a POST is never sent twice (but for a Composite made only of record
+updates, which is idempotent like the PATCH it wraps), every attempt is counted in `calls`, and a
+request sent without a timeout gets the connection's.
+
+Writes go through Composite (`POST composite`), which counts as one API call for up to 5 sObject
+Collections of 200 records each, so W updates cost ceil(W/1000) calls (a single collection is sent as
+its own PATCH); the "turned red" Tasks likewise, 1000 a call:
+https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/resources_composite_composite_post.htm
+
+A 403 REQUEST_LIMIT_EXCEEDED is not
 retried at all: the org's API allowance is spent and every further call makes it worse.
 """
 
@@ -50,7 +58,7 @@ from trackerbridge.connectors.base import (
     ScopeRejected,
     ServerInfo,
 )
-from trackerbridge.connectors.http import retry_policy, tracker_session
+from trackerbridge.connectors.http import RESEND, retry_policy, tracker_session
 from trackerbridge.connectors.record_write import (
     NOTE_ATTEMPTS,
     STOPS,
@@ -66,6 +74,7 @@ from trackerbridge.connectors.record_write import (
 )
 from trackerbridge.connectors.salesforce_write import (
     COLLECTION_MAX,
+    COMPOSITE_RECORDS,
     MARKER_LIKE,
     markers_in,
     record_values,
@@ -360,10 +369,11 @@ class SalesforceConnector(Connector):
                         self._people_why[p.identity] = f"{len(ids)} active users share that e-mail address"
 
     def apply(self, changes: Sequence[RecordChange], fields: Mapping[str, FieldInfo]) -> Iterator[Outcome]:
-        """Field changes through sObject Collections (PATCH, 200 records a call, allOrNone=false,
-        an outcome per record), then notes as Tasks, at most once per marker. A failed call fails
-        the records it carried and the next call is still made; a spent quota (or rejected
-        session, or unreachable org) stops: the outcomes already known are yielded, then it is raised."""
+        """Field changes through sObject Collections (PATCH, 200 records each, allOrNone=false, an
+        outcome per record), up to 5 of them in one Composite call, then notes as Tasks, at most once
+        per marker. A failed call fails the records it carried and the next call is still made; a
+        spent quota (or rejected session, or unreachable org) stops: the outcomes already known are
+        yielded, then it is raised."""
         todo = list(changes)
         if not todo:
             return
@@ -385,32 +395,42 @@ class SalesforceConnector(Connector):
             else:
                 yield Outcome(self.name, change.key, True)
         stopped: ConnectorError | None = None
-        for chunk in chunked(saving, COLLECTION_MAX):
+        for wave in chunked(saving, COMPOSITE_RECORDS):
+            chunks = list(chunked(wave, COLLECTION_MAX))
             try:
-                moved = self._changed_since_read(sobject, chunk, fields)
-                kept = [item for item in chunk if item[0].key not in moved]
-                errors = self._save(sobject, kept) if kept else []
+                moved: dict[str, str] = {}
+                for chunk in chunks:
+                    moved.update(self._changed_since_read(sobject, chunk, fields))
             except STOPS as exc:
                 stopped = exc
                 break
-            for change, _ in chunk:
+            for change, _ in wave:
                 if change.key in moved:
                     yield Outcome(self.name, change.key, False, moved[change.key])
-            for (change, _), error in zip(kept, errors, strict=True):
-                if error is not None:
-                    yield Outcome(self.name, change.key, False, error)
-                elif change.notes:
-                    noting.append(change)
-                else:
-                    yield Outcome(self.name, change.key, True)
+            kept = [[item for item in chunk if item[0].key not in moved] for chunk in chunks]
+            kept = [chunk for chunk in kept if chunk]
+            results, stop = self._save_wave(sobject, kept) if kept else ([], None)
+            for chunk, errors in zip(kept, results, strict=True):
+                if errors is None:  # the wave stopped before this collection's outcome was known
+                    continue
+                for (change, _), error in zip(chunk, errors, strict=True):
+                    if error is not None:
+                        yield Outcome(self.name, change.key, False, error)
+                    elif change.notes:
+                        noting.append(change)
+                    else:
+                        yield Outcome(self.name, change.key, True)
+            if stop is not None:
+                stopped = stop
+                break
         start = 0
         while stopped is None and start < len(noting):
             try:
-                yield from self._note_chunk(noting[start : start + COLLECTION_MAX], refs)
+                yield from self._note_chunk(noting[start : start + COMPOSITE_RECORDS], refs)
             except STOPS as exc:
                 stopped = exc
                 break
-            start += COLLECTION_MAX
+            start += COMPOSITE_RECORDS
         if stopped is not None:
             for change in noting[start:]:
                 if change.fields:  # in `noting`, fields mean saved fields
@@ -474,8 +494,91 @@ class SalesforceConnector(Connector):
             return [f"Salesforce answered {count} results for {len(chunk)} records while {action}"] * len(chunk)
         return [None if isinstance(r, dict) and r.get("success") is True else save_errors(r) for r in results]
 
+    def _save_wave(
+        self, sobject: str, chunks: Sequence[Sequence[tuple[RecordChange, dict[str, Any]]]]
+    ) -> tuple[list[list[str | None] | None], ConnectorError | None]:
+        """Up to 5 collections in one Composite call: per collection, its records' results (None: not
+        known, the wave stopped first), and the error that stops the run, if one did. One collection
+        alone is its own PATCH. A collection Salesforce refused whole (400) is sent again alone and
+        split to find the record (`_save`); so is every collection of a composite refused whole."""
+        if len(chunks) == 1:
+            try:
+                return [self._save(sobject, chunks[0])], None
+            except STOPS as exc:
+                return [None], exc
+        size = sum(len(c) for c in chunks)
+        action = f"saving {size} {sobject} records"
+        subrequests = [
+            {"allOrNone": False, "records": [update_record(sobject, c.key, v) for c, v in chunk]} for chunk in chunks
+        ]
+        try:
+            answers = self._composite("PATCH", subrequests, resend=True)
+        except (SalesforceError, requests.RequestException) as exc:
+            error = self._translate(exc, action)
+            if isinstance(error, STOPS):
+                return [None] * len(chunks), error
+            if not (isinstance(exc, SalesforceError) and exc.status == 400):
+                return [[str(error)] * len(chunk) for chunk in chunks], None
+            answers = [(400, None)] * len(chunks)  # refused whole: each collection again alone
+        if answers is None:
+            message = f"Salesforce answered Composite without one result per collection while {action}"
+            return [[message] * len(chunk) for chunk in chunks], None
+        results: list[list[str | None] | None] = []
+        again: list[int] = []
+        for n, chunk in enumerate(chunks):
+            status, body = answers[n]
+            if status == 200 and isinstance(body, list) and len(body) == len(chunk):
+                results.append([None if isinstance(r, dict) and r.get("success") is True else save_errors(r)
+                                for r in body])
+                continue
+            failure = self._api_error(status, body, action) if status >= 400 else None
+            if isinstance(failure, STOPS):
+                return [*results, *([None] * (len(chunks) - n))], type(failure)(self._scrub(str(failure)))
+            if status == 400:  # a value Salesforce cannot even parse: this collection alone, split
+                again.append(n)
+                results.append(None)
+                continue
+            message = str(failure) if failure is not None else (
+                f"Salesforce answered {len(body) if isinstance(body, list) else 'no'} results for "
+                f"{len(chunk)} records while {action}"
+            )
+            results.append([self._scrub(message)] * len(chunk))
+        for n in again:
+            try:
+                results[n] = self._save(sobject, chunks[n])
+            except STOPS as exc:
+                return results, exc
+        return results, None
+
+    def _composite(
+        self, method: str, bodies: Sequence[dict[str, Any]], *, resend: bool
+    ) -> list[tuple[int, Any]] | None:
+        """One POST composite of sObject Collections subrequests (`method` composite/sobjects, one per
+        body, in order): each subrequest's (httpStatusCode, body), or None for an answer without one
+        result per subrequest. A request that failed whole raises as simple-salesforce raises it.
+        `resend` lets the retry layer resend it (updates only: a create must not be sent twice)."""
+        url = f"/services/data/v{self.api_version}/composite/sobjects"
+        request = {
+            "allOrNone": False,
+            "compositeRequest": [
+                {"method": method, "url": url, "referenceId": f"c{n}", "body": body} for n, body in enumerate(bodies)
+            ],
+        }
+        extra: dict[str, Any] = {"headers": {RESEND: "1"}} if resend else {}
+        answer = self._connect().restful("composite", method="POST", json=request, **extra)
+        found = answer.get("compositeResponse") if isinstance(answer, dict) else None
+        if not isinstance(found, list) or len(found) != len(bodies):
+            return None
+        by_ref = {r.get("referenceId"): r for r in found if isinstance(r, dict)}
+        out: list[tuple[int, Any]] = []
+        for n in range(len(bodies)):
+            r = by_ref.get(f"c{n}", {})
+            status = r.get("httpStatusCode")
+            out.append((status if isinstance(status, int) else 500, r.get("body")))
+        return out
+
     def _note_chunk(self, chunk: Sequence[RecordChange], refs: Mapping[str, str]) -> Iterator[Outcome]:
-        """Tasks for up to 200 records: one query for the markers already there (only on records with a
+        """Tasks for up to 1000 records: one query per 200 for the markers already there (only on records with a
         note an earlier run may have posted, `Note.maybe_posted`; none when there is no such note),
         then the missing ones."""
         existing = self._markers([c.key for c in chunk if any(n.maybe_posted for n in c.notes)])
@@ -489,7 +592,7 @@ class SalesforceConnector(Connector):
                     asked.add(ident)
                     wanted.append((change, note))
         failed: dict[str, str] = {}
-        for batch in chunked(wanted, COLLECTION_MAX):
+        for batch in chunked(wanted, COMPOSITE_RECORDS):
             for (change, note), error in zip(batch, self._create_tasks(batch, refs), strict=True):
                 if error is None:
                     existing[same_record(change.key)].add(note.marker)
@@ -519,7 +622,8 @@ class SalesforceConnector(Connector):
         return out
 
     def _create_tasks(self, batch: Sequence[tuple[RecordChange, Note]], refs: Mapping[str, str]) -> list[str | None]:
-        """POST composite/sobjects for the batch's Tasks: per Task, None (it exists now) or the error.
+        """POST composite/sobjects for the batch's Tasks (more than 200: collections of 200 in one
+        Composite call): per Task, None (it exists now) or the error.
 
         A POST is never resent blindly: after a 5xx or a dropped connection the markers are queried
         again and only Tasks still missing are sent again."""
@@ -541,9 +645,7 @@ class SalesforceConnector(Connector):
                 records.append(task_record(change.key, note, owner))
             action = f"creating {len(records)} Task{'s' if len(records) != 1 else ''}"
             try:
-                answer = self._connect().restful(
-                    "composite/sobjects", method="POST", json={"allOrNone": False, "records": records}
-                )
+                answer = self._post_tasks(records, action)
             except (SalesforceError, requests.RequestException) as exc:
                 error = self._translate(exc, action)
                 if isinstance(error, STOPS):
@@ -563,6 +665,29 @@ class SalesforceConnector(Connector):
                 ok = isinstance(result, dict) and result.get("success") is True
                 results[i] = None if ok else save_errors(result)
             return results
+        return results
+
+    def _post_tasks(self, records: Sequence[dict[str, Any]], action: str) -> Any:
+        """Create the Tasks: one collection, or up to 5 in a Composite call (never resent by the retry
+        layer: the caller checks the markers before it sends again). The results, in order, as one
+        collection would give them; a collection refused whole fails its Tasks with its errors."""
+        body = {"allOrNone": False, "records": list(records)}
+        if len(records) <= COLLECTION_MAX:
+            return self._connect().restful("composite/sobjects", method="POST", json=body)
+        parts = [{"allOrNone": False, "records": list(c)} for c in chunked(records, COLLECTION_MAX)]
+        answers = self._composite("POST", parts, resend=False)
+        if answers is None:
+            return None  # the caller reports an answer without one result per Task
+        results: list[Any] = []
+        for part, (status, found) in zip(parts, answers, strict=True):
+            if status == 200 and isinstance(found, list) and len(found) == len(part["records"]):
+                results.extend(found)
+                continue
+            failure = self._api_error(status, found, action)
+            if isinstance(failure, STOPS):
+                raise type(failure)(self._scrub(str(failure)))
+            said = [{"statusCode": "ERROR", "message": self._scrub(str(failure))}]
+            results.extend({"success": False, "errors": said} for _ in part["records"])
         return results
 
     def _query(self, soql: str, action: str) -> list[dict[str, Any]]:
