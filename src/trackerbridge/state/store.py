@@ -10,9 +10,10 @@ Values (before/after, written values, metrics, cached records) are stored as JSO
 `trackerbridge.state.codec`, so they come back exactly (a Person stays a Person, a date a date).
 Times are aware datetimes, stored as UTC and returned in UTC.
 
-Crash safety: every method is one transaction. `record_write` appends the audit row and moves the
-last-written value together, so a run killed between two writes leaves a store that says exactly
-which writes happened; callers advance a watermark only after the writes it depends on are recorded.
+Crash safety: every method is one transaction. `record_writes` appends the audit rows, moves the
+last-written values and sets the notes' statuses together, so a run killed between two batches leaves a
+store that says exactly which batches were recorded; callers log the intent before a write and its
+outcome after, and advance a watermark only after the writes it depends on are recorded.
 """
 
 from __future__ import annotations
@@ -532,8 +533,11 @@ class StateStore:
         last value written to (connector, key, slot). Both or neither: one transaction."""
         self.record_writes([Write(run_id, connector, key, slot, before, after, outcome, error, at)])
 
-    def record_writes(self, writes: Iterable[Write]) -> None:
-        """`record_write` for many at once (a record's fields, as one Outcome reports them): one transaction."""
+    def record_writes(
+        self, writes: Iterable[Write], notes: Iterable[tuple[str, str, str, str, int | None]] = ()
+    ) -> None:
+        """`record_write` for many at once, and notes' statuses `(connector, key, marker, status, run_id)`
+        with them (see `set_note`): one transaction, so a batch of outcomes is recorded whole or not at all."""
         now = _now()
         log_rows: list[dict[str, Any]] = []
         written_rows: list[dict[str, Any]] = []
@@ -557,12 +561,14 @@ class StateStore:
             )
             if outcome == "ok":
                 written_rows.append({"connector": w.connector, "key": w.key, "slot": w.slot, "value": after})
-        if not log_rows:
+        note_rows = [_note_row(*n) for n in notes]
+        if not log_rows and not note_rows:
             return
         with self._write() as conn:
             for chunk in _chunks(log_rows):
                 conn.execute(t_audit.insert(), list(chunk))
             self._upsert(conn, t_written, written_rows)
+            self._upsert(conn, t_notes, note_rows)
 
     def remember(self, connector: str, key: str, slot: str, value: Any) -> None:
         """Set a slot without an audit row: what trackerbridge saw, not what it wrote ("seen:stage")."""
@@ -705,15 +711,16 @@ class StateStore:
     def set_note(self, connector: str, key: str, marker: str, status: str, run_id: int | None) -> None:
         """Status "pending" before posting, "posted" after: a crash in between leaves "pending", and the
         connector then looks for the marker on the record before posting again."""
-        status = _text(status)
-        if status not in NOTE_STATUSES:
-            raise StateStoreError(f"note status must be one of {sorted(NOTE_STATUSES)}, not {status!r}")
+        row = _note_row(connector, key, marker, status, run_id)
         with self._write() as conn:
-            self._upsert(
-                conn,
-                t_notes,
-                [{"connector": connector, "key": key, "marker": marker, "status": status, "run_id": run_id}],
-            )
+            self._upsert(conn, t_notes, [row])
+
+
+def _note_row(connector: str, key: str, marker: str, status: str, run_id: int | None) -> dict[str, Any]:
+    status = _text(status)
+    if status not in NOTE_STATUSES:
+        raise StateStoreError(f"note status must be one of {sorted(NOTE_STATUSES)}, not {status!r}")
+    return {"connector": connector, "key": key, "marker": marker, "status": status, "run_id": run_id}
 
 
 def _sqlite_setup(engine: Engine, busy_timeout: float) -> None:
