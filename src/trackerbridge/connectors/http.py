@@ -24,7 +24,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import InvalidHeader, MaxRetryError, ResponseError
 from urllib3.util.retry import Retry
 
-from trackerbridge.net import VerifyingSession
+from trackerbridge.net import VerifyingSession, environment_once
 
 RETRY_STATUSES = (429, 500, 502, 503, 504)
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "PATCH", "DELETE"})
@@ -201,6 +201,7 @@ def mount_retry(
     URLs starting with one of `post_retry_prefixes` (read-only searches) retry POST as well;
     requests with the `NO_RESEND` header are never resent once they may have reached the server, and POSTs
     with the `RESEND` header are retried as a PUT is."""
+    environment_once(session)  # proxies and CA variables read once, not on every request
     policy = retry or retry_policy()
     once = _adapter(policy, timeout, on_attempt, max_wait, allow_post=False, resend=False)
     again = _adapter(policy, timeout, on_attempt, max_wait, allow_post=True)
