@@ -611,19 +611,24 @@ class StateStore:
     def save_records(self, connector: str, initiatives: Iterable[Initiative], *, replace: bool) -> int:
         """Keep the last read of a connector's records. `replace=True` after a full read: the set
         becomes exactly these (and counts as complete, see `has_records`); `replace=False` after an
-        incremental read: these are added or replaced, the rest stay. Returns the rows written."""
-        with _no_gc():
-            rows = [{"connector": connector, "key": i.key, "data": dumps_initiative(i)} for i in initiatives]
+        incremental read: these are added or replaced, the rest stay. Returns the rows written.
+
+        Streamed: records are encoded and written `_BATCH` at a time in the one transaction, so a
+        100,000-record snapshot never exists as one list of encoded rows (about 250 MB at its peak)."""
+        written = 0
         with self._write() as conn:
             current = conn.execute(select(t_record_sets).where(t_record_sets.c.connector == connector)).first()
             stale = current is not None and current.format != RECORDS_FORMAT
             if replace or stale:
                 conn.execute(delete(t_records).where(t_records.c.connector == connector))
-                unique = list({r["key"]: r for r in rows}.values())
-                for chunk in _chunks(unique):
-                    conn.execute(t_records.insert(), list(chunk))
-            else:
-                self._upsert(conn, t_records, rows)
+            batch: list[Initiative] = []
+            for initiative in initiatives:
+                batch.append(initiative)
+                if len(batch) >= _BATCH:
+                    written += self._save_record_batch(conn, connector, batch)
+                    batch = []
+            if batch:
+                written += self._save_record_batch(conn, connector, batch)
             count = conn.scalar(select(func.count()).select_from(t_records).where(t_records.c.connector == connector))
             complete = replace or (current is not None and not stale and bool(current.complete))
             self._upsert(
@@ -631,6 +636,14 @@ class StateStore:
                 t_record_sets,
                 [{"connector": connector, "format": RECORDS_FORMAT, "complete": complete, "count": int(count or 0)}],
             )
+        return written
+
+    def _save_record_batch(self, conn: Connection, connector: str, batch: Sequence[Initiative]) -> int:
+        """Insert or replace one batch of records (a key seen again, in this batch or an earlier one, keeps
+        the last)."""
+        with _no_gc():
+            rows = [{"connector": connector, "key": i.key, "data": dumps_initiative(i)} for i in batch]
+        self._upsert(conn, t_records, rows)
         return len(rows)
 
     def has_records(self, connector: str) -> bool:
