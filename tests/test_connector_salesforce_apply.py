@@ -141,6 +141,38 @@ def test_450_changes_go_in_one_composite_call_of_three_collections_and_touch_onl
     assert all(after[k][HEALTH] == "Red" for k in keys)
 
 
+def test_synced_values_of_450_records_are_reread_in_one_composite_and_a_persons_edit_wins(big: Sandbox) -> None:
+    sb = big
+    c = sandbox_connector(sb)
+    fields = catalog_fields(c, "StageName")
+    keys = opportunities(sb, 450)
+    with sb.lock:
+        read = {k: sb.salesforce_data.records["Opportunity"][k]["StageName"] for k in keys}
+    target = {k: "Qualification" if v != "Qualification" else "Prospecting" for k, v in read.items()}
+    changes = [
+        RecordChange(c.name, k, "", [FieldChange("StageName", "Stage", read[k], target[k], "sync:jira:stage")])
+        for k in keys
+    ]
+    edited = keys[333]
+    with sb.lock:  # a person changes one stage between the read and the write
+        sb.salesforce_data.records["Opportunity"][edited]["StageName"] = "Negotiation/Review"
+    c.recheck_synced = True
+    seen = spy(sb)
+    sb.accounting.reset()
+
+    outcomes = {o.key: o for o in c.apply(changes, fields)}
+
+    assert [(r.method, r.path) for r in sb.accounting.records()] == [("POST", COMPOSITE)] * 2  # re-read, write
+    reread = next(r.json() for r in seen if r.method == "POST")["compositeRequest"]
+    assert [s["method"] for s in reread] == ["GET"] * 3 and all("/query?q=SELECT" in s["url"] for s in reread)
+    assert not outcomes[edited].ok and "changed by a person since it was read" in (outcomes[edited].error or "")
+    assert all(outcomes[k].ok for k in keys if k != edited)
+    with sb.lock:
+        stages = {k: sb.salesforce_data.records["Opportunity"][k]["StageName"] for k in keys}
+    assert stages[edited] == "Negotiation/Review"
+    assert all(stages[k] == target[k] for k in keys if k != edited)
+
+
 def test_1050_changes_cost_two_calls_a_composite_of_1000_and_a_collection_of_50(
     sandbox_factory: Callable[..., Sandbox],
 ) -> None:

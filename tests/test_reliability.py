@@ -439,9 +439,10 @@ def test_salesforce_quota_stops_the_run_keeping_what_was_written(
     clean = sandbox_factory(size=1800)
     project, reference = make_project(tmp_path / "p"), make_project(tmp_path / "ref")
     assert sync(clean, reference)[0] == 0
-    # Describe, the query, the user look-up and the re-reads of synced fields (a query per 200 records that write
-    # one) use the first calls, then one Composite saves 1000 records; the collection of the other 125 meets the limit.
-    reads = 8
+    # Describe, the query, the user look-up and the re-read of the synced fields the first 1000 write (one query:
+    # fewer than 200 of them do) use the first calls, then one Composite saves 1000 records; the collection of
+    # the other 125 meets the limit.
+    reads = 4
     sb.salesforce.daily_api_limit = sb.salesforce.api_requests_used + reads + 1
     code, err = sync(sb, project)
     assert code == 3, err

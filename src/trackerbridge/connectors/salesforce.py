@@ -398,9 +398,7 @@ class SalesforceConnector(Connector):
         for wave in chunked(saving, COMPOSITE_RECORDS):
             chunks = list(chunked(wave, COLLECTION_MAX))
             try:
-                moved: dict[str, str] = {}
-                for chunk in chunks:
-                    moved.update(self._changed_since_read(sobject, chunk, fields))
+                moved = self._changed_since_read(sobject, wave, fields)
             except STOPS as exc:
                 stopped = exc
                 break
@@ -438,12 +436,13 @@ class SalesforceConnector(Connector):
             raise stopped
 
     def _changed_since_read(
-        self, sobject: str, chunk: Sequence[tuple[RecordChange, dict[str, Any]]], fields: Mapping[str, FieldInfo]
+        self, sobject: str, wave: Sequence[tuple[RecordChange, dict[str, Any]]], fields: Mapping[str, FieldInfo]
     ) -> dict[str, str]:
-        """Records of the chunk whose synced fields a person changed since the read: key -> message.
-        sObject Collections has no per-record precondition, so the synced fields are re-read (one
-        query per chunk, only when it writes synced values) and those records are left out."""
-        watched = {c.key: w for c, _ in chunk if (w := synced_fields(c))} if self.recheck_synced else {}
+        """Records of the wave whose synced fields a person changed since the read: key -> message.
+        sObject Collections has no per-record precondition, so the synced fields are re-read (only
+        for records that write synced values: a query per 200, the ids travel in its URL; more than
+        one query go together in one Composite call) and those records are left out."""
+        watched = {c.key: w for c, _ in wave if (w := synced_fields(c))} if self.recheck_synced else {}
         if not watched:
             return {}
         described = self._describe()
@@ -453,25 +452,70 @@ class SalesforceConnector(Connector):
             names.setdefault(column.name.casefold(), column.name)
             for part in USER_COLUMNS if column.relationship else ():
                 names.setdefault(f"{column.relationship}.{part}".casefold(), f"{column.relationship}.{part}")
-        soql = format_soql(
-            "SELECT {names:literal} FROM {sobject:literal} WHERE Id IN {ids}",
-            names=", ".join(names.values()),
-            sobject=sobject,
-            ids=list(watched),
-        )
+        groups = list(chunked(list(watched), COLLECTION_MAX))
+        queries = [
+            format_soql(
+                "SELECT {names:literal} FROM {sobject:literal} WHERE Id IN {ids}",
+                names=", ".join(names.values()),
+                sobject=sobject,
+                ids=list(ids),
+            )
+            for ids in groups
+        ]
+        action = "re-reading synced fields before writing them"
+        rows: list[dict[str, Any]] = []
+        failed: dict[str, str] = {}
         try:
-            rows = self._query(soql, "re-reading synced fields before writing them")
+            answers = self._reread(queries, action)
         except STOPS:
             raise
         except ConnectorError as exc:
             return {key: f"not written: {exc}" for key in watched}
+        for ids, answer in zip(groups, answers, strict=True):
+            if isinstance(answer, ConnectorError):
+                failed.update((key, f"not written: {answer}") for key in ids)
+            else:
+                rows.extend(answer)
         now = {same_record(str(r.get("Id"))): self._record(r, list(columns.values())).values for r in rows}
-        out = {}
+        out = dict(failed)
         for key, w in watched.items():
             values = now.get(same_record(key))
-            message = changed_since_read(w, values) if values is not None else None
+            message = changed_since_read(w, values) if values is not None and key not in failed else None
             if message is not None:
                 out[key] = message
+        return out
+
+    def _reread(self, queries: Sequence[str], action: str) -> list[list[dict[str, Any]] | ConnectorError]:
+        """Each query's rows (or the error that query met): one query alone, several (5 at most) as the
+        Query subrequests of one Composite call, which is one API call; a spent quota raises."""
+        if len(queries) == 1:
+            return [self._query(queries[0], action)]
+        base = f"/services/data/v{self.api_version}"
+        subrequests = [{"method": "GET", "url": f"{base}/query?q={quote(q, safe='')}"} for q in queries]
+        try:
+            answers = self._composite_call(subrequests, resend=True)
+        except (SalesforceError, requests.RequestException) as exc:
+            raise self._translate(exc, action) from None
+        if answers is None:
+            raise ConnectorError(f"Salesforce answered Composite without one result per query while {action}")
+        out: list[list[dict[str, Any]] | ConnectorError] = []
+        for status, body in answers:
+            if status != 200 or not isinstance(body, dict) or not isinstance(body.get("records"), list):
+                failure = self._api_error(status, body, action)
+                if isinstance(failure, STOPS):
+                    raise type(failure)(self._scrub(str(failure)))
+                out.append(type(failure)(self._scrub(str(failure))))
+                continue
+            found = [r for r in body["records"] if isinstance(r, dict)]
+            next_url = body.get("nextRecordsUrl")
+            while not body.get("done", True) and isinstance(next_url, str):  # more than a batch: not for 200 ids
+                try:
+                    body = self._connect().query_more(next_url, identifier_is_url=True)
+                except (SalesforceError, requests.RequestException) as exc:
+                    raise self._translate(exc, action) from None
+                found += [r for r in body.get("records") or [] if isinstance(r, dict)]
+                next_url = body.get("nextRecordsUrl")
+            out.append(found)
         return out
 
     def _save(self, sobject: str, chunk: Sequence[tuple[RecordChange, dict[str, Any]]]) -> list[str | None]:
@@ -558,20 +602,23 @@ class SalesforceConnector(Connector):
         result per subrequest. A request that failed whole raises as simple-salesforce raises it.
         `resend` lets the retry layer resend it (updates only: a create must not be sent twice)."""
         url = f"/services/data/v{self.api_version}/composite/sobjects"
+        return self._composite_call([{"method": method, "url": url, "body": body} for body in bodies], resend=resend)
+
+    def _composite_call(self, subrequests: Sequence[dict[str, Any]], *, resend: bool) -> list[tuple[int, Any]] | None:
+        """POST composite with these subrequests (method, url, body), referenceIds c0, c1, ...: each one's
+        (httpStatusCode, body) in order, or None for an answer without one result per subrequest."""
         request = {
             "allOrNone": False,
-            "compositeRequest": [
-                {"method": method, "url": url, "referenceId": f"c{n}", "body": body} for n, body in enumerate(bodies)
-            ],
+            "compositeRequest": [{**sub, "referenceId": f"c{n}"} for n, sub in enumerate(subrequests)],
         }
         extra: dict[str, Any] = {"headers": {RESEND: "1"}} if resend else {}
         answer = self._connect().restful("composite", method="POST", json=request, **extra)
         found = answer.get("compositeResponse") if isinstance(answer, dict) else None
-        if not isinstance(found, list) or len(found) != len(bodies):
+        if not isinstance(found, list) or len(found) != len(subrequests):
             return None
         by_ref = {r.get("referenceId"): r for r in found if isinstance(r, dict)}
         out: list[tuple[int, Any]] = []
-        for n in range(len(bodies)):
+        for n in range(len(subrequests)):
             r = by_ref.get(f"c{n}", {})
             status = r.get("httpStatusCode")
             out.append((status if isinstance(status, int) else 500, r.get("body")))
