@@ -2,7 +2,8 @@
 killed run safe to repeat.
 
 The order matters. The snapshot of the records read and the intent are saved before a connector
-writes; outcomes after; remembered values and health after that; the watermark last. A run killed
+writes; outcomes after (a transaction per batch of them, see `_OutcomeBatch`); remembered values and
+health after that; the watermark last. A run killed
 anywhere re-reads at least what it had not finished, tells its own writes from a person's by the
 snapshot, re-plans against what the trackers now hold, and finds its own notes by their markers
 instead of posting them twice.
