@@ -711,6 +711,26 @@ def test_request_limit_exceeded_stops_after_the_composites_already_saved(api: re
     assert c.calls["POST composite"] == 2 and "PATCH composite/sobjects" not in c.calls
 
 
+def test_a_spent_quota_inside_a_composite_keeps_the_other_collections_outcomes(api: responses.RequestsMock) -> None:
+    keys = ids(1100)
+
+    def collection(records: list[dict[str, Any]]) -> tuple[int, Any]:
+        if records[0]["id"] == keys[200]:
+            return 403, [{"errorCode": "REQUEST_LIMIT_EXCEEDED", "message": "TotalRequests Limit exceeded."}]
+        return 200, saved(records)
+
+    api.add_callback(responses.POST, f"{DATA}/composite", callback=composite_callback(collection))
+    c = http_connector()
+    got: list[Outcome] = []
+
+    with pytest.raises(QuotaExceeded):
+        for outcome in c.apply([stage(k) for k in keys], FIELDS):
+            got.append(outcome)
+
+    assert [o.key for o in got] == keys[:200] + keys[400:1000] and all(o.ok for o in got)
+    assert c.calls["POST composite"] == 1 and "PATCH composite/sobjects" not in c.calls  # the last 100: not sent
+
+
 @pytest.mark.parametrize("landed", [True, False], ids=["post-had-landed", "post-had-not"])
 def test_a_dropped_task_post_is_checked_for_before_it_is_sent_again(api: responses.RequestsMock, landed: bool) -> None:
     key = ids(1)[0]

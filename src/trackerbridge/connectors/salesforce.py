@@ -542,8 +542,8 @@ class SalesforceConnector(Connector):
         self, sobject: str, chunks: Sequence[Sequence[tuple[RecordChange, dict[str, Any]]]]
     ) -> tuple[list[list[str | None] | None], ConnectorError | None]:
         """Up to 5 collections in one Composite call: per collection, its records' results (None: not
-        known, the wave stopped first), and the error that stops the run, if one did. One collection
-        alone is its own PATCH. A collection Salesforce refused whole (400) is sent again alone and
+        known, the run stopped first), and the error that stops the run, if one did (the collections
+        Salesforce did answer keep their results). One collection alone is its own PATCH. A collection Salesforce refused whole (400) is sent again alone and
         split to find the record (`_save`); so is every collection of a composite refused whole."""
         if len(chunks) == 1:
             try:
@@ -569,6 +569,7 @@ class SalesforceConnector(Connector):
             return [[message] * len(chunk) for chunk in chunks], None
         results: list[list[str | None] | None] = []
         again: list[int] = []
+        stop: ConnectorError | None = None
         for n, chunk in enumerate(chunks):
             status, body = answers[n]
             if status == 200 and isinstance(body, list) and len(body) == len(chunk):
@@ -576,8 +577,10 @@ class SalesforceConnector(Connector):
                                 for r in body])
                 continue
             failure = self._api_error(status, body, action) if status >= 400 else None
-            if isinstance(failure, STOPS):
-                return [*results, *([None] * (len(chunks) - n))], type(failure)(self._scrub(str(failure)))
+            if isinstance(failure, STOPS):  # the other collections' outcomes are still known: keep them
+                stop = stop or type(failure)(self._scrub(str(failure)))
+                results.append(None)
+                continue
             if status == 400:  # a value Salesforce cannot even parse: this collection alone, split
                 again.append(n)
                 results.append(None)
@@ -587,12 +590,12 @@ class SalesforceConnector(Connector):
                 f"{len(chunk)} records while {action}"
             )
             results.append([self._scrub(message)] * len(chunk))
-        for n in again:
+        for n in again if stop is None else ():  # no more calls once the run must stop
             try:
                 results[n] = self._save(sobject, chunks[n])
             except STOPS as exc:
                 return results, exc
-        return results, None
+        return results, stop
 
     def _composite(
         self, method: str, bodies: Sequence[dict[str, Any]], *, resend: bool
