@@ -543,8 +543,9 @@ class SalesforceConnector(Connector):
     ) -> tuple[list[list[str | None] | None], ConnectorError | None]:
         """Up to 5 collections in one Composite call: per collection, its records' results (None: not
         known, the run stopped first), and the error that stops the run, if one did (the collections
-        Salesforce did answer keep their results). One collection alone is its own PATCH. A collection Salesforce refused whole (400) is sent again alone and
-        split to find the record (`_save`); so is every collection of a composite refused whole."""
+        Salesforce did answer keep their results). One collection alone is its own PATCH. A collection
+        Salesforce refused whole (400) is sent again alone and split to find the record (`_save`); so is
+        every collection of a composite refused whole."""
         if len(chunks) == 1:
             try:
                 return [self._save(sobject, chunks[0])], None
