@@ -75,6 +75,7 @@ def run_phase(job: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
         profiler = cProfile.Profile()
     out: dict[str, Any] = {"kind": kind}
     compute = ComputeTimer().__enter__() if kind != "baseline" else None
+    written0 = _bytes_written()
     wall0, cpu0 = time.perf_counter(), time.process_time()
     if profiler:
         profiler.enable()
@@ -110,11 +111,24 @@ def run_phase(job: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
         profiler.dump_stats(profile)
     out["wall_s"] = time.perf_counter() - wall0
     out["cpu_s"] = time.process_time() - cpu0
+    written = _bytes_written()
+    if written is not None and written0 is not None:
+        out["written_mb"] = round((written - written0) / 1e6, 1)
     if compute is not None:
         compute.__exit__()
         out["compute_s"] = compute.seconds
         out["compute_us_per_record"] = round(compute.seconds / max(out.get("records", 0), 1) * 1e6, 1)
     return out
+
+
+def _bytes_written() -> int | None:
+    """Bytes this process handed to write() so far (Linux `/proc/self/io` wchar: the state store's
+    SQLite file and WAL, mostly), or None where that is not available."""
+    try:
+        with open("/proc/self/io") as io:
+            return next(int(line.split(":")[1]) for line in io if line.startswith("wchar:"))
+    except (OSError, StopIteration, ValueError):
+        return None
 
 
 def main() -> None:

@@ -42,7 +42,11 @@ def test_minimum_follows_the_real_apis_page_sizes() -> None:
     assert minimum("jira", "cloud", 0, 0, 0, cold=False) == {"fixed": 0, "pages": 1, "reads": 1, "writes": 0}
     assert minimum("jira", "datacenter", 10_000, 5, 2)["reads"] == 12
     assert minimum("jira", "datacenter", 10_000, 5, 2)["writes"] == 5
-    assert minimum("salesforce", "cloud", 6_250, 401, 0) == {"fixed": 2, "pages": 4, "reads": 6, "writes": 3}
+    # Salesforce writes through Composite: 5 collections of 200, 1000 records an API call; who we are (UserInfo)
+    # and the describe are the fixed calls
+    assert minimum("salesforce", "cloud", 6_250, 401, 0) == {"fixed": 2, "pages": 4, "reads": 6, "writes": 1}
+    assert minimum("salesforce", "cloud", 6_250, 6_250, 0)["writes"] == 7
+    assert minimum("salesforce", "cloud", 6_250, 1_000, 1_001)["writes"] == 1 + 2
 
 
 def test_full_reads_are_at_the_minimum_for_jira(rows: dict[tuple[str, str], dict[str, Any]]) -> None:
@@ -65,7 +69,7 @@ def test_first_sync_writes_at_the_minimum(rows: dict[tuple[str, str], dict[str, 
     assert jira["writes"] == jira["changes"] == 300  # one PUT per changed issue
     sf = rows[("salesforce", "sync-full")]
     assert sf["changes"] == 188
-    assert sf["writes"] == sf["minimum"]["writes"] == 1  # ceil(188 / 200)
+    assert sf["writes"] == sf["minimum"]["writes"] == 1  # ceil(188 / 1000)
 
 
 def test_no_change_runs_write_nothing_and_read_one_page(rows: dict[tuple[str, str], dict[str, Any]]) -> None:
@@ -94,3 +98,15 @@ def test_incremental_writes(rows: dict[tuple[str, str], dict[str, Any]]) -> None
     assert not any("comment" in e or "user" in e for e in {**ten["write_endpoints"], **ten["read_endpoints"]})
     sf = rows[("salesforce", "sync-10pct")]
     assert sf["writes"] == sf["minimum"]["writes"] == 1
+
+
+def test_salesforce_against_the_efficient_script(rows: dict[tuple[str, str], dict[str, Any]]) -> None:
+    """The script a careful user writes: one query, then Composite with 1000 records a call. It keeps no
+    state, so it writes every record; ours writes what changed and is never more calls than it."""
+    it = rows[("salesforce", "efficient-10pct")]
+    assert it["records"] == it["written"] == 188
+    assert (it["reads"], it["writes"]) == (1, 1)  # query_all of one page; ceil(188 / 1000) composites
+    assert it["write_endpoints"] == {"salesforce POST /services/data/v{version}/composite": 1}
+    ours = rows[("salesforce", "sync-10pct")]
+    assert ours["reads"] + ours["writes"] <= it["reads"] + it["writes"]
+    assert it["ours_over_baseline"]["calls"] <= 1.0

@@ -13,7 +13,7 @@ import requests
 import responses
 from urllib3.util.retry import Retry
 
-from trackerbridge.connectors.http import NO_RESEND, CountingRetry, retry_policy, tracker_session
+from trackerbridge.connectors.http import NO_RESEND, RESEND, CountingRetry, mount_retry, retry_policy, tracker_session
 
 SITE = "https://tracker.example.com"
 FAST = retry_policy(attempts=3, backoff=0)
@@ -92,6 +92,18 @@ def test_a_put_marked_no_resend_is_not_retried_and_the_mark_is_not_sent(rsps: re
     assert [c.response.status_code for c in rsps.calls] == [503, 503, 204]  # type: ignore[union-attr]
     assert len(attempts) == 3
     assert all(NO_RESEND not in c.request.headers for c in rsps.calls)
+
+
+def test_a_post_marked_resend_is_retried_like_a_put_and_the_mark_is_not_sent(rsps: responses.RequestsMock) -> None:
+    for status in (503, 503, 200, 503):
+        rsps.post(f"{SITE}/composite", status=status)
+    attempts: list[Attempt] = []
+    session = counting_session(attempts)
+    assert session.post(f"{SITE}/composite", json={}, headers={RESEND: "1"}).status_code == 200  # updates only
+    assert session.post(f"{SITE}/composite", json={}).status_code == 503  # a create: never resent
+    assert [c.response.status_code for c in rsps.calls] == [503, 503, 200, 503]  # type: ignore[union-attr]
+    assert len(attempts) == 4
+    assert all(RESEND not in c.request.headers for c in rsps.calls)
 
 
 def test_from_policy_without_resend_retries_no_method() -> None:
@@ -203,3 +215,39 @@ def test_a_connection_that_never_opened_is_not_an_attempt() -> None:
     with counting_session(attempts, timeout=5) as session, pytest.raises(requests.ConnectionError):
         session.get(f"http://127.0.0.1:{port}/items")
     assert attempts == []
+
+
+@pytest.mark.parametrize("kind", ["tracker_session", "mounted"])
+def test_the_environment_is_read_once_per_session_and_applied_as_requests_applies_it(
+    monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    import requests.utils
+
+    import trackerbridge.net
+
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example.com:3128")
+    monkeypatch.setenv("NO_PROXY", "direct.example.com")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/env-bundle.pem")
+    looked: list[str] = []
+    real = requests.utils.get_environ_proxies
+
+    def counting(url: str, no_proxy: Any = None) -> dict[str, str]:
+        looked.append(url)
+        return real(url, no_proxy=no_proxy)
+
+    monkeypatch.setattr(trackerbridge.net, "get_environ_proxies", counting)
+    session = tracker_session() if kind == "tracker_session" else mount_retry(requests.Session())
+    plain = requests.Session()
+
+    def merged(s: requests.Session, url: str) -> dict[str, Any]:
+        return s.merge_environment_settings(url, {}, None, None, None)
+
+    for path in ("a", "b", "c"):
+        assert merged(session, f"{SITE}/{path}") == merged(plain, f"{SITE}/{path}")
+    assert merged(session, "https://direct.example.com/x") == merged(plain, "https://direct.example.com/x")
+    assert merged(session, f"{SITE}/x")["proxies"]["https"] == "http://proxy.example.com:3128"
+    assert "https" not in merged(session, "https://direct.example.com/x")["proxies"]
+    assert looked == [f"{SITE}/a", "https://direct.example.com/x"]  # once per host, not per request
+    assert merged(session, f"{SITE}/x")["verify"] == "/etc/ssl/env-bundle.pem"  # no CA bundle of its own
+    own = tracker_session("/etc/ssl/own-bundle.pem")
+    assert merged(own, f"{SITE}/x")["verify"] == "/etc/ssl/own-bundle.pem"  # its own bundle wins

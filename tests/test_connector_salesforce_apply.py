@@ -30,6 +30,7 @@ from trackerbridge.sandbox.web import Request, Response
 HEALTH, REASONS, INTEGRATOR = "Execution_Health__c", "Health_Reasons__c", "Integrator__c"
 BOOKKEEPING = {"LastModifiedDate", "SystemModstamp", "LastModifiedById"}
 COLLECTIONS = "/services/data/v59.0/composite/sobjects"
+COMPOSITE = "/services/data/v59.0/composite"
 
 
 @pytest.fixture
@@ -108,7 +109,7 @@ def spy(sb: Sandbox) -> list[Request]:
 # --- fields -------------------------------------------------------------------------------------
 
 
-def test_450_changes_go_in_three_collection_calls_and_touch_only_their_fields(big: Sandbox) -> None:
+def test_450_changes_go_in_one_composite_call_of_three_collections_and_touch_only_their_fields(big: Sandbox) -> None:
     sb = big
     c = sandbox_connector(sb)
     fields = catalog_fields(c, HEALTH, REASONS)
@@ -120,12 +121,16 @@ def test_450_changes_go_in_three_collection_calls_and_touch_only_their_fields(bi
     outcomes = list(c.apply([health_change(k) for k in keys], fields))
 
     assert [o.key for o in outcomes] == keys and all(o.ok for o in outcomes)
-    assert collection_calls(sb, "PATCH") == [200, 200, 200]
-    assert c.calls["PATCH composite/sobjects"] == 3
-    bodies = [r.json() for r in seen if r.method == "PATCH"]
-    assert [len(b["records"]) for b in bodies] == [200, 200, 50]
-    assert all(b["allOrNone"] is False for b in bodies)
-    assert bodies[0]["records"][0] == {
+    assert [(r.method, r.path, r.status) for r in sb.accounting.records()] == [("POST", COMPOSITE, 200)]
+    assert c.calls["POST composite"] == 1 and "PATCH composite/sobjects" not in c.calls
+    [sent] = [r.json() for r in seen if r.method == "POST"]
+    assert sent["allOrNone"] is False
+    subrequests = sent["compositeRequest"]
+    assert [(s["method"], s["url"]) for s in subrequests] == [("PATCH", COLLECTIONS)] * 3
+    assert len({s["referenceId"] for s in subrequests}) == 3
+    assert [len(s["body"]["records"]) for s in subrequests] == [200, 200, 50]
+    assert all(s["body"]["allOrNone"] is False for s in subrequests)
+    assert subrequests[0]["body"]["records"][0] == {
         "attributes": {"type": "Opportunity"},
         "id": keys[0],
         HEALTH: "Red",
@@ -134,6 +139,55 @@ def test_450_changes_go_in_three_collection_calls_and_touch_only_their_fields(bi
     after = snapshot(sb, *keys)
     assert all(changed(before[k], after[k]) == {HEALTH, REASONS} for k in keys)
     assert all(after[k][HEALTH] == "Red" for k in keys)
+
+
+def test_synced_values_of_450_records_are_reread_in_one_composite_and_a_persons_edit_wins(big: Sandbox) -> None:
+    sb = big
+    c = sandbox_connector(sb)
+    fields = catalog_fields(c, "StageName")
+    keys = opportunities(sb, 450)
+    with sb.lock:
+        read = {k: sb.salesforce_data.records["Opportunity"][k]["StageName"] for k in keys}
+    target = {k: "Qualification" if v != "Qualification" else "Prospecting" for k, v in read.items()}
+    changes = [
+        RecordChange(c.name, k, "", [FieldChange("StageName", "Stage", read[k], target[k], "sync:jira:stage")])
+        for k in keys
+    ]
+    edited = keys[333]
+    with sb.lock:  # a person changes one stage between the read and the write
+        sb.salesforce_data.records["Opportunity"][edited]["StageName"] = "Negotiation/Review"
+    c.recheck_synced = True
+    seen = spy(sb)
+    sb.accounting.reset()
+
+    outcomes = {o.key: o for o in c.apply(changes, fields)}
+
+    assert [(r.method, r.path) for r in sb.accounting.records()] == [("POST", COMPOSITE)] * 2  # re-read, write
+    reread = next(r.json() for r in seen if r.method == "POST")["compositeRequest"]
+    assert [s["method"] for s in reread] == ["GET"] * 3 and all("/query?q=SELECT" in s["url"] for s in reread)
+    assert not outcomes[edited].ok and "changed by a person since it was read" in (outcomes[edited].error or "")
+    assert all(outcomes[k].ok for k in keys if k != edited)
+    with sb.lock:
+        stages = {k: sb.salesforce_data.records["Opportunity"][k]["StageName"] for k in keys}
+    assert stages[edited] == "Negotiation/Review"
+    assert all(stages[k] == target[k] for k in keys if k != edited)
+
+
+def test_1050_changes_cost_two_calls_a_composite_of_1000_and_a_collection_of_50(
+    sandbox_factory: Callable[..., Sandbox],
+) -> None:
+    sb = sandbox_factory(size=1700)
+    c = sandbox_connector(sb)
+    fields = catalog_fields(c, HEALTH, REASONS)
+    keys = opportunities(sb, 1050)
+    sb.accounting.reset()
+
+    outcomes = list(c.apply([health_change(k, "Amber") for k in keys], fields))
+
+    assert [o.key for o in outcomes] == keys and all(o.ok for o in outcomes)
+    assert [(r.method, r.path) for r in sb.accounting.records()] == [("POST", COMPOSITE), ("PATCH", COLLECTIONS)]
+    assert c.calls["POST composite"] + c.calls["PATCH composite/sobjects"] == 2 == -(-1050 // 1000)
+    assert all(sb.salesforce_data.records["Opportunity"][k][HEALTH] == "Amber" for k in keys)
 
 
 def test_a_bad_picklist_value_fails_only_that_record(sandbox: Sandbox) -> None:
@@ -358,12 +412,32 @@ def test_a_task_post_that_failed_is_checked_for_before_it_is_sent_again(sandbox:
     assert all(len(tasks(sb, k)) == 1 for k in keys)
 
 
-def test_a_spent_quota_stops_after_the_outcomes_already_known(big: Sandbox) -> None:
+def test_450_tasks_are_created_in_one_composite_and_a_dropped_one_is_checked_not_resent(big: Sandbox) -> None:
     sb = big
     c = sandbox_connector(sb)
-    fields = catalog_fields(c, HEALTH, REASONS)
     keys = opportunities(sb, 450)
-    sb.salesforce.daily_api_limit = sb.salesforce.api_requests_used + 1  # one more call: the first chunk
+    notes = {k: Note("turned-red", f"d{i:04d}", "turned red", None, maybe_posted=False) for i, k in enumerate(keys)}
+    changes = [RecordChange(c.name, k, "", notes=[notes[k]]) for k in keys]
+    c.catalog()
+    sb.accounting.reset()
+    # the composite of creates is carried out, then its answer is lost: a blind resend would double every Task
+    sb.admin("PUT", "faults", {"spec": "drop-reply:every=1,count=1,method=POST,service=salesforce"})
+
+    outcomes = list(c.apply(changes, {}))
+
+    assert all(o.ok and o.notes_posted == (notes[o.key].marker,) for o in outcomes) and len(outcomes) == 450
+    assert all(len(tasks(sb, k, notes[k].marker)) == 1 for k in keys)
+    # one composite (5 collections at most: 200 + 200 + 50), dropped; then the markers, 200 ids a query; no resend
+    assert [(r.method, r.path.rstrip("/").rsplit("/", 1)[-1], r.status) for r in sb.accounting.records()] == [
+        ("POST", "composite", 0), ("GET", "query", 200), ("GET", "query", 200), ("GET", "query", 200)]
+
+
+def test_a_spent_quota_stops_after_the_outcomes_already_known(sandbox_factory: Callable[..., Sandbox]) -> None:
+    sb = sandbox_factory(size=1700)
+    c = sandbox_connector(sb)
+    fields = catalog_fields(c, HEALTH, REASONS)
+    keys = opportunities(sb, 1050)
+    sb.salesforce.daily_api_limit = sb.salesforce.api_requests_used + 1  # one more call: the first composite
     before = snapshot(sb, *keys)
     got: list[Outcome] = []
 
@@ -371,10 +445,10 @@ def test_a_spent_quota_stops_after_the_outcomes_already_known(big: Sandbox) -> N
         for outcome in c.apply([health_change(k) for k in keys], fields):
             got.append(outcome)
 
-    assert [o.key for o in got] == keys[:200] and all(o.ok for o in got)
+    assert [o.key for o in got] == keys[:1000] and all(o.ok for o in got)
     after = snapshot(sb, *keys)
-    assert all(after[k][HEALTH] == "Red" for k in keys[:200])
-    assert all(after[k] == before[k] for k in keys[200:])
+    assert all(after[k][HEALTH] == "Red" for k in keys[:1000])
+    assert all(after[k] == before[k] for k in keys[1000:])
 
 
 def test_a_run_stopped_midway_and_run_again_converges(sandbox: Sandbox) -> None:
@@ -473,29 +547,104 @@ def saved(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{"id": r["id"], "success": True, "errors": []} for r in records]
 
 
-def test_a_chunk_that_keeps_failing_fails_its_records_and_the_next_chunk_is_still_sent(
+def composite_callback(
+    collection: Callable[[list[dict[str, Any]]], tuple[int, Any]], sent: list[list[int]] | None = None
+) -> Callable[[requests.PreparedRequest], tuple[int, dict[str, str], str]]:
+    """A Composite endpoint whose collections answer `collection(records)` -> (httpStatusCode, body)."""
+
+    def post(request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
+        subrequests = json.loads(request.body or b"{}")["compositeRequest"]
+        if sent is not None:
+            sent.append([len(r["body"]["records"]) for r in subrequests])
+        answers = []
+        for r in subrequests:
+            status, body = collection(r["body"]["records"])
+            answers.append({"body": body, "httpHeaders": {}, "httpStatusCode": status, "referenceId": r["referenceId"]})
+        return 200, {}, json.dumps({"compositeResponse": answers})
+
+    return post
+
+
+def test_a_composite_that_keeps_failing_fails_its_records_and_the_next_is_still_sent(
     api: responses.RequestsMock,
 ) -> None:
-    keys = ids(450)
-    sent: list[int] = []
+    keys = ids(2050)
+    sent: list[list[int]] = []
 
-    def patch(request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
-        records = json.loads(request.body or b"{}")["records"]
-        sent.append(len(records))
-        if records[0]["id"] == keys[200]:
+    def post(request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
+        subrequests = json.loads(request.body or b"{}")["compositeRequest"]
+        if subrequests[0]["body"]["records"][0]["id"] == keys[1000]:
+            sent.append([len(r["body"]["records"]) for r in subrequests])
             return 500, {}, json.dumps([{"errorCode": "UNKNOWN_EXCEPTION", "message": "boom"}])
-        return 200, {}, json.dumps(saved(records))
+        return composite_callback(lambda records: (200, saved(records)), sent)(request)
 
-    api.add_callback(responses.PATCH, f"{DATA}/composite/sobjects", callback=patch)
+    api.add_callback(responses.POST, f"{DATA}/composite", callback=post)
+    api.add_callback(responses.PATCH, f"{DATA}/composite/sobjects",
+                     callback=lambda r: (200, {}, json.dumps(saved(json.loads(r.body or b"{}")["records"]))))
     c = http_connector()
 
     outcomes = list(c.apply([stage(k) for k in keys], FIELDS))
 
     assert [o.key for o in outcomes] == keys
-    assert all(o.ok for o in outcomes[:200] + outcomes[400:])
-    assert all(not o.ok and "UNKNOWN_EXCEPTION: boom" in (o.error or "") for o in outcomes[200:400])
-    assert sent == [200, 200, 200, 200, 50]  # the failing chunk: sent, retried twice (the policy), left
-    assert c.calls["PATCH composite/sobjects"] == 5
+    assert all(o.ok for o in outcomes[:1000] + outcomes[2000:])
+    assert all(not o.ok and "UNKNOWN_EXCEPTION: boom" in (o.error or "") for o in outcomes[1000:2000])
+    # the failing composite: sent, resent twice (the policy: a composite of updates is idempotent), left
+    assert sent == [[200] * 5] * 4
+    assert c.calls["POST composite"] == 4 and c.calls["PATCH composite/sobjects"] == 1
+
+
+def test_a_collection_refused_inside_a_composite_fails_or_is_split_alone(api: responses.RequestsMock) -> None:
+    keys = ids(600)
+    split: list[int] = []
+
+    def collection(records: list[dict[str, Any]]) -> tuple[int, Any]:
+        if records[0]["id"] == keys[200]:
+            return 400, [{"errorCode": "JSON_PARSER_ERROR", "message": "Cannot deserialize"}]
+        if records[0]["id"] == keys[400]:
+            return 500, [{"errorCode": "UNKNOWN_EXCEPTION", "message": "inner boom"}]
+        return 200, saved(records)
+
+    def patch(request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
+        records = json.loads(request.body or b"{}")["records"]
+        split.append(len(records))
+        if any(r["StageName"] == "Bad" for r in records):
+            return 400, {}, json.dumps([{"errorCode": "JSON_PARSER_ERROR", "message": "Cannot deserialize"}])
+        return 200, {}, json.dumps(saved(records))
+
+    api.add_callback(responses.POST, f"{DATA}/composite", callback=composite_callback(collection))
+    api.add_callback(responses.PATCH, f"{DATA}/composite/sobjects", callback=patch)
+    c = http_connector()
+
+    outcomes = list(c.apply([stage(k, "Bad" if k == keys[300] else "Open") for k in keys], FIELDS))
+
+    by_key = {o.key: o for o in outcomes}
+    assert sorted(by_key) == sorted(keys)
+    assert all(by_key[k].ok for k in keys[:200])
+    assert [k for k in keys[200:400] if not by_key[k].ok] == [keys[300]]  # split alone, like a PATCH
+    assert "JSON_PARSER_ERROR" in (by_key[keys[300]].error or "")
+    assert all(not by_key[k].ok and "inner boom" in (by_key[k].error or "") for k in keys[400:])
+    assert split[0] == 200 and split[-1] != 200  # that collection alone, then its halves
+
+
+def test_per_record_errors_inside_a_composite_are_reported_as_salesforce_gives_them(
+    api: responses.RequestsMock,
+) -> None:
+    keys = ids(201)
+
+    def collection(records: list[dict[str, Any]]) -> tuple[int, Any]:
+        answer = saved(records)
+        if records[0]["id"] == keys[200]:
+            answer[0] = {"success": False, "errors": [
+                {"statusCode": "FIELD_CUSTOM_VALIDATION_EXCEPTION", "message": "Stage needs an owner", "fields": []}]}
+        return 200, answer
+
+    api.add_callback(responses.POST, f"{DATA}/composite", callback=composite_callback(collection))
+    c = http_connector()
+
+    outcomes = list(c.apply([stage(k) for k in keys], FIELDS))
+
+    assert outcomes[:200] == [Outcome("acme", k, True) for k in keys[:200]]
+    assert outcomes[200] == Outcome("acme", keys[200], False, "FIELD_CUSTOM_VALIDATION_EXCEPTION: Stage needs an owner")
 
 
 def test_per_record_errors_are_reported_as_salesforce_gives_them(api: responses.RequestsMock) -> None:
@@ -540,17 +689,17 @@ def test_a_request_refused_whole_is_split_to_find_the_record(api: responses.Requ
     assert sizes == [8, 4, 4, 2, 1, 1, 2]  # halves until the record Salesforce cannot read is alone
 
 
-def test_request_limit_exceeded_stops_after_the_chunks_already_saved(api: responses.RequestsMock) -> None:
-    keys = ids(450)
+def test_request_limit_exceeded_stops_after_the_composites_already_saved(api: responses.RequestsMock) -> None:
+    keys = ids(2050)
     limited = [{"errorCode": "REQUEST_LIMIT_EXCEEDED", "message": "TotalRequests Limit exceeded."}]
 
-    def patch(request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
-        records = json.loads(request.body or b"{}")["records"]
-        if records[0]["id"] == keys[200]:
+    def post(request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
+        subrequests = json.loads(request.body or b"{}")["compositeRequest"]
+        if subrequests[0]["body"]["records"][0]["id"] == keys[1000]:
             return 403, {}, json.dumps(limited)
-        return 200, {}, json.dumps(saved(records))
+        return composite_callback(lambda records: (200, saved(records)))(request)
 
-    api.add_callback(responses.PATCH, f"{DATA}/composite/sobjects", callback=patch)
+    api.add_callback(responses.POST, f"{DATA}/composite", callback=post)
     c = http_connector()
     got: list[Outcome] = []
 
@@ -558,8 +707,28 @@ def test_request_limit_exceeded_stops_after_the_chunks_already_saved(api: respon
         for outcome in c.apply([stage(k) for k in keys], FIELDS):
             got.append(outcome)
 
-    assert [o.key for o in got] == keys[:200]
-    assert c.calls["PATCH composite/sobjects"] == 2
+    assert [o.key for o in got] == keys[:1000]
+    assert c.calls["POST composite"] == 2 and "PATCH composite/sobjects" not in c.calls
+
+
+def test_a_spent_quota_inside_a_composite_keeps_the_other_collections_outcomes(api: responses.RequestsMock) -> None:
+    keys = ids(1100)
+
+    def collection(records: list[dict[str, Any]]) -> tuple[int, Any]:
+        if records[0]["id"] == keys[200]:
+            return 403, [{"errorCode": "REQUEST_LIMIT_EXCEEDED", "message": "TotalRequests Limit exceeded."}]
+        return 200, saved(records)
+
+    api.add_callback(responses.POST, f"{DATA}/composite", callback=composite_callback(collection))
+    c = http_connector()
+    got: list[Outcome] = []
+
+    with pytest.raises(QuotaExceeded):
+        for outcome in c.apply([stage(k) for k in keys], FIELDS):
+            got.append(outcome)
+
+    assert [o.key for o in got] == keys[:200] + keys[400:1000] and all(o.ok for o in got)
+    assert c.calls["POST composite"] == 1 and "PATCH composite/sobjects" not in c.calls  # the last 100: not sent
 
 
 @pytest.mark.parametrize("landed", [True, False], ids=["post-had-landed", "post-had-not"])

@@ -443,26 +443,30 @@ def test_two_syncs_started_together_one_writes_the_other_exits_75(
 def test_salesforce_quota_stops_the_run_keeping_what_was_written(
     sandbox_factory: Callable[..., Sandbox], tmp_path: Path
 ) -> None:
-    sb = sandbox_factory(size=800)  # 500 opportunities: three composite writes
-    clean = sandbox_factory(size=800)
+    sb = sandbox_factory(size=1800)  # 1125 opportunities: a Composite of 1000, then a collection of 125
+    clean = sandbox_factory(size=1800)
     project, reference = make_project(tmp_path / "p"), make_project(tmp_path / "ref")
     with (project / "trackerbridge.yaml").open("a") as fh:  # no pacing: the org's own limit stops this run
         fh.write("quota:\n  share: 1\n")
     assert sync(clean, reference)[0] == 0
-    # Sign-in, describe and the reads use the first calls; the second composite PATCH meets the limit.
+    # Describe, the query, the user look-up and the re-read of the synced fields the first 1000 write (one query:
+    # fewer than 200 of them do) use the first calls, then one Composite saves 1000 records; the collection of
+    # the other 125 meets the limit.
     reads = 4
     sb.salesforce.daily_api_limit = sb.salesforce.api_requests_used + reads + 1
     code, err = sync(sb, project)
     assert code == 3, err
     assert "REQUEST_LIMIT_EXCEEDED" in err or "request limit reached" in err
-    patches = [r for r in sb.accounting.records() if r.method == "PATCH" and r.endpoint.endswith("composite/sobjects")]
-    saved = [r for r in patches if r.status == 200]
-    assert len(saved) == 1
+    writes = [r for r in sb.accounting.records() if r.method in ("PATCH", "POST") and "/composite" in r.endpoint]
+    assert [(r.method, r.endpoint.rsplit("/", 1)[-1], r.status) for r in writes] == [
+        ("POST", "composite", 200),
+        ("PATCH", "sobjects", 403),
+    ]
     assert any(r.status == 403 and r.service == "salesforce" for r in sb.accounting.records())
     written = {k for k, opp in sb.salesforce_data.records["Opportunity"].items() if opp.get("Execution_Health__c")}
     with store_of(project) as store:
         logged_ok = {e.key for e in store.log(connector="sandbox-salesforce") if e.outcome == "ok"}
-        assert written == logged_ok and len(written) == 200, "every saved record is in the audit log, and no more"
+        assert written == logged_ok and len(written) == 1000, "every saved record is in the audit log, and no more"
         assert store.runs()[0].status == "stopped"
     sb.salesforce.daily_api_limit = 10**9
     sb.clock.advance(timedelta(minutes=5))

@@ -973,6 +973,107 @@ def test_collection_type_error_fails_the_whole_request() -> None:
     assert org.record("Opportunity", org.opps[0])["Amount"] is None
 
 
+# --- Composite --------------------------------------------------------------------------------
+
+
+def collection(records: list[dict[str, Any]], ref: str, method: str = "PATCH") -> dict[str, Any]:
+    return {"method": method, "url": f"{V}/composite/sobjects", "referenceId": ref,
+            "body": {"allOrNone": False, "records": records}}
+
+
+def test_composite_runs_collections_in_one_call_with_a_result_per_subrequest() -> None:
+    org = Org(opportunities=6)
+    used = org.service.api_requests_used
+    response = org.call("POST", f"{V}/composite", {"compositeRequest": [
+        collection([opp(i, Amount=5) for i in org.opps[:3]], "first"),
+        collection([opp(org.opps[3], Amount=6), opp(org.opps[4], StageName="Nope")], "second"),
+        {"method": "GET", "url": f"{V}/query?q=SELECT+Id,Amount+FROM+Opportunity+WHERE+Amount+=+5",
+         "referenceId": "check"},
+    ]})
+    assert response.status == 200
+    results = response.body["compositeResponse"]
+    assert [(r["referenceId"], r["httpStatusCode"]) for r in results] == [("first", 200), ("second", 200),
+                                                                         ("check", 200)]
+    assert [r["success"] for r in results[0]["body"]] == [True, True, True]
+    assert results[1]["body"][0] == {"id": org.opps[3], "success": True, "errors": []}
+    assert results[1]["body"][1]["errors"][0]["statusCode"] == "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST"
+    assert results[2]["body"]["totalSize"] == 3  # later subrequests see earlier ones
+    assert all("Content-Length" not in r["httpHeaders"] for r in results)
+    assert org.service.api_requests_used == used + 1  # the whole composite is one API call
+    assert org.record("Opportunity", org.opps[3])["Amount"] == 6
+
+
+def test_composite_limits_25_subrequests_and_5_collections_or_queries() -> None:
+    org = Org(opportunities=26)
+    too_many = org.call("POST", f"{V}/composite", {"compositeRequest": [
+        {"method": "PATCH", "url": f"{V}/sobjects/Opportunity/{i}", "referenceId": f"r{n}", "body": {"Amount": 1}}
+        for n, i in enumerate(org.opps)
+    ]})
+    assert too_many.status == 400 and single_error(too_many)["errorCode"] == "LIMIT_EXCEEDED"
+    six = org.call("POST", f"{V}/composite", {"compositeRequest": [
+        collection([opp(org.opps[n], Amount=2)], f"c{n}") for n in range(6)
+    ]})
+    assert six.status == 400 and single_error(six)["errorCode"] == "LIMIT_EXCEEDED"
+    assert "5 sObject Collections" in single_error(six)["message"]
+    assert all(org.record("Opportunity", i)["Amount"] is None for i in org.opps)  # nothing ran
+    five = org.call("POST", f"{V}/composite", {"compositeRequest": [
+        collection([opp(org.opps[n], Amount=2)], f"c{n}") for n in range(5)
+    ]})
+    assert five.status == 200 and len(five.body["compositeResponse"]) == 5
+    duplicate = org.call("POST", f"{V}/composite", {"compositeRequest": [
+        collection([opp(org.opps[0], Amount=3)], "same"), collection([opp(org.opps[1], Amount=3)], "same")]})
+    assert duplicate.status == 400 and single_error(duplicate)["errorCode"] == "INVALID_API_INPUT"
+    empty = org.call("POST", f"{V}/composite", {"compositeRequest": []})
+    assert empty.status == 400
+
+
+def test_composite_references_and_all_or_none_rollback() -> None:
+    org = Org()
+    chained = org.call("POST", f"{V}/composite", {"compositeRequest": [
+        {"method": "POST", "url": f"{V}/sobjects/Account", "referenceId": "acct", "body": {"Name": "Globex"}},
+        {"method": "GET", "url": f"{V}/sobjects/Account/@{{acct.id}}?fields=Name", "referenceId": "back"},
+        {"method": "POST", "url": f"{V}/sobjects/Account", "referenceId": "bad", "body": {}},
+        {"method": "GET", "url": f"{V}/sobjects/Account/@{{bad.id}}", "referenceId": "after_bad"},
+    ]})
+    results = chained.body["compositeResponse"]
+    assert results[0]["httpStatusCode"] == 201 and results[0]["body"]["success"] is True
+    assert results[0]["httpHeaders"]["Location"] == f"{V}/sobjects/Account/{results[0]['body']['id']}"
+    assert results[1]["httpStatusCode"] == 200 and results[1]["body"]["Name"] == "Globex"
+    assert results[2]["httpStatusCode"] == 400 and results[2]["body"][0]["errorCode"] == "REQUIRED_FIELD_MISSING"
+    assert results[3]["httpStatusCode"] == 400 and results[3]["body"][0]["errorCode"] == "PROCESSING_HALTED"
+    accounts = len(org.data.records["Account"])
+    before = {i: dict(org.record("Opportunity", i)) for i in org.opps}
+    rolled = org.call("POST", f"{V}/composite", {"allOrNone": True, "compositeRequest": [
+        collection([opp(org.opps[0], Amount=9)], "ok"),
+        {"method": "POST", "url": f"{V}/sobjects/Account", "referenceId": "made", "body": {"Name": "Initech"}},
+        {"method": "PATCH", "url": f"{V}/sobjects/Opportunity/{org.opps[1]}", "referenceId": "fails",
+         "body": {"Bogus__c": 1}},
+        collection([opp(org.opps[2], Amount=9)], "never"),
+    ]})
+    results = rolled.body["compositeResponse"]
+    assert rolled.status == 200
+    assert [(r["referenceId"], r["httpStatusCode"]) for r in results] == [
+        ("ok", 400), ("made", 400), ("fails", 400), ("never", 400)]
+    assert results[2]["body"][0]["errorCode"] == "INVALID_FIELD"
+    assert {results[n]["body"][0]["errorCode"] for n in (0, 1, 3)} == {"PROCESSING_HALTED"}
+    assert {i: org.record("Opportunity", i) for i in org.opps} == before
+    assert len(org.data.records["Account"]) == accounts
+
+
+def test_composite_whole_request_errors() -> None:
+    org = Org()
+    bad_json = org.call("POST", f"{V}/composite", raw=b"{not json")
+    assert bad_json.status == 400 and single_error(bad_json)["errorCode"] == "JSON_PARSER_ERROR"
+    nested = org.call("POST", f"{V}/composite", {"compositeRequest": [
+        {"method": "POST", "url": f"{V}/composite", "referenceId": "inner", "body": {"compositeRequest": []}}]})
+    assert nested.body["compositeResponse"][0]["httpStatusCode"] == 400
+    unknown = org.call("POST", f"{V}/composite", {"compositeRequest": [
+        {"method": "GET", "url": f"{V}/nothing/here", "referenceId": "x"}]})
+    assert unknown.body["compositeResponse"][0]["httpStatusCode"] == 404
+    listed = org.call("GET", f"{V}/composite")
+    assert listed.status == 200 and listed.body["sobjects"] == f"{V}/composite/sobjects"
+
+
 # --- faults -----------------------------------------------------------------------------------
 
 

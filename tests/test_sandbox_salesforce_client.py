@@ -134,3 +134,24 @@ def test_oauth_password_grant_issues_a_working_session(sandbox: Sandbox) -> None
     sf = Salesforce(session_id=token["access_token"], instance_url=token["instance_url"],
                     session=session_for(info.ca_bundle))
     assert sf.query("SELECT COUNT() FROM User")["totalSize"] > 0
+
+
+def test_composite_through_the_client_is_one_counted_call(sandbox_factory: Callable[..., Sandbox]) -> None:
+    sandbox = sandbox_factory(size=1000)
+    sf = client(sandbox)
+    ids = sorted(sandbox.salesforce_data.records["Opportunity"])[:400]
+    sandbox.accounting.reset()
+    body = {"compositeRequest": [
+        {"method": "PATCH", "url": "/services/data/v59.0/composite/sobjects", "referenceId": f"c{n}",
+         "body": {"allOrNone": False, "records": [
+             {"attributes": {"type": "Opportunity"}, "id": i, "Execution_Health__c": "Amber"}
+             for i in ids[n * 200:(n + 1) * 200]]}}
+        for n in range(2)
+    ]}
+    answer = sf.restful("composite", method="POST", json=body)
+    assert [r["httpStatusCode"] for r in answer["compositeResponse"]] == [200, 200]
+    assert sum(len(r["body"]) for r in answer["compositeResponse"]) == 400
+    records = sandbox.accounting.records()
+    assert [(r.method, r.endpoint, r.status) for r in records] == [
+        ("POST", "/services/data/v{version}/composite", 200)]
+    assert all(sandbox.salesforce_data.records["Opportunity"][i]["Execution_Health__c"] == "Amber" for i in ids)

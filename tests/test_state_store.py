@@ -337,6 +337,30 @@ def test_duplicate_keys_in_a_save_keep_the_last(store: StateStore) -> None:
     assert [i.title for i in store.load_records("jira-main")] == ["new"]
 
 
+def test_the_snapshot_is_saved_streaming_a_batch_at_a_time(store: StateStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(store_module, "_BATCH", 3)
+    pulled: list[int] = [0]
+    seen: list[tuple[int, int]] = []  # (records pulled from the iterator so far, batch size) per batch written
+    original = StateStore._save_record_batch
+
+    def spying(self: StateStore, conn: Any, connector: str, batch: Any) -> int:
+        seen.append((pulled[0], len(batch)))
+        return original(self, conn, connector, batch)
+
+    def records() -> Any:
+        for n in range(8):
+            pulled[0] += 1
+            yield initiative(f"OPS-{n}", title=f"t{n}")
+        yield initiative("OPS-0", title="again")  # a key from an earlier batch: the last wins
+
+    monkeypatch.setattr(StateStore, "_save_record_batch", spying)
+    assert store.save_records("jira-main", records(), replace=True) == 9
+    assert seen == [(3, 3), (6, 3), (8, 3)]  # never more than a batch encoded at once
+    loaded = store.load_records("jira-main")
+    assert [i.key for i in loaded] == [f"OPS-{n}" for n in range(8)] and loaded[0].title == "again"
+    assert store.has_records("jira-main")
+
+
 def test_many_records_survive_reopen(db: Path) -> None:
     items = [initiative(f"OPS-{n:05d}", owner=ANA, updated=T0 + timedelta(seconds=n)) for n in range(5000)]
     with StateStore.open(url(db)) as s:

@@ -4,7 +4,7 @@ never does (echo, clobber, duplicate, overlap)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -12,14 +12,14 @@ import pytest
 from click.testing import CliRunner
 
 from trackerbridge.audit import run_audit
-from trackerbridge.changes import Note, RecordChange
+from trackerbridge.changes import FieldChange, Note, Outcome, RecordChange
 from trackerbridge.cli import main
 from trackerbridge.config.project import Project
 from trackerbridge.sandbox import Sandbox
 from trackerbridge.sandbox.pytest_plugin import jira_as_person
 from trackerbridge.state.lock import run_lock
 from trackerbridge.state.store import StateStore
-from trackerbridge.sync import _mark_known_notes
+from trackerbridge.sync import _mark_known_notes, _OutcomeBatch
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -257,3 +257,47 @@ def test_turning_red_comments_once_even_when_a_run_is_killed_midway(
     with StateStore.open(f"sqlite:///{project / '.trackerbridge' / 'state.db'}") as store:
         statuses = [r.status for r in store.runs()]
         assert statuses[0] == "ok" and "failed" in statuses
+
+
+def test_outcomes_are_recorded_one_transaction_per_write_batch(
+    sb: Sandbox, project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    batches: list[tuple[list[str], list[str]]] = []
+    original = StateStore.record_writes
+
+    def spying(self: StateStore, writes: Any, notes: Any = ()) -> None:
+        writes, notes = list(writes), list(notes)
+        batches.append(([w.outcome for w in writes], [n[3] for n in notes]))
+        original(self, writes, notes)
+
+    monkeypatch.setattr(StateStore, "record_writes", spying)
+    code, _, err = sync(sb, project, "--connector", "sandbox-salesforce")
+
+    assert code == 0, err
+    opportunities = len(sb.salesforce_data.records["Opportunity"])
+    # the intent, then one batch for the one Composite call's outcomes: not one transaction per record
+    assert len(batches) == 2
+    assert set(batches[0][0]) == {"planned"} and set(batches[1][0]) == {"ok"}
+    assert len(batches[0][0]) == len(batches[1][0]) >= opportunities
+    with StateStore.open(f"sqlite:///{project / '.trackerbridge' / 'state.db'}") as store:
+        logged = {e.key for e in store.log(connector="sandbox-salesforce") if e.outcome == "ok"}
+    assert len(logged) == opportunities
+
+
+def test_an_outcome_batch_flushes_at_its_size_its_age_and_on_demand(tmp_path: Path) -> None:
+    changes = {
+        f"K-{n}": RecordChange("j", f"K-{n}", "", [FieldChange("f", "F", None, n, "health")],
+                               notes=[Note("turned-red", f"m{n}", "t")])
+        for n in range(5)
+    }
+    with StateStore.open(f"sqlite:///{tmp_path / 'state.db'}") as store:
+        now = datetime(2026, 1, 5, tzinfo=timezone.utc)
+        batch = _OutcomeBatch(store, 1, changes, now, size=2, seconds=3600)
+        for n in range(5):
+            batch.add(Outcome("j", f"K-{n}", True, None, (f"m{n}",)))
+            assert len(store.log()) == 4 * ((n + 1) // 2)  # two records (field + note rows) per flush
+        batch.flush()
+        assert len(store.log()) == 10 and store.notes("j")[("K-4", "m4")] == "posted"
+        hurried = _OutcomeBatch(store, 2, changes, now, size=1000, seconds=0)
+        hurried.add(Outcome("j", "K-0", False, "boom"))
+        assert [e.outcome for e in store.log(run_id=2)] == ["failed"]

@@ -2,7 +2,8 @@
 killed run safe to repeat.
 
 The order matters. The snapshot of the records read and the intent are saved before a connector
-writes; outcomes after; remembered values and health after that; the watermark last. A run killed
+writes; outcomes after (a transaction per batch of them, see `_OutcomeBatch`); remembered values and
+health after that; the watermark last. A run killed
 anywhere re-reads at least what it had not finished, tells its own writes from a person's by the
 snapshot, re-plans against what the trackers now hold, and finds its own notes by their markers
 instead of posting them twice.
@@ -238,14 +239,18 @@ def _write(
                 fields.setdefault(fi.id, fi)
             by_key = {c.key: c for c in changes}
             s.connector.recheck_synced = True  # `before` is what this run read: a person's later edit wins
+            batch = _OutcomeBatch(store, run_id, by_key, now)
             try:
                 for outcome in s.connector.apply(changes, fields):
                     result.outcomes.append(outcome)
-                    _log_outcome(store, run_id, by_key[outcome.key], outcome, now)
+                    batch.add(outcome)
+                    store.verify_lock()  # the fence: outcomes are recorded in batches, the lock checked per write
             except ConnectorError as exc:  # a spent quota: keep what was written and recorded, stop here
                 result.stopped = f"{s.name}: {exc}"
                 log("stopped", connector=s.name, reason=str(exc))
                 break
+            finally:
+                batch.flush()
             gone = [o.key for o in result.deleted if o.connector == s.name]
             if gone:
                 store.forget_records(s.name, gone)  # a later run neither judges nor writes them again
@@ -332,21 +337,72 @@ def _mark_known_notes(store: StateStore, connector: str, changes: Sequence[Recor
 
 
 def _log_intent(store: StateStore, run_id: int, changes: Sequence[RecordChange], now: datetime) -> None:
-    """Before writing: what is about to be written, so a killed run leaves a record of its intent."""
-    store.record_writes(w for c in changes for w in _field_writes(run_id, c, "planned", None, now))
-    for c in changes:
-        for note in c.notes:
-            store.set_note(c.connector, c.key, note.marker, "pending", run_id)
+    """Before writing: what is about to be written, and every note as pending, in one transaction, so a
+    killed run leaves a record of its intent."""
+    store.record_writes(
+        (w for c in changes for w in _field_writes(run_id, c, "planned", None, now)),
+        notes=[(c.connector, c.key, note.marker, "pending", run_id) for c in changes for note in c.notes],
+    )
 
 
-def _log_outcome(store: StateStore, run_id: int, change: RecordChange, outcome: Outcome, now: datetime) -> None:
-    writes = _field_writes(run_id, change, "ok" if outcome.ok else "failed", outcome.error, now)
-    for marker in outcome.notes_posted:
-        store.set_note(change.connector, change.key, marker, "posted", run_id)
-        writes.append(
-            Write(run_id, change.connector, change.key, f"note:{marker}", None, "turned-red", "ok", None, now)
-        )
-    store.record_writes(writes)
+OUTCOME_BATCH = 1000
+"""Outcomes recorded per transaction at most: a Salesforce Composite call's worth of records."""
+OUTCOME_SECONDS = 1.0
+"""...and at least this often, so a slow run (one call per Jira issue) leaves little unrecorded."""
+
+
+class _OutcomeBatch:
+    """Outcomes as the connector yields them, recorded one transaction per batch instead of one per
+    record (a first sync of 100,000 spent a quarter of its CPU and 3.7 GB of disk writes in per-record
+    commits). The intent is already recorded before the first write, so a run killed with outcomes
+    still in here is a run killed between a write and its record: the next run re-plans against what
+    the trackers hold and looks for its pending notes before posting them again."""
+
+    def __init__(
+        self,
+        store: StateStore,
+        run_id: int,
+        changes: Mapping[str, RecordChange],
+        now: datetime,
+        *,
+        size: int = OUTCOME_BATCH,
+        seconds: float = OUTCOME_SECONDS,
+    ) -> None:
+        self.store, self.run_id, self.changes, self.now = store, run_id, changes, now
+        self.size, self.seconds = size, seconds
+        self.writes: list[Write] = []
+        self.notes: list[tuple[str, str, str, str, int | None]] = []
+        self.pending = 0
+        self.since = time.monotonic()
+
+    def add(self, outcome: Outcome) -> _OutcomeBatch:
+        change = self.changes[outcome.key]
+        self.writes += _field_writes(self.run_id, change, "ok" if outcome.ok else "failed", outcome.error, self.now)
+        for marker in outcome.notes_posted:
+            self.notes.append((change.connector, change.key, marker, "posted", self.run_id))
+            self.writes.append(
+                Write(
+                    self.run_id,
+                    change.connector,
+                    change.key,
+                    f"note:{marker}",
+                    None,
+                    "turned-red",
+                    "ok",
+                    None,
+                    self.now,
+                )
+            )
+        self.pending += 1
+        if self.pending >= self.size or time.monotonic() - self.since >= self.seconds:
+            self.flush()
+        return self
+
+    def flush(self) -> None:
+        if self.writes or self.notes:
+            self.store.record_writes(self.writes, notes=self.notes)
+        self.writes, self.notes, self.pending = [], [], 0
+        self.since = time.monotonic()
 
 
 def _calls(sources: Sequence[Source]) -> dict[str, int]:

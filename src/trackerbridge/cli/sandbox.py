@@ -129,16 +129,19 @@ def serve(
     if sb.summary:
         for line in sb.summary.lines():
             click.echo(f"  {line}")
-    click.echo("Connect with:")
     lines = export_lines(info.as_env())
-    for line in lines:
-        click.echo(f"  {line}")
-    if env_file is not None:
+    if env_file is not None:  # whole before anything is printed: a script waiting for the output may read it at once
+        partial = env_file.with_name(f".{env_file.name}.partial")
         try:
-            env_file.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
+            partial.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
+            partial.replace(env_file)
         except OSError as exc:
             sb.stop()
             fail(f"cannot write {env_file}: {exc.strerror or exc}", EXIT_CONFIG)
+    click.echo("Connect with:")
+    for line in lines:
+        click.echo(f"  {line}")
+    if env_file is not None:
         click.echo(f"Export lines written to {env_file}", err=True)
     click.echo(f"Endpoints and credentials: {info.url}/", err=True)
     click.echo("Press Ctrl+C to stop.", err=True)

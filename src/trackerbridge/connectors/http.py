@@ -3,8 +3,9 @@
 429 and 503 honour Retry-After; other 5xx and dropped connections back off exponentially with
 jitter and a cap. POST is never retried after it may have reached the server (a comment or a
 created record must not happen twice); every other verb trackerbridge uses is idempotent. A
-read-only search sent by POST may opt in (`post_retry_prefixes`); a request that is not idempotent
-whatever its verb (a Jira PUT that also adds a comment) opts out with the `NO_RESEND` header.
+read-only search sent by POST may opt in (`post_retry_prefixes`), and so may a POST that is idempotent
+whatever its verb (a Salesforce Composite of updates) with the `RESEND` header; a request that is not
+idempotent whatever its verb (a Jira PUT that also adds a comment) opts out with the `NO_RESEND` header.
 
 urllib3 retries inside the adapter, so a requests `response` hook sees only the last answer.
 `CountingRetry` reports each attempt that reached the server (an answer, or a connection
@@ -28,13 +29,17 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import InvalidHeader, MaxRetryError, NewConnectionError, ResponseError
 from urllib3.util.retry import Retry
 
-from trackerbridge.net import VerifyingSession
+from trackerbridge.net import VerifyingSession, environment_once
 
 RETRY_STATUSES = (429, 500, 502, 503, 504)
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "PATCH", "DELETE"})
 NO_RESEND = "X-Trackerbridge-No-Resend"
 """A request header (taken off before sending) for a request that must never be resent once it may
 have reached the server, whatever its verb: only a connection that never opened is retried."""
+
+RESEND = "X-Trackerbridge-Resend"
+"""A request header (taken off before sending) for a POST that may be resent like a PUT: its effect is
+the same however often it arrives (a Salesforce Composite request made only of record updates)."""
 
 OnAttempt = Callable[[str, str, bool], None]
 """`on_attempt(method, url, dropped)`: one request reached the server; `dropped` if it got no answer."""
@@ -272,10 +277,18 @@ class TimeoutAdapter(HTTPAdapter):
     socket hangs the run. A request carrying the `NO_RESEND` header goes through `once` instead
     (a sibling whose retry resends nothing), without the header."""
 
-    def __init__(self, *args: Any, timeout: float | None = None, once: HTTPAdapter | None = None, **kw: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        timeout: float | None = None,
+        once: HTTPAdapter | None = None,
+        again: HTTPAdapter | None = None,
+        **kw: Any,
+    ) -> None:
         super().__init__(*args, **kw)
         self.default_timeout = timeout
         self.once = once
+        self.again = again  # retries POST too: for requests carrying the RESEND header
 
     def send(
         self,
@@ -292,6 +305,8 @@ class TimeoutAdapter(HTTPAdapter):
             pace.check(request.url or "")
         if request.headers.pop(NO_RESEND, None) is not None and self.once is not None:
             answer = self.once.send(request, stream=stream, timeout=timeout, verify=verify, cert=cert, proxies=proxies)
+        elif request.headers.pop(RESEND, None) is not None and self.again is not None:
+            answer = self.again.send(request, stream=stream, timeout=timeout, verify=verify, cert=cert, proxies=proxies)
         else:
             answer = super().send(request, stream=stream, timeout=timeout, verify=verify, cert=cert, proxies=proxies)
         for pace in list(_PACING):
@@ -300,8 +315,9 @@ class TimeoutAdapter(HTTPAdapter):
 
     def close(self) -> None:
         super().close()
-        if self.once is not None:  # not mounted itself: the session closes only what is mounted
-            self.once.close()
+        for sibling in (self.once, self.again):  # not mounted themselves: the session closes only what is
+            if sibling is not None:
+                sibling.close()
 
 
 def mount_retry(
@@ -318,15 +334,18 @@ def mount_retry(
     `timeout` is the default for requests sent without one. With `on_attempt`, a response hook
     reports the last answer of each request unless the retry did; call this once per session.
     URLs starting with one of `post_retry_prefixes` (read-only searches) retry POST as well;
-    requests with the `NO_RESEND` header are never resent once they may have reached the server."""
+    requests with the `NO_RESEND` header are never resent once they may have reached the server, and POSTs
+    with the `RESEND` header are retried as a PUT is."""
+    environment_once(session)  # proxies and CA variables read once, not on every request
     policy = retry or retry_policy()
     once = _adapter(policy, timeout, on_attempt, max_wait, allow_post=False, resend=False)
-    general = _adapter(policy, timeout, on_attempt, max_wait, allow_post=False, once=once)
+    again = _adapter(policy, timeout, on_attempt, max_wait, allow_post=True)
+    general = _adapter(policy, timeout, on_attempt, max_wait, allow_post=False, once=once, again=again)
     session.mount("https://", general)
     session.mount("http://", general)
     prefixes = list(post_retry_prefixes)
     if prefixes:
-        searching = _adapter(policy, timeout, on_attempt, max_wait, allow_post=True, once=once)
+        searching = _adapter(policy, timeout, on_attempt, max_wait, allow_post=True, once=once, again=again)
         for prefix in prefixes:
             session.mount(prefix, searching)
     if on_attempt is not None:
@@ -367,11 +386,14 @@ def _adapter(
     allow_post: bool,
     resend: bool = True,
     once: HTTPAdapter | None = None,
+    again: HTTPAdapter | None = None,
 ) -> TimeoutAdapter:
     retry = CountingRetry.from_policy(
         policy, on_attempt=on_attempt, max_wait=max_wait, allow_post=allow_post, resend=resend
     )
-    return TimeoutAdapter(max_retries=retry, timeout=timeout, once=once, pool_connections=4, pool_maxsize=16)
+    return TimeoutAdapter(
+        max_retries=retry, timeout=timeout, once=once, again=again, pool_connections=4, pool_maxsize=16
+    )
 
 
 def _last_answer_hook(on_attempt: OnAttempt) -> Callable[..., None]:

@@ -5,8 +5,16 @@ objects and exceptions stay inside. Errors become `ConnectorError`s that name en
 variables, never their values.
 
 Requests go through our retry session (`tracker_session`): 429/503 honour Retry-After, 5xx and
-dropped connections back off, a POST is never sent twice, every attempt is counted in `calls`,
-and a request sent without a timeout gets the connection's. A 403 REQUEST_LIMIT_EXCEEDED is not
+dropped connections back off, a POST is never sent twice (but for a Composite made only of record
+updates, which is idempotent like the PATCH it wraps), every attempt is counted in `calls`, and a
+request sent without a timeout gets the connection's.
+
+Writes go through Composite (`POST composite`), which counts as one API call for up to 5 sObject
+Collections of 200 records each, so W updates cost ceil(W/1000) calls (a single collection is sent as
+its own PATCH); the "turned red" Tasks likewise, 1000 a call:
+https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/resources_composite_composite_post.htm
+
+A 403 REQUEST_LIMIT_EXCEEDED is not
 retried at all: the org's API allowance is spent and every further call makes it worse.
 """
 
@@ -51,7 +59,7 @@ from trackerbridge.connectors.base import (
     ServerInfo,
     VersionUnsupported,
 )
-from trackerbridge.connectors.http import retry_policy, tracker_session
+from trackerbridge.connectors.http import RESEND, retry_policy, tracker_session
 from trackerbridge.connectors.record_write import (
     NOTE_ATTEMPTS,
     STOPS,
@@ -67,6 +75,7 @@ from trackerbridge.connectors.record_write import (
 )
 from trackerbridge.connectors.salesforce_write import (
     COLLECTION_MAX,
+    COMPOSITE_RECORDS,
     MARKER_LIKE,
     markers_in,
     record_values,
@@ -390,10 +399,11 @@ class SalesforceConnector(Connector):
                         self._people_why[p.identity] = f"{len(ids)} active users share that e-mail address"
 
     def apply(self, changes: Sequence[RecordChange], fields: Mapping[str, FieldInfo]) -> Iterator[Outcome]:
-        """Field changes through sObject Collections (PATCH, 200 records a call, allOrNone=false,
-        an outcome per record), then notes as Tasks, at most once per marker. A failed call fails
-        the records it carried and the next call is still made; a spent quota (or rejected
-        session, or unreachable org) stops: the outcomes already known are yielded, then it is raised."""
+        """Field changes through sObject Collections (PATCH, 200 records each, allOrNone=false, an
+        outcome per record), up to 5 of them in one Composite call, then notes as Tasks, at most once
+        per marker. A failed call fails the records it carried and the next call is still made; a
+        spent quota (or rejected session, or unreachable org) stops: the outcomes already known are
+        yielded, then it is raised."""
         todo = list(changes)
         if not todo:
             return
@@ -415,33 +425,41 @@ class SalesforceConnector(Connector):
             else:
                 yield Outcome(self.name, change.key, True)
         stopped: ConnectorError | None = None
-        for chunk in chunked(saving, COLLECTION_MAX):
+        for wave in chunked(saving, COMPOSITE_RECORDS):
+            chunks = list(chunked(wave, COLLECTION_MAX))
             try:
-                moved = self._changed_since_read(sobject, chunk, fields)
-                kept = [item for item in chunk if item[0].key not in moved]
-                errors = self._save(sobject, kept) if kept else []
+                moved = self._changed_since_read(sobject, wave, fields)
             except STOPS as exc:
                 stopped = exc
                 break
-            for change, _ in chunk:
+            for change, _ in wave:
                 if change.key in moved:
                     yield Outcome(self.name, change.key, False, moved[change.key])
-            for (change, _), error in zip(kept, errors, strict=True):
-                if error is not None:
-                    gone = error.startswith("ENTITY_IS_DELETED")  # deleted since it was read: nothing to write
-                    yield Outcome(self.name, change.key, False, error, gone=gone)
-                elif change.notes:
-                    noting.append(change)
-                else:
-                    yield Outcome(self.name, change.key, True)
+            kept = [[item for item in chunk if item[0].key not in moved] for chunk in chunks]
+            kept = [chunk for chunk in kept if chunk]
+            results, stop = self._save_wave(sobject, kept) if kept else ([], None)
+            for chunk, errors in zip(kept, results, strict=True):
+                if errors is None:  # the wave stopped before this collection's outcome was known
+                    continue
+                for (change, _), error in zip(chunk, errors, strict=True):
+                    if error is not None:
+                        gone = error.startswith("ENTITY_IS_DELETED")  # deleted since it was read: nothing to write
+                        yield Outcome(self.name, change.key, False, error, gone=gone)
+                    elif change.notes:
+                        noting.append(change)
+                    else:
+                        yield Outcome(self.name, change.key, True)
+            if stop is not None:
+                stopped = stop
+                break
         start = 0
         while stopped is None and start < len(noting):
             try:
-                yield from self._note_chunk(noting[start : start + COLLECTION_MAX], refs)
+                yield from self._note_chunk(noting[start : start + COMPOSITE_RECORDS], refs)
             except STOPS as exc:
                 stopped = exc
                 break
-            start += COLLECTION_MAX
+            start += COMPOSITE_RECORDS
         if stopped is not None:
             for change in noting[start:]:
                 if change.fields:  # in `noting`, fields mean saved fields
@@ -449,12 +467,13 @@ class SalesforceConnector(Connector):
             raise stopped
 
     def _changed_since_read(
-        self, sobject: str, chunk: Sequence[tuple[RecordChange, dict[str, Any]]], fields: Mapping[str, FieldInfo]
+        self, sobject: str, wave: Sequence[tuple[RecordChange, dict[str, Any]]], fields: Mapping[str, FieldInfo]
     ) -> dict[str, str]:
-        """Records of the chunk whose synced fields a person changed since the read: key -> message.
-        sObject Collections has no per-record precondition, so the synced fields are re-read (one
-        query per chunk, only when it writes synced values) and those records are left out."""
-        watched = {c.key: w for c, _ in chunk if (w := synced_fields(c))} if self.recheck_synced else {}
+        """Records of the wave whose synced fields a person changed since the read: key -> message.
+        sObject Collections has no per-record precondition, so the synced fields are re-read (only
+        for records that write synced values: a query per 200, the ids travel in its URL; more than
+        one query go together in one Composite call) and those records are left out."""
+        watched = {c.key: w for c, _ in wave if (w := synced_fields(c))} if self.recheck_synced else {}
         if not watched:
             return {}
         described = self._describe()
@@ -464,25 +483,70 @@ class SalesforceConnector(Connector):
             names.setdefault(column.name.casefold(), column.name)
             for part in USER_COLUMNS if column.relationship else ():
                 names.setdefault(f"{column.relationship}.{part}".casefold(), f"{column.relationship}.{part}")
-        soql = format_soql(
-            "SELECT {names:literal} FROM {sobject:literal} WHERE Id IN {ids}",
-            names=", ".join(names.values()),
-            sobject=sobject,
-            ids=list(watched),
-        )
+        groups = list(chunked(list(watched), COLLECTION_MAX))
+        queries = [
+            format_soql(
+                "SELECT {names:literal} FROM {sobject:literal} WHERE Id IN {ids}",
+                names=", ".join(names.values()),
+                sobject=sobject,
+                ids=list(ids),
+            )
+            for ids in groups
+        ]
+        action = "re-reading synced fields before writing them"
+        rows: list[dict[str, Any]] = []
+        failed: dict[str, str] = {}
         try:
-            rows = self._query(soql, "re-reading synced fields before writing them")
+            answers = self._reread(queries, action)
         except STOPS:
             raise
         except ConnectorError as exc:
             return {key: f"not written: {exc}" for key in watched}
+        for ids, answer in zip(groups, answers, strict=True):
+            if isinstance(answer, ConnectorError):
+                failed.update((key, f"not written: {answer}") for key in ids)
+            else:
+                rows.extend(answer)
         now = {same_record(str(r.get("Id"))): self._record(r, list(columns.values())).values for r in rows}
-        out = {}
+        out = dict(failed)
         for key, w in watched.items():
             values = now.get(same_record(key))
-            message = changed_since_read(w, values) if values is not None else None
+            message = changed_since_read(w, values) if values is not None and key not in failed else None
             if message is not None:
                 out[key] = message
+        return out
+
+    def _reread(self, queries: Sequence[str], action: str) -> list[list[dict[str, Any]] | ConnectorError]:
+        """Each query's rows (or the error that query met): one query alone, several (5 at most) as the
+        Query subrequests of one Composite call, which is one API call; a spent quota raises."""
+        if len(queries) == 1:
+            return [self._query(queries[0], action)]
+        base = f"/services/data/v{self.api_version}"
+        subrequests = [{"method": "GET", "url": f"{base}/query?q={quote(q, safe='')}"} for q in queries]
+        try:
+            answers = self._composite_call(subrequests, resend=True)
+        except (SalesforceError, requests.RequestException) as exc:
+            raise self._translate(exc, action) from None
+        if answers is None:
+            raise ConnectorError(f"Salesforce answered Composite without one result per query while {action}")
+        out: list[list[dict[str, Any]] | ConnectorError] = []
+        for status, body in answers:
+            if status != 200 or not isinstance(body, dict) or not isinstance(body.get("records"), list):
+                failure = self._api_error(status, body, action)
+                if isinstance(failure, STOPS):
+                    raise type(failure)(self._scrub(str(failure)))
+                out.append(type(failure)(self._scrub(str(failure))))
+                continue
+            found = [r for r in body["records"] if isinstance(r, dict)]
+            next_url = body.get("nextRecordsUrl")
+            while not body.get("done", True) and isinstance(next_url, str):  # more than a batch: not for 200 ids
+                try:
+                    body = self._connect().query_more(next_url, identifier_is_url=True)
+                except (SalesforceError, requests.RequestException) as exc:
+                    raise self._translate(exc, action) from None
+                found += [r for r in body.get("records") or [] if isinstance(r, dict)]
+                next_url = body.get("nextRecordsUrl")
+            out.append(found)
         return out
 
     def _save(self, sobject: str, chunk: Sequence[tuple[RecordChange, dict[str, Any]]]) -> list[str | None]:
@@ -505,8 +569,98 @@ class SalesforceConnector(Connector):
             return [f"Salesforce answered {count} results for {len(chunk)} records while {action}"] * len(chunk)
         return [None if isinstance(r, dict) and r.get("success") is True else save_errors(r) for r in results]
 
+    def _save_wave(
+        self, sobject: str, chunks: Sequence[Sequence[tuple[RecordChange, dict[str, Any]]]]
+    ) -> tuple[list[list[str | None] | None], ConnectorError | None]:
+        """Up to 5 collections in one Composite call: per collection, its records' results (None: not
+        known, the run stopped first), and the error that stops the run, if one did (the collections
+        Salesforce did answer keep their results). One collection alone is its own PATCH. A collection
+        Salesforce refused whole (400) is sent again alone and split to find the record (`_save`); so is
+        every collection of a composite refused whole."""
+        if len(chunks) == 1:
+            try:
+                return [self._save(sobject, chunks[0])], None
+            except STOPS as exc:
+                return [None], exc
+        size = sum(len(c) for c in chunks)
+        action = f"saving {size} {sobject} records"
+        subrequests = [
+            {"allOrNone": False, "records": [update_record(sobject, c.key, v) for c, v in chunk]} for chunk in chunks
+        ]
+        try:
+            answers = self._composite("PATCH", subrequests, resend=True)
+        except (SalesforceError, requests.RequestException) as exc:
+            error = self._translate(exc, action)
+            if isinstance(error, STOPS):
+                return [None] * len(chunks), error
+            if not (isinstance(exc, SalesforceError) and exc.status == 400):
+                return [[str(error)] * len(chunk) for chunk in chunks], None
+            answers = [(400, None)] * len(chunks)  # refused whole: each collection again alone
+        if answers is None:
+            message = f"Salesforce answered Composite without one result per collection while {action}"
+            return [[message] * len(chunk) for chunk in chunks], None
+        results: list[list[str | None] | None] = []
+        again: list[int] = []
+        stop: ConnectorError | None = None
+        for n, chunk in enumerate(chunks):
+            status, body = answers[n]
+            if status == 200 and isinstance(body, list) and len(body) == len(chunk):
+                results.append([None if isinstance(r, dict) and r.get("success") is True else save_errors(r)
+                                for r in body])
+                continue
+            failure = self._api_error(status, body, action) if status >= 400 else None
+            if isinstance(failure, STOPS):  # the other collections' outcomes are still known: keep them
+                stop = stop or type(failure)(self._scrub(str(failure)))
+                results.append(None)
+                continue
+            if status == 400:  # a value Salesforce cannot even parse: this collection alone, split
+                again.append(n)
+                results.append(None)
+                continue
+            message = str(failure) if failure is not None else (
+                f"Salesforce answered {len(body) if isinstance(body, list) else 'no'} results for "
+                f"{len(chunk)} records while {action}"
+            )
+            results.append([self._scrub(message)] * len(chunk))
+        for n in again if stop is None else ():  # no more calls once the run must stop
+            try:
+                results[n] = self._save(sobject, chunks[n])
+            except STOPS as exc:
+                return results, exc
+        return results, stop
+
+    def _composite(
+        self, method: str, bodies: Sequence[dict[str, Any]], *, resend: bool
+    ) -> list[tuple[int, Any]] | None:
+        """One POST composite of sObject Collections subrequests (`method` composite/sobjects, one per
+        body, in order): each subrequest's (httpStatusCode, body), or None for an answer without one
+        result per subrequest. A request that failed whole raises as simple-salesforce raises it.
+        `resend` lets the retry layer resend it (updates only: a create must not be sent twice)."""
+        url = f"/services/data/v{self.api_version}/composite/sobjects"
+        return self._composite_call([{"method": method, "url": url, "body": body} for body in bodies], resend=resend)
+
+    def _composite_call(self, subrequests: Sequence[dict[str, Any]], *, resend: bool) -> list[tuple[int, Any]] | None:
+        """POST composite with these subrequests (method, url, body), referenceIds c0, c1, ...: each one's
+        (httpStatusCode, body) in order, or None for an answer without one result per subrequest."""
+        request = {
+            "allOrNone": False,
+            "compositeRequest": [{**sub, "referenceId": f"c{n}"} for n, sub in enumerate(subrequests)],
+        }
+        extra: dict[str, Any] = {"headers": {RESEND: "1"}} if resend else {}
+        answer = self._connect().restful("composite", method="POST", json=request, **extra)
+        found = answer.get("compositeResponse") if isinstance(answer, dict) else None
+        if not isinstance(found, list) or len(found) != len(subrequests):
+            return None
+        by_ref = {r.get("referenceId"): r for r in found if isinstance(r, dict)}
+        out: list[tuple[int, Any]] = []
+        for n in range(len(subrequests)):
+            r = by_ref.get(f"c{n}", {})
+            status = r.get("httpStatusCode")
+            out.append((status if isinstance(status, int) else 500, r.get("body")))
+        return out
+
     def _note_chunk(self, chunk: Sequence[RecordChange], refs: Mapping[str, str]) -> Iterator[Outcome]:
-        """Tasks for up to 200 records: one query for the markers already there (only on records with a
+        """Tasks for up to 1000 records: one query per 200 for the markers already there (only on records with a
         note an earlier run may have posted, `Note.maybe_posted`; none when there is no such note),
         then the missing ones."""
         existing = self._markers([c.key for c in chunk if any(n.maybe_posted for n in c.notes)])
@@ -520,7 +674,7 @@ class SalesforceConnector(Connector):
                     asked.add(ident)
                     wanted.append((change, note))
         failed: dict[str, str] = {}
-        for batch in chunked(wanted, COLLECTION_MAX):
+        for batch in chunked(wanted, COMPOSITE_RECORDS):
             for (change, note), error in zip(batch, self._create_tasks(batch, refs), strict=True):
                 if error is None:
                     existing[same_record(change.key)].add(note.marker)
@@ -550,7 +704,8 @@ class SalesforceConnector(Connector):
         return out
 
     def _create_tasks(self, batch: Sequence[tuple[RecordChange, Note]], refs: Mapping[str, str]) -> list[str | None]:
-        """POST composite/sobjects for the batch's Tasks: per Task, None (it exists now) or the error.
+        """POST composite/sobjects for the batch's Tasks (more than 200: collections of 200 in one
+        Composite call): per Task, None (it exists now) or the error.
 
         A POST is never resent blindly: after a 5xx or a dropped connection the markers are queried
         again and only Tasks still missing are sent again."""
@@ -572,9 +727,7 @@ class SalesforceConnector(Connector):
                 records.append(task_record(change.key, note, owner))
             action = f"creating {len(records)} Task{'s' if len(records) != 1 else ''}"
             try:
-                answer = self._connect().restful(
-                    "composite/sobjects", method="POST", json={"allOrNone": False, "records": records}
-                )
+                answer = self._post_tasks(records, action)
             except (SalesforceError, requests.RequestException) as exc:
                 error = self._translate(exc, action)
                 if isinstance(error, STOPS):
@@ -594,6 +747,29 @@ class SalesforceConnector(Connector):
                 ok = isinstance(result, dict) and result.get("success") is True
                 results[i] = None if ok else save_errors(result)
             return results
+        return results
+
+    def _post_tasks(self, records: Sequence[dict[str, Any]], action: str) -> Any:
+        """Create the Tasks: one collection, or up to 5 in a Composite call (never resent by the retry
+        layer: the caller checks the markers before it sends again). The results, in order, as one
+        collection would give them; a collection refused whole fails its Tasks with its errors."""
+        body = {"allOrNone": False, "records": list(records)}
+        if len(records) <= COLLECTION_MAX:
+            return self._connect().restful("composite/sobjects", method="POST", json=body)
+        parts = [{"allOrNone": False, "records": list(c)} for c in chunked(records, COLLECTION_MAX)]
+        answers = self._composite("POST", parts, resend=False)
+        if answers is None:
+            return None  # the caller reports an answer without one result per Task
+        results: list[Any] = []
+        for part, (status, found) in zip(parts, answers, strict=True):
+            if status == 200 and isinstance(found, list) and len(found) == len(part["records"]):
+                results.extend(found)
+                continue
+            failure = self._api_error(status, found, action)
+            if isinstance(failure, STOPS):
+                raise type(failure)(self._scrub(str(failure)))
+            said = [{"statusCode": "ERROR", "message": self._scrub(str(failure))}]
+            results.extend({"success": False, "errors": said} for _ in part["records"])
         return results
 
     def _query(self, soql: str, action: str) -> list[dict[str, Any]]:

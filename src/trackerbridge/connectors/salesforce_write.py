@@ -17,6 +17,8 @@ from trackerbridge.connectors.record_write import WriteError, as_date, as_utc, n
 from trackerbridge.model import Person
 
 COLLECTION_MAX = 200  # records per sObject Collections request
+COMPOSITE_COLLECTIONS = 5  # sObject Collections subrequests per Composite request
+COMPOSITE_RECORDS = COLLECTION_MAX * COMPOSITE_COLLECTIONS  # records per API call through Composite
 SUBJECT_LIMIT = 255
 DESCRIPTION_LIMIT = 32000
 MARKER_LIKE = "%[tb:%"

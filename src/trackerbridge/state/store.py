@@ -10,9 +10,10 @@ Values (before/after, written values, metrics, cached records) are stored as JSO
 `trackerbridge.state.codec`, so they come back exactly (a Person stays a Person, a date a date).
 Times are aware datetimes, stored as UTC and returned in UTC.
 
-Crash safety: every method is one transaction. `record_write` appends the audit row and moves the
-last-written value together, so a run killed between two writes leaves a store that says exactly
-which writes happened; callers advance a watermark only after the writes it depends on are recorded.
+Crash safety: every method is one transaction. `record_writes` appends the audit rows, moves the
+last-written values and sets the notes' statuses together, so a run killed between two batches leaves a
+store that says exactly which batches were recorded; callers log the intent before a write and its
+outcome after, and advance a watermark only after the writes it depends on are recorded.
 """
 
 from __future__ import annotations
@@ -777,8 +778,11 @@ class StateStore:
         last value written to (connector, key, slot). Both or neither: one transaction."""
         self.record_writes([Write(run_id, connector, key, slot, before, after, outcome, error, at)])
 
-    def record_writes(self, writes: Iterable[Write]) -> None:
-        """`record_write` for many at once (a record's fields, as one Outcome reports them): one transaction."""
+    def record_writes(
+        self, writes: Iterable[Write], notes: Iterable[tuple[str, str, str, str, int | None]] = ()
+    ) -> None:
+        """`record_write` for many at once, and notes' statuses `(connector, key, marker, status, run_id)`
+        with them (see `set_note`): one transaction, so a batch of outcomes is recorded whole or not at all."""
         now = _now()
         log_rows: list[dict[str, Any]] = []
         written_rows: list[dict[str, Any]] = []
@@ -802,14 +806,16 @@ class StateStore:
             )
             if outcome == "ok":
                 written_rows.append({"connector": w.connector, "key": w.key, "slot": w.slot, "value": after})
-        if not log_rows:
+        note_rows = [_note_row(*n) for n in notes]
+        if not log_rows and not note_rows:
             return
         try:
             with self._write() as conn:
                 for chunk in _chunks(log_rows):
                     conn.execute(t_audit.insert(), list(chunk))
                 self._upsert(conn, t_written, written_rows)
-        except (SQLAlchemyError, OSError) as exc:
+                self._upsert(conn, t_notes, note_rows)
+        except (SQLAlchemyError, OSError, LockLost) as exc:  # what reached a tracker stays on record
             raise self._recover(log_rows, exc) from None
 
     def remember(self, connector: str, key: str, slot: str, value: Any) -> None:
@@ -853,19 +859,24 @@ class StateStore:
     def save_records(self, connector: str, initiatives: Iterable[Initiative], *, replace: bool) -> int:
         """Keep the last read of a connector's records. `replace=True` after a full read: the set
         becomes exactly these (and counts as complete, see `has_records`); `replace=False` after an
-        incremental read: these are added or replaced, the rest stay. Returns the rows written."""
-        with _no_gc():
-            rows = [{"connector": connector, "key": i.key, "data": dumps_initiative(i)} for i in initiatives]
+        incremental read: these are added or replaced, the rest stay. Returns the rows written.
+
+        Streamed: records are encoded and written `_BATCH` at a time in the one transaction, so a
+        100,000-record snapshot never exists as one list of encoded rows (about 250 MB at its peak)."""
+        written = 0
         with self._write() as conn:
             current = conn.execute(select(t_record_sets).where(t_record_sets.c.connector == connector)).first()
             stale = current is not None and current.format != RECORDS_FORMAT
             if replace or stale:
                 conn.execute(delete(t_records).where(t_records.c.connector == connector))
-                unique = list({r["key"]: r for r in rows}.values())
-                for chunk in _chunks(unique):
-                    conn.execute(t_records.insert(), list(chunk))
-            else:
-                self._upsert(conn, t_records, rows)
+            batch: list[Initiative] = []
+            for initiative in initiatives:
+                batch.append(initiative)
+                if len(batch) >= _BATCH:
+                    written += self._save_record_batch(conn, connector, batch)
+                    batch = []
+            if batch:
+                written += self._save_record_batch(conn, connector, batch)
             count = conn.scalar(select(func.count()).select_from(t_records).where(t_records.c.connector == connector))
             complete = replace or (current is not None and not stale and bool(current.complete))
             self._upsert(
@@ -873,6 +884,14 @@ class StateStore:
                 t_record_sets,
                 [{"connector": connector, "format": RECORDS_FORMAT, "complete": complete, "count": int(count or 0)}],
             )
+        return written
+
+    def _save_record_batch(self, conn: Connection, connector: str, batch: Sequence[Initiative]) -> int:
+        """Insert or replace one batch of records (a key seen again, in this batch or an earlier one, keeps
+        the last)."""
+        with _no_gc():
+            rows = [{"connector": connector, "key": i.key, "data": dumps_initiative(i)} for i in batch]
+        self._upsert(conn, t_records, rows)
         return len(rows)
 
     def forget_records(self, connector: str, keys: Iterable[str]) -> None:
@@ -967,16 +986,9 @@ class StateStore:
     def set_note(self, connector: str, key: str, marker: str, status: str, run_id: int | None) -> None:
         """Status "pending" before posting, "posted" after: a crash in between leaves "pending", and the
         connector then looks for the marker on the record before posting again."""
-        status = _text(status)
-        if status not in NOTE_STATUSES:
-            raise StateStoreError(f"note status must be one of {sorted(NOTE_STATUSES)}, not {status!r}")
+        row = _note_row(connector, key, marker, status, run_id)
         with self._write() as conn:
-            self._upsert(
-                conn,
-                t_notes,
-                [{"connector": connector, "key": key, "marker": marker, "status": status, "run_id": run_id}],
-            )
-
+            self._upsert(conn, t_notes, [row])
 
     def _recover(self, rows: list[dict[str, Any]], exc: BaseException) -> StoreFailed:
         """The audit rows the store refused (disk full, I/O error), appended to the recovery file next
@@ -1004,6 +1016,13 @@ class StateStore:
             except LockLost as lost:
                 return LockLost(f"{lost}; {where}")
         return StoreFailed(f"the state store at {self.url} failed during the run ({reason}): {where}")
+
+
+def _note_row(connector: str, key: str, marker: str, status: str, run_id: int | None) -> dict[str, Any]:
+    status = _text(status)
+    if status not in NOTE_STATUSES:
+        raise StateStoreError(f"note status must be one of {sorted(NOTE_STATUSES)}, not {status!r}")
+    return {"connector": connector, "key": key, "marker": marker, "status": status, "run_id": run_id}
 
 
 def _reason(exc: BaseException) -> str:
