@@ -611,19 +611,21 @@ class StateStore:
     def verify_lock(self) -> None:
         """Raise `LockLost` unless this run still holds its PostgreSQL run lock: the lock lives on one
         connection, and a server restart drops it while the pool's other connections reconnect and
-        would carry on writing. Called before every write transaction; a no-op without `shared_lock`."""
+        would carry on writing. Called before every write transaction and after every tracker write (sync);
+        a no-op without `shared_lock`."""
         conn = self._lock_conn
         if conn is None:
             return
         if self._lock_lost is None:
             try:
-                held = conn.scalar(
-                    text(
-                        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
-                        "AND pid = pg_backend_pid() AND classid = :hi AND objid = :lo"
-                    ),
-                    {"hi": _PG_RUN_LOCK >> 32, "lo": _PG_RUN_LOCK & 0xFFFFFFFF},
-                )
+                with deferred():  # a stop request cut into this query would leave the lock's connection unusable
+                    held = conn.scalar(
+                        text(
+                            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                            "AND pid = pg_backend_pid() AND classid = :hi AND objid = :lo"
+                        ),
+                        {"hi": _PG_RUN_LOCK >> 32, "lo": _PG_RUN_LOCK & 0xFFFFFFFF},
+                    )
                 if not held:
                     self._lock_lost = "the server no longer lists it"
             except SQLAlchemyError as exc:
