@@ -137,11 +137,12 @@ def run_sync(
         )
         policy = health_policy(project)
         result = assess(records, rules, settings, policy, now, syncs, mappings)
-        planned = plan(records, result.health, specs, syncs, state, now)
+        fixes = {code: rule.fix for code, rule in rules.items()}
+        planned = plan(records, result.health, specs, syncs, state, now, fixes=fixes)
         synced = _assume_synced(records, planned)
         if synced is not records:  # judge health as it will be once the synced values land
             result = assess(synced, rules, settings, policy, now, syncs, mappings)
-            planned = plan(records, result.health, specs, syncs, state, now)
+            planned = plan(records, result.health, specs, syncs, state, now, fixes=fixes)
         result.sources = [
             SourceSummary(s.name, s.server, read[s.name], sum(s.connector.calls.values())) for s in sources
         ]
