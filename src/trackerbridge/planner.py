@@ -73,6 +73,21 @@ class WriteSpec:
         return self.health_field is not None or bool(self.label_prefix)
 
 
+@dataclass(frozen=True)
+class PeopleMatch:
+    """What the trackers said about the people a sync would write (looked up by `trackerbridge.people`;
+    plain data here, so the planner stays pure)."""
+
+    same: frozenset[frozenset[str]] = frozenset()  # pairs of Person.identity known to be one person
+    unmatched: Mapping[tuple[str, str], str] = field(default_factory=dict)  # (target connector, identity) -> why
+
+    def alike(self, a: Any, b: Any) -> bool:
+        """`same`, or two mentions of one person the trackers' accounts tie together."""
+        if same(a, b):
+            return True
+        return isinstance(a, Person) and isinstance(b, Person) and frozenset((a.identity, b.identity)) in self.same
+
+
 @dataclass
 class PlanState:
     """What the state store remembers, as the planner needs it."""
@@ -87,6 +102,9 @@ class Plan:
     conflicts: list[Conflict] = field(default_factory=list)
     held: list[SyncHeld] = field(default_factory=list)  # synced values not written: unreadable or unmapped
     remember: list[tuple[str, str, str, Any]] = field(default_factory=list)  # (connector, key, slot, value)
+    # (connector, key, field id, value): a synced person the target shows under another identity (e-mail
+    # hidden there): already right, so judged as holding the source's value
+    matched: list[tuple[str, str, str, Any]] = field(default_factory=list)
     health: list[tuple[str, str, str, datetime]] = field(default_factory=list)  # (connector, key, flag, since)
     # (target connector, target key) -> the source's `seen:` slots its synced values came from: not
     # remembered when the target's write fails, so a person's edit meanwhile is a conflict next run.
@@ -105,9 +123,11 @@ def plan(
     now: datetime,
     *,
     fixes: Mapping[str, str] | None = None,
+    people: PeopleMatch | None = None,
 ) -> Plan:
-    """`fixes`: rule code -> the rule's fix text, so a "turned red" note says what to do (data, not rules:
-    the planner stays pure)."""
+    """`fixes`: rule code -> the rule's fix text, so a "turned red" note says what to do; `people`: which
+    people a sync writes are one person on both systems, and which have no account on the target (data,
+    not lookups: the planner stays pure)."""
     out = Plan()
     changes: dict[tuple[str, str], RecordChange] = {}
 
@@ -117,7 +137,7 @@ def plan(
             changes[key] = RecordChange(i.source, i.key, i.url)
         return changes[key]
 
-    conflicted = _plan_syncs(initiatives, specs, syncs, state, out, change_for)
+    conflicted = _plan_syncs(initiatives, specs, syncs, state, out, change_for, people or PeopleMatch())
     for i in initiatives:
         spec = specs.get(i.source)
         verdict = health.get(i.ref)
@@ -229,6 +249,7 @@ def _plan_syncs(
     state: PlanState,
     out: Plan,
     change_for: Any,
+    people: PeopleMatch,
 ) -> dict[str, list[str]]:
     """Source-of-truth values onto their linked records. Returns record ref -> conflicting fields."""
     conflicted: dict[str, list[str]] = {}
@@ -263,6 +284,20 @@ def _plan_syncs(
                 if same(current, desired):
                     if not same(last_written, desired):
                         out.remember.append((target.source, target.key, fi.id, desired))
+                    continue
+                if people.alike(current, desired):  # one person, known by e-mail here and by account id there
+                    out.matched.append((target.source, target.key, fi.id, desired))
+                    if not same(last_written, current):  # as the target shows it: not a person's edit next run
+                        out.remember.append((target.source, target.key, fi.id, current))
+                    continue
+                unmatched = (target.source, getattr(desired, "identity", None))
+                if isinstance(desired, Person) and unmatched in people.unmatched:
+                    # never a write that fails the whole record: the person is reported, the rest is written
+                    why = people.unmatched[unmatched]
+                    out.held.append(SyncHeld(source.ref, target.ref, binding.attribute, (
+                        f"no {target.system.capitalize()} account matches {desired.label} ({why}); "
+                        f"{target.ref} keeps its {fi.name} {_shown(current) if current is not None else 'empty'}"
+                    )))
                     continue
                 if _empty(desired) and not binding.clear:
                     # an empty source of truth does not erase what a person filled in, unless the mapping says so
