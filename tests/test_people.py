@@ -92,6 +92,12 @@ def test_a_person_the_other_system_has_no_account_for_is_reported_and_the_rest_i
     issue.fields[health] = None  # so this run has health to write on the epic
     sb.clock.advance(timedelta(minutes=5))
 
+    result = CliRunner().invoke(
+        main, ["sync", "--project", str(project), "--as-of", sb.clock.now().isoformat(), "--full", "--dry-run"],
+        env=sb.info.as_env(),
+    )
+    assert f"held sandbox-jira:{key} owner: no Jira account matches New Seller" in result.stdout
+    assert "; 1 synced value held (see sync-held);" in result.stdout.splitlines()[-1]
     code, err = sync(sb, project, "--full")
 
     assert code in (0, 1), err
