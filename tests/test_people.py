@@ -11,6 +11,11 @@ import pytest
 from click.testing import CliRunner
 
 from trackerbridge.cli import main
+from trackerbridge.connectors.base import FieldInfo
+from trackerbridge.model import Initiative, Link, Person
+from trackerbridge.people import match_people
+from trackerbridge.planner import WriteSpec
+from trackerbridge.rules.base import SyncBinding
 from trackerbridge.sandbox import Sandbox
 
 
@@ -107,3 +112,32 @@ def test_a_person_the_other_system_has_no_account_for_is_reported_and_the_rest_i
     assert "new.seller@example.com" in held
     assert issue.fields[owner_field] == shown, "never blanked or guessed"
     assert issue.fields[health] in ("Green", "Amber", "Red"), "the rest of the epic is written"
+
+
+class Lookups:
+    """Stands in for a connector's account lookup: no account for anyone, and every question kept."""
+
+    def __init__(self) -> None:
+        self.asked: list[Person] = []
+
+    def resolve_people(self, people: list[Person]) -> dict[str, str]:
+        self.asked.extend(people)
+        return {}
+
+    def people_why(self, person: Person) -> str | None:
+        return None
+
+
+@pytest.mark.parametrize(("kind", "asks"), [("text", False), ("user", True)])
+def test_only_a_user_field_needs_an_account(kind: str, asks: bool) -> None:
+    """A person synced into a text field is written as text: no lookup, never held for want of an account."""
+    owner = Person("alice@example.com", "Alice", "acc-a")
+    epic = Initiative("jira", "jira", "DEL-1", "u", owner=owner, links=(Link("salesforce", "006A"),))
+    opp = Initiative("sf", "salesforce", "006A", "u2", current={"Lead__c": "bob@example.com"})
+    spec = WriteSpec("sf", "m-sf", sync_fields={"sync:m-jira:owner": FieldInfo("Lead__c", "Lead", kind, True)})
+    binding = SyncBinding("m-jira", "m-sf", "owner", "Lead__c", "Lead", None, "ops@example.com")
+    jira, sf = Lookups(), Lookups()
+    found = match_people([epic, opp], [binding], {"jira": jira, "sf": sf},  # type: ignore[dict-item]
+                         {"jira": "m-jira", "sf": "m-sf"}, {"sf": spec})
+    assert (sf.asked == [owner]) is asks and jira.asked == []
+    assert dict(found.unmatched) == ({("sf", owner.identity): "looked up by e-mail alice@example.com"} if asks else {})

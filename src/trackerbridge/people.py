@@ -20,9 +20,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from trackerbridge.connectors.base import Connector
+from trackerbridge.connectors.base import REFERENCE, USER, Connector
 from trackerbridge.model import Initiative, Person
-from trackerbridge.planner import PeopleMatch, _attribute, same
+from trackerbridge.planner import PeopleMatch, WriteSpec, _attribute, same
 from trackerbridge.rules.base import Index, SyncBinding
 
 
@@ -39,9 +39,11 @@ def match_people(
     syncs: Sequence[SyncBinding],
     connectors: Mapping[str, Connector],
     mappings: Mapping[str, str],
+    specs: Mapping[str, WriteSpec],
 ) -> PeopleMatch:
-    """Which synced people are one person on both sides, and which have no account on the target."""
-    pairs = _pairs(records, syncs, mappings)
+    """Which synced people are one person on both sides, and which have no account on the target. Only
+    user fields on the target ask: a person synced into a text field is written as text, no account needed."""
+    pairs = _pairs(records, syncs, mappings, specs)
     if not pairs:
         return PeopleMatch()
     found = _resolve(connectors, ((p.target, p.desired) for p in pairs))
@@ -66,11 +68,17 @@ def match_people(
     return PeopleMatch(frozenset(alike), unmatched)
 
 
-def _pairs(records: Sequence[Initiative], syncs: Sequence[SyncBinding], mappings: Mapping[str, str]) -> list[_Pair]:
-    """Synced people whose linked record does not already show the same identity."""
+def _pairs(
+    records: Sequence[Initiative],
+    syncs: Sequence[SyncBinding],
+    mappings: Mapping[str, str],
+    specs: Mapping[str, WriteSpec],
+) -> list[_Pair]:
+    """Synced people bound for a user field whose linked record does not already show the same identity."""
     index = Index(records)
     out: dict[tuple[str, str, str, str], _Pair] = {}
     for binding in syncs:
+        slot = f"sync:{binding.source_mapping}:{binding.attribute}"
         for source in records:
             if mappings.get(source.source) != binding.source_mapping or source.held:
                 continue
@@ -78,7 +86,11 @@ def _pairs(records: Sequence[Initiative], syncs: Sequence[SyncBinding], mappings
             if not isinstance(desired, Person) or not desired.identity:
                 continue
             for target in index.counterparts(source):
-                if mappings.get(target.source) != binding.target_mapping or target.held:
+                spec = specs.get(target.source)
+                fi = spec.sync_fields.get(slot) if spec is not None else None
+                if mappings.get(target.source) != binding.target_mapping or target.held or fi is None:
+                    continue
+                if fi.type not in (USER, REFERENCE):
                     continue
                 current = target.current.get(binding.target_field)
                 if same(current, desired):

@@ -139,7 +139,7 @@ def run_sync(
         policy = health_policy(project)
         result = assess(records, rules, settings, policy, now, syncs, mappings)
         fixes = {code: rule.fix for code, rule in rules.items()}
-        people = match_people(records, syncs, {s.name: s.connector for s in sources}, mappings)
+        people = match_people(records, syncs, {s.name: s.connector for s in sources}, mappings, specs)
         planned = plan(records, result.health, specs, syncs, state, now, fixes=fixes, people=people)
         synced = _assume_synced(records, planned)
         if synced is not records:  # judge health as it will be once the synced values land
