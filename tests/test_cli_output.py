@@ -46,6 +46,18 @@ def test_audit_output_suffix_decides_the_format_and_says_where_it_wrote(sb: Sand
     assert code == 0 and (project / "x.xyz").read_text().startswith('"id","code"')
 
 
+def test_report_output_with_an_unknown_suffix_and_no_format_is_exit_2(sb: Sandbox, project: Path) -> None:
+    """Issue 16: as `audit` does, `report` never guesses a format the file's name does not say."""
+    for name in ("x.xyz", "report"):
+        code, out, err = run(sb, project, "report", "--pull", "-o", str(project / name))
+        assert code == 2 and out == "" and len(err.strip().splitlines()) == 1, err
+        assert f"cannot tell the format from {name!r}" in err and "give --format" in err and ".html" in err
+        assert not (project / name).exists()
+    code, _, err = run(sb, project, "report", "--pull", "--format", "json", "-o", str(project / "x.xyz"))
+    assert code == 0, err
+    assert (project / "x.xyz").read_text().lstrip().startswith("{")
+
+
 @pytest.mark.parametrize("command", ["audit", "report"])
 def test_output_that_cannot_be_written_is_one_line_and_exit_2(sb: Sandbox, project: Path, command: str) -> None:
     extra = ["--pull"] if command == "report" else []

@@ -566,11 +566,11 @@ def test_edit_body_encodes_by_type_and_never_replaces_labels() -> None:
 def test_comment_body_and_marker_detection() -> None:
     note = Note("turned-red", "abc123", "Turned red", Person(name="Ann Lee"))
 
-    assert (
-        comment_body(note, "acc-1", cloud=True)
-        == "Turned red\n\nOwner: [~accountid:acc-1]\n\n\\[trackerbridge:abc123\\]"
-    )
-    assert comment_body(note, None, cloud=False) == "Turned red\n\nOwner: Ann Lee\n\n\\[trackerbridge:abc123\\]"
+    grey = "{color:#97a0af}\\[trackerbridge:abc123\\]{color}"  # last, in grey: unobtrusive
+    assert comment_body(note, "acc-1", cloud=True) == f"Turned red\n\nOwner: [~accountid:acc-1]\n\n{grey}"
+    assert comment_body(note, None, cloud=False) == f"Turned red\n\nOwner: Ann Lee\n\n{grey}"
+    assert has_marker(comment_body(note, None, cloud=True), "abc123")
+    assert has_marker("x\n\n\\[trackerbridge:abc123\\]", "abc123"), "an earlier version's comment is found too"
     assert has_marker("x\n\n[trackerbridge:abc123]", "abc123")
     assert has_marker("x \\[trackerbridge:abc123\\]", "abc123")
     assert not has_marker("x \\[trackerbridge:abc1234\\]", "abc123")

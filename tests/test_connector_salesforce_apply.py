@@ -519,6 +519,10 @@ def test_task_subject_keeps_the_marker_within_salesforces_limit() -> None:
         and len(task_subject(Note("k" * 300, "abc", ""))) == 255
     )
     assert len(task_record("006X", note, None)["Description"]) == 32000
+    titled = Note("turned-red", "abc", "", None, title="Execution health turned red: TB102 end date missing")
+    assert task_subject(titled) == "Execution health turned red: TB102 end date missing [tb:abc]"
+    long = task_subject(Note("turned-red", "abc", "", None, title="x " * 300))
+    assert len(long) == 255 and long.endswith("… [tb:abc]")
     assert "OwnerId" not in task_record("006X", note, None)
 
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from trackerbridge.connectors.base import FieldInfo
 from trackerbridge.health import Flag, Health
 from trackerbridge.model import Initiative, Link, Person, Stage
-from trackerbridge.planner import PlanState, WriteSpec, plan
+from trackerbridge.planner import PeopleMatch, PlanState, WriteSpec, plan
 from trackerbridge.rules.base import SyncBinding
 
 NOW = datetime(2026, 11, 2, 9, 0, tzinfo=timezone.utc)
@@ -241,3 +242,81 @@ def test_an_open_conflict_keeps_its_base_until_it_is_settled() -> None:
     settled = source_and_target(Stage.LAUNCH, "Launch")  # a person made both sides agree
     closed = plan(settled, {}, {"jira": JIRA, "sf": SF}, [STAGE_SYNC], state, NOW)
     assert closed.conflicts == [] and ("jira", "DEL-1", "seen:stage", "launch") in closed.remember
+
+
+def test_an_empty_source_of_truth_keeps_the_filled_target_and_is_reported() -> None:
+    """Issue 16: an epic with no stage does not blank the opportunity's 'Launch' unless the sync says
+    `clear: true`; the hold names both records and the field."""
+    result = plan(source_and_target(None, "Launch"), {}, {"jira": JIRA, "sf": SF}, [STAGE_SYNC], PlanState(), NOW)
+    assert result.changes == []
+    [held] = result.held
+    assert (held.source, held.target, held.attribute) == ("jira:DEL-1", "sf:006A", "stage")
+    assert "is empty" in held.reason and "'Launch'" in held.reason and "clear: true" in held.reason
+    empty_target = plan(source_and_target(None, None), {}, {"jira": JIRA, "sf": SF}, [STAGE_SYNC], PlanState(), NOW)
+    assert empty_target.changes == [] and empty_target.held == [], "both empty: nothing to hold"
+
+
+def test_clear_true_lets_an_empty_source_of_truth_erase_the_target() -> None:
+    clearing = dataclasses.replace(STAGE_SYNC, clear=True)
+    result = plan(source_and_target(None, "Launch"), {}, {"jira": JIRA, "sf": SF}, [clearing], PlanState(), NOW)
+    assert result.held == []
+    [change] = result.changes
+    assert [(f.field, f.before, f.after) for f in change.fields] == [("Delivery_Status__c", "Launch", None)]
+
+
+def test_the_turned_red_note_says_what_to_do_with_each_rules_fix_text() -> None:
+    """Issue 16: the note lists each reason with its rule's fix text (given to the planner as data);
+    a rolled-up child's reason points at the child; its title is one line for a task list."""
+    verdict = Health(Flag.RED, ("TB102 end date missing", "DEL-33 red: TB101", "TB999 plugin rule"))
+    fixes = {"TB102": "Set the date by which it ends.", "TB101": "Name one person as owner."}
+    [change] = plan([epic()], {"jira:DEL-1": verdict}, {"jira": JIRA}, [], PlanState(), NOW, fixes=fixes).changes
+    [note] = change.notes
+    assert note.title == "Execution health turned red: TB102 end date missing; DEL-33 red: TB101; TB999 plugin rule"
+    assert note.text.splitlines() == [
+        note.title,
+        "",
+        "It showed green before. What to do:",
+        "- TB102 end date missing: Set the date by which it ends.",
+        "- DEL-33 red: TB101: see DEL-33 for what to do there.",
+        "- TB999 plugin rule",
+    ]
+    unchanged = plan([epic()], {"jira:DEL-1": verdict}, {"jira": JIRA}, [], PlanState(), NOW).changes[0].notes[0]
+    assert unchanged.marker == note.marker, "the marker is a function of the tracker data, not of the text"
+
+
+def owner_pair(current: Person | None) -> tuple[list[Initiative], WriteSpec, SyncBinding]:
+    target = FieldInfo("Delivery_Owner__c", "Delivery Owner", "user", True)
+    sf_spec = WriteSpec("sf", "m-sf", sync_fields={"sync:m-jira:owner": target})
+    hidden = Person(None, "Alice", "acc-a")  # Jira Cloud: the address is hidden
+    jira = epic(owner=hidden, links=(Link("salesforce", "006A"),))
+    sf = Initiative("sf", "salesforce", "006A", "u2", current={"Delivery_Owner__c": current})
+    binding = SyncBinding("m-jira", "m-sf", "owner", "Delivery_Owner__c", "Delivery Owner", None, "ops@example.com")
+    return [jira, sf], sf_spec, binding
+
+
+def test_one_person_under_two_identities_is_not_rewritten() -> None:
+    """Issue 13: the trackers' accounts tie acc-a (Jira) to alice@ (Salesforce): no write, judged as synced."""
+    records, sf_spec, binding = owner_pair(Person("alice@example.com", "Alice", "005A"))
+    specs = {"jira": JIRA, "sf": sf_spec}
+    assert plan(records, {}, specs, [binding], PlanState(), NOW).changes, "by identity alone: a rewrite"
+    tied = PeopleMatch(same=frozenset({frozenset(("acc-a", "alice@example.com"))}))
+    result = plan(records, {}, specs, [binding], PlanState(), NOW, people=tied)
+    assert result.changes == [] and result.held == []
+    assert result.matched == [("sf", "006A", "Delivery_Owner__c", records[0].owner)]
+    assert ("sf", "006A", "Delivery_Owner__c", Person("alice@example.com", "Alice", "005A")) in result.remember
+
+
+def test_a_person_without_an_account_on_the_target_is_held_and_the_rest_is_written() -> None:
+    records, sf_spec, binding = owner_pair(None)
+    sf_spec = dataclasses.replace(sf_spec, health_field=HEALTH)
+    records[1].current["cf_health"] = "Green"
+    nobody = PeopleMatch(unmatched={("sf", "acc-a"): "looked up by account id acc-a"})
+    result = plan(records, {"sf:006A": red()}, {"jira": JIRA, "sf": sf_spec}, [binding], PlanState(), NOW,
+                  people=nobody)
+    [held] = result.held
+    assert (held.source, held.target, held.attribute) == ("jira:DEL-1", "sf:006A", "owner")
+    assert held.reason == (
+        "no Salesforce account matches Alice (looked up by account id acc-a); sf:006A keeps its Delivery Owner empty"
+    )
+    [change] = result.changes
+    assert [(f.field, f.after) for f in change.fields] == [("cf_health", "Red")], "health is still written"

@@ -190,6 +190,7 @@ def test_a_turn_to_red_is_one_edit_carrying_the_comment_and_mention(sb: Sandbox,
         [comment] = [c for c in issue.comments if "[trackerbridge:" in c.body]
         assert issue.fields[health] == "Red"
         assert f"[~accountid:{issue.fields['assignee']}]" in comment.body  # the owner, by the accountId read
+        assert "TB102 end date missing: Set the date by which it ends" in comment.body  # the rule's fix text
 
 
 def test_only_notes_the_store_already_holds_are_looked_for_on_the_record(tmp_path: Path) -> None:
@@ -301,3 +302,39 @@ def test_an_outcome_batch_flushes_at_its_size_its_age_and_on_demand(tmp_path: Pa
         hurried = _OutcomeBatch(store, 2, changes, now, size=1000, seconds=0)
         hurried.add(Outcome("j", "K-0", False, "boom"))
         assert [e.outcome for e in store.log(run_id=2)] == ["failed"]
+
+
+def test_an_emptied_source_of_truth_keeps_the_other_side_until_the_mapping_says_clear(
+    sb: Sandbox, project: Path
+) -> None:
+    """Issue 16: a person unassigns the epic; the opportunity keeps its delivery owner and the run says
+    so (`sync-held`), until the owner sync says `clear: true`."""
+    code, _, err = sync(sb, project)
+    assert code in (0, 1), err
+    link = field_id(sb, "Salesforce opportunity id")
+    opportunities = sb.salesforce_data.records["Opportunity"]
+    key, opp_id = next(  # an assigned epic whose opportunity got its delivery owner from the first sync
+        (k, i.fields[link])
+        for k, i in sb.jira_data.issues.items()
+        if i.fields.get("assignee") and opportunities.get(i.fields.get(link), {}).get("Delivery_Owner__c")
+    )
+    opp = opportunities[opp_id]
+    owner = opp["Delivery_Owner__c"]
+    sb.clock.advance(timedelta(minutes=5))
+    assert jira_as_person(sb, "PUT", f"issue/{key}", json={"fields": {"assignee": None}}).ok
+    sb.clock.advance(timedelta(minutes=5))
+    code, _, err = sync(sb, project)
+    assert code in (0, 1), err
+    assert opp["Delivery_Owner__c"] == owner
+    held = [line for line in err.splitlines() if "sync-held" in line and f"target=sandbox-salesforce:{opp_id}" in line]
+    assert len(held) == 1 and "attribute=owner" in held[0] and "clear: true" in held[0], err
+    mapping = project / "mappings" / "demo-jira.yaml"
+    text = mapping.read_text()
+    spot = "    field: Delivery_Owner__c\n"
+    assert spot in text
+    mapping.write_text(text.replace(spot, spot + "    clear: true\n"))
+    sb.clock.advance(timedelta(minutes=5))
+    code, _, err = sync(sb, project)
+    assert code in (0, 1), err
+    assert opp["Delivery_Owner__c"] is None
+    assert not [line for line in err.splitlines() if "sync-held" in line and opp_id in line]

@@ -35,6 +35,7 @@ class Note:
     """Whether an earlier run may already have posted it (and died before recording that), so the
     connector must look for the marker on the record before posting. Sync clears it for markers the
     state store has never seen; True, the safe value, for callers that cannot know."""
+    title: str = ""  # one line for a person's task list (the Salesforce Task's subject); text starts with it
 
 
 @dataclass

@@ -73,6 +73,21 @@ class WriteSpec:
         return self.health_field is not None or bool(self.label_prefix)
 
 
+@dataclass(frozen=True)
+class PeopleMatch:
+    """What the trackers said about the people a sync would write (looked up by `trackerbridge.people`;
+    plain data here, so the planner stays pure)."""
+
+    same: frozenset[frozenset[str]] = frozenset()  # pairs of Person.identity known to be one person
+    unmatched: Mapping[tuple[str, str], str] = field(default_factory=dict)  # (target connector, identity) -> why
+
+    def alike(self, a: Any, b: Any) -> bool:
+        """`same`, or two mentions of one person the trackers' accounts tie together."""
+        if same(a, b):
+            return True
+        return isinstance(a, Person) and isinstance(b, Person) and frozenset((a.identity, b.identity)) in self.same
+
+
 @dataclass
 class PlanState:
     """What the state store remembers, as the planner needs it."""
@@ -87,6 +102,9 @@ class Plan:
     conflicts: list[Conflict] = field(default_factory=list)
     held: list[SyncHeld] = field(default_factory=list)  # synced values not written: unreadable or unmapped
     remember: list[tuple[str, str, str, Any]] = field(default_factory=list)  # (connector, key, slot, value)
+    # (connector, key, field id, value): a synced person the target shows under another identity (e-mail
+    # hidden there): already right, so judged as holding the source's value
+    matched: list[tuple[str, str, str, Any]] = field(default_factory=list)
     health: list[tuple[str, str, str, datetime]] = field(default_factory=list)  # (connector, key, flag, since)
     # (target connector, target key) -> the source's `seen:` slots its synced values came from: not
     # remembered when the target's write fails, so a person's edit meanwhile is a conflict next run.
@@ -103,7 +121,13 @@ def plan(
     syncs: Sequence[SyncBinding],
     state: PlanState,
     now: datetime,
+    *,
+    fixes: Mapping[str, str] | None = None,
+    people: PeopleMatch | None = None,
 ) -> Plan:
+    """`fixes`: rule code -> the rule's fix text, so a "turned red" note says what to do; `people`: which
+    people a sync writes are one person on both systems, and which have no account on the target (data,
+    not lookups: the planner stays pure)."""
     out = Plan()
     changes: dict[tuple[str, str], RecordChange] = {}
 
@@ -113,13 +137,13 @@ def plan(
             changes[key] = RecordChange(i.source, i.key, i.url)
         return changes[key]
 
-    conflicted = _plan_syncs(initiatives, specs, syncs, state, out, change_for)
+    conflicted = _plan_syncs(initiatives, specs, syncs, state, out, change_for, people or PeopleMatch())
     for i in initiatives:
         spec = specs.get(i.source)
         verdict = health.get(i.ref)
         if spec is None or verdict is None or i.held:  # held: the record as read cannot be judged
             continue
-        _plan_health(i, verdict, spec, state, now, out, change_for, conflicted.get(i.ref, []))
+        _plan_health(i, verdict, spec, state, now, out, change_for, conflicted.get(i.ref, []), fixes or {})
     by_ref = {i.ref: i for i in initiatives}
     for c in changes.values():
         spec = specs.get(c.connector)
@@ -150,6 +174,7 @@ def _plan_health(
     out: Plan,
     change_for: Any,
     conflicts: list[str],
+    fixes: Mapping[str, str],
 ) -> None:
     flag = verdict.flag
     if spec.health_field is not None:
@@ -185,8 +210,30 @@ def _plan_health(
     if spec.notify_on_red and flag is Flag.RED and before is not None and before != Flag.RED.value:
         activity = i.updated.isoformat() if i.updated is not None else ""
         marker = hashlib.sha256(f"{i.source}:{i.key}:red:{before}:{activity}".encode()).hexdigest()[:12]
-        text = f"Execution health turned red: {verdict.text(1000)}"
-        change_for(i).notes.append(Note("turned-red", marker, text, i.owner))
+        title, text = red_note(verdict, before, fixes)
+        change_for(i).notes.append(Note("turned-red", marker, text, i.owner, title=title))
+
+
+NOTE_REASONS = 12  # reasons listed in a note; the rest are counted
+
+
+def red_note(verdict: Health, before: str, fixes: Mapping[str, str]) -> tuple[str, str]:
+    """A "turned red" note's one-line title and its text: the title, then each reason with what to do
+    about it (the rule's fix text; a rolled-up child's reason names the record to look at)."""
+    title = f"Execution health turned red: {verdict.text(160)}" if verdict.reasons else "Execution health turned red"
+    lines = [title, "", f"It showed {before} before. What to do:" if verdict.reasons else f"It showed {before} before."]
+    for reason in verdict.reasons[:NOTE_REASONS]:
+        code = reason.split(" ", 1)[0]
+        fix = fixes.get(code)
+        if fix:
+            lines.append(f"- {reason}: {fix}")
+        elif code != reason and ":" in reason:  # a roll-up: "DEL-33 red: TB101"
+            lines.append(f"- {reason}: see {code} for what to do there.")
+        else:
+            lines.append(f"- {reason}")
+    if len(verdict.reasons) > NOTE_REASONS:
+        lines.append(f"- and {len(verdict.reasons) - NOTE_REASONS} more (see the health reasons field)")
+    return title, "\n".join(lines)
 
 
 def _set(i: Initiative, fi: FieldInfo, desired: Any, reason: str, change_for: Any) -> None:
@@ -202,6 +249,7 @@ def _plan_syncs(
     state: PlanState,
     out: Plan,
     change_for: Any,
+    people: PeopleMatch,
 ) -> dict[str, list[str]]:
     """Source-of-truth values onto their linked records. Returns record ref -> conflicting fields."""
     conflicted: dict[str, list[str]] = {}
@@ -237,6 +285,27 @@ def _plan_syncs(
                     if not same(last_written, desired):
                         out.remember.append((target.source, target.key, fi.id, desired))
                     continue
+                if people.alike(current, desired):  # one person, known by e-mail here and by account id there
+                    out.matched.append((target.source, target.key, fi.id, desired))
+                    if not same(last_written, current):  # as the target shows it: not a person's edit next run
+                        out.remember.append((target.source, target.key, fi.id, current))
+                    continue
+                unmatched = (target.source, getattr(desired, "identity", None))
+                if isinstance(desired, Person) and unmatched in people.unmatched:
+                    # never a write that fails the whole record: the person is reported, the rest is written
+                    why = people.unmatched[unmatched]
+                    out.held.append(SyncHeld(source.ref, target.ref, binding.attribute, (
+                        f"no {target.system.capitalize()} account matches {desired.label} ({why}); "
+                        f"{target.ref} keeps its {fi.name} {_shown(current) if current is not None else 'empty'}"
+                    )))
+                    continue
+                if _empty(desired) and not binding.clear:
+                    # an empty source of truth does not erase what a person filled in, unless the mapping says so
+                    out.held.append(SyncHeld(source.ref, target.ref, binding.attribute, (
+                        f"{binding.attribute} of {source.ref} is empty; {target.ref} keeps its {fi.name} "
+                        f"{_shown(current)} (the sync says no `clear: true`)"
+                    )))
+                    continue
                 target_changed = last_written is not None and not same(current, last_written)
                 if target_changed and source_changed:
                     out.conflicts.append(
@@ -263,6 +332,14 @@ def _unsyncable(source: Initiative, binding: SyncBinding, value: Any) -> str | N
     if binding.values and value is not None and str(value) not in binding.values:
         return f"{binding.attribute} value {str(value)!r} of {source.ref} is not in the sync's value map"
     return None
+
+
+def _empty(value: Any) -> bool:
+    return value in (None, "", []) or (isinstance(value, (list, tuple, set, frozenset)) and not value)
+
+
+def _shown(value: Any) -> str:
+    return repr(value.email or value.label) if isinstance(value, Person) else repr(canonical(value))
 
 
 def _attribute(i: Initiative, name: str) -> Any:

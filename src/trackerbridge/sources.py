@@ -167,6 +167,6 @@ def sync_bindings(project: Project, sources: Sequence[Source]) -> list[SyncBindi
                 continue
             bindings.append(
                 SyncBinding(source.mapping.name, spec.to, spec.attribute, fi.id, fi.name, spec.values,
-                            spec.quality_owner)
+                            spec.quality_owner, spec.clear)
             )
     return bindings

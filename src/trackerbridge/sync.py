@@ -30,6 +30,7 @@ from trackerbridge.health import Flag
 from trackerbridge.interrupt import Interrupted
 from trackerbridge.longlived import long_lived
 from trackerbridge.model import Initiative
+from trackerbridge.people import match_people
 from trackerbridge.planner import Plan, PlanState, WriteSpec, plan
 from trackerbridge.report.model import headline_metrics
 from trackerbridge.report.team import team_metrics
@@ -138,11 +139,13 @@ def run_sync(
         )
         policy = health_policy(project)
         result = assess(records, rules, settings, policy, now, syncs, mappings)
-        planned = plan(records, result.health, specs, syncs, state, now)
+        fixes = {code: rule.fix for code, rule in rules.items()}
+        people = match_people(records, syncs, {s.name: s.connector for s in sources}, mappings, specs)
+        planned = plan(records, result.health, specs, syncs, state, now, fixes=fixes, people=people)
         synced = _assume_synced(records, planned)
         if synced is not records:  # judge health as it will be once the synced values land
             result = assess(synced, rules, settings, policy, now, syncs, mappings)
-            planned = plan(records, result.health, specs, syncs, state, now)
+            planned = plan(records, result.health, specs, syncs, state, now, fixes=fixes, people=people)
         result.sources = [
             SourceSummary(s.name, s.server, read[s.name], sum(s.connector.calls.values())) for s in sources
         ]
@@ -202,6 +205,8 @@ def _assume_synced(records: list[Initiative], planned: Plan) -> list[Initiative]
         for f in change.fields:
             if f.reason.startswith("sync:"):
                 values.setdefault(f"{change.connector}:{change.key}", {})[f.field] = f.after
+    for connector, key, field_id, value in planned.matched:  # one person under two identities: not drift
+        values.setdefault(f"{connector}:{key}", {})[field_id] = value
     if not values:
         return records
     return [replace(i, current={**i.current, **values[i.ref]}) if i.ref in values else i for i in records]

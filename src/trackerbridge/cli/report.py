@@ -94,9 +94,12 @@ def report_command(
             fail("--by team writes one page per team: give --output DIR (a directory)", EXIT_CONFIG)
     elif output is not None and output.is_dir():
         fail(f"--output {output} is a directory: give a file (or --by team)", EXIT_CONFIG)
-    if fmt is None:
-        fmt = SUFFIXES.get(output.suffix.lower()) if output is not None else None
-        fmt = fmt or ("table" if output is None and sys.stdout.isatty() else "html")
+    if fmt is None and by is None and output is not None:
+        fmt = SUFFIXES.get(output.suffix.lower())
+        if fmt is None:  # as `audit`: never guess a format the file's name does not say
+            fail(f"cannot tell the format from {output.name!r}: give --format, or a suffix "
+                 f"({', '.join(SUFFIXES)})", EXIT_CONFIG)
+    fmt = fmt or ("table" if output is None and sys.stdout.isatty() else "html")
     check_output(output)
     with project_environment(project_dir, sandbox_flavor) as (project, env):
         url = _state_url(project, state)

@@ -232,6 +232,8 @@ def closing_sentence(result: Any) -> str:
     else:
         api = "API calls: " + (", ".join(f"{name} {n}" for name, n in calls) or "none")
     conflicts = _count(len(result.plan.conflicts), "conflict")
+    if result.plan.held:  # synced values not written (unreadable, empty, a person without an account)
+        conflicts += f"; {_count(len(result.plan.held), 'synced value')} held (see sync-held)"
     if result.dry_run:
         records = _count(len(result.plan.changes), "record")
         head = f"would write to {records} ({health}); nothing written to the trackers"
@@ -259,6 +261,8 @@ def describe_plan(planned: Any) -> list[str]:
             parts.append("labels " + " ".join([*(f"+{x}" for x in c.add_labels), *(f"-{x}" for x in c.remove_labels)]))
         parts += [f"note ({n.kind})" for n in c.notes]
         lines.append(f"{c.connector} {c.key}: " + "; ".join(parts))
+    for held in planned.held:
+        lines.append(f"held {held.target} {held.attribute}: {held.reason}")
     lines.append(
         f"{len(planned.changes)} records to change, {len(planned.conflicts)} conflicts "
         "(dry run: nothing written to the trackers)"

@@ -216,6 +216,11 @@ class SyncSpec(Strict):
     values: dict[str, Any] | None = Field(None, description="Attribute value -> the other side's value")
     direction: Literal["one-way"] = "one-way"
     quality_owner: str = Field(description="Named owner of this data's quality (e-mail)")
+    clear: bool = Field(
+        False,
+        description="An empty value here erases a filled field on the other side; without it the other side "
+        "keeps its value and the run reports it",
+    )
 
 
 class WriteBack(Strict):

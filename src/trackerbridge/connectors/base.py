@@ -201,6 +201,11 @@ class Connector(ABC):
         User Id), for writing user fields; people without an account here are left out."""
         raise NotImplementedError
 
+    def people_why(self, person: Person) -> str | None:
+        """Why the last `resolve_people` found no account for this person, when the tracker said more
+        than "none" (a failed lookup, several accounts sharing the address)."""
+        return getattr(self, "_people_why", {}).get(person.identity)
+
     def apply(self, changes: Sequence[RecordChange], fields: Mapping[str, FieldInfo]) -> Iterator[Outcome]:
         """Write the changes, yielding one Outcome per RecordChange as it completes. A failed record
         never stops the others. Notes are posted at most once per marker: before posting, the

@@ -20,6 +20,7 @@ from trackerbridge.model import Person
 
 LABELS_FIELD = "labels"
 COMMENT_LIMIT = 32767  # characters Jira accepts in a comment body
+MARKER_COLOUR = "#97a0af"  # Atlassian's subtle grey (N80)
 _NAMED_OPTIONS = frozenset({"priority", "resolution", "issuetype", "securitylevel"})
 _NAMED_ITEMS = ("component", "version", "multiversion")
 _OPTION_ITEMS = ("array<option>", "multiselect", "multicheckboxes")
@@ -115,8 +116,9 @@ def _strings(value: Any) -> list[str]:
 
 
 def marker_line(marker: str) -> str:
-    """`[trackerbridge:<marker>]`, with the brackets escaped so wiki markup shows them as text."""
-    return f"\\[trackerbridge:{marker}\\]"
+    """`[trackerbridge:<marker>]`, with the brackets escaped so wiki markup shows them as text, in
+    Atlassian's subtle grey (wiki markup's `{color}`): the marker is for trackerbridge, not for people."""
+    return f"{{color:{MARKER_COLOUR}}}\\[trackerbridge:{marker}\\]{{color}}"
 
 
 def has_marker(body: Any, marker: str) -> bool:
@@ -138,7 +140,8 @@ def mention(person: Person | None, ref: str | None, *, cloud: bool) -> str:
 
 
 def comment_body(note: Note, ref: str | None, *, cloud: bool) -> str:
-    """note.text, the owner's mention, and the marker line that makes the note findable."""
+    """note.text (what turned red and what to do), the owner's mention, and last the grey marker
+    that makes the note findable."""
     who = mention(note.mention, ref, cloud=cloud)
     tail = (f"\n\nOwner: {who}" if who else "") + "\n\n" + marker_line(note.marker)
     text = note.text.strip()

@@ -82,9 +82,13 @@ def update_record(sobject: str, key: str, values: Mapping[str, Any]) -> dict[str
 
 
 def task_subject(note: Note) -> str:
+    """The note's title as a person's task list shows it, the marker tag short and last."""
     tag = f" [tb:{note.marker}]"
     what = note.kind.replace("-", " ").strip() or "note"
-    return f"trackerbridge: {what}"[: SUBJECT_LIMIT - len(tag)] + tag
+    head = " ".join(note.title.split()) or f"trackerbridge: {what}"
+    if len(head) > SUBJECT_LIMIT - len(tag):
+        head = head[: SUBJECT_LIMIT - len(tag) - 1] + "…"
+    return head + tag
 
 
 def task_record(key: str, note: Note, owner: str | None) -> dict[str, Any]:

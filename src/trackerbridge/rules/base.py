@@ -122,6 +122,7 @@ class SyncBinding:
     target_name: str
     values: Mapping[str, Any] | None
     quality_owner: str
+    clear: bool = False  # an empty source value erases a filled target field (else it is held and reported)
 
 
 @dataclass(frozen=True)
