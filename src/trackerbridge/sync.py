@@ -3,10 +3,10 @@ killed run safe to repeat.
 
 The order matters. The snapshot of the records read and the intent are saved before a connector
 writes; outcomes after (a transaction per batch of them, see `_OutcomeBatch`); remembered values and
-health after that; the watermark last. A run killed
-anywhere re-reads at least what it had not finished, tells its own writes from a person's by the
-snapshot, re-plans against what the trackers now hold, and finds its own notes by their markers
-instead of posting them twice.
+health after that; the watermark last. A run killed anywhere re-reads at least what it had not
+finished, tells its own writes from a person's by the activity stamp they carry (`activity`),
+re-plans against what the trackers now hold, and finds its own notes by their markers instead of
+posting them twice.
 """
 
 from __future__ import annotations
@@ -227,8 +227,8 @@ def _write(
     by_source = {s.name: s for s in sources}
     done: set[str] = set()  # connectors whose changes were all attempted
     try:
-        # The snapshot of what was read goes first: a run killed mid-write leaves it behind, so the
-        # re-run tells this run's own writes (echoes) from a person's by comparing with it.
+        # The snapshot of what was read goes first: an incremental re-run after a kill merges what it
+        # re-reads over it (what trackerbridge wrote is told apart by the trackers, see `activity`).
         for s in sources:
             mine = [i for i in result.audit.initiatives if i.source == s.name]
             store.save_records(s.name, mine, replace=full_read[s.name])
