@@ -337,6 +337,35 @@ def test_a_sync_killed_anywhere_converges_and_its_writes_are_in_the_audit_log(
         assert_no_duplicate_notes(sb)
 
 
+def test_a_run_killed_between_a_records_red_write_and_its_task_posts_the_task_next_time(
+    sandbox_factory: Callable[..., Sandbox], tmp_path: Path
+) -> None:
+    """A Salesforce "turned red" Task is a call of its own after the record's fields: a run killed in
+    between leaves a record that already shows red, so the turn is no longer visible on it. The intent
+    the run logged (the note pending) is what tells the next run that the Task is still owed."""
+    reference = sandbox_factory(size=CRASH_SIZE)
+    project = make_project(tmp_path / "reference")
+    prepare(reference, project, "red")
+    assert sync(reference, project)[0] == 0
+    expected = tracker_state(reference)
+    records = reference.accounting.records()
+    writes = [n for n, r in enumerate(records, 1) if r.service == "salesforce" and r.method in ("PATCH", "POST")]
+    assert expected["tasks"], "the red phase posts Tasks"
+    health_write = writes[0]  # the opportunities' health: their Tasks come after it
+
+    sb = sandbox_factory(size=CRASH_SIZE)
+    project = make_project(tmp_path / "killed")
+    prepare(sb, project, "red")
+    process = sync_process(sb, project)
+    kill_at(sb, process, health_write)
+    assert process.returncode == -signal.SIGKILL
+    assert len(tracker_state(sb)["tasks"]) < len(expected["tasks"]), "killed before its Tasks"
+    code, err = sync(sb, project)
+    assert code == 0, err[-2000:]
+    assert tracker_state(sb)["tasks"] == expected["tasks"]
+    assert_no_duplicate_notes(sb)
+
+
 # --- a person edits between trackerbridge's read and its write ---------------------------------------
 
 

@@ -94,6 +94,9 @@ class PlanState:
 
     written: Mapping[tuple[str, str, str], Any] = field(default_factory=dict)  # (connector, key, slot) -> value
     health: Mapping[tuple[str, str], tuple[str, datetime]] = field(default_factory=dict)  # -> (flag, since)
+    # (connector, key) -> markers of notes a run intended and never saw posted: it died between a record's
+    # write and its note (a Salesforce Task is a call of its own), so the record already shows red
+    pending_notes: Mapping[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass
@@ -212,6 +215,12 @@ def _plan_health(
         marker = hashlib.sha256(f"{i.source}:{i.key}:red:{before}:{activity}".encode()).hexdigest()[:12]
         title, text = red_note(verdict, before, fixes)
         change_for(i).notes.append(Note("turned-red", marker, text, i.owner, title=title))
+    elif spec.notify_on_red and flag is Flag.RED and (pending := state.pending_notes.get((i.source, i.key))):
+        # The record already shows red because a run wrote it and died before its note: the note is still
+        # owed. The connector looks for each marker on the record before posting (`maybe_posted`).
+        title, text = red_note(verdict, previous[0] if previous is not None else "not red", fixes)
+        for marker in pending:
+            change_for(i).notes.append(Note("turned-red", marker, text, i.owner, title=title))
 
 
 NOTE_REASONS = 12  # reasons listed in a note; the rest are counted

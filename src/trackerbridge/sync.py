@@ -136,6 +136,7 @@ def run_sync(
         state = PlanState(
             written={(s.name, k, slot): v for s in sources for (k, slot), v in store.written(s.name).items()},
             health={(s.name, k): v for s in sources for k, v in store.health(s.name).items()},
+            pending_notes=_pending_notes(store, [s.name for s in sources]),
         )
         policy = health_policy(project)
         result = assess(records, rules, settings, policy, now, syncs, mappings)
@@ -327,6 +328,16 @@ def _field_writes(run_id: int, change: RecordChange, status: str, error: str | N
             )
         )
     return writes
+
+
+def _pending_notes(store: StateStore, connectors: Sequence[str]) -> dict[tuple[str, str], tuple[str, ...]]:
+    """Notes an earlier run logged as about to be posted and never saw posted."""
+    out: dict[tuple[str, str], tuple[str, ...]] = {}
+    for name in connectors:
+        for (key, marker), status in store.notes(name).items():
+            if status == "pending":
+                out[(name, key)] = (*out.get((name, key), ()), marker)
+    return out
 
 
 def _mark_known_notes(store: StateStore, connector: str, changes: Sequence[RecordChange]) -> None:
