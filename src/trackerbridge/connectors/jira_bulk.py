@@ -1,0 +1,387 @@
+"""Jira Cloud writes through bulk edit: many issues with the same edit in one asynchronous task.
+
+A plan's verdict changes repeat: the health option, the reasons text and the label swap are a function
+of a few rule codes, so thousands of issues share a handful of payloads. Each payload goes to
+`POST rest/api/2/bulk/issues/fields` (at most 1000 issues) and its task is polled on
+`GET bulk/queue/{taskId}` (https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-issue-bulk-operations/).
+
+- Which changes: Cloud only, with the Bulk change global permission (`mypermissions`), and only changes that
+  write nothing but single-select options, multi-line text and label adds/removes, carry no note (a note rides
+  in its issue's own PUT as `update.comment`: one call, where bulk edit plus a POST comment is one call plus a
+  share of the task) and no synced field (re-read right before it is written). Everything else, and any group
+  smaller than `BULK_MIN` (the task, its poll and the stamp's call and poll cost more than the PUTs), keeps the
+  per-issue PUT.
+- Labels: one request takes one option per field (ADD or REMOVE, never REPLACE: people's labels stay), so an
+  issue whose labels swap takes two tasks: the first sets the fields and ADDs, grouped by (fields, adds); the
+  second REMOVEs, grouped by the removes alone across every first-task group (the swaps of all groups with the
+  same old label share it). An issue that failed the first task is left out of the second.
+- The activity stamp (`trackerbridge.activity`) cannot ride in a bulk edit, so it is set before the task,
+  through `POST issue/properties/multi` (100 issues a request, each its own value; asynchronous: its task is
+  polled until COMPLETE before the edit is submitted). A property changes neither `updated` nor the changelog,
+  and the stamp's `at` (Jira's clock when it was set) is within `SLACK` of the task's `updated` unless the task
+  ran long: then the issues it wrote are stamped again after it. A crash at any point leaves either no edit
+  (and a harmless early stamp) or an edit with its stamp.
+- One task at a time (Jira runs at most 5 bulk tasks across all users); a 429 is waited out (Retry-After) and
+  sent again. Per-issue outcomes come from the task: `processedAccessibleIssues` are written,
+  `failedAccessibleIssues` carry Jira's reasons, the rest were invalid or inaccessible.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from trackerbridge.activity import SLACK, STAMP_KEY, stamp_value
+from trackerbridge.changes import Outcome, RecordChange
+from trackerbridge.connectors.base import OPTION, TEXT, ConnectorError, FieldInfo
+from trackerbridge.connectors.http import RETRY_STATUSES
+from trackerbridge.connectors.jira_write import LABELS_FIELD
+from trackerbridge.connectors.record_write import synced_fields
+
+if TYPE_CHECKING:
+    from trackerbridge.connectors.jira import JiraConnector
+
+BULK_MAX = 1000  # issues per bulk edit request
+PROPERTIES_MAX = 100  # issues per bulk set issue properties by issue
+BULK_MIN = 5  # fewer issues with one payload go by PUT: bulk costs a task, a poll, a stamp call and its poll
+POLL_WAIT = 0.5  # seconds between polls of a running task
+POLLS_MAX = 600  # polls of one task before it is reported as not finished
+BUSY_TRIES = 30  # 429s in a row on one submit before the run gives up on it
+SELECT = "com.atlassian.jira.plugin.system.customfieldtypes:select"
+TEXTAREA = "com.atlassian.jira.plugin.system.customfieldtypes:textarea"
+DONE = frozenset({"COMPLETE", "FAILED", "CANCELLED", "DEAD"})
+RETRIED = tuple(sorted({429, *RETRY_STATUSES}))
+
+
+@dataclass
+class Task:
+    """One bulk edit: the issues (keys) and the edit they share."""
+
+    keys: list[str]
+    actions: list[str]
+    edited: dict[str, Any]
+    stamp: bool  # the issues' stamps are set before it (the first task of each issue)
+
+
+@dataclass
+class Group:
+    """Changes with the same first-task payload (fields + label adds)."""
+
+    fields: tuple[tuple[str, str], ...]  # (field id, JSON of the bulk value)
+    add: tuple[str, ...]
+    changes: list[RecordChange] = field(default_factory=list)
+
+
+def bulk_value(fi: FieldInfo, after: Any, option_ids: Mapping[str, str]) -> tuple[str, Any] | None:
+    """(the editedFieldsInput list, its item) for one field, or None when bulk edit cannot write it."""
+    if fi.multiple:
+        return None
+    if fi.type == OPTION and fi.native_type == SELECT:
+        if after is None or after == "":
+            return "singleSelectClearableUnmatchedFields", {"fieldId": fi.id, "option": {"optionId": -1}}
+        oid = option_ids.get(str(after))
+        if oid is None:
+            return None
+        return "singleSelectClearableUnmatchedFields", {"fieldId": fi.id, "option": {"optionId": int(oid)}}
+    if fi.type == TEXT and fi.native_type == TEXTAREA and after is not None:
+        text = "\n".join(str(v) for v in after) if isinstance(after, (list, tuple)) else str(after)
+        return "multilineTextFields", {"fieldId": fi.id, "multilineText": text}
+    return None
+
+
+def signature(
+    change: RecordChange, fields: Mapping[str, FieldInfo], option_ids: Mapping[str, Mapping[str, str]]
+) -> tuple[tuple[tuple[str, str], ...], tuple[str, ...]] | None:
+    """The first-task payload of a change that bulk edit can carry, else None."""
+    if change.notes or synced_fields(change):
+        return None
+    items: list[tuple[str, str]] = []
+    for fc in change.fields:
+        fi = fields.get(fc.field)
+        if fi is None or fi.id == LABELS_FIELD:
+            return None
+        got = bulk_value(fi, fc.after, option_ids.get(fi.id, {}))
+        if got is None:
+            return None
+        items.append((fi.id, json.dumps(got, sort_keys=True)))
+    add = tuple(dict.fromkeys(change.add_labels))
+    return tuple(sorted(items)), add
+
+
+def first_task(group: Group, keys: list[str]) -> Task | None:
+    actions: list[str] = []
+    edited: dict[str, list[Any]] = {}
+    for fid, raw in group.fields:
+        kind, item = json.loads(raw)
+        edited.setdefault(kind, []).append(item)
+        actions.append(fid)
+    if group.add:
+        edited.setdefault("labelsFields", []).append(_labels("ADD", group.add))
+        actions.append(LABELS_FIELD)
+    return Task(keys, actions, edited, True) if actions else None
+
+
+def remove_task(remove: tuple[str, ...], keys: list[str], stamp: bool) -> Task:
+    return Task(keys, [LABELS_FIELD], {"labelsFields": [_labels("REMOVE", remove)]}, stamp)
+
+
+def _labels(option: str, names: Sequence[str]) -> dict[str, Any]:
+    return {"fieldId": LABELS_FIELD, "bulkEditMultiSelectFieldOption": option, "labels": [{"name": x} for x in names]}
+
+
+def chunks(items: Sequence[str], size: int) -> Iterator[list[str]]:
+    for i in range(0, len(items), size):
+        yield list(items[i : i + size])
+
+
+def minimum_calls(tasks: Sequence[int], stamps: int, polls: int = 1) -> int:
+    """Calls bulk edit needs at the least: per task group of W_g issues ceil(W_g/1000) x (1 + polls), plus
+    the stamps' ceil(S/100) x (1 + polls) (S issues stamped, in chunks of at most 1000)."""
+    edits = sum(math.ceil(w / BULK_MAX) for w in tasks if w)
+    stamp_calls = math.ceil(stamps / PROPERTIES_MAX)
+    return (edits + stamp_calls) * (1 + polls)
+
+
+class BulkWriter:
+    """The bulk half of `JiraConnector.apply` (see the module docstring)."""
+
+    def __init__(self, connector: JiraConnector) -> None:
+        self.c = connector
+        self.tasks_sent = 0
+        self.refused = 0  # 429s waited out
+        self.written: list[dict[str, Any]] = []  # per task: what it wrote (issues, actions), for the audit
+
+    # --- deciding -------------------------------------------------------------------------------
+
+    def split(
+        self, changes: Sequence[RecordChange], fields: Mapping[str, FieldInfo]
+    ) -> tuple[list[Group], list[RecordChange]]:
+        """(the groups bulk edit writes, the changes left to the per-issue PUT)."""
+        ids = self.c._issue_ids
+        candidates = [ch for ch in changes if ch.key in ids and not ch.empty and not ch.notes]
+        need = {
+            fc.field
+            for ch in candidates
+            for fc in ch.fields
+            if (fi := fields.get(fc.field)) is not None and fi.type == OPTION and fi.native_type == SELECT
+            and fc.after not in (None, "") and str(fc.after) not in self.c._option_ids.get(fi.id, {})
+        }
+        for fid in sorted(need):
+            self.c._load_option_ids(fid)
+        groups: dict[tuple[Any, ...], Group] = {}
+        rest: list[RecordChange] = []
+        for ch in changes:
+            sig = signature(ch, fields, self.c._option_ids) if ch.key in ids and not ch.empty else None
+            if sig is None:
+                rest.append(ch)
+                continue
+            groups.setdefault(sig, Group(sig[0], sig[1])).changes.append(ch)
+        kept: list[Group] = []
+        for g in groups.values():
+            if len(g.changes) < BULK_MIN:
+                rest.extend(g.changes)
+            else:
+                kept.append(g)
+        return kept, rest
+
+    # --- writing --------------------------------------------------------------------------------
+
+    def write(self, groups: Sequence[Group], stop: Any) -> Iterator[Outcome]:
+        """Outcomes of every change in `groups`, each when its last task is done."""
+        by_key = {ch.key: ch for g in groups for ch in g.changes}
+        errors: dict[str, list[str]] = {}
+        removes: dict[tuple[str, ...], list[str]] = {}
+        stamped: set[str] = set()
+        for g in groups:
+            keys = [ch.key for ch in g.changes]
+            for part in chunks(keys, BULK_MAX):
+                task = first_task(g, part)
+                if task is None:
+                    ok = part
+                else:
+                    ok = self._run(task, by_key, errors, stop)
+                    stamped.update(ok)
+                done_now = []
+                for key in ok:
+                    remove = tuple(x for x in dict.fromkeys(by_key[key].remove_labels) if x not in g.add)
+                    if remove:
+                        removes.setdefault(remove, []).append(key)
+                    else:
+                        done_now.append(key)
+                yield from self._outcomes(done_now, part, errors, by_key, removes)
+        for remove, keys in removes.items():
+            for part in chunks(keys, BULK_MAX):
+                fresh = [k for k in part if k not in stamped]
+                task = remove_task(remove, part, bool(fresh))
+                self._run(task, by_key, errors, stop, stamp_only=set(fresh))
+                yield from self._outcomes(part, part, errors, by_key, {})
+
+    def _outcomes(
+        self,
+        done: list[str],
+        part: list[str],
+        errors: Mapping[str, list[str]],
+        by_key: Mapping[str, RecordChange],
+        waiting: Mapping[tuple[str, ...], list[str]],
+    ) -> Iterator[Outcome]:
+        name = self.c.name
+        for key in part:
+            if key in errors:
+                yield Outcome(name, key, False, "; ".join(errors[key]))
+        for key in done:
+            if key not in errors:
+                yield Outcome(name, key, True, None)
+
+    def _run(
+        self,
+        task: Task,
+        by_key: Mapping[str, RecordChange],
+        errors: dict[str, list[str]],
+        stop: Any,
+        stamp_only: set[str] | None = None,
+    ) -> list[str]:
+        """Stamp, submit, poll one task; the keys it wrote (the failures go into `errors`)."""
+        if stop.is_set():
+            raise _Stopped()
+        keys = [k for k in task.keys if k not in errors]
+        to_stamp = [k for k in keys if by_key[k].stamp and (stamp_only is None or k in stamp_only)]
+        at: datetime | None = None
+        if task.stamp and to_stamp:
+            at, failed = self._stamp(to_stamp, by_key)
+            for key in failed:
+                errors[key] = ["the activity stamp could not be set, so the issue was not bulk edited"]
+            keys = [k for k in keys if k not in failed]
+        if not keys:
+            return []
+        ids = self.c._issue_ids
+        body = {
+            "selectedIssueIdsOrKeys": [str(ids[k]) for k in keys],
+            "selectedActions": task.actions,
+            "editedFieldsInput": task.edited,
+            "sendBulkNotification": False,
+        }
+        task_id = self._submit(body)
+        progress = self._poll(f"bulk/queue/{quote(task_id, safe='')}", "taskId", task_id)
+        self.tasks_sent += 1
+        by_id = {str(ids[k]): k for k in keys}
+        processed = {str(i) for i in progress.get("processedAccessibleIssues") or []}
+        failed_map = progress.get("failedAccessibleIssues") or {}
+        ok: list[str] = []
+        for sid, key in by_id.items():
+            if sid in processed:
+                ok.append(key)
+            elif sid in failed_map:
+                reasons = failed_map[sid]
+                errors[key] = [str(r) for r in (reasons if isinstance(reasons, list) else [reasons])]
+            elif progress.get("status") != "COMPLETE":
+                errors[key] = [f"the bulk edit task {task_id} ended {progress.get('status')}"]
+            else:
+                errors[key] = ["Jira reported the issue invalid or inaccessible to the bulk edit"]
+        self.written.append({"task": task_id, "issues": ok, "actions": task.actions})
+        late = self._finished_at(progress)
+        if at is not None and late is not None and late > at + SLACK - timedelta(minutes=1):
+            self._stamp([k for k in ok if k in to_stamp], by_key)  # the task ran long: its `updated` passed the slack
+        return ok
+
+    def _stamp(self, keys: list[str], by_key: Mapping[str, RecordChange]) -> tuple[datetime, set[str]]:
+        """Set the stamps of `keys` (100 a request, each polled to COMPLETE); (the `at`, the keys that failed)."""
+        ids = self.c._issue_ids
+        at = self.c._server_now()
+        failed: set[str] = set()
+        for part in chunks(keys, PROPERTIES_MAX):
+            issues = [
+                {"issueID": ids[k], "properties": {STAMP_KEY: stamp_value(by_key[k].activity, at)}} for k in part
+            ]
+            what = "setting the activity stamps of a bulk edit"
+            response = self._post(what, "issue/properties/multi", {"issues": issues}, accept=(303,))
+            progress = self._followed(response)  # the client follows the 303: that GET is the first poll
+            if progress is None:
+                failed.update(part)
+                continue
+            bad = (progress.get("result") or {}).get("failed") if isinstance(progress.get("result"), dict) else None
+            if progress.get("status") != "COMPLETE":
+                failed.update(part)
+            elif bad:
+                failed.update(k for k in part if str(ids[k]) in {str(x) for x in bad})
+        return at, failed
+
+    def _followed(self, response: Any) -> dict[str, Any] | None:
+        """The task a `303 See Other` pointed at, polled until it is done (None: no task to follow)."""
+        if response is None:
+            return None
+        location = response.headers.get("Location", "") if response.status_code == 303 else response.url
+        task_id = str(location).split("?")[0].rstrip("/").rsplit("/", 1)[-1] if location else ""
+        if not task_id or "/task/" not in str(location):
+            return None
+        if response.status_code == 200:
+            try:
+                answer = response.json()
+            except ValueError:
+                answer = None
+            if isinstance(answer, dict) and str(answer.get("status")) in DONE:
+                return answer
+        return self._poll(f"task/{quote(task_id, safe='')}", "id", task_id)
+
+    def _submit(self, body: dict[str, Any]) -> str:
+        what = "submitting a bulk edit"
+        answer = self.c._json(what, self._post(what, "bulk/issues/fields", body, tries=BUSY_TRIES))
+        task_id = answer.get("taskId") if isinstance(answer, dict) else None
+        if not task_id:
+            raise ConnectorError(f"jira {self.c.name!r}: Jira answered without a taskId while {what}")
+        return str(task_id)
+
+    def _post(self, what: str, path: str, body: dict[str, Any], *, accept: tuple[int, ...] = (), tries: int = 0) -> Any:
+        """POST that is sent again after a 429, a 5xx or a dropped connection: both bulk POSTs may land twice
+        harmlessly (a property set again to its value; a bulk edit again writes nothing that changed). The
+        retry layer keeps out of POSTs, so the waiting is here (Retry-After, else the policy's backoff)."""
+        attempts = max(tries, _attempts_of(self.c))
+        response = None
+        for attempt in range(attempts):
+            response = self.c._request(
+                what, "POST", path, body=body, accept=(*RETRIED, *accept), uncertain=True, once=True
+            )
+            if response is not None and response.status_code not in RETRIED:
+                return response
+            if response is not None and response.status_code == 429:
+                self.refused += 1
+            wait = self.c._note_wait(response, min(attempt, 6))
+            if wait is None or attempt == attempts - 1:
+                break
+            time.sleep(wait)
+        if response is None:
+            raise ConnectorError(f"jira {self.c.name!r}: the connection closed without an answer while {what}")
+        status, reason = response.status_code, response.reason
+        self.c._raise_http(status, response, what, search=False, token=False, read=0, text=reason)
+
+    def _poll(self, path: str, id_key: str, task_id: str) -> dict[str, Any]:
+        what = f"reading the progress of task {task_id}"
+        for attempt in range(POLLS_MAX):
+            answer = self.c._json(what, self.c._request(what, "GET", path))
+            if not isinstance(answer, dict):
+                raise ConnectorError(f"jira {self.c.name!r}: Jira answered without a task while {what}")
+            if str(answer.get("status")) in DONE:
+                return answer
+            time.sleep(POLL_WAIT if attempt else POLL_WAIT / 5)
+        return {"status": "not finished"}
+
+    @staticmethod
+    def _finished_at(progress: Mapping[str, Any]) -> datetime | None:
+        raw = progress.get("updated")
+        if isinstance(raw, (int, float)):
+            return datetime.fromtimestamp(raw / 1000, tz=timezone.utc)
+        return None
+
+
+class _Stopped(Exception):
+    """The run is stopping: no new task starts."""
+
+
+def _attempts_of(connector: JiraConnector) -> int:
+    total = getattr(connector._retry, "total", None)
+    return int(total) + 1 if isinstance(total, int) else 7
