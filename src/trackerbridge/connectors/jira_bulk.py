@@ -197,16 +197,14 @@ class BulkWriter:
         by_key = {ch.key: ch for g in groups for ch in g.changes}
         errors: dict[str, list[str]] = {}
         removes: dict[tuple[str, ...], list[str]] = {}
-        stamped: set[str] = set()
+        first = [ch.key for g in groups if g.fields or g.add for ch in g.changes]
+        later = [ch.key for g in groups if not (g.fields or g.add) for ch in g.changes]
+        stamps = _Stamps([k for k in (*first, *later) if by_key[k].stamp])
         for g in groups:
             keys = [ch.key for ch in g.changes]
             for part in chunks(keys, BULK_MAX):
                 task = first_task(g, part)
-                if task is None:
-                    ok = part
-                else:
-                    ok = self._run(task, by_key, errors, stop)
-                    stamped.update(ok)
+                ok = part if task is None else self._run(task, by_key, errors, stop, stamps)
                 done_now = []
                 for key in ok:
                     remove = tuple(x for x in dict.fromkeys(by_key[key].remove_labels) if x not in g.add)
@@ -214,22 +212,13 @@ class BulkWriter:
                         removes.setdefault(remove, []).append(key)
                     else:
                         done_now.append(key)
-                yield from self._outcomes(done_now, part, errors, by_key, removes)
+                yield from self._outcomes(done_now, part, errors)
         for remove, keys in removes.items():
             for part in chunks(keys, BULK_MAX):
-                fresh = [k for k in part if k not in stamped]
-                task = remove_task(remove, part, bool(fresh))
-                self._run(task, by_key, errors, stop, stamp_only=set(fresh))
-                yield from self._outcomes(part, part, errors, by_key, {})
+                self._run(remove_task(remove, part, True), by_key, errors, stop, stamps)
+                yield from self._outcomes(part, part, errors)
 
-    def _outcomes(
-        self,
-        done: list[str],
-        part: list[str],
-        errors: Mapping[str, list[str]],
-        by_key: Mapping[str, RecordChange],
-        waiting: Mapping[tuple[str, ...], list[str]],
-    ) -> Iterator[Outcome]:
+    def _outcomes(self, done: list[str], part: list[str], errors: Mapping[str, list[str]]) -> Iterator[Outcome]:
         name = self.c.name
         for key in part:
             if key in errors:
@@ -244,16 +233,18 @@ class BulkWriter:
         by_key: Mapping[str, RecordChange],
         errors: dict[str, list[str]],
         stop: Any,
-        stamp_only: set[str] | None = None,
+        stamps: _Stamps,
     ) -> list[str]:
         """Stamp, submit, poll one task; the keys it wrote (the failures go into `errors`)."""
         if stop.is_set():
             raise _Stopped()
         keys = [k for k in task.keys if k not in errors]
-        to_stamp = [k for k in keys if by_key[k].stamp and (stamp_only is None or k in stamp_only)]
-        at: datetime | None = None
-        if task.stamp and to_stamp:
-            at, failed = self._stamp(to_stamp, by_key)
+        fresh_after = self.c._server_now() - (SLACK - timedelta(minutes=2))  # stamped ahead, but long ago: again
+        needed = [k for k in keys if by_key[k].stamp and (k not in stamps.at or stamps.at[k] < fresh_after)]
+        if needed:
+            batch = stamps.batch(needed, PROPERTIES_MAX)
+            at, failed = self._stamp(batch, by_key)
+            stamps.at.update((k, at) for k in batch if k not in failed)
             for key in failed:
                 errors[key] = ["the activity stamp could not be set, so the issue was not bulk edited"]
             keys = [k for k in keys if k not in failed]
@@ -285,8 +276,11 @@ class BulkWriter:
                 errors[key] = ["Jira reported the issue invalid or inaccessible to the bulk edit"]
         self.written.append({"task": task_id, "issues": ok, "actions": task.actions})
         late = self._finished_at(progress)
-        if at is not None and late is not None and late > at + SLACK - timedelta(minutes=1):
-            self._stamp([k for k in ok if k in to_stamp], by_key)  # the task ran long: its `updated` passed the slack
+        early = min((stamps.at[k] for k in ok if k in stamps.at), default=None)
+        if early is not None and late is not None and late > early + SLACK - timedelta(minutes=1):
+            stale = [k for k in ok if k in stamps.at]  # the task ran long: its `updated` may pass the slack
+            at, _ = self._stamp(stale, by_key)
+            stamps.at.update((k, at) for k in stale)
         return ok
 
     def _stamp(self, keys: list[str], by_key: Mapping[str, RecordChange]) -> tuple[datetime, set[str]]:
@@ -376,6 +370,27 @@ class BulkWriter:
         if isinstance(raw, (int, float)):
             return datetime.fromtimestamp(raw / 1000, tz=timezone.utc)
         return None
+
+
+class _Stamps:
+    """Which issues carry their stamp already, and the order the tasks reach the rest: a stamp request is
+    topped up to 100 issues with the next ones, so small groups share requests (ceil(S/100) in all)."""
+
+    def __init__(self, order: list[str]) -> None:
+        self.order = order
+        self.cursor = 0
+        self.at: dict[str, datetime] = {}
+
+    def batch(self, needed: list[str], size: int) -> list[str]:
+        out = list(dict.fromkeys(needed))
+        taken = set(out)
+        while len(out) % size and self.cursor < len(self.order):
+            key = self.order[self.cursor]
+            self.cursor += 1
+            if key not in taken and key not in self.at:
+                out.append(key)
+                taken.add(key)
+        return out
 
 
 class _Stopped(Exception):
