@@ -64,7 +64,7 @@ from trackerbridge.connectors.base import (
     ServerInfo,
 )
 from trackerbridge.connectors.http import NO_RESEND, RETRY_STATUSES, mount_retry, retry_policy
-from trackerbridge.connectors.jira_bulk import BULK_MIN, BulkWriter, _Stopped
+from trackerbridge.connectors.jira_bulk import BulkWriter, _Stopped
 from trackerbridge.connectors.jira_write import comment_body, edit_body, has_marker
 from trackerbridge.connectors.record_write import (
     NOTE_ATTEMPTS,
@@ -368,7 +368,7 @@ class JiraConnector(Connector):
             return
         self._connect()
         cloud = self.flavor == "cloud"
-        if cloud and self.bulk_edit and self._bulk_candidates(todo) >= BULK_MIN and self._may_bulk():
+        if cloud and self.bulk_edit and self.bulk.worth(todo) and self._may_bulk():
             groups, todo = self.bulk.split(todo, fields)
             if groups:
                 stopping = threading.Event()
@@ -455,10 +455,6 @@ class JiraConnector(Connector):
                 return (outcome if body or posted else None), exc
             return outcome, None
         return Outcome(self.name, key, True, None, tuple(posted)), None
-
-    def _bulk_candidates(self, changes: Sequence[RecordChange]) -> int:
-        """How many changes bulk edit might carry: read this run (their ids are known), without notes."""
-        return sum(1 for c in changes if c.key in self._issue_ids and not c.notes and not c.empty)
 
     def _may_bulk(self) -> bool:
         """Whether the signed-in user holds the Bulk change global permission (asked once per connector):

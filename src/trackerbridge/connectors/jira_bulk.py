@@ -190,6 +190,20 @@ class BulkWriter:
                 kept.append(g)
         return kept, rest
 
+    def worth(self, changes: Sequence[RecordChange]) -> bool:
+        """Whether any payload is shared by `BULK_MIN` issues read this run (before asking Jira anything)."""
+        ids = self.c._issue_ids
+        sizes: dict[tuple[Any, ...], int] = {}
+        for ch in changes:
+            if ch.key not in ids or ch.empty or ch.notes or synced_fields(ch):
+                continue
+            values = tuple(sorted((fc.field, json.dumps(fc.after, sort_keys=True, default=str)) for fc in ch.fields))
+            sig = (values, tuple(dict.fromkeys(ch.add_labels)))
+            sizes[sig] = sizes.get(sig, 0) + 1
+            if sizes[sig] >= BULK_MIN:
+                return True
+        return False
+
     # --- writing --------------------------------------------------------------------------------
 
     def write(self, groups: Sequence[Group], stop: Any) -> Iterator[Outcome]:
@@ -400,3 +414,48 @@ class _Stopped(Exception):
 def _attempts_of(connector: JiraConnector) -> int:
     total = getattr(connector._retry, "total", None)
     return int(total) + 1 if isinstance(total, int) else 7
+
+
+@dataclass(frozen=True)
+class BulkPlan:
+    """What bulk edit needs for a plan at the least (benchmarks): the issues of each task group, the
+    issues stamped, and the changes that keep a PUT because a note cannot ride in a bulk edit."""
+
+    tasks: tuple[int, ...]
+    stamped: int
+    puts: int
+
+    def calls(self, polls: int = 1) -> int:
+        return minimum_calls(self.tasks, self.stamped, polls) + self.puts
+
+
+def bulk_plan(changes: Sequence[RecordChange], *, small: int = BULK_MIN) -> BulkPlan:
+    """Group a plan's changes as bulk edit must (one option per field a request): the first tasks by
+    (field values, label adds), the second by the label removes alone; a first-task group smaller than
+    `small` costs fewer calls as PUTs (each carries its removes and its stamp), and so does a note's
+    change. Pure: values stand for option ids."""
+    first: dict[tuple[Any, ...], list[RecordChange]] = {}
+    puts = 0
+    for ch in changes:
+        if ch.empty:
+            continue
+        if ch.notes:
+            puts += 1
+            continue
+        values = tuple(sorted((fc.field, json.dumps(fc.after, sort_keys=True, default=str)) for fc in ch.fields))
+        first.setdefault((values, tuple(dict.fromkeys(ch.add_labels))), []).append(ch)
+    tasks: list[int] = []
+    second: dict[tuple[str, ...], int] = {}
+    stamped = 0
+    for (values, add), group in first.items():
+        if len(group) < small:
+            puts += len(group)
+            continue
+        if values or add:
+            tasks.append(len(group))
+        for ch in group:
+            remove = tuple(x for x in dict.fromkeys(ch.remove_labels) if x not in add)
+            if remove:
+                second[remove] = second.get(remove, 0) + 1
+            stamped += 1 if ch.stamp else 0
+    return BulkPlan((*tasks, *second.values()), stamped, puts)
