@@ -396,3 +396,15 @@ def test_bulk_flow_against_reference_shaped_answers(rsps: responses.RequestsMock
     assert order == ["issue/properties/multi", "bulk/issues/fields"]  # the stamp lands before the edit
     # the option id came free with the read's value; the context was read for Red, which no issue held
     assert len([x for x in rsps.calls if x.request.url.endswith("/option")]) == 1
+
+
+def test_issues_this_run_did_not_read_are_looked_up_by_one_ids_only_search(sandbox: Sandbox) -> None:
+    c = JiraConnector(sandbox_connection(sandbox), retry=FAST)
+    catalog = c.catalog()
+    fields = {f: info for f in (HEALTH, REASONS) if (info := catalog.find(f)) is not None}
+    keys = keys_of(sandbox, 6)  # never pulled: their verdict moved because another record did
+    sandbox.accounting.reset()
+    outcomes = list(c.apply([verdict(c, k, "Red", None) for k in keys], fields))
+    assert all(o.ok for o in outcomes)
+    assert calls(sandbox)["POST search/jql"] + calls(sandbox)["GET search/jql"] == 1
+    assert calls(sandbox)["POST bulk/issues/fields"] == 1 and calls(sandbox)["PUT issue/{key}"] == 0

@@ -456,6 +456,20 @@ class JiraConnector(Connector):
             return outcome, None
         return Outcome(self.name, key, True, None, tuple(posted)), None
 
+    def _learn_ids(self, keys: Sequence[str]) -> None:
+        """The numeric ids of issues this run did not read (a verdict that moved because another record
+        did): one ids-only search per 1000 keys (Cloud answers up to 5000 ids a page). A search Jira
+        refuses (a key that is gone) leaves them to the per-issue PUT."""
+        for start in range(0, len(keys), 1000):
+            part = keys[start : start + 1000]
+            jql = f"key in ({', '.join(part)})"
+            try:
+                for raw in self._cloud_issues(jql, ["id"], None):
+                    if str(raw.get("id") or "").isdigit() and raw.get("key"):
+                        self._issue_ids[str(raw["key"])] = int(raw["id"])
+            except ScopeRejected:
+                continue
+
     def _may_bulk(self) -> bool:
         """Whether the signed-in user holds the Bulk change global permission (asked once per connector):
         https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-permissions/#api-rest-api-3-mypermissions-get"""

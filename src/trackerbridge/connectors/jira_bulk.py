@@ -156,13 +156,18 @@ class BulkWriter:
         self.tasks_sent = 0
         self.refused = 0  # 429s waited out
         self.written: list[dict[str, Any]] = []  # per task: what it wrote (issues, actions), for the audit
+        self._shared: list[str] = []  # keys whose payload `worth` found shared by BULK_MIN issues or more
 
     # --- deciding -------------------------------------------------------------------------------
 
     def split(
         self, changes: Sequence[RecordChange], fields: Mapping[str, FieldInfo]
     ) -> tuple[list[Group], list[RecordChange]]:
-        """(the groups bulk edit writes, the changes left to the per-issue PUT)."""
+        """(the groups bulk edit writes, the changes left to the per-issue PUT). The ids of issues in shared
+        payloads that this run did not read are looked up first (one ids-only search per 1000)."""
+        unread = [k for k in self._shared if k not in self.c._issue_ids]
+        if len(unread) >= BULK_MIN:
+            self.c._learn_ids(unread)
         ids = self.c._issue_ids
         candidates = [ch for ch in changes if ch.key in ids and not ch.empty and not ch.notes]
         need = {
@@ -191,18 +196,18 @@ class BulkWriter:
         return kept, rest
 
     def worth(self, changes: Sequence[RecordChange]) -> bool:
-        """Whether any payload is shared by `BULK_MIN` issues read this run (before asking Jira anything)."""
-        ids = self.c._issue_ids
+        """Whether any payload is shared by `BULK_MIN` issues (before asking Jira anything)."""
         sizes: dict[tuple[Any, ...], int] = {}
+        members: dict[tuple[Any, ...], list[str]] = {}
         for ch in changes:
-            if ch.key not in ids or ch.empty or ch.notes or synced_fields(ch):
+            if ch.empty or ch.notes or synced_fields(ch):
                 continue
             values = tuple(sorted((fc.field, json.dumps(fc.after, sort_keys=True, default=str)) for fc in ch.fields))
             sig = (values, tuple(dict.fromkeys(ch.add_labels)))
             sizes[sig] = sizes.get(sig, 0) + 1
-            if sizes[sig] >= BULK_MIN:
-                return True
-        return False
+            members.setdefault(sig, []).append(ch.key)
+        self._shared = [k for sig, keys in members.items() if sizes[sig] >= BULK_MIN for k in keys]
+        return bool(self._shared)
 
     # --- writing --------------------------------------------------------------------------------
 
