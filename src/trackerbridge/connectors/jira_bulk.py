@@ -437,14 +437,14 @@ class BulkPlan:
 def bulk_plan(changes: Sequence[RecordChange], *, small: int = BULK_MIN) -> BulkPlan:
     """Group a plan's changes as bulk edit must (one option per field a request): the first tasks by
     (field values, label adds), the second by the label removes alone; a first-task group smaller than
-    `small` costs fewer calls as PUTs (each carries its removes and its stamp), and so does a note's
-    change. Pure: values stand for option ids."""
+    `small` costs fewer calls as PUTs (each carries its removes and its stamp), and a change with a note
+    or a synced field keeps its PUT. Pure: values stand for option ids."""
     first: dict[tuple[Any, ...], list[RecordChange]] = {}
     puts = 0
     for ch in changes:
         if ch.empty:
             continue
-        if ch.notes:
+        if ch.notes or synced_fields(ch):  # a note rides in its PUT; a synced value is re-read right before it
             puts += 1
             continue
         values = tuple(sorted((fc.field, json.dumps(fc.after, sort_keys=True, default=str)) for fc in ch.fields))
