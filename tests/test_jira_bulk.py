@@ -408,3 +408,19 @@ def test_issues_this_run_did_not_read_are_looked_up_by_one_ids_only_search(sandb
     assert all(o.ok for o in outcomes)
     assert calls(sandbox)["POST search/jql"] + calls(sandbox)["GET search/jql"] == 1
     assert calls(sandbox)["POST bulk/issues/fields"] == 1 and calls(sandbox)["PUT issue/{key}"] == 0
+
+
+def test_a_turn_to_green_clears_the_reasons_in_bulk_and_reads_back_empty(sandbox: Sandbox) -> None:
+    c, fields = read_all(sandbox)
+    keys = keys_of(sandbox, 5)
+    for k in keys:
+        sandbox.jira_data.issues[k].fields[REASONS] = "Red: no integrator"
+    green = [
+        RecordChange(c.name, k, "", [FieldChange(REASONS, "Health reasons", "Red: no integrator", None, "reasons")],
+                     stamp=True)
+        for k in keys
+    ]
+    sandbox.accounting.reset()
+    assert all(o.ok for o in c.apply(green, fields))
+    assert calls(sandbox)["POST bulk/issues/fields"] == 1 and calls(sandbox)["PUT issue/{key}"] == 0
+    assert all(sandbox.jira_data.issues[k].fields.get(REASONS) is None for k in keys)  # null, as a PUT leaves it

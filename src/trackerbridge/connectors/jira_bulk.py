@@ -89,8 +89,8 @@ def bulk_value(fi: FieldInfo, after: Any, option_ids: Mapping[str, str]) -> tupl
         if oid is None:
             return None
         return "singleSelectClearableUnmatchedFields", {"fieldId": fi.id, "option": {"optionId": int(oid)}}
-    if fi.type == TEXT and fi.native_type == TEXTAREA and after is not None:
-        text = "\n".join(str(v) for v in after) if isinstance(after, (list, tuple)) else str(after)
+    if fi.type == TEXT and fi.native_type == TEXTAREA:  # an empty text clears it
+        text = "\n".join(str(v) for v in after) if isinstance(after, (list, tuple)) else str(after or "")
         return "multilineTextFields", {"fieldId": fi.id, "multilineText": text}
     return None
 

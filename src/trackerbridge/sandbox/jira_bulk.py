@@ -206,9 +206,9 @@ class JiraBulk:
             if value is None:
                 raise EditError({}, [f"Option id '{option}' is not valid for field '{fid}'."])
             fields[fid] = {"value": value}
-        for item in edited.get("multilineTextFields") or []:
+        for item in edited.get("multilineTextFields") or []:  # an empty text clears the field, as Jira stores it
             named.append(item.get("fieldId"))
-            fields[item.get("fieldId")] = item.get("multilineText")
+            fields[item.get("fieldId")] = item.get("multilineText") or None
         for item in edited.get("richTextFields") or []:
             named.append(item.get("fieldId"))
             fields[item.get("fieldId")] = _adf_text((item.get("richText") or {}).get("adfValue"))
