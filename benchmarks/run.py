@@ -107,9 +107,14 @@ def subprocess_runner(env: dict[str, str]) -> Callable[[dict[str, Any]], dict[st
 # --- accounting -------------------------------------------------------------------------------------
 
 
+JIRA_WRITE_GETS = ("/bulk/queue/", "/task/", "/mypermissions", "/context")
+"""Jira GETs that serve a write, not the read: bulk edit's polls and task polls, the Bulk change permission,
+the select options' ids (issue 15)."""
+
+
 def is_write(method: str, endpoint: str) -> bool:
     if method == "GET":
-        return False
+        return any(p in endpoint for p in JIRA_WRITE_GETS)
     return not (method == "POST" and ("search" in endpoint or endpoint.endswith("/query")))
 
 
@@ -152,6 +157,15 @@ def minimum(system: str, flavor: str, records: int, writes: int, notes: int, col
     pages = max(1, math.ceil(records / read_page(system, flavor)))
     w = writes if system == "jira" else math.ceil(writes / SF_COMPOSITE) + math.ceil(notes / SF_COMPOSITE)
     return {"fixed": fixed, "pages": pages, "reads": fixed + pages, "writes": w}
+
+
+def jira_cloud_writes(plan: dict[str, Any], polls: int = 1) -> int:
+    """Jira Cloud writes through bulk edit (issue 15): sum over task groups of ceil(W_g/1000) x (1 + polls),
+    the activity stamps' ceil(S/100) x (1 + polls) (bulk set issue properties, polled), and one PUT per
+    change whose note cannot ride in a bulk edit. The worker groups the plan (`jira_bulk.bulk_plan`)."""
+    from trackerbridge.connectors.jira_bulk import BulkPlan
+
+    return BulkPlan(tuple(plan["tasks"]), int(plan["stamped"]), int(plan["puts"])).calls(polls)
 
 
 # --- people editing records ------------------------------------------------------------------------
@@ -327,6 +341,8 @@ def bench_connector(
         must_read = population if changed is None else changed
         writes = out.get("changes", 0) if kind == "sync" else 0
         mini = minimum(system, flavor, must_read, writes, out.get("notes", 0), cold=changed is None)
+        if system == "jira" and flavor == "cloud" and out.get("jira_bulk"):
+            mini["writes"] = jira_cloud_writes(out["jira_bulk"])
         row = {
             "system": system if system == "salesforce" else f"jira-{flavor}",
             "case": case, "size": size, "population": population, "changed_by_people": changed,

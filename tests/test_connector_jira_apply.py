@@ -145,6 +145,7 @@ def test_fields_and_label_operations_change_exactly_those(jira_sb: Sandbox) -> N
 def test_one_put_per_issue_and_nothing_for_an_empty_change(jira_sb: Sandbox) -> None:
     sb = jira_sb
     c = connector(sb)
+    c.bulk_edit = False  # the per-issue path (shared payloads go through bulk edit on Cloud: test_jira_bulk.py)
     fields = catalog_fields(c, HEALTH, REASONS)
     keys = keys_of(sb, 40)
     before = snapshot(sb, *keys)
@@ -165,6 +166,7 @@ def test_one_put_per_issue_and_nothing_for_an_empty_change(jira_sb: Sandbox) -> 
 def test_issues_are_written_concurrently_up_to_max_workers(sandbox_factory: Callable[..., Sandbox]) -> None:
     sb = sandbox_factory(faults="latency:ms=40")
     c = connector(sb, max_workers=3)
+    c.bulk_edit = False  # the per-issue path (shared payloads go through bulk edit on Cloud: test_jira_bulk.py)
     fields = catalog_fields(c, HEALTH, REASONS)
     lock, running, most = threading.Lock(), [0], [0]
     edit = c._edit

@@ -254,6 +254,8 @@ def test_a_disk_full_mid_write_is_exit_5_and_every_tracker_write_is_kept(
         for r in sb.accounting.records()
         if r.service == "jira" and r.method == "PUT" and "/issue/" in r.path and 200 <= r.status < 300
     }
+    bulk = [t for t in sb.jira.bulk.tasks.values() if t.kind == "bulk"]  # Jira Cloud bulk edits (issue 15)
+    written |= {i.key for t in bulk for n in t.processed if (i := sb.jira_data.issue(str(n)))}
     assert written
     with StateStore.open(f"sqlite:///{state_file(project)}") as store:
         logged = {e.key for e in store.log() if e.outcome == "ok"}
@@ -364,6 +366,8 @@ def test_a_signal_mid_write_ends_the_run_cleanly(
         for r in sb.accounting.records()
         if r.service == "jira" and r.method == "PUT" and "/issue/" in r.path and 200 <= r.status < 300
     }
+    bulk = [t for t in sb.jira.bulk.tasks.values() if t.kind == "bulk"]  # Jira Cloud bulk edits (issue 15)
+    written |= {i.key for t in bulk for n in t.processed if (i := sb.jira_data.issue(str(n)))}
     assert written and written <= done
     assert writes[0] < 60, "the run went on writing after the signal"
     from trackerbridge.state.lock import run_lock

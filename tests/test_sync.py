@@ -44,7 +44,15 @@ def field_id(sb: Sandbox, name: str) -> str:
 
 
 def puts(sb: Sandbox) -> int:
-    return sum(r.method == "PUT" for r in sb.accounting.records())
+    """Writes: PUTs and bulk edits (a Jira Cloud bulk edit writes many issues in one POST)."""
+    return sum(r.method == "PUT" or r.path.endswith("/bulk/issues/fields") for r in sb.accounting.records())
+
+
+def bulk_written(sb: Sandbox) -> set[str]:
+    """The keys of the issues bulk edit tasks wrote (processedAccessibleIssues)."""
+    data = sb.jira.data
+    tasks = [t for t in sb.jira.bulk.tasks.values() if t.kind == "bulk"]
+    return {i.key for t in tasks for n in t.processed if (i := data.issue(str(n)))}
 
 
 def test_first_sync_writes_the_audits_verdict_and_a_second_writes_nothing(sb: Sandbox, project: Path) -> None:
@@ -147,6 +155,7 @@ def test_dry_run_writes_nothing_and_prints_what_a_real_run_does(sb: Sandbox, pro
     sb.accounting.reset()
     sync(sb, project)
     touched = {f"sandbox-jira {r.path.rsplit('/', 1)[-1]}" for r in sb.accounting.records() if r.method == "PUT"}
+    touched |= {f"sandbox-jira {key}" for key in bulk_written(sb)}
     assert touched and touched <= planned
     assert len([p for p in planned if p.startswith("sandbox-jira ")]) == len(touched)
 

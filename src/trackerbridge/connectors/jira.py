@@ -64,6 +64,7 @@ from trackerbridge.connectors.base import (
     ServerInfo,
 )
 from trackerbridge.connectors.http import NO_RESEND, RETRY_STATUSES, mount_retry, retry_policy
+from trackerbridge.connectors.jira_bulk import BulkWriter, _Stopped
 from trackerbridge.connectors.jira_write import comment_body, edit_body, has_marker
 from trackerbridge.connectors.record_write import (
     NOTE_ATTEMPTS,
@@ -198,6 +199,11 @@ class JiraConnector(Connector):
         self._people_why: dict[str, str] = {}  # identity -> why a lookup failed (not cached: it may pass next time)
         self._notify: bool | None = None  # may we send notifyUsers=false? None until Jira has said
         self._probe_lock = threading.Lock()  # held by the one worker asking
+        self.bulk_edit = True  # Cloud writes shared payloads through bulk edit when Jira allows it (jira_bulk.py)
+        self._bulk_allowed: bool | None = None  # the Bulk change global permission, once asked
+        self._issue_ids: dict[str, int] = {}  # key -> numeric id, of the issues read (bulk edit answers in ids)
+        self._option_ids: dict[str, dict[str, str]] = {}  # field id -> option value -> option id
+        self.bulk = BulkWriter(self)
 
     # --- public -------------------------------------------------------------------------------
 
@@ -362,6 +368,16 @@ class JiraConnector(Connector):
             return
         self._connect()
         cloud = self.flavor == "cloud"
+        if cloud and self.bulk_edit and self.bulk.worth(todo) and self._may_bulk():
+            groups, todo = self.bulk.split(todo, fields)
+            if groups:
+                stopping = threading.Event()
+                try:
+                    yield from self.bulk.write(groups, stopping)
+                except _Stopped:
+                    return
+            if not todo:
+                return
         refs = self.resolve_people(people_of(todo, mentions=False))  # mentions: only for comments still to post
         with self._people_lock:
             why = dict(self._people_why)
@@ -439,6 +455,51 @@ class JiraConnector(Connector):
                 return (outcome if body or posted else None), exc
             return outcome, None
         return Outcome(self.name, key, True, None, tuple(posted)), None
+
+    def _learn_ids(self, keys: Sequence[str]) -> None:
+        """The numeric ids of issues this run did not read (a verdict that moved because another record
+        did): one ids-only search per 1000 keys (Cloud answers up to 5000 ids a page). A search Jira
+        refuses (a key that is gone) leaves them to the per-issue PUT."""
+        for start in range(0, len(keys), 1000):
+            part = keys[start : start + 1000]
+            jql = f"key in ({', '.join(part)})"
+            try:
+                for raw in self._cloud_issues(jql, ["id"], None):
+                    if str(raw.get("id") or "").isdigit() and raw.get("key"):
+                        self._issue_ids[str(raw["key"])] = int(raw["id"])
+            except ScopeRejected:
+                continue
+
+    def _may_bulk(self) -> bool:
+        """Whether the signed-in user holds the Bulk change global permission (asked once per connector):
+        https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-permissions/#api-rest-api-3-mypermissions-get"""
+        if self._bulk_allowed is None:
+            what = "asking for the Bulk change permission"
+            params = {"permissions": "BULK_CHANGE"}
+            response = self._request(what, "GET", "mypermissions", params=params, accept=(400, 404))
+            answer = self._json(what, response) if response is not None and response.ok else None
+            perms = answer.get("permissions") if isinstance(answer, dict) else None
+            entry = perms.get("BULK_CHANGE") if isinstance(perms, dict) else None
+            self._bulk_allowed = isinstance(entry, dict) and entry.get("havePermission") is True
+        return self._bulk_allowed
+
+    def _load_option_ids(self, fid: str) -> None:
+        """The option ids of a select field, from its global context (bulk edit names options by id):
+        https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-issue-custom-field-options/"""
+        base = f"field/{quote(fid, safe='')}/context"
+        what = f"reading the contexts of {fid}"
+        listed = self._json(what, self._request(what, "GET", base, accept=(403, 404)))
+        values = listed.get("values") if isinstance(listed, dict) else None
+        ctx = next((c for c in values or [] if isinstance(c, dict) and c.get("isGlobalContext") and c.get("id")), None)
+        if ctx is None:
+            return
+        what = f"reading the options of {fid}"
+        path = f"{base}/{quote(str(ctx['id']), safe='')}/option"
+        answer = self._json(what, self._request(what, "GET", path, accept=(403, 404)))
+        known = self._option_ids.setdefault(fid, {})
+        for o in (answer.get("values") if isinstance(answer, dict) else None) or []:
+            if isinstance(o, dict) and o.get("id") and o.get("value") and not o.get("disabled"):
+                known.setdefault(str(o["value"]), str(o["id"]))
 
     def _changed_since_read(self, key: str, change: RecordChange, fields: Mapping[str, FieldInfo]) -> str | None:
         """Re-read the synced fields the change writes (only those: the verdict fields are
@@ -957,6 +1018,12 @@ class JiraConnector(Connector):
             values["issuekey"] = key
         missing = [f.id for f in fields if f.id not in values]
         updated = _to_datetime(values.get("updated"))
+        if str(raw.get("id") or "").isdigit():
+            self._issue_ids[key] = int(raw["id"])
+        for f in fields:  # a select's value carries its option id: bulk edit needs it, and it comes free
+            value = values.get(f.id) if f.type == OPTION else None
+            if isinstance(value, dict) and value.get("id") and value.get("value"):
+                self._option_ids.setdefault(f.id, {}).setdefault(str(value["value"]), str(value["id"]))
         props = raw.get("properties")
         ours, stamp = read_stamp(props.get(STAMP_KEY) if isinstance(props, dict) else None, updated)
         return RawRecord(

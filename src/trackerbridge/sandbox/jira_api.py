@@ -21,6 +21,7 @@ from typing import Any
 from trackerbridge.sandbox import jira_model as m
 from trackerbridge.sandbox.bot import BOT_EMAIL
 from trackerbridge.sandbox.clock import Clock
+from trackerbridge.sandbox.jira_bulk import JiraBulk
 from trackerbridge.sandbox.jira_edit import EditError, IssueEditor, comment_error
 from trackerbridge.sandbox.jira_render import JiraRenderer, jira_datetime, select_fields
 from trackerbridge.sandbox.jql import JqlError, compile_jql
@@ -113,6 +114,7 @@ class JiraService:
         self.version = 0  # bumped on every write, so cached searches see fresh data
         self.base_url = base_url
         self.router = Router()
+        self.bulk = JiraBulk(self)  # bulk edit, its queue, bulk properties, mypermissions (jira_bulk.py)
         for ver in ("2", "latest"):
             self._routes(f"/rest/api/{ver}")
         if self.cloud:  # Atlassian's current Cloud reference documents v3; the same answers, rich text as ADF
@@ -121,6 +123,8 @@ class JiraService:
             add("GET", "/rest/api/3/myself", self.myself)
             add("GET", "/rest/api/3/search/jql", self.search_jql_v3)
             add("POST", "/rest/api/3/search/jql", self.search_jql_v3)
+            add("GET", "/rest/api/3/mypermissions", self.bulk.my_permissions)
+            self.bulk.routes("/rest/api/3")
 
     @property
     def base_url(self) -> str:
@@ -143,7 +147,9 @@ class JiraService:
         add("GET", f"{api}/issueLinkType", self.link_types)
         add("GET", f"{api}/user", self.user)
         add("GET", f"{api}/user/search", self.user_search)
+        add("GET", f"{api}/mypermissions", self.bulk.my_permissions)
         if self.cloud:
+            self.bulk.routes(api)
             add("GET", f"{api}/search/jql", self.search_jql)
             add("POST", f"{api}/search/jql", self.search_jql)
             add("POST", f"{api}/search/approximate-count", self.approximate_count)
@@ -169,6 +175,7 @@ class JiraService:
             add("GET", f"{api}/field/{{field}}/context", self.field_contexts)
             add("POST", f"{api}/field/{{field}}/context", self.create_context)
             add("POST", f"{api}/field/{{field}}/context/{{context}}/option", self.create_options)
+            add("GET", f"{api}/field/{{field}}/context/{{context}}/option", self.context_options)
 
     # --- plumbing -----------------------------------------------------------------------------
 
@@ -781,8 +788,29 @@ class JiraService:
         fd = self._custom_field(request)
         if isinstance(fd, Response):
             return fd
-        values = self.contexts.get(fd.id, [])
+        values = self._contexts(fd)
         return Response(200, {"maxResults": 50, "startAt": 0, "total": len(values), "isLast": True, "values": values})
+
+    def _contexts(self, fd: m.FieldDef) -> list[dict[str, Any]]:
+        """The contexts made through the API; a select field that has options and none made has Jira's
+        default global context (the one the field's options were made in)."""
+        made = self.contexts.get(fd.id)
+        if made or fd.kind != m.OPTION or not fd.allowed_values:
+            return made or []
+        name = f"Default Configuration Scheme for {fd.name}"
+        return [{"id": str(fd.custom_id), "name": name, "description": "", "isGlobalContext": True,
+                 "isAnyIssueType": True}]
+
+    def context_options(self, request: Request) -> Response:
+        """Get custom field options (context), as https://developer.atlassian.com/cloud/jira/platform/rest/v3/
+        api-group-issue-custom-field-options/#api-rest-api-3-field-fieldid-context-contextid-option-get shows it."""
+        fd = self._custom_field(request)
+        if isinstance(fd, Response):
+            return fd
+        if not any(c["id"] == request.path_params["context"] for c in self._contexts(fd)):
+            return error(404, "The context was not found.")
+        values = [{"id": fd.option_id(v), "value": v, "disabled": False} for v in fd.allowed_values]
+        return Response(200, {"maxResults": 100, "startAt": 0, "total": len(values), "isLast": True, "values": values})
 
     def create_context(self, request: Request) -> Response:
         denied = self._admin(request)
@@ -818,7 +846,7 @@ class JiraService:
         fd = self._custom_field(request)
         if isinstance(fd, Response):
             return fd
-        if not any(c["id"] == request.path_params["context"] for c in self.contexts.get(fd.id, [])):
+        if not any(c["id"] == request.path_params["context"] for c in self._contexts(fd)):
             return error(404, "The context was not found.")
         if fd.kind != m.OPTION:
             return error(400, "The custom field doesn't support options.")
