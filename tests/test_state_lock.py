@@ -109,3 +109,15 @@ def test_lock_path_sits_next_to_a_sqlite_file(tmp_path: Path) -> None:
     fallback = lock_path_for("postgresql+psycopg://tb@db.internal/tb", tmp_path)
     assert fallback == tmp_path / "trackerbridge.lock"
     assert lock_path_for("sqlite://", tmp_path) == tmp_path / "trackerbridge.lock"
+
+
+def test_a_lock_directory_another_run_made_meanwhile_is_not_an_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two runs started together both find `.trackerbridge/` missing; the second one's mkdir must not fail."""
+    path = tmp_path / ".trackerbridge" / "state.db.lock"
+    path.parent.mkdir()
+    seen = Path.exists
+    monkeypatch.setattr(Path, "exists", lambda self: False if self == path.parent else seen(self))
+    with run_lock(path):
+        assert seen(path)

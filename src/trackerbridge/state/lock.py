@@ -121,7 +121,7 @@ def run_lock(path: Path, *, now: datetime | None = None) -> Iterator[LockInfo]:
         raise LockUnusable(f"the lock path {path} is a directory; remove it, or point `state.url` elsewhere")
     try:
         if not path.parent.exists():
-            path.parent.mkdir(mode=0o700, parents=True)
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # two runs may start at once
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)  # not inherited by child processes (PEP 446)
     except OSError as exc:
         raise LockUnusable(

@@ -1045,7 +1045,7 @@ def _prepare_sqlite_file(file: Path, read_only: bool) -> None:
         return
     try:
         if not file.parent.exists():
-            file.parent.mkdir(mode=0o700, parents=True)
+            file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # two runs may start at once
         if not file.exists():
             os.close(os.open(file, os.O_RDWR | os.O_CREAT, 0o600))
         for part in (file, file.with_name(file.name + "-wal"), file.with_name(file.name + "-shm")):
