@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -224,7 +224,10 @@ CRASH_SIZE = 120
 KILL_POINTS = 20
 
 
-def sync_process(sb: Sandbox, project: Path, *args: str) -> subprocess.Popen[bytes]:
+def sync_process(
+    sb: Sandbox, project: Path, *args: str, env: Mapping[str, str] | None = None, text: bool = False
+) -> subprocess.Popen[Any]:
+    """A real `trackerbridge sync` process against the sandbox (`env`: more variables, e.g. a state URL)."""
     return subprocess.Popen(
         [
             sys.executable,
@@ -237,9 +240,10 @@ def sync_process(sb: Sandbox, project: Path, *args: str) -> subprocess.Popen[byt
             sb.clock.now().isoformat(),
             *args,
         ],
-        env={**os.environ, **sb.info.as_env()},
+        env={**os.environ, **sb.info.as_env(), **(env or {})},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
+        text=text,
     )
 
 

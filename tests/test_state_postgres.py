@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from test_reliability import sync_process
 from trackerbridge.cli import main
 from trackerbridge.sandbox import Sandbox
 from trackerbridge.state.store import SCHEMA_VERSION, StateStore, StoreUnusable
@@ -196,22 +197,7 @@ def test_an_interrupted_run_on_postgresql_releases_the_lock(
 ) -> None:
     url = postgres.new_database("interrupted")
     sb = sandbox_factory(size=120, latency_ms=20)
-    env = {**os.environ, **sb.info.as_env(), "TRACKERBRIDGE_STATE_URL": url}
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "trackerbridge",
-            "sync",
-            "--project",
-            str(project),
-            "--as-of",
-            sb.clock.now().isoformat(),
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    process = sync_process(sb, project, env={"TRACKERBRIDGE_STATE_URL": url})
     deadline = time.monotonic() + 120
     while not jira_puts(sb) and time.monotonic() < deadline and process.poll() is None:
         time.sleep(0.05)

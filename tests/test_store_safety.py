@@ -22,6 +22,7 @@ import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import event
 
+from test_reliability import sync_process
 from trackerbridge.cli import main
 from trackerbridge.sandbox import Sandbox
 from trackerbridge.state.store import SCHEMA_VERSION, StateStore, StoreUnusable, Write
@@ -322,22 +323,7 @@ def test_a_signal_mid_write_ends_the_run_cleanly(
     """A real `trackerbridge sync` process is signalled once the sandbox has taken some of its writes:
     it stops, records what it wrote, marks the run interrupted, frees the lock and says so in one line."""
     sb = sandbox_factory(size=120, latency_ms=30)
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "trackerbridge",
-            "sync",
-            "--project",
-            str(project),
-            "--as-of",
-            sb.clock.now().isoformat(),
-        ],
-        env={**os.environ, **sb.info.as_env()},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = sync_process(sb, project, text=True)
     record = sb.accounting.record
     writes = [0]
 

@@ -62,16 +62,7 @@ class Logger:
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--as-of", metavar="TIME", help="Evaluate as of this time (ISO; default now).")
 @project_options
-def sync_command(
-    dry_run: bool,
-    connectors: tuple[str, ...],
-    full: bool,
-    fail_on: str,
-    log_format: str,
-    as_of: str | None,
-    project_dir: Path,
-    sandbox_flavor: str | None,
-) -> None:
+def sync_command(**options: Any) -> None:
     """Write health back and sync mapped fields: incremental, idempotent, safe to run from cron.
 
     Exit codes: 0 ok, 1 findings at --fail-on, 2 configuration (or an unusable state store), 3 connector
@@ -82,7 +73,7 @@ def sync_command(
 
     try:
         with stop_on_signals():
-            _sync(dry_run, connectors, full, fail_on, log_format, as_of, project_dir, sandbox_flavor)
+            _sync(**options)  # the options by name, typed there
     except Interrupted as exc:
         fail(
             f"trackerbridge sync: stopped by {exc.name}; the writes made are recorded, the run is marked "
