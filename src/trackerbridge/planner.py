@@ -150,10 +150,10 @@ def plan(
     by_ref = {i.ref: i for i in initiatives}
     for c in changes.values():
         spec = specs.get(c.connector)
-        i = by_ref.get(f"{c.connector}:{c.key}")
-        if c.empty or spec is None or i is None:
+        read = by_ref.get(f"{c.connector}:{c.key}")
+        if c.empty or spec is None or read is None:
             continue
-        _stamp(c, i, spec)
+        _stamp(c, read, spec)
     out.changes = [c for c in sorted(changes.values(), key=lambda c: (c.connector, c.key)) if not c.empty]
     return out
 
@@ -299,7 +299,7 @@ def _plan_syncs(
                     if not same(last_written, current):  # as the target shows it: not a person's edit next run
                         out.remember.append((target.source, target.key, fi.id, current))
                     continue
-                unmatched = (target.source, getattr(desired, "identity", None))
+                unmatched: tuple[str, Any] = (target.source, getattr(desired, "identity", None))
                 if isinstance(desired, Person) and unmatched in people.unmatched:
                     # never a write that fails the whole record: the person is reported, the rest is written
                     why = people.unmatched[unmatched]

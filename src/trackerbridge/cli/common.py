@@ -82,7 +82,7 @@ def project_options(command: Callable[..., Any]) -> Callable[..., Any]:
         default=None,
         help="Run against an embedded sandbox of this Jira flavour (sets the TB_SANDBOX_* variables).",
     )(command)
-    return project_dir_option()(command)  # type: ignore[no-any-return]
+    return project_dir_option()(command)
 
 
 def load_project(project_dir: Path) -> Project:

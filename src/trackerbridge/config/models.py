@@ -306,9 +306,17 @@ class RollupConfig(Strict):
     stages: list[Stage] = Field(default_factory=list, description="Only parents in these stages (empty: any)")
 
 
+def _severities(*names: SeverityName) -> list[SeverityName]:
+    return list(names)
+
+
 class HealthConfig(Strict):
-    red: list[SeverityName] = Field(default_factory=lambda: ["error"], description="Severities that make red")
-    amber: list[SeverityName] = Field(default_factory=lambda: ["warning"], description="Severities that make amber")
+    red: list[SeverityName] = Field(
+        default_factory=lambda: _severities("error"), description="Severities that make red"
+    )
+    amber: list[SeverityName] = Field(
+        default_factory=lambda: _severities("warning"), description="Severities that make amber"
+    )
     rollup: list[RollupConfig] = Field(
         default_factory=list, description="A parent's health considers its children's (one level, own verdicts)"
     )

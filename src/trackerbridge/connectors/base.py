@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
     from trackerbridge.changes import Outcome, RecordChange
+    from trackerbridge.config.connection import Connection
     from trackerbridge.model import Person
 
 # Normalised field types, shared by both systems.
@@ -150,8 +151,9 @@ class Connector(ABC):
     since the read (its FieldChange.before) as a failed outcome. Sync turns it on: its `before`
     values are what it read; a caller with made-up `before` values leaves it off."""
 
-    def __init__(self, name: str) -> None:
-        self.name = name
+    def __init__(self, connection: Connection) -> None:
+        # every connector type is made from its Connection (sources.connect): the constructor is the plugin contract
+        self.name = connection.name
         self.calls: Counter[str] = Counter()  # API calls by "METHOD endpoint", for metrics and benchmarks
 
     @abstractmethod

@@ -155,7 +155,7 @@ class JiraConnector(Connector):
         """`retry` replaces the default policy (tests use tiny backoffs); `page_size` asks for
         smaller pages than the largest the server allows (tests, or proxies with small limits);
         `max_workers` bounds the issues `apply` writes at once (429s back off in the retry layer)."""
-        super().__init__(connection.name)
+        super().__init__(connection)
         self.connection = connection
         self.site = connection.url.rstrip("/")
         self.dropped: Counter[str] = Counter()  # attempts that got no answer (also counted in calls)

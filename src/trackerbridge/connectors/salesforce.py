@@ -210,7 +210,7 @@ class SalesforceConnector(Connector):
         now: Callable[[], datetime] | None = None,
     ) -> None:
         """`retry` replaces the default policy (tests use a short backoff); `now` signs JWTs."""
-        super().__init__(connection.name)
+        super().__init__(connection)
         if not isinstance(connection.scope, SalesforceScope):
             raise ConnectorError(f"connector {connection.name!r} is not a Salesforce connection")
         self.connection = connection

@@ -45,11 +45,11 @@ def rows(report: Report) -> list[dict[str, Any]]:
     for c in report.sunset:
         out.append({"section": "sunset", **_record(c.record), "code": " ".join(r.code for r in c.reasons),
                     "owner": c.owner, "team": c.team, "detail": "; ".join(r.text for r in c.reasons)})
-    for h in report.handoffs:
-        delivery = " ".join(d.key for d in h.deliveries) or "no delivery record"
-        detail = "; ".join([f"delivery: {delivery}", *(r.text for r in h.problems)])
-        out.append({"section": "handoff", **_record(h.deal), "value": h.idle_days, "limit": report.handoff_limit,
-                    "code": " ".join(r.code for r in h.problems), "owner": h.owner, "detail": detail})
+    for ho in report.handoffs:
+        delivery = " ".join(d.key for d in ho.deliveries) or "no delivery record"
+        detail = "; ".join([f"delivery: {delivery}", *(r.text for r in ho.problems)])
+        out.append({"section": "handoff", **_record(ho.deal), "value": ho.idle_days, "limit": report.handoff_limit,
+                    "code": " ".join(r.code for r in ho.problems), "owner": ho.owner, "detail": detail})
     for g in report.rules:
         for f in g.findings:
             out.append({"section": "finding", "item": g.name, "code": g.code, "severity": g.severity,

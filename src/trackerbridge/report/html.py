@@ -356,9 +356,9 @@ def _handoffs(report: Report) -> str:
                     f'<td class="key">{e(h.closed.isoformat() if h.closed else "—")}</td><td>{delivery}</td>'
                     f'<td class="num">{idle}</td><td class="bar">{idle_bar(h.idle_days, report.handoff_limit, scale)}'
                     f'</td><td class="who">{owner}</td><td>{status}</td></tr>')
-    idle = sum(1 for h in report.handoffs if any(p.code == "TB110" for p in h.problems))
+    idled = sum(1 for h in report.handoffs if any(p.code == "TB110" for p in h.problems))
     unowned = sum(1 for h in report.handoffs if h.owner is None)
-    lede = (f"{plural(len(report.handoffs), 'closed-won deal')} and their delivery records: {idle:,} idle more than "
+    lede = (f"{plural(len(report.handoffs), 'closed-won deal')} and their delivery records: {idled:,} idle more than "
             f"{report.handoff_limit} days between contract and delivery, {unowned:,} without a hand-off owner; "
             "problems first, then the longest idle. The tick on each bar marks the limit.")
     table = (f'<table><thead><tr><th>Deal</th><th>Closed</th><th>Delivery</th><th class="num">Idle days</th>'

@@ -99,11 +99,11 @@ def render(report: Report, out: TextIO, *, color: bool = False, width: int | Non
     parts += [Text(), Text(f"Hand-offs: {len(report.handoffs):,} closed-won deals (limit {report.handoff_limit} "
                            "idle days)", style="bold" if color else "")]
     table = _table("deal", "record", "delivery", "idle days", "owner", "problems", right=("idle days",))
-    for h in handoffs:  # the opportunity's name first: people know deals by name, not by Id
-        table.add_row(Text(shorten(clean(h.deal.title or h.deal.key), TITLE_CHARS)), Text(clean(h.deal.key)),
-                      Text(clean(" ".join(d.key for d in h.deliveries)) or "none yet"),
-                      Text("-" if h.idle_days is None else str(h.idle_days)), Text(clean(h.owner or "-")),
-                      Text(clean("; ".join(p.text for p in h.problems)) or "ok"))
+    for ho in handoffs:  # the opportunity's name first: people know deals by name, not by Id
+        table.add_row(Text(shorten(clean(ho.deal.title or ho.deal.key), TITLE_CHARS)), Text(clean(ho.deal.key)),
+                      Text(clean(" ".join(d.key for d in ho.deliveries)) or "none yet"),
+                      Text("-" if ho.idle_days is None else str(ho.idle_days)), Text(clean(ho.owner or "-")),
+                      Text(clean("; ".join(p.text for p in ho.problems)) or "ok"))
     parts.append(table)
     if rest:
         parts.append(Text(f"...and {rest:,} more"))

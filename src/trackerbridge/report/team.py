@@ -188,10 +188,10 @@ def team_pages(result: AuditResult, report: Report,
             if i.stage is Stage.DECIDE and days is not None and days > decide_days:
                 decisions.append(((-days, natural(i.key)), Decision(RecordRef.of(i), _person(i.decision_owner), days)))
         handoffs = []
-        for h in report.handoffs:
-            ours = [by_key.get((d.source, d.key)) for d in h.deliveries]
+        for ho in report.handoffs:
+            ours = [by_key.get((d.source, d.key)) for d in ho.deliveries]
             if any(d is not None and text(d.team or "") == team and d.active for d in ours):
-                handoffs.append(h)
+                handoffs.append(ho)
         pages.append(TeamPage(team, now, measures, tuple(o for _, o in sorted(off, key=lambda x: x[0])),
                               tuple(d for _, d in sorted(decisions, key=lambda x: x[0])), tuple(handoffs),
                               decide_days))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import cast
 
 from trackerbridge.plugins import PluginError, plugin_manager
 from trackerbridge.rules.base import CODE_PATTERN, NAME_PATTERN, Rule
@@ -13,7 +14,7 @@ def load_rules() -> dict[str, Rule]:
     owners: dict[str, str] = {}
     names: dict[str, str] = {}
     for impl in plugin_manager().hook.trackerbridge_rules.get_hookimpls():
-        for rule in impl.function():
+        for rule in cast("list[Rule]", impl.function()):
             where = impl.plugin_name
             if not re.match(CODE_PATTERN, rule.code):
                 raise PluginError(f"rule code {rule.code!r} from {where} is not of the form TB123")

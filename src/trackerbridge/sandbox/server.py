@@ -78,7 +78,7 @@ class _Handler(BaseHTTPRequestHandler):
     def setup(self) -> None:
         super().setup()
         try:
-            self.connection.do_handshake()  # type: ignore[attr-defined]
+            self.connection.do_handshake()
         except (ssl.SSLError, OSError):
             self.close_connection = True
             self.rfile = self.wfile = None  # type: ignore[assignment]

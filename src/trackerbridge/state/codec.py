@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import fields
 from datetime import date, datetime
 from enum import Enum
+from functools import partial
 from typing import Any
 
 from trackerbridge.health import Flag
@@ -109,7 +110,7 @@ _ENCODERS: dict[type, Callable[[Any], Any]] = {
     Change: lambda v: {"$c": _enc_change(v)},
 }
 for _cls, _name in _ENUM_NAMES.items():
-    _ENCODERS[_cls] = lambda v, _n=_name: {"$e": [_n, v.value]}
+    _ENCODERS[_cls] = partial(lambda v, n: {"$e": [n, v.value]}, n=_name)
 
 
 def encode_value(v: Any) -> Any:
