@@ -13,10 +13,21 @@ from jira import JIRA
 
 from trackerbridge.config.connection import Connection, Secret
 from trackerbridge.config.models import JiraConnector as JiraConnectorFile
-from trackerbridge.connectors.base import DATE, DATETIME, LABELS, NUMBER, OPTION, TEXT, USER, AuthError, ConnectorError
+from trackerbridge.connectors.base import (
+    COMMENTS,
+    DATE,
+    DATETIME,
+    LABELS,
+    NUMBER,
+    OPTION,
+    TEXT,
+    USER,
+    AuthError,
+    ConnectorError,
+)
 from trackerbridge.connectors.http import retry_policy
 from trackerbridge.connectors.jira import OVERLAP, JiraConnector
-from trackerbridge.model import Person
+from trackerbridge.model import Comment, Person
 from trackerbridge.sandbox import Sandbox
 from trackerbridge.sandbox.jira_model import JiraUser
 from trackerbridge.sandbox.pytest_plugin import TEST_NOW
@@ -381,3 +392,23 @@ def test_a_created_field_is_in_the_next_catalog_even_after_reusing_discovery(
     c.create_field("Programme risk", "text")
     assert c.catalog().find("Programme risk") is not None
     assert c.calls["GET field"] == 1  # the kept list is dropped with the catalog, and asked again
+
+
+def test_the_comment_field_reads_as_comments_oldest_first_with_their_authors(jira_sb: Sandbox) -> None:
+    c = connector(jira_sb, jql="key = OPS-2")
+    catalog = c.catalog()
+    comment = catalog.find("comment")
+    assert comment is not None and comment.type == COMMENTS and not comment.updateable
+    user = person_in(jira_sb)
+    people = as_person(jira_sb, user)
+    people.add_comment("OPS-2", "slip: the vendor is late")
+    people.add_comment("OPS-2", "second thought")
+    [record] = list(c.pull([comment]))
+    said = record.values[comment.id]
+    assert [s.text for s in said] == [c.body for c in jira_sb.jira_data.issues["OPS-2"].comments]
+    assert [s.text for s in said][-2:] == ["slip: the vendor is late", "second thought"]
+    assert all(isinstance(s, Comment) and s.at.tzinfo is not None for s in said)
+    assert [s.at for s in said] == sorted(s.at for s in said)
+    assert said[-1].author == expected_person(jira_sb, user.account_id)
+    [plain] = list(c.pull(field_ids(c, ("status",))))
+    assert "comment" not in plain.values  # not navigable: asked for by id only

@@ -20,8 +20,8 @@ if TYPE_CHECKING:
     from trackerbridge.changes import Outcome, RecordChange
     from trackerbridge.model import Person
 
-# Normalised field types, shared by both systems.
-TEXT, USER, DATE, DATETIME, OPTION, NUMBER, LABELS, BOOLEAN, REFERENCE = (
+# Normalised field types, shared by both systems (COMMENTS: Jira's comment field, a tuple of model.Comment).
+TEXT, USER, DATE, DATETIME, OPTION, NUMBER, LABELS, BOOLEAN, REFERENCE, COMMENTS = (
     "text",
     "user",
     "date",
@@ -31,8 +31,9 @@ TEXT, USER, DATE, DATETIME, OPTION, NUMBER, LABELS, BOOLEAN, REFERENCE = (
     "labels",
     "boolean",
     "reference",
+    "comments",
 )
-FIELD_TYPES = (TEXT, USER, DATE, DATETIME, OPTION, NUMBER, LABELS, BOOLEAN, REFERENCE)
+FIELD_TYPES = (TEXT, USER, DATE, DATETIME, OPTION, NUMBER, LABELS, BOOLEAN, REFERENCE, COMMENTS)
 
 
 class ConnectorError(Exception):

@@ -46,6 +46,7 @@ from trackerbridge.changes import Note, Outcome, RecordChange
 from trackerbridge.config.connection import CREDENTIAL_ROLES, Connection
 from trackerbridge.config.models import JiraConnector as JiraConnectorFile
 from trackerbridge.connectors.base import (
+    COMMENTS,
     DATE,
     DATETIME,
     LABELS,
@@ -79,7 +80,7 @@ from trackerbridge.connectors.record_write import (
     unique,
     unreachable,
 )
-from trackerbridge.model import Person
+from trackerbridge.model import Comment, Person
 from trackerbridge.net import require_https
 
 DEFAULT_WORKERS = 4  # issues written at once by `apply`
@@ -120,6 +121,7 @@ READ_ONLY = frozenset(
         "worklog",
         "progress",
         "aggregateprogress",
+        "comment",  # comments are added through `update.comment` or POST comment, never set
         "timespent",
         "aggregatetimespent",
         "aggregatetimeestimate",
@@ -1385,6 +1387,8 @@ def _field_info(f: dict[str, Any]) -> FieldInfo:
         ftype = LABELS
     elif kind == "number":
         ftype = NUMBER
+    elif kind == "comments-page":  # the `comment` field: a page of comments (never navigable: asked for by id)
+        ftype = COMMENTS
     else:
         ftype = TEXT
     native = schema.get("custom") or (f"array<{items}>" if kind == "array" and items else kind) or ""
@@ -1502,6 +1506,31 @@ def _to_number(value: Any) -> float | None:
         return None
 
 
+def _comments(page: Any) -> tuple[Comment, ...]:
+    """The comments a search answer carries for the `comment` field ({comments, maxResults, total, startAt}),
+    oldest first; a comment without a readable time is left out (it can't be placed against a move).
+    https://developer.atlassian.com/cloud/jira/platform/rest/v2/api-group-issue-comments/ (Comment)"""
+    items = page.get("comments") if isinstance(page, dict) else page
+    out = []
+    for c in items if isinstance(items, list) else []:
+        at = _to_datetime(c.get("created")) if isinstance(c, dict) else None
+        if at is not None:
+            out.append(Comment(at, _plain_text(c.get("body")), _person(c.get("author"))))
+    return tuple(sorted(out, key=lambda c: c.at))
+
+
+def _plain_text(body: Any) -> str:
+    """A comment body as text: v2 answers a string, v3 an Atlassian Document Format tree."""
+    if isinstance(body, str):
+        return body
+    if isinstance(body, dict):
+        if body.get("type") == "text":
+            return str(body.get("text") or "")
+        inner = " ".join(t for t in (_plain_text(n) for n in body.get("content") or []) if t)
+        return inner
+    return ""
+
+
 def _normalise(value: Any, field: FieldInfo) -> Any:
     """A raw JSON value as the plain value `base` promises for the field's type."""
     if value is None:
@@ -1522,6 +1551,8 @@ def _normalise(value: Any, field: FieldInfo) -> Any:
         return [n for n in (_name(v) for v in items) if n is not None]
     if kind == NUMBER:
         return _to_number(value)
+    if kind == COMMENTS:
+        return _comments(value)
     if isinstance(value, str):
         return value
     if isinstance(value, list):
