@@ -140,3 +140,12 @@ def test_the_cycle_check_sees_function_level_imports_and_skips_type_checking(tmp
     assert graph["pkg.sub"] == {"pkg.sub.low"}
     assert graph["pkg.typed"] == set()
     assert cycles(graph) == [["pkg.sub.high", "pkg.sub.low"]]
+
+
+def test_no_connector_module_over_600_lines() -> None:
+    root = SRC / "trackerbridge" / "connectors"
+    sizes = {
+        p.relative_to(root).as_posix(): len(p.read_text(encoding="utf-8").splitlines()) for p in root.rglob("*.py")
+    }
+    assert "jira/search.py" in sizes and "salesforce/query.py" in sizes  # the packages, not the old modules
+    assert {name: n for name, n in sizes.items() if n > 600} == {}

@@ -25,8 +25,6 @@ from trackerbridge.connectors.http import NO_RESEND, mount_retry
 from trackerbridge.connectors.jira.errors import JiraErrors
 
 _API_PATH = re.compile(r"^/rest/api/(?:\d+|latest)/")
-
-
 _ISSUE_PATH = re.compile(r"^issue/[^/]+")
 
 

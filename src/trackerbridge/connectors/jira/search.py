@@ -460,5 +460,3 @@ _NONE: frozenset[str] = frozenset()
 
 def _show(value: Any) -> str:
     return "null" if value is None else type(value).__name__
-
-

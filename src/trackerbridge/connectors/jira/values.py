@@ -12,16 +12,10 @@ from trackerbridge.connectors.base import DATE, DATETIME, LABELS, NUMBER, OPTION
 from trackerbridge.model import Person
 
 PEOPLE_CACHE = 20_000  # distinct users whose Person objects records share (see `_shared_person`)
-
-
 _OPTION_TYPES = frozenset(
     {"option", "option-with-child", "status", "priority", "issuetype", "resolution", "project", "securitylevel"}
 )
-
-
 _LIST_ITEMS = frozenset({"string", "option", "component", "version"})
-
-
 READ_ONLY = frozenset(
     {
         "created",

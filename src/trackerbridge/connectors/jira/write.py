@@ -342,7 +342,6 @@ class JiraWriter(JiraPeople):
         return text
 
 
-
 def _refuses_comment(response: requests.Response) -> bool:
     """Whether a 400 to an edit names the comment: Jira takes no comment in this edit (a missing
     Add comments permission, say), which says nothing about the fields."""

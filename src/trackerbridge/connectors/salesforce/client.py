@@ -24,8 +24,6 @@ from trackerbridge.connectors.salesforce.values import _USER_ID
 
 DEFAULT_LOGIN_URL = "https://login.salesforce.com"
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
-
-
 JWT_LIFETIME = timedelta(minutes=3)  # Salesforce accepts at most 3 minutes (plus clock skew)
 
 
@@ -33,7 +31,6 @@ def _user_of_identity(url: Any) -> str | None:
     """The User Id at the end of an OAuth identity URL (`https://login.salesforce.com/id/00D.../005...`)."""
     last = str(url).rstrip("/").rsplit("/", 1)[-1] if isinstance(url, str) else ""
     return last if _USER_ID.fullmatch(last) else None
-
 
 
 class SalesforceClient(SalesforceErrors):

@@ -18,7 +18,6 @@ USER_PREFIX = "005"  # the key prefix of User ids
 EMAIL_CHUNK = 100  # addresses per user lookup: the query travels in the URL (16 KB at most)
 
 
-
 class SalesforcePeople(SalesforceClient):
     """People to User Ids (the attributes are set by `SalesforceQuery.__init__`)."""
 
