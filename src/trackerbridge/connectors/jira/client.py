@@ -1,6 +1,12 @@
 """Signing in to Jira and sending its requests: the `jira` client with our retry layer and call
 counter mounted on its session, serverInfo and the flavour, and each call's failure turned into a
-`ConnectorError` (`JiraErrors`)."""
+`ConnectorError` (`JiraErrors`).
+
+- One retry layer. The client's own retries are switched off (`max_retries=0`) and our policy
+  (`trackerbridge.connectors.http.mount_retry`) is mounted on its session, so a 429 is not
+  retried by two loops with two ideas of Retry-After. Every attempt is counted in `calls`; a
+  Retry-After longer than `max_retry_after` is not waited for but reported as a spent quota.
+"""
 
 from __future__ import annotations
 

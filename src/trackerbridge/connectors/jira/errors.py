@@ -1,5 +1,9 @@
-"""Jira's failures as `ConnectorError`s that name the connector and the credential's environment
-variable, never its value (`JIRAError.__str__` prints request headers, so it is never shown or chained)."""
+"""Jira's failures as `ConnectorError`s.
+
+- Safe errors. `JIRAError.__str__` prints request headers (the Authorization header), so it is
+  never shown or chained: every failure becomes a `ConnectorError` whose message names the
+  connector and the credential's environment variable, never its value.
+"""
 
 from __future__ import annotations
 

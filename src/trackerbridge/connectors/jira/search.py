@@ -1,21 +1,15 @@
 """Jira Cloud and Data Center, through the `jira` client library.
 
 The client does the HTTP plumbing (auth, URLs, JSON); this module decides what to ask for and
-turns the answers into plain trackerbridge data. Three things matter more than they look:
+turns the answers into plain trackerbridge data (the layers below: see the package docstring).
+What matters more than it looks here:
 
-- One retry layer. The client's own retries are switched off (`max_retries=0`) and our policy
-  (`trackerbridge.connectors.http.mount_retry`) is mounted on its session, so a 429 is not
-  retried by two loops with two ideas of Retry-After. Every attempt is counted in `calls`; a
-  Retry-After longer than `max_retry_after` is not waited for but reported as a spent quota.
 - Watermarks that never skip. Searches are ordered `updated ASC, key ASC`; an incremental search
   starts `OVERLAP` before `since`: in whole minutes back from Jira's clock when the run knows the
   time (checked against the answer's `Date` header), else as a date in the signed-in user's time
   zone (JQL dates are read in it, to the minute). Data Center's offset paging re-reads one record per page to notice a
   list that moved under it (an edit moves an issue to the end) and steps back instead of
   skipping.
-- Safe errors. `JIRAError.__str__` prints request headers (the Authorization header), so it is
-  never shown or chained: every failure becomes a `ConnectorError` whose message names the
-  connector and the credential's environment variable, never its value.
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@ expires mid-run) and the calls every part makes: SOQL through `query_all_iter`, 
 
 Requests go through our retry session (`tracker_session`): 429/503 honour Retry-After, 5xx and
 dropped connections back off, a POST is never sent twice (but for a Composite made only of record
-updates, which is idempotent like the PATCH it wraps), every attempt is counted in `calls`."""
+updates, which is idempotent like the PATCH it wraps), every attempt is counted in `calls`, and a
+request sent without a timeout gets the connection's."""
 
 from __future__ import annotations
 

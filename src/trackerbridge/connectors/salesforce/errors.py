@@ -1,8 +1,9 @@
 """Salesforce's failures as `ConnectorError`s without secrets, every attempt counted, and the org's
 concurrent-request limit waited out (it is not the daily allowance).
 
-A 403 REQUEST_LIMIT_EXCEEDED for the daily allowance is not retried at all: the org's API allowance
-is spent and every further call makes it worse."""
+A 403 REQUEST_LIMIT_EXCEEDED is not
+retried at all: the org's API allowance is spent and every further call makes it worse.
+"""
 
 from __future__ import annotations
 

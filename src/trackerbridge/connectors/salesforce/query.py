@@ -4,18 +4,8 @@ Everything crosses the connector boundary as plain trackerbridge data: `simple_s
 objects and exceptions stay inside. Errors become `ConnectorError`s that name environment
 variables, never their values.
 
-Requests go through our retry session (`tracker_session`): 429/503 honour Retry-After, 5xx and
-dropped connections back off, a POST is never sent twice (but for a Composite made only of record
-updates, which is idempotent like the PATCH it wraps), every attempt is counted in `calls`, and a
-request sent without a timeout gets the connection's.
-
-Writes go through Composite (`POST composite`), which counts as one API call for up to 5 sObject
-Collections of 200 records each, so W updates cost ceil(W/1000) calls (a single collection is sent as
-its own PATCH); the "turned red" Tasks likewise, 1000 a call:
-https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/resources_composite_composite_post.htm
-
-A 403 REQUEST_LIMIT_EXCEEDED is not
-retried at all: the org's API allowance is spent and every further call makes it worse.
+Reading lives here (describe, the scope's SOQL and its rows); signing in and the calls in `client`,
+failures in `errors`, writes in `write` (see the package docstring).
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """Writing Salesforce records: sObject Collections (PATCH, 200 records each, an outcome per record), up
 to 5 of them in one Composite call, then the notes as Tasks (`notes`); synced fields are re-read first.
 
-Composite counts as one API call for up to 5 sObject Collections of 200 records each, so W updates cost
-ceil(W/1000) calls (a single collection is sent as its own PATCH); the "turned red" Tasks likewise,
-1000 a call:
+Writes go through Composite (`POST composite`), which counts as one API call for up to 5 sObject
+Collections of 200 records each, so W updates cost ceil(W/1000) calls (a single collection is sent as
+its own PATCH); the "turned red" Tasks likewise, 1000 a call:
 https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/resources_composite_composite_post.htm
 """
 
