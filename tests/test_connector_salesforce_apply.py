@@ -22,7 +22,7 @@ from test_connector_salesforce_http import connector as http_connector
 from trackerbridge.changes import FieldChange, Note, Outcome, RecordChange
 from trackerbridge.connectors.base import DATE, NUMBER, OPTION, REFERENCE, TEXT, USER, FieldInfo, QuotaExceeded
 from trackerbridge.connectors.salesforce import SalesforceConnector
-from trackerbridge.connectors.salesforce_write import record_values, task_record, task_subject
+from trackerbridge.connectors.salesforce.bodies import record_values, task_record, task_subject
 from trackerbridge.model import Person
 from trackerbridge.sandbox import Sandbox
 from trackerbridge.sandbox.web import Request, Response
