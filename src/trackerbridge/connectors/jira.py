@@ -8,7 +8,8 @@ turns the answers into plain trackerbridge data. Three things matter more than t
   retried by two loops with two ideas of Retry-After. Every attempt is counted in `calls`; a
   Retry-After longer than `max_retry_after` is not waited for but reported as a spent quota.
 - Watermarks that never skip. Searches are ordered `updated ASC, key ASC`; an incremental search
-  starts `OVERLAP` before `since`: in whole minutes back from Jira's clock when the run knows the
+  starts at `since`, which the run's cursor puts `overlap` (`OVERLAP`) before the watermark: in
+  whole minutes back from Jira's clock when the run knows the
   time (checked against the answer's `Date` header), else as a date in the signed-in user's time
   zone (JQL dates are read in it, to the minute). Data Center's offset paging re-reads one record per page to notice a
   list that moved under it (an edit moves an issue to the end) and steps back instead of
@@ -142,6 +143,7 @@ class JiraConnector(Connector):
     """A Jira site (Cloud or Data Center), read through the `jira` client."""
 
     system = "jira"
+    overlap = OVERLAP
 
     def __init__(
         self,
@@ -273,7 +275,7 @@ class JiraConnector(Connector):
         history: bool = False,
         clock: Callable[[], datetime] | None = None,
     ) -> Iterator[RawRecord]:
-        """Issues in scope (changed at or after `since` minus `OVERLAP`), oldest change first.
+        """Issues in scope (changed at or after `since`, which is `overlap` before the watermark), oldest change first.
 
         Records inside the overlap are returned again on purpose: re-reading is idempotent and
         the caller keeps the newest copy of each key. With a `clock`, the window is relative
@@ -290,7 +292,7 @@ class JiraConnector(Connector):
             yield self._record(raw, fields, history)
 
     def jql(self, since: datetime | None = None, *, now: datetime | None = None) -> str:
-        """The search for the scope: `(<scope>) [AND updated >= <since - overlap>] ORDER BY ...`.
+        """The search for the scope: `(<scope>) [AND updated >= <since>] ORDER BY ...`.
 
         The bound is a date in the signed-in user's time zone (JQL reads dates in it, to the
         minute), or, given the tracker's `now`, whole minutes back from the server's clock."""
@@ -299,7 +301,7 @@ class JiraConnector(Connector):
         if since is not None and now is not None:
             where += f' AND updated >= "-{_minutes_back(now, since)}m"'
         elif since is not None:
-            where += f' AND updated >= "{self._jql_minute(since - OVERLAP)}"'
+            where += f' AND updated >= "{self._jql_minute(since)}"'
         return f"{where} ORDER BY updated ASC, key ASC"
 
     def record_url(self, key: str) -> str:
@@ -354,7 +356,9 @@ class JiraConnector(Connector):
         with self._people_lock:
             return {p.identity: ref for p in wanted if (ref := self._people.get(p.identity))}
 
-    def apply(self, changes: Sequence[RecordChange], fields: Mapping[str, FieldInfo]) -> Iterator[Outcome]:
+    def apply(
+        self, changes: Sequence[RecordChange], fields: Mapping[str, FieldInfo], *, recheck_synced: bool = False
+    ) -> Iterator[Outcome]:
         """One call per changed issue: a PUT with its fields and label add/remove operations (with
         notifyUsers=false), carrying its note's comment as an `update.comment` add when it has one
         (then with Jira's usual notifications: the comment is meant to be seen); a note alone is a
@@ -385,7 +389,7 @@ class JiraConnector(Connector):
         stopped: list[ConnectorError] = []
         pool = ThreadPoolExecutor(self.max_workers, thread_name_prefix="tb-jira-apply")
         try:
-            futures = [pool.submit(self._apply_one, c, fields, refs, why, cloud, stop) for c in todo]
+            futures = [pool.submit(self._apply_one, c, fields, refs, why, cloud, stop, recheck_synced) for c in todo]
             for future in as_completed(futures):
                 outcome, error = future.result()
                 if error is not None and not stopped:
@@ -407,6 +411,7 @@ class JiraConnector(Connector):
         why: Mapping[str, str],
         cloud: bool,
         stop: threading.Event,
+        recheck_synced: bool = False,
     ) -> tuple[Outcome | None, ConnectorError | None]:
         """The outcome of one issue, and the error that should stop the run (if one did).
 
@@ -426,7 +431,7 @@ class JiraConnector(Connector):
         own = change.connector == self.name  # its owner was read from this site
         try:
             if body:
-                moved = self._changed_since_read(key, change, fields)
+                moved = self._changed_since_read(key, change, fields) if recheck_synced else None
                 if moved is not None:
                     return Outcome(self.name, key, False, moved), None
             notes = self._unposted(key, change.notes, posted)
@@ -504,7 +509,7 @@ class JiraConnector(Connector):
     def _changed_since_read(self, key: str, change: RecordChange, fields: Mapping[str, FieldInfo]) -> str | None:
         """Re-read the synced fields the change writes (only those: the verdict fields are
         trackerbridge's outright) and say which a person changed since the read, if any."""
-        watched = synced_fields(change) if self.recheck_synced else []
+        watched = synced_fields(change)
         if not watched:
             return None
         what = f"re-reading {key} before writing synced fields"
@@ -903,7 +908,7 @@ class JiraConnector(Connector):
         pages = self._search(self.jql(since, now=now), ids, expand)
         first = next(pages, None)
         answered = self._server_date
-        if answered is None or answered - timedelta(minutes=minutes) > since - OVERLAP + SKEW_ALLOWED:
+        if answered is None or answered - timedelta(minutes=minutes) > since + SKEW_ALLOWED:
             pages.close()
             pages = self._search(self.jql(since), ids, expand)
             first = next(pages, None)
@@ -1301,8 +1306,8 @@ def _flavor_of(info: Mapping[str, Any]) -> str:
 
 
 def _minutes_back(now: datetime, since: datetime) -> int:
-    """Whole minutes from `now` back to at least `since - OVERLAP`."""
-    return max(1, math.ceil((now - since + OVERLAP) / timedelta(minutes=1)))
+    """Whole minutes from `now` back to at least `since`."""
+    return max(1, math.ceil((now - since) / timedelta(minutes=1)))
 
 
 def _http_date(value: str | None) -> datetime | None:
