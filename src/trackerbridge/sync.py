@@ -14,10 +14,10 @@ from __future__ import annotations
 import os
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
-from contextlib import suppress
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -38,6 +38,7 @@ from trackerbridge.report.team import team_metrics
 from trackerbridge.rules.registry import load_rules
 from trackerbridge.rules.settings import health_policy, rule_settings
 from trackerbridge.sources import DiscoveryCache, Source, open_source, sync_bindings
+from trackerbridge.state.lock import lock_path_for, run_lock
 from trackerbridge.state.store import LockLost, StateStore, StateStoreError, Write
 
 Log = Callable[..., None]  # log(event, **fields)
@@ -68,6 +69,84 @@ class SyncResult:
     @property
     def written(self) -> int:
         return sum(o.ok for o in self.outcomes)
+
+
+WATERMARK_MARGIN = timedelta(minutes=2)
+"""How far a live run's watermark floor stays behind its start: the trackers' clocks may differ from ours by a
+little (the cursor's `overlap` then starts a Jira read two minutes earlier still)."""
+
+
+def _wall_clock() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def locked_sync(
+    project: Project,
+    names: Sequence[str],
+    url: str,
+    env: Mapping[str, str] = os.environ,
+    *,
+    as_of: datetime | None = None,
+    dry_run: bool = False,
+    full: bool = False,
+    log: Log | None = None,
+    clock: Callable[[], datetime] = _wall_clock,
+) -> SyncResult:
+    """One run as cron starts it (`trackerbridge sync`): `run_sync` holding the run lock.
+
+    In order: the file lock next to the store at `url` (`state.lock.run_lock`; `Locked` when another run
+    holds it), the store, its shared lock (PostgreSQL's advisory lock, for runners on several machines),
+    and the pacing of the trackers' allowance (`quota.share`). Holding them, a run an earlier process left
+    "running" cannot be alive: it is marked crashed. A live run (no `as_of`) judges as of `clock()`,
+    reads relative to the trackers' time and lets its watermark advance to its start less
+    `WATERMARK_MARGIN`; an `as_of` run judges as of that moment, and its watermark is what it read. A run
+    that writes applies the retention afterwards, once a day, still holding the lock."""
+    log = log or (lambda event, **fields: None)
+    live = as_of is None
+    now = clock() if as_of is None else as_of
+    lock_file = lock_path_for(url, project.root / ".trackerbridge")
+    with run_lock(lock_file), StateStore.open(url) as store, store.shared_lock(), paced(project.config.quota.share):
+        if store.recovery_path is None:  # a server database: the recovery file sits by the lock file
+            store.recovery_path = lock_file.with_name("recovery.jsonl")
+        store.abandon_stale_runs()
+        result = run_sync(
+            project,
+            list(names),
+            now,
+            store,
+            env,
+            dry_run=dry_run,
+            full=full,
+            log=log,
+            watermark_floor=now - WATERMARK_MARGIN if live else None,
+            clock=clock if live else None,
+        )
+        if not dry_run:
+            prune_if_due(store, now, project.config.state.retention_days, log, clock())
+    return result
+
+
+@contextmanager
+def paced(share: float) -> Iterator[None]:
+    """Keep to `share` of each tracker's remaining allowance; 1 leaves it to the trackers' own limits."""
+    from trackerbridge.connectors.http import pacing
+
+    if share >= 1:
+        yield
+        return
+    with pacing(share):
+        yield
+
+
+def prune_if_due(store: StateStore, now: datetime, days: int, log: Log, wall: datetime) -> None:
+    """Apply the retention once a day (hold the run lock): the store does not grow for ever. `now` is the
+    run's time line (runs before it less `days` go); `wall`, the clock the once a day is counted on."""
+    last = store.pruned_at()
+    if last is not None and wall - last < timedelta(days=1):
+        return
+    runs, rows = store.prune(now - timedelta(days=days))
+    if runs or rows:
+        log("pruned", runs=runs, audit_rows=rows, kept_days=days)
 
 
 REASONS_LIMIT = 255  # when the catalog gives no length (Jira: a single-line text field's)
