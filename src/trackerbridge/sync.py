@@ -30,11 +30,10 @@ from trackerbridge.cursor import Cursor
 from trackerbridge.health import Flag
 from trackerbridge.interrupt import Interrupted
 from trackerbridge.longlived import long_lived
+from trackerbridge.metrics import RunMetrics, headline_metrics, team_metrics
 from trackerbridge.model import Initiative
 from trackerbridge.people import match_people
 from trackerbridge.planner import Plan, PlanState, WriteSpec, plan
-from trackerbridge.report.model import headline_metrics
-from trackerbridge.report.team import team_metrics
 from trackerbridge.rules.registry import load_rules
 from trackerbridge.rules.settings import health_policy, rule_settings
 from trackerbridge.sources import DiscoveryCache, Source, open_source, sync_bindings
@@ -543,19 +542,20 @@ def _calls(sources: Sequence[Source]) -> dict[str, int]:
 
 
 def _metrics(result: SyncResult, sources: Mapping[str, Source]) -> dict[str, Any]:
+    """The run's figures as the store keeps them (`metrics.RunMetrics`)."""
     flags = result.audit.flag_counts()
-    return {
-        "initiatives": len(result.audit.initiatives),
-        "red": flags[Flag.RED],
-        "amber": flags[Flag.AMBER],
-        "green": flags[Flag.GREEN],
-        "findings": len(result.audit.live),
-        "changes": len(result.plan.changes),
-        "written": result.written,
-        "failed": len(result.failed),
-        "conflicts": len(result.plan.conflicts),
-        "read": result.read,
-        "api_calls": sum(sum(s.connector.calls.values()) for s in sources.values()),
-        "headline": headline_metrics(result.audit),  # the report's trends
-        "teams": team_metrics(result.audit),  # the weekly team pages' trends
-    }
+    return RunMetrics(
+        initiatives=len(result.audit.initiatives),
+        red=flags[Flag.RED],
+        amber=flags[Flag.AMBER],
+        green=flags[Flag.GREEN],
+        findings=len(result.audit.live),
+        changes=len(result.plan.changes),
+        written=result.written,
+        failed=len(result.failed),
+        conflicts=len(result.plan.conflicts),
+        read=result.read,
+        api_calls=sum(sum(s.connector.calls.values()) for s in sources.values()),
+        headline=headline_metrics(result.audit),
+        teams=team_metrics(result.audit),
+    ).as_json()
