@@ -89,7 +89,8 @@ def _entered(i: Initiative) -> datetime | None:
 def team_metrics(result: AuditResult) -> dict[str, dict[str, Number]]:
     """Team -> the scorecard's values now; `sync` stores this under "teams" in each run's metrics."""
     rule = tb104_stuck_in_decide.RULE  # its parameters as the audit ran it, else the built-in's defaults
-    decide_days = int(effective_params(result.rules.get(rule.code, rule), result.settings)["days"])
+    params: dict[str, Any] = effective_params(result.rules.get(rule.code, rule), result.settings)
+    decide_days = int(params["days"])
     by_team: dict[str, list[Initiative]] = {}
     for i in active_initiatives(result):
         if i.team:

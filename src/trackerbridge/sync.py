@@ -7,6 +7,10 @@ health after that; the watermark last. A run killed anywhere re-reads at least w
 finished, tells its own writes from a person's by the activity stamp they carry (`activity`),
 re-plans against what the trackers now hold, and finds its own notes by their markers instead of
 posting them twice.
+
+The steps, each a function of its inputs: `locked_sync` (the lock and what goes with it) calls `run_sync`;
+`_read` reads each connector from its `Cursor`; `assess` and `plan`, then `judge_as_synced` (the second
+round); `_write` returns the run's result. Plans, records and results are never edited in place.
 """
 
 from __future__ import annotations
@@ -193,10 +197,11 @@ def run_sync(
 ) -> SyncResult:
     """One run. `watermark_floor` (the wall clock at the start, less a margin for clock skew) lets
     the watermark move past trackerbridge's own writes once they were re-read, so an idle run reads
-    nothing; without it the watermark is the newest record seen. `clock` is the trackers' time in a
-    live run (not `--as-of`): connectors may read relative to it, and what they learn when
-    connecting is kept in the store and reused for `state.discovery_max_age`. `only` (record refs) limits
-    the writes to those records (`conflicts resolve`); the rest are planned again by the next run."""
+    nothing; without it the watermark is the newest record seen (each connector's `Cursor`). `clock`
+    is the trackers' time in a live run (not `--as-of`): connectors may read relative to it, and what
+    they learn when connecting is kept in the store and reused for `state.discovery_max_age`. `only`
+    (record refs) limits the writes to those records (`conflicts resolve`); the rest are planned again
+    by the next run."""
     log = log or (lambda event, **fields: None)
     began = time.monotonic()
     rules = load_rules()
