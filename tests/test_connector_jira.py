@@ -27,6 +27,7 @@ from trackerbridge.connectors.base import (
 )
 from trackerbridge.connectors.http import retry_policy
 from trackerbridge.connectors.jira import OVERLAP, JiraConnector
+from trackerbridge.cursor import Cursor
 from trackerbridge.model import Comment, Person
 from trackerbridge.sandbox import Sandbox
 from trackerbridge.sandbox.jira_model import JiraUser
@@ -250,7 +251,7 @@ def test_incremental_pull_returns_the_edits_and_misses_nothing_at_minute_or_page
         start = minute(when - OVERLAP)
         return {k for k in in_scope(jira_sb) if jira_sb.jira_data.issues[k].fields["updated"] >= start}
 
-    records = list(c.pull(fields, since=watermark, history=True))
+    records = list(c.pull(fields, since=Cursor(watermark, c.overlap).start, history=True))
     assert set(edited) <= {r.key for r in records}
     assert {r.key for r in records} == changed_since(watermark)  # the overlap, and nothing else
     for r in records:
@@ -265,10 +266,11 @@ def test_incremental_pull_returns_the_edits_and_misses_nothing_at_minute_or_page
     assert minute(jira_sb.clock.now()) == minute(watermark)
     client.issue("DEL-9").update(fields={health: {"value": "Amber"}}, notify=False)
     paged = connector(jira_sb, page_size=2)
-    again = list(paged.pull(fields, since=watermark))
+    again = list(paged.pull(fields, since=Cursor(watermark, paged.overlap).start))
     assert {r.key for r in again} == {*edited, "DEL-9"} == changed_since(watermark)
     assert len(again) == 4  # each record once: the page overlap of offset paging is not repeated
-    assert paged.jql(watermark).endswith(' AND updated >= "2026/11/02 09:33" ORDER BY updated ASC, key ASC')
+    start = Cursor(watermark, paged.overlap).start
+    assert paged.jql(start).endswith(' AND updated >= "2026/11/02 09:33" ORDER BY updated ASC, key ASC')
 
 
 def test_data_center_paging_steps_back_when_an_edit_moves_a_read_issue(sandbox_factory: Callable[..., Sandbox]) -> None:

@@ -156,11 +156,10 @@ def test_synced_values_of_450_records_are_reread_in_one_composite_and_a_persons_
     edited = keys[333]
     with sb.lock:  # a person changes one stage between the read and the write
         sb.salesforce_data.records["Opportunity"][edited]["StageName"] = "Negotiation/Review"
-    c.recheck_synced = True
     seen = spy(sb)
     sb.accounting.reset()
 
-    outcomes = {o.key: o for o in c.apply(changes, fields)}
+    outcomes = {o.key: o for o in c.apply(changes, fields, recheck_synced=True)}
 
     assert [(r.method, r.path) for r in sb.accounting.records()] == [("POST", COMPOSITE)] * 2  # re-read, write
     reread = next(r.json() for r in seen if r.method == "POST")["compositeRequest"]

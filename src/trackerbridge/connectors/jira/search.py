@@ -5,7 +5,8 @@ turns the answers into plain trackerbridge data (the layers below: see the packa
 What matters more than it looks here:
 
 - Watermarks that never skip. Searches are ordered `updated ASC, key ASC`; an incremental search
-  starts `OVERLAP` before `since`: in whole minutes back from Jira's clock when the run knows the
+  starts at `since`, which the run's cursor puts `overlap` (`OVERLAP`) before the watermark: in
+  whole minutes back from Jira's clock when the run knows the
   time (checked against the answer's `Date` header), else as a date in the signed-in user's time
   zone (JQL dates are read in it, to the minute). Data Center's offset paging re-reads one record per page to notice a
   list that moved under it (an edit moves an issue to the end) and steps back instead of
@@ -65,6 +66,7 @@ class JiraConnector(JiraWriter, JiraDiscovery):
     """A Jira site (Cloud or Data Center), read through the `jira` client."""
 
     system = "jira"
+    overlap = OVERLAP
 
     def __init__(
         self,
@@ -138,7 +140,7 @@ class JiraConnector(JiraWriter, JiraDiscovery):
         history: bool = False,
         clock: Callable[[], datetime] | None = None,
     ) -> Iterator[RawRecord]:
-        """Issues in scope (changed at or after `since` minus `OVERLAP`), oldest change first.
+        """Issues in scope (changed at or after `since`, which is `overlap` before the watermark), oldest change first.
 
         Records inside the overlap are returned again on purpose: re-reading is idempotent and
         the caller keeps the newest copy of each key. With a `clock`, the window is relative
@@ -155,7 +157,7 @@ class JiraConnector(JiraWriter, JiraDiscovery):
             yield self._record(raw, fields, history)
 
     def jql(self, since: datetime | None = None, *, now: datetime | None = None) -> str:
-        """The search for the scope: `(<scope>) [AND updated >= <since - overlap>] ORDER BY ...`.
+        """The search for the scope: `(<scope>) [AND updated >= <since>] ORDER BY ...`.
 
         The bound is a date in the signed-in user's time zone (JQL reads dates in it, to the
         minute), or, given the tracker's `now`, whole minutes back from the server's clock."""
@@ -164,7 +166,7 @@ class JiraConnector(JiraWriter, JiraDiscovery):
         if since is not None and now is not None:
             where += f' AND updated >= "-{_minutes_back(now, since)}m"'
         elif since is not None:
-            where += f' AND updated >= "{self._jql_minute(since - OVERLAP)}"'
+            where += f' AND updated >= "{self._jql_minute(since)}"'
         return f"{where} ORDER BY updated ASC, key ASC"
 
     def record_url(self, key: str) -> str:
@@ -204,7 +206,7 @@ class JiraConnector(JiraWriter, JiraDiscovery):
         pages = self._search(self.jql(since, now=now), ids, expand)
         first = next(pages, None)
         answered = self._server_date
-        if answered is None or answered - timedelta(minutes=minutes) > since - OVERLAP + SKEW_ALLOWED:
+        if answered is None or answered - timedelta(minutes=minutes) > since + SKEW_ALLOWED:
             pages.close()
             pages = self._search(self.jql(since), ids, expand)
             first = next(pages, None)
@@ -434,8 +436,8 @@ class _Recent:
 
 
 def _minutes_back(now: datetime, since: datetime) -> int:
-    """Whole minutes from `now` back to at least `since - OVERLAP`."""
-    return max(1, math.ceil((now - since + OVERLAP) / timedelta(minutes=1)))
+    """Whole minutes from `now` back to at least `since`."""
+    return max(1, math.ceil((now - since) / timedelta(minutes=1)))
 
 
 def _ident(raw: dict[str, Any]) -> tuple[str, str]:

@@ -44,7 +44,9 @@ class JiraWriter(JiraPeople):
     _issue_ids: dict[str, int]
     _option_ids: dict[str, dict[str, str]]
 
-    def apply(self, changes: Sequence[RecordChange], fields: Mapping[str, FieldInfo]) -> Iterator[Outcome]:
+    def apply(
+        self, changes: Sequence[RecordChange], fields: Mapping[str, FieldInfo], *, recheck_synced: bool = False
+    ) -> Iterator[Outcome]:
         """One call per changed issue: a PUT with its fields and label add/remove operations (with
         notifyUsers=false), carrying its note's comment as an `update.comment` add when it has one
         (then with Jira's usual notifications: the comment is meant to be seen); a note alone is a
@@ -75,7 +77,7 @@ class JiraWriter(JiraPeople):
         stopped: list[ConnectorError] = []
         pool = ThreadPoolExecutor(self.max_workers, thread_name_prefix="tb-jira-apply")
         try:
-            futures = [pool.submit(self._apply_one, c, fields, refs, why, cloud, stop) for c in todo]
+            futures = [pool.submit(self._apply_one, c, fields, refs, why, cloud, stop, recheck_synced) for c in todo]
             for future in as_completed(futures):
                 outcome, error = future.result()
                 if error is not None and not stopped:
@@ -97,6 +99,7 @@ class JiraWriter(JiraPeople):
         why: Mapping[str, str],
         cloud: bool,
         stop: threading.Event,
+        recheck_synced: bool = False,
     ) -> tuple[Outcome | None, ConnectorError | None]:
         """The outcome of one issue, and the error that should stop the run (if one did).
 
@@ -116,7 +119,7 @@ class JiraWriter(JiraPeople):
         own = change.connector == self.name  # its owner was read from this site
         try:
             if body:
-                moved = self._changed_since_read(key, change, fields)
+                moved = self._changed_since_read(key, change, fields) if recheck_synced else None
                 if moved is not None:
                     return Outcome(self.name, key, False, moved), None
             notes = self._unposted(key, change.notes, posted)
@@ -180,7 +183,7 @@ class JiraWriter(JiraPeople):
     def _changed_since_read(self, key: str, change: RecordChange, fields: Mapping[str, FieldInfo]) -> str | None:
         """Re-read the synced fields the change writes (only those: the verdict fields are
         trackerbridge's outright) and say which a person changed since the read, if any."""
-        watched = synced_fields(change) if self.recheck_synced else []
+        watched = synced_fields(change)
         if not watched:
             return None
         what = f"re-reading {key} before writing synced fields"

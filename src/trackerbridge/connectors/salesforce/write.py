@@ -43,7 +43,9 @@ from trackerbridge.connectors.salesforce.query import USER_COLUMNS, SalesforceQu
 class SalesforceWriter(SalesforceNotes, SalesforcePeople, SalesforceQuery):
     """`apply` and the re-read before it."""
 
-    def apply(self, changes: Sequence[RecordChange], fields: Mapping[str, FieldInfo]) -> Iterator[Outcome]:
+    def apply(
+        self, changes: Sequence[RecordChange], fields: Mapping[str, FieldInfo], *, recheck_synced: bool = False
+    ) -> Iterator[Outcome]:
         """Field changes through sObject Collections (PATCH, 200 records each, allOrNone=false, an
         outcome per record), up to 5 of them in one Composite call, then notes as Tasks, at most once
         per marker. A failed call fails the records it carried and the next call is still made; a
@@ -73,7 +75,7 @@ class SalesforceWriter(SalesforceNotes, SalesforcePeople, SalesforceQuery):
         for wave in chunked(saving, COMPOSITE_RECORDS):
             chunks = list(chunked(wave, COLLECTION_MAX))
             try:
-                moved = self._changed_since_read(sobject, wave, fields)
+                moved = self._changed_since_read(sobject, wave, fields) if recheck_synced else {}
             except STOPS as exc:
                 stopped = exc
                 break
@@ -118,7 +120,7 @@ class SalesforceWriter(SalesforceNotes, SalesforcePeople, SalesforceQuery):
         sObject Collections has no per-record precondition, so the synced fields are re-read (only
         for records that write synced values: a query per 200, the ids travel in its URL; more than
         one query go together in one Composite call) and those records are left out."""
-        watched = {c.key: w for c, _ in wave if (w := synced_fields(c))} if self.recheck_synced else {}
+        watched = {c.key: w for c, _ in wave if (w := synced_fields(c))}
         if not watched:
             return {}
         described = self._describe()
