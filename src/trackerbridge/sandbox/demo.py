@@ -102,6 +102,7 @@ GAP_DESCRIPTIONS: dict[str, str] = {
     "commitment_changed_without_approval": f"commitments whose due date moved without '{APPROVAL_LABEL}'",
     "scorecard_over_ten": f"issues with more than {MAX_SCORECARD_MEASURES} scorecard measures",
     "sync_drift": "delivery epics whose synced fields disagree with their opportunity",
+    "deal_red_via_epic": "closed-won opportunities red through their major delivery epic (health roll-up)",
     "slip_without_reason": "active issues whose due date moved later without a slip reason",
 }
 
@@ -1512,6 +1513,7 @@ def count_gaps(
     gaps = dict.fromkeys(GAP_DESCRIPTIONS, 0)
     owner_load: Counter[str] = Counter()
     team_load: Counter[str] = Counter()
+    red: set[str] = set()  # issues with an error-severity gap: red under the demo's health policy
     status_fields = ("status",)
     for issue in jira.issues.values():
         f = issue.fields
@@ -1539,6 +1541,8 @@ def count_gaps(
             )
         if stage in ACTIVE_STAGES:
             gaps["slip_without_reason"] += _slipped_without_reason(issue, f[cf["Slip reason"]])
+        if _red_by_convention(issue, stage, cf, limit):
+            red.add(issue.key)
         score = f[cf["Scorecard measures"]]
         gaps["scorecard_over_ten"] += score is not None and score > MAX_SCORECARD_MEASURES
     gaps["overloaded_owner"] = sum(1 for n in owner_load.values() if n > OWNER_CAPACITY)
@@ -1554,6 +1558,7 @@ def count_gaps(
             gaps["idle_handoff"] += (anchor.date() - opp["CloseDate"]).days > IDLE_HANDOFF_DAYS
             continue
         f = epic.fields
+        gaps["deal_red_via_epic"] += epic.key in red and f["priority"] in MAJOR_PRIORITIES
         gaps["idle_handoff"] += (f["created"].date() - opp["CloseDate"]).days > IDLE_HANDOFF_DAYS
         gaps["sync_drift"] += (
             opp["Delivery_Status__c"] != delivery_of[f["status"]]
@@ -1561,6 +1566,29 @@ def count_gaps(
             or opp["Integrator__c"] != sf_of_jira.get(f[cf["Integrator"]])
         )
     return gaps
+
+
+def _red_by_convention(issue: Issue, stage: str, cf: dict[str, str], limit: datetime) -> bool:
+    """Red under the shipped `trackerbridge.yaml` (red: [error]): a gap whose rule is an error (no owner, no end
+    date, a major one without an integrator unless waived, stuck in decide, a commitment moved without approval).
+    A closed-won deal whose major delivery epic is red rolls up to red (`health.rollup`)."""
+    f = issue.fields
+    if stage in ACTIVE_STAGES and (
+        f["assignee"] is None
+        or f["duedate"] is None
+        or (f["priority"] in MAJOR_PRIORITIES and f[cf["Integrator"]] is None and WAIVER_LABELS[0] not in f["labels"])
+    ):
+        return True
+    if stage == "decide" and f[cf["Decision owner"]] is None:
+        entered = f["created"]
+        for h in issue.changelog:
+            if any(item["field"] == "status" for item in h.items):
+                entered = h.created
+        if entered < limit:
+            return True
+    return f[cf["Commitment"]] == "Yes" and APPROVAL_LABEL not in f["labels"] and any(
+        item["field"] == "duedate" for h in issue.changelog for item in h.items
+    )
 
 
 def _slipped_without_reason(issue: Issue, current_reason: str | None) -> bool:
