@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from trackerbridge.sandbox import jira_model as m
+import trackerbridge.sandbox.jira_model as m
 from trackerbridge.sandbox.bot import BOT_EMAIL
 from trackerbridge.sandbox.clock import Clock
 from trackerbridge.sandbox.jira_bulk import JiraBulk
