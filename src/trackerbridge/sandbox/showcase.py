@@ -18,7 +18,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from trackerbridge.sandbox.demo import DELIVERY_STATUS_OF_STATUS, PROGRESS, ROLLOUT
+from trackerbridge.sandbox.demo_gaps import DELIVERY_STATUS_OF_STATUS, PROGRESS, ROLLOUT
 from trackerbridge.sandbox.jira_edit import IssueEditor
 
 if TYPE_CHECKING:
