@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from trackerbridge.sandbox import jira_model as m
+import trackerbridge.sandbox.jira_model as m
 
 
 def jira_datetime(value: datetime) -> str:
