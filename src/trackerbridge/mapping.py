@@ -15,12 +15,12 @@ from functools import cached_property, lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from trackerbridge import records as f
 from trackerbridge.activity import SYSTEM_STAMPS
 from trackerbridge.config.models import AttributeSpec, MappingFile, Owns, SyncSpec
-from trackerbridge.connectors import base as f
-from trackerbridge.connectors.base import Catalog, FieldInfo, RawRecord
 from trackerbridge.health import health_labels
 from trackerbridge.model import CANONICAL_ATTRIBUTES, Change, Initiative, Link, Person, Size, Stage
+from trackerbridge.records import Catalog, FieldInfo, RawRecord
 
 Converter = Callable[[Any], Any]
 

@@ -47,7 +47,7 @@ from trackerbridge.rules.engine import effective_params
 from trackerbridge.slips import SlipPolicy, slip_of
 
 if TYPE_CHECKING:
-    from trackerbridge.audit import AuditResult
+    from trackerbridge.assessment import AuditResult
 
 Number = float | int
 OWNER_RULE = "TB101"
