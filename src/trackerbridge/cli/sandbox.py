@@ -13,7 +13,6 @@ from types import FrameType
 
 import click
 
-from trackerbridge.cli import main
 from trackerbridge.cli.common import (
     EXIT_CONFIG,
     PACKAGED_DEMO,
@@ -22,6 +21,7 @@ from trackerbridge.cli.common import (
     parse_moment,
     project_dir_option,
 )
+from trackerbridge.cli.group import main
 
 
 def export_lines(env: dict[str, str]) -> list[str]:
