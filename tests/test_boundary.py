@@ -27,6 +27,7 @@ CORE = (
     "trackerbridge.activity",
     "trackerbridge.assessment",  # AuditResult and assess: what every emitter and report reads
     "trackerbridge.changes",
+    "trackerbridge.conflict_views",  # the pure part of conflict review (trackerbridge.conflicts runs the sync)
     "trackerbridge.emitters.*",
     "trackerbridge.health",
     "trackerbridge.mapping",
