@@ -28,6 +28,7 @@ CORE = (
     "trackerbridge.assessment",  # AuditResult and assess: what every emitter and report reads
     "trackerbridge.changes",
     "trackerbridge.conflict_views",  # the pure part of conflict review (trackerbridge.conflicts runs the sync)
+    "trackerbridge.converters",  # how tracker values become attribute values (used by mapping)
     "trackerbridge.emitters.*",
     "trackerbridge.health",
     "trackerbridge.mapping",
