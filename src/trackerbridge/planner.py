@@ -16,9 +16,9 @@ from enum import Enum
 from typing import Any
 
 from trackerbridge.changes import Conflict, FieldChange, Note, RecordChange, SyncHeld
-from trackerbridge.connectors.base import FieldInfo
 from trackerbridge.health import CONFLICT, Flag, Health, health_labels
 from trackerbridge.model import Initiative, Person
+from trackerbridge.records import FieldInfo
 from trackerbridge.rules.base import Index, SyncBinding
 
 DEFAULT_HEALTH_VALUES = {Flag.GREEN: "Green", Flag.AMBER: "Amber", Flag.RED: "Red"}

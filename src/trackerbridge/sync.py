@@ -26,7 +26,7 @@ from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from trackerbridge.audit import AuditResult, SourceSummary, assess
+from trackerbridge.assessment import AuditResult, SourceSummary, assess
 from trackerbridge.changes import Outcome, RecordChange
 from trackerbridge.config.project import Project
 from trackerbridge.connectors.base import ConnectorError

@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from trackerbridge.cli import main
 from trackerbridge.cli.common import (
     EXIT_CONFIG,
     check_output,
@@ -23,6 +22,7 @@ from trackerbridge.cli.common import (
     project_options,
     state_url,
 )
+from trackerbridge.cli.group import main
 from trackerbridge.report import SUFFIXES, renderers
 
 if TYPE_CHECKING:

@@ -14,7 +14,6 @@ from typing import Any
 
 import click
 
-from trackerbridge.cli import main
 from trackerbridge.cli.common import (
     EXIT_CONFIG,
     PACKAGED_DEMO,
@@ -23,6 +22,7 @@ from trackerbridge.cli.common import (
     parse_moment,
     project_dir_option,
 )
+from trackerbridge.cli.group import main
 
 
 def export_lines(env: dict[str, str]) -> list[str]:

@@ -12,7 +12,6 @@ from typing import Any
 
 import click
 
-from trackerbridge.cli import main
 from trackerbridge.cli.audit import FAIL_ON
 from trackerbridge.cli.common import (
     EXIT_CONFIG,
@@ -27,6 +26,7 @@ from trackerbridge.cli.common import (
     project_options,
     state_url,
 )
+from trackerbridge.cli.group import main
 
 
 class Logger:

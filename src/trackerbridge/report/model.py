@@ -49,7 +49,7 @@ from trackerbridge.rules.engine import effective_params
 from trackerbridge.slips import SlipPolicy, slip_of
 
 if TYPE_CHECKING:
-    from trackerbridge.audit import AuditResult
+    from trackerbridge.assessment import AuditResult
 
 SUNSET_CODES = ("TB101", "TB102", "TB105", "TB106")  # no owner, no end date, long overdue, stale
 LONG_OVERDUE_DAYS = 30  # "long past the end date": overdue by at least this many days

@@ -40,7 +40,7 @@ from trackerbridge.report.model import (
 from trackerbridge.rules.builtin import tb104_stuck_in_decide
 
 if TYPE_CHECKING:
-    from trackerbridge.audit import AuditResult
+    from trackerbridge.assessment import AuditResult
 
 MAX_MEASURES = 10
 SCORECARD: tuple[tuple[Metric, str], ...] = (
