@@ -347,6 +347,68 @@ class QuotaConfig(Strict):
     )
 
 
+MeasureName = Literal["active", "share_owner", "share_end_date", "share_integrator", "pending_decisions",
+                      "stuck_in_decide", "slips_without_reason", "overdue", "red", "amber"]
+MAX_SCORECARD = 10  # the playbook's limit, as TB114 checks it on people's scorecards
+
+
+class ScorecardMeasure(Strict):
+    """One measure of the weekly team page (`report --by team`): a built-in measure, shown as configured."""
+
+    measure: MeasureName = Field(description="Which built-in measure (`report.team.CATALOG`)")
+    label: str | None = Field(None, min_length=1, description="What the page calls it (default: the built-in label)")
+    kind: Literal["leading", "lagging"] | None = Field(None, description="Default: the built-in measure's kind")
+    better: Literal["up", "down"] | None = Field(
+        None, description="Which way is better, for a measure without one (active); default: the built-in's"
+    )
+    green: float | None = Field(None, ge=0, description="Up is better: green from here; down: green up to here")
+    amber: float | None = Field(None, ge=0, description="Up is better: amber from here; down: amber up to here")
+
+    @model_validator(mode="after")
+    def _thresholds(self) -> ScorecardMeasure:
+        from trackerbridge.report.team import CATALOG  # the built-in measures: what each counts, which way is better
+
+        if (self.green is None) != (self.amber is None):
+            raise ValueError("give both green and amber, or neither (then the default thresholds apply)")
+        base = CATALOG[self.measure]
+        better = self.better or base.better
+        if self.green is None or self.amber is None:
+            return self
+        if better == "none":
+            raise ValueError(f"{self.measure} has no better direction: give better: up or down with green and amber")
+        if base.kind == "share" and max(self.green, self.amber) > 1:
+            raise ValueError(f"{self.measure} is a share (0 to 1): thresholds above 1 can never be reached")
+        if better == "up" and self.green < self.amber:
+            raise ValueError(f"more {self.measure} is better, so green ({self.green:g}) must be at least amber "
+                             f"({self.amber:g})")
+        if better == "down" and self.green > self.amber:
+            raise ValueError(f"less {self.measure} is better, so green ({self.green:g}) must be at most amber "
+                             f"({self.amber:g})")
+        return self
+
+
+class ReportConfig(Strict):
+    scorecard: list[ScorecardMeasure] | None = Field(
+        None,
+        min_length=1,
+        description="The weekly team page's measures, in order (at most ten, as TB114 asks); default: the built-in "
+        "ten (README, The weekly page per team)",
+    )
+
+    @field_validator("scorecard")
+    @classmethod
+    def _once(cls, value: list[ScorecardMeasure] | None) -> list[ScorecardMeasure] | None:
+        if value is not None and len(value) > MAX_SCORECARD:
+            raise ValueError(f"a scorecard holds at most {MAX_SCORECARD} measures (the playbook's rule, TB114); "
+                             f"this one lists {len(value)}")
+        seen: set[str] = set()
+        for m in value or []:
+            if m.measure in seen:
+                raise ValueError(f"measure {m.measure!r} is listed twice")
+            seen.add(m.measure)
+        return value
+
+
 class ProjectConfig(Strict):
     """`trackerbridge.yaml` at the project root; every key is optional."""
 
@@ -355,3 +417,4 @@ class ProjectConfig(Strict):
     rules: RulesConfig = Field(default_factory=RulesConfig)
     health: HealthConfig = Field(default_factory=HealthConfig)
     waivers: WaiversConfig = Field(default_factory=WaiversConfig)
+    report: ReportConfig = Field(default_factory=ReportConfig)
