@@ -207,6 +207,18 @@ class LinkSpec(Strict):
     field: str
 
 
+class IssueLinkSpec(Strict):
+    """Jira issue links of one type and direction, as seen from the record: their keys become an `extra` attribute
+    (a list) that a roll-up with `via: attribute` follows. `{type: Delivers, direction: outward}` on a delivery epic
+    gives the initiatives it delivers ("DEL-33 delivers OPS-7")."""
+
+    type: str = Field(min_length=1, description="The issue link type's name (Delivers, Blocks) or id")
+    direction: Literal["outward", "inward"] = Field(
+        description="outward: this record <outward description> the other (DEL-33 delivers OPS-7); inward: this "
+        "record <inward description> the other (OPS-7 is delivered by DEL-33)"
+    )
+
+
 class SyncSpec(Strict):
     """A value this side is the source of truth for, written to the linked record on the other side."""
 
@@ -246,11 +258,25 @@ class MappingFile(Strict):
     attributes: dict[str, AttributeSpec]
     extra: dict[str, AttributeSpec] = Field(default_factory=dict, description="Attributes beyond the canonical")
     links: list[LinkSpec] = Field(default_factory=list)
+    issue_links: dict[str, IssueLinkSpec] = Field(
+        default_factory=dict,
+        description="Jira only: attribute -> issue links of a type and direction; the linked keys, a list in extra "
+        "(roll-ups follow them with via: attribute)",
+    )
     sync: list[SyncSpec] = Field(default_factory=list)
     write_back: WriteBack = Field(default_factory=WriteBack)
     history: bool = Field(
         False, description="Read each record's change history (Jira changelog): commitment rules need it"
     )
+
+    @model_validator(mode="after")
+    def _issue_links(self) -> MappingFile:
+        if self.issue_links and self.system != "jira":
+            raise ValueError("issue_links are Jira's: a Salesforce mapping has links (a field with the other key)")
+        for name in self.issue_links:
+            if name in self.extra or name in CANONICAL_ATTRIBUTES:
+                raise ValueError(f"issue_links {name!r} is also an attribute: give it its own name")
+        return self
 
     @field_validator("attributes")
     @classmethod
@@ -297,7 +323,8 @@ class RollupConfig(Strict):
     via: Literal["links", "attribute"] = Field(
         "links",
         description="links: the records a parent's mapped links point at (a Salesforce opportunity's delivery "
-        "epic); attribute: records whose `attribute` holds the parent's key (a Jira Parent or Epic Link field)",
+        "epic); attribute: records whose `attribute` holds the parent's key (a Jira Parent or Epic Link field) or keys "
+        "(a mapping's issue_links: the issues a delivery epic delivers)",
     )
     attribute: str = Field("parent", description="With via: attribute, the child's attribute naming its parent")
     systems: list[Literal["jira", "salesforce"]] = Field(

@@ -65,6 +65,7 @@ from trackerbridge.connectors.base import (
 )
 from trackerbridge.connectors.http import NO_RESEND, RETRY_STATUSES, mount_retry, retry_policy
 from trackerbridge.connectors.jira_bulk import BulkWriter, _Stopped
+from trackerbridge.connectors.jira_links import ISSUE_LINKS_NATIVE, issue_links
 from trackerbridge.connectors.jira_write import comment_body, edit_body, has_marker
 from trackerbridge.connectors.record_write import (
     NOTE_ATTEMPTS,
@@ -1507,6 +1508,8 @@ def _normalise(value: Any, field: FieldInfo) -> Any:
     if value is None:
         return None
     kind, native = field.type, field.native_type
+    if native == ISSUE_LINKS_NATIVE:  # kept as links (type, direction, key) for the mapping's issue_links
+        return issue_links(value)
     if kind == USER:
         if isinstance(value, list):  # multi-user picker: each person, account id kept
             return [p for p in map(_person, value) if p is not None]
