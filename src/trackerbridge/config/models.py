@@ -266,7 +266,9 @@ class MappingFile(Strict):
     sync: list[SyncSpec] = Field(default_factory=list)
     write_back: WriteBack = Field(default_factory=WriteBack)
     history: bool = Field(
-        False, description="Read each record's change history (Jira changelog): commitment rules need it"
+        False,
+        description="Read each record's change history (Jira changelog, Salesforce field history of the mapped "
+        "fields: one query per 200 records): commitment and slip rules need it",
     )
 
     @model_validator(mode="after")

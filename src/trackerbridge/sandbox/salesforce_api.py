@@ -38,6 +38,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from trackerbridge.sandbox import salesforce_history
 from trackerbridge.sandbox.bot import BOT_EMAIL
 from trackerbridge.sandbox.clock import Clock
 from trackerbridge.sandbox.salesforce_model import (
@@ -377,6 +378,7 @@ class SalesforceService:
         self._journal: list[Callable[[], None]] | None = None  # undo steps, while a composite may roll back
         self.router = Router()
         self._routes()
+        salesforce_history.install(self.data)
 
     def _routes(self) -> None:
         add = self.router.add
@@ -1495,6 +1497,7 @@ class SalesforceService:
         self.data.records.setdefault(t.name, {})[record_id] = record
         if self._journal is not None:
             self._journal.append(lambda: self.data.records[t.name].pop(record_id, None))
+        salesforce_history.record_created(self.data, t, record, self._journal)
         return record_id
 
     def _touch(self, record: dict[str, Any]) -> None:
@@ -1503,12 +1506,13 @@ class SalesforceService:
         record.update({"LastModifiedDate": stamp, "SystemModstamp": stamp, "LastModifiedById": self._caller})
 
     def _update(self, t: SObjectType, record: dict[str, Any], values: dict[str, Any]) -> None:
+        before = dict(record)
         if self._journal is not None:
-            before = dict(record)
             self._journal.append(lambda: (record.clear(), record.update(before)))
         record.update(values)
         self._derive(t, record)
         self._touch(record)
+        salesforce_history.record_changes(self.data, t, record, before, self._journal)
 
     def _delete(self, t: SObjectType, record: dict[str, Any]) -> None:
         """Move to the recycle bin, where queryAll still sees it with IsDeleted = true."""
