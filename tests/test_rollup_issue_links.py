@@ -191,3 +191,21 @@ def test_sync_writes_the_rolled_up_health_onto_the_initiative_and_the_report_agr
         headlines.append({h["key"]: h["value"] for h in json.loads(out.read_text())["headline"]})
     assert headlines[0] == headlines[1]
     assert headlines[0]["red"] > headlines[2]["red"], "the roll-up made more initiatives red"
+
+
+def test_jql_issuelinktype_selects_by_the_links_description_from_each_side(sandbox: Sandbox) -> None:
+    jira = client(sandbox)
+    delivers = {lk.inward for lk in sandbox.jira_data.links if lk.type == "Delivers"}
+    delivered = {lk.outward for lk in sandbox.jira_data.links if lk.type == "Delivers"}
+
+    def keys(jql: str) -> set[str]:
+        return {i.key for i in jira.enhanced_search_issues(jql, fields=["summary"], maxResults=False)}
+
+    assert keys('issueLinkType = delivers') == delivers
+    assert keys('issueLinkType = "is delivered by"') == delivered
+    assert keys('issueLinkType in (delivers, "is delivered by")') == delivers | delivered
+    from jira import JIRAError
+
+    with pytest.raises(JIRAError) as caught:
+        keys("issueLinkType = Delivers-ish")
+    assert "does not exist for the field 'issueLinkType'" in str(caught.value.text)
