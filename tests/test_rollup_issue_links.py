@@ -209,3 +209,26 @@ def test_jql_issuelinktype_selects_by_the_links_description_from_each_side(sandb
     with pytest.raises(JIRAError) as caught:
         keys("issueLinkType = Delivers-ish")
     assert "does not exist for the field 'issueLinkType'" in str(caught.value.text)
+
+
+def test_check_names_an_issue_link_type_the_instance_lacks(sandbox: Sandbox, project: Path) -> None:
+    from click.testing import CliRunner
+
+    from trackerbridge.cli import main
+
+    delivers_project(project)
+    args = ["check", "--project", str(project)]
+    good = CliRunner().invoke(main, args, env=sandbox.info.as_env())
+    assert good.exit_code == 0, good.output + good.stderr
+    mapping = project / "mappings" / "demo-jira.yaml"
+    text = mapping.read_text(encoding="utf-8")
+    mapping.write_text(text.replace("{type: Delivers,", "{type: Delivrs,"), encoding="utf-8")
+    line = 1 + mapping.read_text(encoding="utf-8").splitlines().index("  delivers: {type: Delivrs, direction: outward}")
+    bad = CliRunner().invoke(main, args, env=sandbox.info.as_env())
+    assert bad.exit_code == 2 and "Traceback" not in bad.output
+    said = bad.output + bad.stderr
+    assert f"demo-jira.yaml:{line}" in said and "issue_links.delivers.type" in said, said
+    assert "no issue link type 'Delivrs'" in said and "did you mean 'Delivers'?" in said
+    mapping.write_text(text.replace("{type: Delivers,", "{type: '10100',"), encoding="utf-8")
+    by_id = CliRunner().invoke(main, args, env=sandbox.info.as_env())
+    assert by_id.exit_code == 0, by_id.output + by_id.stderr

@@ -65,7 +65,7 @@ from trackerbridge.connectors.base import (
 )
 from trackerbridge.connectors.http import NO_RESEND, RETRY_STATUSES, mount_retry, retry_policy
 from trackerbridge.connectors.jira_bulk import BulkWriter, _Stopped
-from trackerbridge.connectors.jira_links import ISSUE_LINKS_NATIVE, issue_links
+from trackerbridge.connectors.jira_links import ISSUE_LINKS_NATIVE, issue_links, link_type_names
 from trackerbridge.connectors.jira_write import comment_body, edit_body, has_marker
 from trackerbridge.connectors.record_write import (
     NOTE_ATTEMPTS,
@@ -310,6 +310,8 @@ class JiraConnector(Connector):
         """Statuses of the workflows of the projects the scope's records are in (GET project/{key}/statuses;
         the whole site's GET status when none was seen), priorities (GET priority); an option field's allowed
         values when the catalog gave them. https://developer.atlassian.com/cloud/jira/platform/rest/v2/api-group-projects/"""
+        if field.native_type == ISSUE_LINKS_NATIVE:  # the link types a mapping's issue_links may name
+            return link_type_names(self._call("reading the issue link types", self._connect().issue_link_types))
         if field.id not in ("status", "priority"):
             return super().live_values(field, seen)
         projects = sorted({k.rsplit("-", 1)[0] for k in seen if "-" in k})

@@ -31,3 +31,10 @@ def issue_links(value: Any) -> list[dict[str, str]]:
                             "key": str(other["key"])})
                 break
     return out
+
+
+def link_type_names(types: Any) -> tuple[str, ...] | None:
+    """The names, then the ids, of the instance's issue link types (GET issueLinkType, through the client)."""
+    found = [t for t in types or [] if getattr(t, "name", None)]
+    names = [str(t.name) for t in found] + [str(t.id) for t in found if getattr(t, "id", None)]
+    return tuple(dict.fromkeys(names)) or None
