@@ -69,6 +69,7 @@ def check(project: Project, names: list[str], env: Mapping[str, str] = os.enviro
             try:
                 seen = _sample(source, result)
                 result.errors.extend(_value_maps(project, source, seen))
+                result.errors.extend(_link_types(project, source))
             except ConnectorError as exc:
                 result.failure = exc
             source.connector.close()
@@ -103,6 +104,27 @@ def _value_maps(project: Project, source: Source, seen: list[str]) -> list[Confi
                 )
             )
     return _located(project, source.mapping.name, MappingError(source.mapping.name, problems)) if problems else []
+
+
+def _link_types(project: Project, source: Source) -> list[ConfigError]:
+    """An `issue_links` type the instance has no link type of would roll nothing up, silently: exit 2 now."""
+    mapping = source.mapping
+    if mapping.links_field is None or not mapping.issue_links:
+        return []
+    live = source.connector.live_values(mapping.links_field)
+    if not live:
+        return []
+    known = {v.casefold() for v in live}
+    names = [v for v in live if not v.isdigit()]
+    problems = []
+    for attribute, spec in mapping.issue_links:
+        if spec.type.casefold() in known:
+            continue
+        near = difflib.get_close_matches(spec.type, names, n=1, cutoff=0.6)
+        hint = f"did you mean {near[0]!r}?" if near else f"its link types are {', '.join(names)}"
+        problems.append(Problem(("issue_links", attribute, "type"),
+                                f"no issue link type {spec.type!r} on the live instance", hint))
+    return _located(project, mapping.name, MappingError(mapping.name, problems)) if problems else []
 
 
 def _sample(source: Source, result: CheckResult) -> list[str]:

@@ -14,7 +14,7 @@ from typing import Any
 
 from trackerbridge import records as f
 from trackerbridge.activity import SYSTEM_STAMPS
-from trackerbridge.config.models import AttributeSpec, MappingFile, Owns, SyncSpec
+from trackerbridge.config.models import AttributeSpec, IssueLinkSpec, MappingFile, Owns, SyncSpec
 from trackerbridge.converters import (
     _ACTIVITY,
     Converter,
@@ -56,6 +56,8 @@ class CompiledMapping:
     spec: MappingFile
     problems: list[Problem] = field(default_factory=list)
     history_fields: dict[str, Resolved] = field(default_factory=dict)  # field id -> attribute, when history
+    issue_links: list[tuple[str, IssueLinkSpec]] = field(default_factory=list)  # attribute -> type, direction
+    links_field: FieldInfo | None = None  # Jira's issuelinks, when issue_links are mapped
 
     @property
     def needs_history(self) -> bool:
@@ -71,6 +73,8 @@ class CompiledMapping:
             seen.setdefault(fi.id, fi)
         for fi in self.write_fields.values():
             seen.setdefault(fi.id, fi)
+        if self.links_field is not None:
+            seen.setdefault(self.links_field.id, self.links_field)
         return list(seen.values())
 
     def to_initiative(self, raw: RawRecord, source: str) -> Initiative:
@@ -130,6 +134,10 @@ class CompiledMapping:
             initiative.created = raw.created  # the record's own creation date when the mapping names none
         if self.extra:
             initiative.extra = {r.attribute: _safe(r.convert, values.get(r.field.id)) for r in self.extra}
+        if self.links_field is not None:
+            entries = values.get(self.links_field.id)
+            initiative.extra = {**initiative.extra, **{name: linked_keys(entries, spec)
+                                                      for name, spec in self.issue_links}}
         links = [Link(system, str(values[fi.id])) for system, fi in self.links if values.get(fi.id)]
         if links:
             initiative.links = tuple(links)
@@ -277,7 +285,15 @@ def compile_mapping(
                     f"list them in the connector's owns.labels: [{', '.join(sorted(health_labels(wb.label_prefix)))}]",
                 )
             )
+    links_field = None
+    if spec.issue_links:
+        links_field = catalog.find("issuelinks")
+        if links_field is None:
+            problems.append(Problem(("issue_links",), "this Jira has no issuelinks field",
+                                    "issue linking may be turned off (Jira administration, Issue linking)"))
     compiled = CompiledMapping(name, spec.system, attributes, extra, links, write_fields, spec, problems)
+    compiled.issue_links = list(spec.issue_links.items())
+    compiled.links_field = links_field
     # extras too: a slip's reason is often a custom field whose changelog says when it was given (TB117)
     compiled.history_fields = {r.field.id: r for r in [*extra, *attributes]} if spec.history else {}
     if problems:
@@ -322,3 +338,11 @@ def _find(catalog: Catalog, ref: str, path: tuple[str | int, ...], problems: lis
     return None
 
 
+def linked_keys(entries: Any, spec: IssueLinkSpec) -> list[str]:
+    """The keys an issue's links of `spec`'s type (name or id, any case) and direction point at, in Jira's order.
+    `entries` is the connector's plain form (`connectors.jira.links.issue_links`)."""
+    wanted = spec.type.casefold()
+    return list(dict.fromkeys(
+        e["key"] for e in entries if isinstance(e, dict) and e.get("direction") == spec.direction
+        and wanted in (str(e.get("type", "")).casefold(), str(e.get("type_id", "")).casefold())
+    )) if isinstance(entries, list) else []

@@ -57,7 +57,7 @@ class Link:
 
 @dataclass(frozen=True, slots=True)
 class Change:
-    """One past change of a mapped attribute, from the tracker's history (Jira changelog)."""
+    """One past change of a mapped attribute, from the tracker's history (Jira changelog, Salesforce field history)."""
 
     at: datetime
     attribute: str

@@ -1,7 +1,8 @@
 """Slips and baselines: how far an initiative's end date moved from its first commitment, and why.
 
-Pure, and a function of what the trackers hold: the history is the tracker's changelog (`Initiative.history`,
-read when the mapping says `history: true`), the reason and a mapped baseline are attributes of the record.
+Pure, and a function of what the trackers hold: the history is the tracker's changelog or Salesforce field history
+(`Initiative.history`, read when the mapping says `history: true`), the reason and a mapped baseline are attributes
+of the record.
 So TB117, the report's slips section and a second instance with a fresh state store all reach the same answer.
 
 - The baseline is a mapped "target date" attribute when the record has one, else the first end date the history

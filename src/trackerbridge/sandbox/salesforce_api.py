@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
+import trackerbridge.sandbox.salesforce_history as salesforce_history
 from trackerbridge.sandbox.clock import Clock
 from trackerbridge.sandbox.salesforce_auth import SalesforceAuth, SalesforceOAuth
 from trackerbridge.sandbox.salesforce_composite import SalesforceComposite
@@ -60,6 +61,7 @@ class SalesforceService(SalesforceOAuth, SalesforceQuery, SalesforceDescribe, Sa
         self._journal: list[Callable[[], None]] | None = None  # undo steps, while a composite may roll back
         self.router = Router()
         self._routes()
+        salesforce_history.install(self.data)
 
     def _routes(self) -> None:
         add = self.router.add

@@ -9,6 +9,7 @@ import re
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
+import trackerbridge.sandbox.salesforce_history as salesforce_history
 from trackerbridge.sandbox.salesforce_errors import (
     READ_ONLY_MESSAGE,
     DmlError,
@@ -295,6 +296,7 @@ class SalesforceSaving(SalesforcePlumbing):
         self.data.records.setdefault(t.name, {})[record_id] = record
         if self._journal is not None:
             self._journal.append(lambda: self.data.records[t.name].pop(record_id, None))
+        salesforce_history.record_created(self.data, t, record, self._journal)
         return record_id
 
     def _touch(self, record: dict[str, Any]) -> None:
@@ -303,12 +305,13 @@ class SalesforceSaving(SalesforcePlumbing):
         record.update({"LastModifiedDate": stamp, "SystemModstamp": stamp, "LastModifiedById": self._caller})
 
     def _update(self, t: SObjectType, record: dict[str, Any], values: dict[str, Any]) -> None:
+        before = dict(record)
         if self._journal is not None:
-            before = dict(record)
             self._journal.append(lambda: (record.clear(), record.update(before)))
         record.update(values)
         self._derive(t, record)
         self._touch(record)
+        salesforce_history.record_changes(self.data, t, record, before, self._journal)
 
     def _delete(self, t: SObjectType, record: dict[str, Any]) -> None:
         """Move to the recycle bin, where queryAll still sees it with IsDeleted = true."""

@@ -10,6 +10,7 @@ from urllib.parse import quote
 from trackerbridge.connectors.base import Catalog, ConnectorError, FieldInfo, ServerInfo
 from trackerbridge.connectors.jira.admin import create_field
 from trackerbridge.connectors.jira.client import JiraClient
+from trackerbridge.connectors.jira.links import ISSUE_LINKS_NATIVE, link_type_names
 from trackerbridge.connectors.jira.values import _field_info
 
 
@@ -72,6 +73,8 @@ class JiraDiscovery(JiraClient):
         """Statuses of the workflows of the projects the scope's records are in (GET project/{key}/statuses;
         the whole site's GET status when none was seen), priorities (GET priority); an option field's allowed
         values when the catalog gave them. https://developer.atlassian.com/cloud/jira/platform/rest/v2/api-group-projects/"""
+        if field.native_type == ISSUE_LINKS_NATIVE:  # the link types a mapping's issue_links may name
+            return link_type_names(self._call("reading the issue link types", self._connect().issue_link_types))
         if field.id not in ("status", "priority"):
             return super().live_values(field, seen)
         projects = sorted({k.rsplit("-", 1)[0] for k in seen if "-" in k})

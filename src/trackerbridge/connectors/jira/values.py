@@ -9,6 +9,7 @@ from functools import lru_cache
 from typing import Any
 
 from trackerbridge.connectors.base import COMMENTS, DATE, DATETIME, LABELS, NUMBER, OPTION, TEXT, USER, FieldInfo
+from trackerbridge.connectors.jira.links import ISSUE_LINKS_NATIVE, issue_links
 from trackerbridge.model import Comment, Person
 
 PEOPLE_CACHE = 20_000  # distinct users whose Person objects records share (see `_shared_person`)
@@ -215,6 +216,8 @@ def _normalise(value: Any, field: FieldInfo) -> Any:
     if value is None:
         return None
     kind, native = field.type, field.native_type
+    if native == ISSUE_LINKS_NATIVE:  # kept as links (type, direction, key) for the mapping's issue_links
+        return issue_links(value)
     if kind == USER:
         if isinstance(value, list):  # multi-user picker: each person, account id kept
             return [p for p in map(_person, value) if p is not None]

@@ -44,6 +44,7 @@ from trackerbridge.connectors.base import (
 )
 from trackerbridge.connectors.http import retry_policy, tracker_session
 from trackerbridge.connectors.salesforce.client import SalesforceClient
+from trackerbridge.connectors.salesforce.history import with_history
 from trackerbridge.connectors.salesforce.values import (
     _USER_ID,
     _Column,
@@ -190,15 +191,31 @@ class SalesforceQuery(SalesforceClient):
         SOQL datetime literals have whole seconds, so rows from earlier in `since`'s second are
         dropped here: the result is exactly SystemModstamp >= since, at Salesforce's ms precision.
 
-        `history` is ignored: field history lives in separate <Object>History objects that cost a
-        query of their own, so every record comes with an empty history. So is `clock`: SOQL
-        datetimes are UTC, with no time zone to learn.
+        With `history`, each record carries its field history (`salesforce.history`: the requested
+        fields' rows, one query per 200 records). `clock` is ignored: SOQL datetimes are UTC, with no
+        time zone to learn.
         """
         described = self._describe()
         columns = [self._column(f, described) for f in fields]
         since = _to_ms(since) if since is not None else None
         self._own_id()
-        return self._rows(self._soql(described["name"], columns, since), columns, since)
+        rows = self._rows(self._soql(described["name"], columns, since), columns, since)
+        if not history:
+            return rows
+        return with_history(rows, described["name"], [c.name for c in columns], self._history_rows, parse_datetime)
+
+    def _history_rows(self, soql: str) -> list[dict[str, Any]]:
+        """A field history query; an object without history tracking is a configuration problem (exit 2)."""
+        try:
+            return self._query(soql, "the field history query")
+        except ConnectorError as exc:
+            if "INVALID_TYPE" not in str(exc) and "is not supported" not in str(exc):
+                raise
+            name = self._described["name"] if self._described else self.scope.object
+            raise ScopeRejected(
+                f"{exc}; the mapping reads field history (history: true): turn on Field History Tracking for {name} "
+                "in Setup (Object Manager, Fields & Relationships, Set History Tracking), or set history: false"
+            ) from None
 
     def record_url(self, key: str) -> str:
         """The Lightning record page."""
