@@ -155,3 +155,20 @@ def test_a_conflict_people_settle_themselves_closes_by_itself(sb: Sandbox, proje
     assert code == 0 and "conflicts=0" in err, err
     assert "health-sync-conflict" not in sb.jira_data.issues[key].fields["labels"]
     assert "sync conflict" not in (opp["Health_Reasons__c"] or "")
+
+
+def test_conflicts_on_the_demo_lists_exactly_the_planted_ones(sb: Sandbox, project: Path) -> None:
+    from trackerbridge.sandbox.showcase import DEMO_CONFLICTS, plant_conflicts
+
+    code, _, err = run(sb, project, "sync")
+    assert code == 0, err
+    assert listed(sb, project) == []
+    planted = plant_conflicts(sb)
+    assert len(planted) == DEMO_CONFLICTS
+    sb.clock.advance(timedelta(minutes=1))
+    found = {(c["source"]["key"], c["target"]["key"], c["attribute"], c["base"], c["source"]["value"],
+              c["target"]["value"]) for c in listed(sb, project)}
+    assert found == {(p.epic, p.opportunity, "stage", p.base, p.jira.lower(), p.salesforce) for p in planted}
+    assert len({p.salesforce for p in planted}) == DEMO_CONFLICTS, "each pair disagrees its own way"
+    code, out, _ = run(sb, project, "conflicts")
+    assert code == 0 and out.endswith(f"{DEMO_CONFLICTS} open conflicts\n")

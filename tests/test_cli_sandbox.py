@@ -25,6 +25,27 @@ def test_demo_audits_the_demo_organisation() -> None:
     assert "owner-missing" in result.stdout
 
 
+def test_demo_shows_the_planted_slips_rollups_and_conflicts() -> None:
+    from datetime import datetime, timezone
+
+    from trackerbridge.sandbox.demo import build_demo
+    from trackerbridge.sandbox.showcase import DEMO_CONFLICTS
+
+    result = CliRunner().invoke(main, ["demo", "--anchor", "2026-11-02"])
+    assert result.exit_code == 0, result.output
+    gaps = build_demo(anchor=datetime(2026, 11, 2, tzinfo=timezone.utc)).summary.gaps
+    out = result.stdout
+    slips = re.search(r"^Slips: .*: ([0-9,]+) without a reason", out, re.M)
+    assert slips and int(slips.group(1)) == gaps["slip_without_reason"] > 0
+    rollup = re.search(r"^Health roll-up: ([0-9]+) records take a child's verdict", out, re.M)
+    assert rollup and int(rollup.group(1)) == gaps["deal_red_via_epic"] > 0
+    section = out[rollup.end():out.index("Conflict review:")]
+    assert len(re.findall(r"^  0068\S+  DEL-\d+ red: TB1", section, re.M)) == gaps["deal_red_via_epic"]
+    assert f"people changed {DEMO_CONFLICTS} synced fields" in out
+    assert out.endswith(f"{DEMO_CONFLICTS} open conflicts\n")
+    assert len(re.findall(r"^stage +Build +jira DEL-\d+ +launch ", out, re.M)) == DEMO_CONFLICTS
+
+
 def test_demo_in_data_center_flavour_as_json() -> None:
     result = CliRunner().invoke(main, ["demo", "--jira-flavor", "datacenter", "--size", "60", "--format", "json"])
     assert result.exit_code == 0, result.output

@@ -92,9 +92,14 @@ def _recount(demo: Demo) -> dict[str, int]:
     gaps: Counter[str] = Counter()
     owner_load: Counter[str] = Counter()
     team_load: Counter[str] = Counter()
+    errors: set[str] = set()  # issues with a gap whose rule is an error: red under the shipped health policy
     for issue in jira.issues.values():
         f, status = issue.fields, _status(jira, issue)
         due = date.fromisoformat(f["duedate"]) if f["duedate"] else None
+        major = f["priority"] in ("High", "Highest")
+        if status in ACTIVE and (not f["assignee"] or due is None
+                                 or (major and not f[cf["Integrator"]] and "tb-waive-TB103" not in f["labels"])):
+            errors.add(issue.key)
         if status in ACTIVE:
             gaps["no_owner"] += f["assignee"] is None
             gaps["no_end_date"] += due is None
@@ -108,11 +113,14 @@ def _recount(demo: Demo) -> dict[str, int]:
             changes = _status_changes(issue)
             since = changes[-1][0] if changes else f["created"]
             gaps["stuck_in_decide"] += ANCHOR - since > timedelta(days=DECIDE_LIMIT_DAYS)
+            if ANCHOR - since > timedelta(days=DECIDE_LIMIT_DAYS):
+                errors.add(issue.key)
         if status == "Won't Do":
             gaps["sunset_without_learning_note"] += not f[cf["Learning note"]]
         moved = any(it["field"] == "duedate" for h in issue.changelog for it in h.items)
         if f[cf["Commitment"]] == "Yes" and moved and APPROVAL_LABEL not in f["labels"]:
             gaps["commitment_changed_without_approval"] += 1
+            errors.add(issue.key)
         score = f[cf["Scorecard measures"]]
         gaps["scorecard_over_ten"] += bool(score and score > MAX_SCORECARD_MEASURES)
         if status in ACTIVE and due is not None:
@@ -131,6 +139,7 @@ def _recount(demo: Demo) -> dict[str, int]:
             gaps["idle_handoff"] += (today - opp["CloseDate"]).days > IDLE_HANDOFF_DAYS
             continue
         epic = jira.issues[key].fields
+        gaps["deal_red_via_epic"] += key in errors and epic["priority"] in ("High", "Highest")
         gaps["idle_handoff"] += (epic["created"].date() - opp["CloseDate"]).days > IDLE_HANDOFF_DAYS
         gaps["sync_drift"] += (
             opp["Delivery_Status__c"] != DELIVERY_STATUS[jira.statuses[epic["status"]].name]

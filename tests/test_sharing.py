@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from rulekit import make
+from trackerbridge.converters import _labels
 from trackerbridge.health import Flag, health_by_record
-from trackerbridge.mapping import _labels
 from trackerbridge.rules.base import Finding, Severity
 
 

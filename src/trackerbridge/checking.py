@@ -9,10 +9,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from itertools import islice
 
+from trackerbridge.check_warnings import _rule_coverage, warnings_of
 from trackerbridge.config.errors import ConfigError
 from trackerbridge.config.project import Project
 from trackerbridge.connectors.base import ConnectorError, ServerInfo
-from trackerbridge.health import health_labels
 from trackerbridge.mapping import CompiledMapping, MappingError, Problem
 from trackerbridge.sources import Source, _located, open_source
 
@@ -69,73 +69,12 @@ def check(project: Project, names: list[str], env: Mapping[str, str] = os.enviro
             try:
                 seen = _sample(source, result)
                 result.errors.extend(_value_maps(project, source, seen))
+                result.errors.extend(_link_types(project, source))
             except ConnectorError as exc:
                 result.failure = exc
             source.connector.close()
         results.append(result)
     return results
-
-
-def warnings_of(source: Source) -> list[str]:
-    """What makes a ready connector less trustworthy than it could be."""
-    out = []
-    owns, mapping = source.owns, source.mapping
-    if owns is not None and owns.label_prefixes:
-        vocabulary = ", ".join(sorted(health_labels(mapping.spec.write_back.label_prefix)))
-        out.append(
-            f"owns.label_prefixes {owns.label_prefixes}: trackerbridge may remove every label with these prefixes, "
-            f"people's own included (such as {owns.label_prefixes[0]}insurance); to own only what it writes, list "
-            f"the labels in owns.labels instead" + (f": [{vocabulary}]" if vocabulary else "")
-        )
-    writes = any(r in mapping.write_fields for r in ("health", "reasons"))
-    if source.server.system == "salesforce" and writes and "activity" not in mapping.write_fields:
-        out.append(
-            "no write_back.activity_field: each write trackerbridge makes moves LastModifiedDate, so the records it "
-            "writes look freshly updated (TB106 stops seeing them as stale); add an owned date-time field "
-            "(trackerbridge setup salesforce prints it)"
-        )
-    return out
-def _rule_coverage(project: Project, source: Source) -> list[str]:
-    """Rules that run on this connector but cannot fire, or fire on a stand-in, for what the mapping leaves out."""
-    from trackerbridge.rules.registry import load_rules
-    from trackerbridge.rules.settings import rule_settings
-
-    rules = load_rules()
-    try:
-        settings = rule_settings(project, rules)
-    except ConfigError:
-        return []  # reported by the commands that run rules
-    scoped = settings.scope.get(source.name)
-    system = source.server.system
-
-    def runs(code: str) -> bool:
-        rule = rules.get(code)
-        return (
-            rule is not None
-            and settings.selection.includes(code)
-            and (scoped is None or scoped.includes(code))
-            and (rule.scope == "set" or system in rule.systems)
-        )
-
-    spec = project.mappings[source.mapping.name]
-    mapped = set(spec.attributes)
-    out = []
-    where = f"mappings/{source.mapping.name}.yaml"
-    if runs("TB104"):
-        if "stage" not in mapped:
-            out.append(f"TB104 (stuck in decide) cannot fire: {where} maps no stage")
-        elif "stage_entered" not in mapped and not spec.history:
-            since = "created date" if "created" in mapped else "creation date, read from the tracker"
-            out.append(
-                f"TB104 (stuck in decide) times the decide stage from each record's {since}: {where} maps no "
-                "stage_entered (map the field that says when the stage last changed, or set history: true)"
-            )
-    if runs("TB112") and "commitment" in mapped and not spec.history:
-        out.append(
-            f"TB112 (commitment changed without approval) cannot fire: {where} does not read history "
-            "(set history: true)"
-        )
-    return out
 
 
 def _value_maps(project: Project, source: Source, seen: list[str]) -> list[ConfigError]:
@@ -165,6 +104,27 @@ def _value_maps(project: Project, source: Source, seen: list[str]) -> list[Confi
                 )
             )
     return _located(project, source.mapping.name, MappingError(source.mapping.name, problems)) if problems else []
+
+
+def _link_types(project: Project, source: Source) -> list[ConfigError]:
+    """An `issue_links` type the instance has no link type of would roll nothing up, silently: exit 2 now."""
+    mapping = source.mapping
+    if mapping.links_field is None or not mapping.issue_links:
+        return []
+    live = source.connector.live_values(mapping.links_field)
+    if not live:
+        return []
+    known = {v.casefold() for v in live}
+    names = [v for v in live if not v.isdigit()]
+    problems = []
+    for attribute, spec in mapping.issue_links:
+        if spec.type.casefold() in known:
+            continue
+        near = difflib.get_close_matches(spec.type, names, n=1, cutoff=0.6)
+        hint = f"did you mean {near[0]!r}?" if near else f"its link types are {', '.join(names)}"
+        problems.append(Problem(("issue_links", attribute, "type"),
+                                f"no issue link type {spec.type!r} on the live instance", hint))
+    return _located(project, mapping.name, MappingError(mapping.name, problems)) if problems else []
 
 
 def _sample(source: Source, result: CheckResult) -> list[str]:

@@ -57,12 +57,22 @@ class Link:
 
 @dataclass(frozen=True, slots=True)
 class Change:
-    """One past change of a mapped attribute, from the tracker's history (Jira changelog)."""
+    """One past change of a mapped attribute, from the tracker's history (Jira changelog, Salesforce field history)."""
 
     at: datetime
     attribute: str
     before: Any
     after: Any
+    author: Person | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Comment:
+    """One comment on a record (Jira's issue comments), for an `extra` attribute mapped to the comment field:
+    a slip's reason may be a comment holding a keyword (TB117)."""
+
+    at: datetime
+    text: str
     author: Person | None = None
 
 

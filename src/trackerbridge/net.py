@@ -3,7 +3,6 @@ read once per session, and HTTPS except on loopback."""
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import types
 from typing import Any
@@ -13,7 +12,9 @@ import requests
 from requests.sessions import merge_setting
 from requests.utils import get_environ_proxies
 
-from trackerbridge.redact import mask_url
+from trackerbridge.urls import is_loopback, require_https
+
+__all__ = ["VerifyingSession", "environment_once", "is_loopback", "require_https", "session_for"]
 
 _EnvKey = tuple[str, str, Any]
 _Env = tuple[dict[str, str], str | None]
@@ -94,19 +95,3 @@ def session_for(ca_bundle: str | None = None) -> requests.Session:
     if ca_bundle:
         session.verify = ca_bundle
     return session
-
-
-def is_loopback(url: str) -> bool:
-    host = urlsplit(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def require_https(url: str) -> None:
-    """Plain HTTP would send tokens in the clear; allow it only to this machine."""
-    if urlsplit(url).scheme != "https" and not is_loopback(url):
-        raise ValueError(f"{mask_url(url)} must use https:// (plain http is allowed only for loopback addresses)")

@@ -19,11 +19,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from trackerbridge.connectors.base import REFERENCE, USER, Connector
 from trackerbridge.model import Initiative, Person
 from trackerbridge.planner import PeopleMatch, WriteSpec, _attribute, same
+from trackerbridge.records import REFERENCE, USER
 from trackerbridge.rules.base import Index, SyncBinding
+
+if TYPE_CHECKING:
+    from trackerbridge.connectors.base import Connector
 
 
 @dataclass(frozen=True)

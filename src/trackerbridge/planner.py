@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import Enum
 from typing import Any
 
 from trackerbridge.changes import Conflict, FieldChange, Note, RecordChange, SyncHeld
-from trackerbridge.connectors.base import FieldInfo
 from trackerbridge.health import CONFLICT, Flag, Health, health_labels
 from trackerbridge.model import Initiative, Person
+from trackerbridge.records import FieldInfo
 from trackerbridge.rules.base import Index, SyncBinding
 
 DEFAULT_HEALTH_VALUES = {Flag.GREEN: "Green", Flag.AMBER: "Amber", Flag.RED: "Red"}
@@ -99,7 +99,7 @@ class PlanState:
     pending_notes: Mapping[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Plan:
     changes: list[RecordChange] = field(default_factory=list)
     conflicts: list[Conflict] = field(default_factory=list)
@@ -154,8 +154,8 @@ def plan(
         if c.empty or spec is None or read is None:
             continue
         _stamp(c, read, spec)
-    out.changes = [c for c in sorted(changes.values(), key=lambda c: (c.connector, c.key)) if not c.empty]
-    return out
+    ordered = sorted(changes.values(), key=lambda c: (c.connector, c.key))
+    return replace(out, changes=[c for c in ordered if not c.empty])
 
 
 def _stamp(change: RecordChange, i: Initiative, spec: WriteSpec) -> None:

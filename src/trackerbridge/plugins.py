@@ -3,6 +3,7 @@ same `trackerbridge` entry-point group that third-party packages use, as pytest 
 
 from __future__ import annotations
 
+import importlib
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +18,15 @@ if TYPE_CHECKING:
 PROJECT = "trackerbridge"
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
+
+# The built-in plugins by the names pyproject.toml's entry points give them. Named, not imported: each
+# imports `hookimpl` from here, and the manager loads them only when a hook is first called.
+BUILTINS = {
+    "builtin_connectors": "trackerbridge.connectors.builtin",
+    "builtin_rules": "trackerbridge.rules.builtin",
+    "builtin_formats": "trackerbridge.emitters.builtin",
+    "builtin_reports": "trackerbridge.report.builtin",
+}
 
 
 class PluginError(Exception):
@@ -46,16 +56,9 @@ def plugin_manager() -> pluggy.PluginManager:
     pm = pluggy.PluginManager(PROJECT)
     pm.add_hookspecs(Specs)
     pm.load_setuptools_entrypoints(PROJECT)
-    if pm.get_plugin("builtin_connectors") is None:  # a source tree without installed metadata
-        from trackerbridge.connectors import builtin as connectors
-        from trackerbridge.emitters import builtin as emitters
-        from trackerbridge.report import builtin as reports
-        from trackerbridge.rules import builtin as rules
-
-        pm.register(connectors, name="builtin_connectors")
-        pm.register(rules, name="builtin_rules")
-        pm.register(emitters, name="builtin_formats")
-        pm.register(reports, name="builtin_reports")
+    for name, module in BUILTINS.items():
+        if pm.get_plugin(name) is None:  # a source tree without installed metadata
+            pm.register(importlib.import_module(module), name=name)
     return pm
 
 

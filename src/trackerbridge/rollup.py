@@ -37,8 +37,10 @@ def _parent_keys(initiatives: Iterable[Initiative], attributes: set[str]) -> ByP
     for i in initiatives:
         for attribute in attributes:
             value = i.extra.get(attribute)
-            if value not in (None, ""):
-                out.setdefault((attribute, i.system, str(value)), []).append(i)
+            # a list: the keys of issue links (mapping `issue_links`); a child may deliver several parents
+            for key in value if isinstance(value, list | tuple) else [value]:
+                if key not in (None, ""):
+                    out.setdefault((attribute, i.system, str(key)), []).append(i)
     return out
 
 

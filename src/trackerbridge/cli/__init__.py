@@ -8,18 +8,7 @@ the lock, 130/143 stopped by SIGINT/SIGTERM.
 
 from __future__ import annotations
 
-import click
-
-from trackerbridge import __version__
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="trackerbridge")
-def main() -> None:
-    """Keep execution conventions honest inside Jira and Salesforce."""
-
-
-from trackerbridge.cli import (  # noqa: E402  - commands register on import
+from trackerbridge.cli import (  # commands register on `main` on import
     audit,
     check,
     conflicts,
@@ -29,5 +18,6 @@ from trackerbridge.cli import (  # noqa: E402  - commands register on import
     state,
     sync,
 )
+from trackerbridge.cli.group import main
 
 __all__ = ["audit", "check", "conflicts", "main", "report", "sandbox", "setup", "state", "sync"]

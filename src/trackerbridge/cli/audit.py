@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING
 
 import click
 
-from trackerbridge.cli import main
 from trackerbridge.cli.common import (
     EXIT_CONFIG,
     EXIT_FINDINGS,
@@ -24,6 +23,7 @@ from trackerbridge.cli.common import (
     project_environment,
     project_options,
 )
+from trackerbridge.cli.group import main
 
 if TYPE_CHECKING:
     from trackerbridge.audit import AuditResult

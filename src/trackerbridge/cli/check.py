@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING
 
 import click
 
-from trackerbridge.cli import main
 from trackerbridge.cli.common import EXIT_CONFIG, EXIT_OK, fail, project_environment, project_options
+from trackerbridge.cli.group import main
 from trackerbridge.mapping import CompiledMapping
 
 if TYPE_CHECKING:

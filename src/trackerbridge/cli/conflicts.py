@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from trackerbridge.cli import main
 from trackerbridge.cli.common import (
     EXIT_CONFIG,
     EXIT_LOCKED,
@@ -25,6 +24,7 @@ from trackerbridge.cli.common import (
     project_options,
     state_url,
 )
+from trackerbridge.cli.group import main
 
 if TYPE_CHECKING:  # the library loads only when a command runs
     from trackerbridge.conflicts import ConflictView, Side

@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from trackerbridge.cli import main
 from trackerbridge.cli.common import (
     EXIT_CONFIG,
     check_output,
@@ -23,6 +22,7 @@ from trackerbridge.cli.common import (
     project_options,
     state_url,
 )
+from trackerbridge.cli.group import main
 from trackerbridge.report import SUFFIXES, renderers
 
 if TYPE_CHECKING:
@@ -49,7 +49,7 @@ NO_STATE = (
 @click.option("--output", "-o", type=click.Path(path_type=Path),
               help="Write here, not stdout (with --by team: a directory, one page per team).")
 @click.option("--by", "by", type=click.Choice(["team"]), default=None,
-              help="One weekly page per team (HTML and Markdown) into the --output directory.")
+              help="One weekly page per team (HTML, Markdown, JSON and CSV) into the --output directory.")
 @click.option("--since", metavar="DATE", help="Trends, and hand-offs closed, from this date (ISO).")
 @click.option("--pull", is_flag=True, help="Read the trackers now (read-only) instead of the last sync's records.")
 @click.option(
@@ -100,7 +100,11 @@ def report_command(
             fail(f"cannot tell the format from {output.name!r}: give --format, or a suffix "
                  f"({', '.join(SUFFIXES)})", EXIT_CONFIG)
     fmt = fmt or ("table" if output is None and sys.stdout.isatty() else "html")
-    check_output(output)
+    if by is None:
+        check_output(output)
+    else:
+        assert output is not None
+        _check_directory(output)
     with project_environment(project_dir, sandbox_flavor) as (project, env):
         url = _state_url(project, state)
         if pull:
@@ -114,7 +118,7 @@ def report_command(
     report = build_report(result, history, start, read_at=read_at, pulled=pull)
     if by is not None:
         assert output is not None
-        _team_pages(result, report, url, start, output)
+        _team_pages(result, report, url, start, output, project.config.report.scorecard)
         return
     with destination(output) as out:
         if fmt == "table":
@@ -127,22 +131,34 @@ def report_command(
         click.echo(f"wrote the report ({fmt}) to {output}", err=True)
 
 
-def _team_pages(result: AuditResult, report: Any, url: str, since: datetime | None, directory: Path) -> None:
-    """<team>.html and <team>.md per team; the cross-team summary is the report without --by."""
-    from trackerbridge.report.team import team_pages
+def _check_directory(directory: Path) -> None:
+    """--by team's directory, before any work: an existing one is written into again (the weekly job reruns)."""
+    where = directory if directory.is_dir() else directory.parent if str(directory.parent) else Path(".")
+    if not where.is_dir():
+        fail(f"cannot write {directory}: the directory {where} does not exist (create it first)", EXIT_CONFIG)
+    if not os.access(where, os.W_OK):
+        fail(f"cannot write {directory}: permission denied", EXIT_CONFIG)
+
+
+def _team_pages(result: AuditResult, report: Any, url: str, since: datetime | None, directory: Path,
+                configured: Any = None) -> None:
+    """<team>.html, .md, .json and .csv per team; the cross-team summary is the report without --by."""
+    from trackerbridge.report.team import scorecard, team_pages
+    from trackerbridge.report.team_data import csv_page, json_page
     from trackerbridge.report.team_render import html_page, markdown_page, slug
 
     directory.mkdir(parents=True, exist_ok=True)
     seen: set[str] = set()
-    for page in team_pages(result, report, read_team_history(url, since)):
+    for page in team_pages(result, report, read_team_history(url, since), scorecard(configured)):
         name = slug(page.team)
         while name in seen:
             name += "-"
         seen.add(name)
-        for suffix, render in ((".html", html_page), (".md", markdown_page)):
-            with (directory / f"{name}{suffix}").open("w", encoding="utf-8", newline="") as fh:
+        for suffix, render in ((".html", html_page), (".md", markdown_page), (".json", json_page),
+                               (".csv", csv_page)):
+            with destination(directory / f"{name}{suffix}") as fh:  # 0600, as the report: it names people
                 render(page, fh)
-        click.echo(f"{page.team}: {directory / name}.html, .md")
+        click.echo(f"{page.team}: {directory / name}.html, .md, .json, .csv")
 
 
 def read_team_history(url: str, since: datetime | None) -> list[tuple[datetime, Mapping[str, Any]]]:

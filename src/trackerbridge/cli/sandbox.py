@@ -10,10 +10,10 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import click
 
-from trackerbridge.cli import main
 from trackerbridge.cli.common import (
     EXIT_CONFIG,
     PACKAGED_DEMO,
@@ -22,6 +22,7 @@ from trackerbridge.cli.common import (
     parse_moment,
     project_dir_option,
 )
+from trackerbridge.cli.group import main
 
 
 def export_lines(env: dict[str, str]) -> list[str]:
@@ -189,4 +190,19 @@ def demo(seed: int, size: int, jira_flavor: str, anchor: str | None, fmt: str) -
             err=True,
         )
         now = datetime.now(timezone.utc) if day is None else day.replace(hour=9)
-        render_audit(project, [], now, env, fmt, fail_on="never")
+        try:
+            render_audit(project, [], now, env, fmt, fail_on="never")
+        except SystemExit as done:
+            if done.code or fmt != "table":
+                raise
+        _showcase(project, sb, env)
+
+
+def _showcase(project: Any, sb: Any, env: dict[str, str]) -> None:
+    """After the table: slips, roll-ups and (after a first sync and people's edits) the open conflicts."""
+    from trackerbridge.cli.conflicts import table
+    from trackerbridge.sandbox.showcase import lines, show
+
+    shown = show(project, sb, env)
+    click.echo("\n".join(lines(shown)))
+    click.echo(table(shown.conflicts), nl=False)

@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING
 
 import click
 
-from trackerbridge.cli import main
 from trackerbridge.cli.common import (
     EXIT_CONFIG,
     EXIT_CONNECTOR,
@@ -20,6 +19,7 @@ from trackerbridge.cli.common import (
     project_environment,
     project_options,
 )
+from trackerbridge.cli.group import main
 
 if TYPE_CHECKING:
     from trackerbridge.config.project import Project

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
-from trackerbridge.cli import main
 from trackerbridge.cli.common import EXIT_LOCKED, fail, load_project, project_dir_option, state_url
+from trackerbridge.cli.group import main
 
 
 @main.group("state")

@@ -207,6 +207,18 @@ class LinkSpec(Strict):
     field: str
 
 
+class IssueLinkSpec(Strict):
+    """Jira issue links of one type and direction, as seen from the record: their keys become an `extra` attribute
+    (a list) that a roll-up with `via: attribute` follows. `{type: Delivers, direction: outward}` on a delivery epic
+    gives the initiatives it delivers ("DEL-33 delivers OPS-7")."""
+
+    type: str = Field(min_length=1, description="The issue link type's name (Delivers, Blocks) or id")
+    direction: Literal["outward", "inward"] = Field(
+        description="outward: this record <outward description> the other (DEL-33 delivers OPS-7); inward: this "
+        "record <inward description> the other (OPS-7 is delivered by DEL-33)"
+    )
+
+
 class SyncSpec(Strict):
     """A value this side is the source of truth for, written to the linked record on the other side."""
 
@@ -246,11 +258,27 @@ class MappingFile(Strict):
     attributes: dict[str, AttributeSpec]
     extra: dict[str, AttributeSpec] = Field(default_factory=dict, description="Attributes beyond the canonical")
     links: list[LinkSpec] = Field(default_factory=list)
+    issue_links: dict[str, IssueLinkSpec] = Field(
+        default_factory=dict,
+        description="Jira only: attribute -> issue links of a type and direction; the linked keys, a list in extra "
+        "(roll-ups follow them with via: attribute)",
+    )
     sync: list[SyncSpec] = Field(default_factory=list)
     write_back: WriteBack = Field(default_factory=WriteBack)
     history: bool = Field(
-        False, description="Read each record's change history (Jira changelog): commitment rules need it"
+        False,
+        description="Read each record's change history (Jira changelog, Salesforce field history of the mapped "
+        "fields: one query per 200 records): commitment and slip rules need it",
     )
+
+    @model_validator(mode="after")
+    def _issue_links(self) -> MappingFile:
+        if self.issue_links and self.system != "jira":
+            raise ValueError("issue_links are Jira's: a Salesforce mapping has links (a field with the other key)")
+        for name in self.issue_links:
+            if name in self.extra or name in CANONICAL_ATTRIBUTES:
+                raise ValueError(f"issue_links {name!r} is also an attribute: give it its own name")
+        return self
 
     @field_validator("attributes")
     @classmethod
@@ -297,7 +325,8 @@ class RollupConfig(Strict):
     via: Literal["links", "attribute"] = Field(
         "links",
         description="links: the records a parent's mapped links point at (a Salesforce opportunity's delivery "
-        "epic); attribute: records whose `attribute` holds the parent's key (a Jira Parent or Epic Link field)",
+        "epic); attribute: records whose `attribute` holds the parent's key (a Jira Parent or Epic Link field) or keys "
+        "(a mapping's issue_links: the issues a delivery epic delivers)",
     )
     attribute: str = Field("parent", description="With via: attribute, the child's attribute naming its parent")
     systems: list[Literal["jira", "salesforce"]] = Field(
@@ -355,6 +384,68 @@ class QuotaConfig(Strict):
     )
 
 
+MeasureName = Literal["active", "share_owner", "share_end_date", "share_integrator", "pending_decisions",
+                      "stuck_in_decide", "slips_without_reason", "overdue", "red", "amber"]
+MAX_SCORECARD = 10  # the playbook's limit, as TB114 checks it on people's scorecards
+
+
+class ScorecardMeasure(Strict):
+    """One measure of the weekly team page (`report --by team`): a built-in measure, shown as configured."""
+
+    measure: MeasureName = Field(description="Which built-in measure (`report.team.CATALOG`)")
+    label: str | None = Field(None, min_length=1, description="What the page calls it (default: the built-in label)")
+    kind: Literal["leading", "lagging"] | None = Field(None, description="Default: the built-in measure's kind")
+    better: Literal["up", "down"] | None = Field(
+        None, description="Which way is better, for a measure without one (active); default: the built-in's"
+    )
+    green: float | None = Field(None, ge=0, description="Up is better: green from here; down: green up to here")
+    amber: float | None = Field(None, ge=0, description="Up is better: amber from here; down: amber up to here")
+
+    @model_validator(mode="after")
+    def _thresholds(self) -> ScorecardMeasure:
+        from trackerbridge.report.team import CATALOG  # the built-in measures: what each counts, which way is better
+
+        if (self.green is None) != (self.amber is None):
+            raise ValueError("give both green and amber, or neither (then the default thresholds apply)")
+        base = CATALOG[self.measure]
+        better = self.better or base.better
+        if self.green is None or self.amber is None:
+            return self
+        if better == "none":
+            raise ValueError(f"{self.measure} has no better direction: give better: up or down with green and amber")
+        if base.kind == "share" and max(self.green, self.amber) > 1:
+            raise ValueError(f"{self.measure} is a share (0 to 1): thresholds above 1 can never be reached")
+        if better == "up" and self.green < self.amber:
+            raise ValueError(f"more {self.measure} is better, so green ({self.green:g}) must be at least amber "
+                             f"({self.amber:g})")
+        if better == "down" and self.green > self.amber:
+            raise ValueError(f"less {self.measure} is better, so green ({self.green:g}) must be at most amber "
+                             f"({self.amber:g})")
+        return self
+
+
+class ReportConfig(Strict):
+    scorecard: list[ScorecardMeasure] | None = Field(
+        None,
+        min_length=1,
+        description="The weekly team page's measures, in order (at most ten, as TB114 asks); default: the built-in "
+        "ten (README, The weekly page per team)",
+    )
+
+    @field_validator("scorecard")
+    @classmethod
+    def _once(cls, value: list[ScorecardMeasure] | None) -> list[ScorecardMeasure] | None:
+        if value is not None and len(value) > MAX_SCORECARD:
+            raise ValueError(f"a scorecard holds at most {MAX_SCORECARD} measures (the playbook's rule, TB114); "
+                             f"this one lists {len(value)}")
+        seen: set[str] = set()
+        for m in value or []:
+            if m.measure in seen:
+                raise ValueError(f"measure {m.measure!r} is listed twice")
+            seen.add(m.measure)
+        return value
+
+
 class ProjectConfig(Strict):
     """`trackerbridge.yaml` at the project root; every key is optional."""
 
@@ -363,3 +454,4 @@ class ProjectConfig(Strict):
     rules: RulesConfig = Field(default_factory=RulesConfig)
     health: HealthConfig = Field(default_factory=HealthConfig)
     waivers: WaiversConfig = Field(default_factory=WaiversConfig)
+    report: ReportConfig = Field(default_factory=ReportConfig)

@@ -17,7 +17,6 @@ from urllib.parse import urlsplit
 
 from pydantic import TypeAdapter, ValidationError
 
-from trackerbridge import net
 from trackerbridge.config.connection import CREDENTIAL_ROLES, Connection, Secret
 from trackerbridge.config.errors import (
     ConfigError,
@@ -41,6 +40,7 @@ from trackerbridge.config.models import (
 )
 from trackerbridge.config.yamlfile import load_yaml
 from trackerbridge.redact import looks_secret
+from trackerbridge.urls import is_loopback, require_https
 
 Kind = Literal["connector", "mapping", "project"]
 PROJECT_FILE = "trackerbridge.yaml"
@@ -310,7 +310,7 @@ class Project:
             timeout=connector.timeout,
             login_url=login_url,
             key_file=key_file,
-            insecure_http=connector.allow_insecure_http and not net.is_loopback(url) and url.startswith("http:"),
+            insecure_http=connector.allow_insecure_http and not is_loopback(url) and url.startswith("http:"),
         )
 
 
@@ -375,7 +375,7 @@ class _Resolver:
             return None
         try:
             if not insecure:
-                net.require_https(value)
+                require_https(value)
         except ValueError as exc:
             message = str(exc) if variable is None else f"{named} must use https:// (plain http only for loopback)"
             self.fail(path, message, "or, knowing that credentials then travel in the clear, allow_insecure_http: true")

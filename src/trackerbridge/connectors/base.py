@@ -8,32 +8,34 @@ so mappings, rules and plans never know which tracker a value came from.
 
 from __future__ import annotations
 
-import difflib
 from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
+
+from trackerbridge.records import (  # noqa: F401 - the data types live in the core; these names stay importable here
+    BOOLEAN,
+    COMMENTS,
+    DATE,
+    DATETIME,
+    FIELD_TYPES,
+    LABELS,
+    NUMBER,
+    OPTION,
+    REFERENCE,
+    TEXT,
+    USER,
+    Catalog,
+    FieldInfo,
+    RawRecord,
+    ServerInfo,
+)
 
 if TYPE_CHECKING:
     from trackerbridge.changes import Outcome, RecordChange
     from trackerbridge.config.connection import Connection
     from trackerbridge.model import Person
-
-# Normalised field types, shared by both systems.
-TEXT, USER, DATE, DATETIME, OPTION, NUMBER, LABELS, BOOLEAN, REFERENCE = (
-    "text",
-    "user",
-    "date",
-    "datetime",
-    "option",
-    "number",
-    "labels",
-    "boolean",
-    "reference",
-)
-FIELD_TYPES = (TEXT, USER, DATE, DATETIME, OPTION, NUMBER, LABELS, BOOLEAN, REFERENCE)
 
 
 class ConnectorError(Exception):
@@ -62,94 +64,13 @@ class QuotaExceeded(ConnectorError):
     """The tracker's API allowance is spent; retrying would only make it worse."""
 
 
-@dataclass(frozen=True)
-class FieldInfo:
-    """One field of the live catalog (Jira `field`, Salesforce describe)."""
-
-    id: str  # customfield_10100, duedate, Integrator__c
-    name: str  # as people see it: "Integrator", "Due date", "Integrator" (the label)
-    type: str  # one of FIELD_TYPES
-    updateable: bool = False
-    options: tuple[str, ...] = ()  # allowed values of option/picklist fields, when the catalog says
-    native_type: str = ""  # the tracker's own type name, for messages
-    length: int = 0  # the most characters a text field takes, when the catalog says (Salesforce describe)
-    multiple: bool = False  # holds a list of values of `type` (Jira array schema, Salesforce multipicklist)
-
-
-@dataclass
-class Catalog:
-    """The fields of one connector's scope, looked up by id or by the name people see."""
-
-    fields: list[FieldInfo]
-
-    def __post_init__(self) -> None:
-        self._by_id = {f.id.casefold(): f for f in self.fields}
-        self._by_name: dict[str, list[FieldInfo]] = {}
-        for f in self.fields:
-            self._by_name.setdefault(f.name.casefold(), []).append(f)
-
-    def find(self, ref: str) -> FieldInfo | None:
-        """By id first, then by a name that is unique in the catalog."""
-        key = ref.casefold()
-        if key in self._by_id:
-            return self._by_id[key]
-        named = self._by_name.get(key, [])
-        return named[0] if len(named) == 1 else None
-
-    def ambiguous(self, ref: str) -> list[FieldInfo]:
-        named = self._by_name.get(ref.casefold(), [])
-        return named if len(named) > 1 else []
-
-    def suggest(self, ref: str) -> str | None:
-        names = [f.name for f in self.fields] + [f.id for f in self.fields]
-        close = difflib.get_close_matches(ref, names, n=1, cutoff=0.6)
-        if not close:
-            lowered = {n.casefold(): n for n in names}
-            close = [lowered[m] for m in difflib.get_close_matches(ref.casefold(), list(lowered), n=1, cutoff=0.6)]
-        return close[0] if close else None
-
-
-@dataclass(frozen=True)
-class ServerInfo:
-    system: str  # "jira" | "salesforce"
-    flavor: str  # "cloud" | "datacenter" | "salesforce"
-    version: str
-    url: str
-    user: str  # who we are signed in as (display name)
-    user_email: str | None = None
-    time_zone: str = "UTC"  # Jira interprets JQL dates in the user's time zone
-
-
-@dataclass
-class RawRecord:
-    """One tracker record with the requested fields, values normalised (see module docstring)."""
-
-    key: str
-    url: str
-    values: dict[str, Any]  # field id -> plain value
-    updated: datetime | None = None  # the tracker's own modification stamp, for watermarks
-    created: datetime | None = None  # the tracker's own creation stamp: `created` when the mapping has none
-    history: list[dict[str, Any]] = field(default_factory=list)  # changelog, when asked for
-    ours: bool = False
-    """The tracker shows that trackerbridge's own write was the record's last change (Jira: the
-    stamp property is as new as `updated`; Salesforce: LastModifiedById is the signed-in user)."""
-    stamp: datetime | None = None
-    """The person-activity time trackerbridge recorded on the record with its last write (Jira's
-    stamp property), if the tracker carries one; see `trackerbridge.activity`."""
-    # Requested fields the answer left out (hidden by a field configuration, not on the screen): absent is
-    # not empty, so the record is a data finding and is not written. `unreadable`: why none of it can be read.
-    absent: frozenset[str] = frozenset()
-    unreadable: str | None = None
-
-
 class Connector(ABC):
     """One configured tracker instance. Subclasses register through the `trackerbridge` plugin hook."""
 
     system: ClassVar[str]
-    recheck_synced: bool = False
-    """`apply` re-reads synced fields right before writing them and leaves a record a person changed
-    since the read (its FieldChange.before) as a failed outcome. Sync turns it on: its `before`
-    values are what it read; a caller with made-up `before` values leaves it off."""
+    overlap: ClassVar[timedelta] = timedelta(0)
+    """How far before the watermark an incremental read starts (`trackerbridge.cursor.Cursor`): what
+    the tracker's change filter may lose to its granularity or to clock skew. `pull` gets the start."""
 
     def __init__(self, connection: Connection) -> None:
         # every connector type is made from its Connection (sources.connect): the constructor is the plugin contract
@@ -174,9 +95,10 @@ class Connector(ABC):
         history: bool = False,
         clock: Callable[[], datetime] | None = None,
     ) -> Iterator[RawRecord]:
-        """Records in scope, changed at or after `since` if given, lazily, page by page. `clock`
-        says the trackers' current time when it is known (a live run, not `--as-of`): a connector
-        may then ask for changes relative to it."""
+        """Records in scope, changed at or after `since` if given (the start of the read: the cursor
+        has taken `overlap` off the watermark already), lazily, page by page. `clock` says the
+        trackers' current time when it is known (a live run, not `--as-of`): a connector may then ask
+        for changes relative to it."""
 
     def discovery(self) -> dict[str, Any]:
         """What connecting learned that rarely changes (server facts, the field catalog), as JSON.
@@ -208,11 +130,16 @@ class Connector(ABC):
         than "none" (a failed lookup, several accounts sharing the address)."""
         return getattr(self, "_people_why", {}).get(person.identity)
 
-    def apply(self, changes: Sequence[RecordChange], fields: Mapping[str, FieldInfo]) -> Iterator[Outcome]:
+    def apply(
+        self, changes: Sequence[RecordChange], fields: Mapping[str, FieldInfo], *, recheck_synced: bool = False
+    ) -> Iterator[Outcome]:
         """Write the changes, yielding one Outcome per RecordChange as it completes. A failed record
         never stops the others. Notes are posted at most once per marker: before posting, the
         connector looks for the marker on the record (a crashed run may already have posted it).
-        `fields` maps field id -> FieldInfo for every field a change names."""
+        `fields` maps field id -> FieldInfo for every field a change names. With `recheck_synced`,
+        synced fields are re-read right before they are written and a record a person changed since
+        the read (its FieldChange.before) is a failed outcome: sync asks for it, as its `before` values
+        are what it read; a caller with made-up `before` values does not."""
         raise NotImplementedError
 
     def close(self) -> None:  # noqa: B027 - optional hook

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, TextIO
 from trackerbridge.emitters.json import finding_record, ordered
 
 if TYPE_CHECKING:
-    from trackerbridge.audit import AuditResult
+    from trackerbridge.assessment import AuditResult
 
 COLUMNS = ("id", "code", "rule", "severity", "source", "key", "title", "message", "url", "waived_by")
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")

@@ -14,7 +14,7 @@ from trackerbridge.emitters.json import live_counts, ordered, severity, source_n
 from trackerbridge.health import Flag
 
 if TYPE_CHECKING:
-    from trackerbridge.audit import AuditResult
+    from trackerbridge.assessment import AuditResult
 
 COMMANDS = {"error": "error", "warning": "warning"}
 

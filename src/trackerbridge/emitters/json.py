@@ -48,7 +48,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from trackerbridge.health import Flag
 
 if TYPE_CHECKING:
-    from trackerbridge.audit import AuditResult
+    from trackerbridge.assessment import AuditResult
     from trackerbridge.rules.base import Finding
 
 SCHEMA = "trackerbridge.audit/v1"

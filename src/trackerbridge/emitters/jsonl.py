@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, TextIO
 from trackerbridge.emitters.json import dumps, finding_record, ordered
 
 if TYPE_CHECKING:
-    from trackerbridge.audit import AuditResult
+    from trackerbridge.assessment import AuditResult
 
 
 def emit(result: AuditResult, out: TextIO) -> None:

@@ -17,7 +17,7 @@ from trackerbridge.emitters.json import by_count, live_counts, severity, source_
 from trackerbridge.health import Flag
 
 if TYPE_CHECKING:
-    from trackerbridge.audit import AuditResult
+    from trackerbridge.assessment import AuditResult
     from trackerbridge.rules.base import Finding
 
 FLAG_ORDER = (Flag.RED, Flag.AMBER, Flag.GREEN)

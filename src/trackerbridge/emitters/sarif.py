@@ -18,7 +18,7 @@ import trackerbridge
 from trackerbridge.emitters.json import dumps, ordered, severity, text
 
 if TYPE_CHECKING:
-    from trackerbridge.audit import AuditResult
+    from trackerbridge.assessment import AuditResult
     from trackerbridge.rules.base import Finding, Rule
 
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"

@@ -30,7 +30,7 @@ from trackerbridge.emitters.json import by_count, live_counts, severity, source_
 from trackerbridge.health import Flag
 
 if TYPE_CHECKING:
-    from trackerbridge.audit import AuditResult
+    from trackerbridge.assessment import AuditResult
     from trackerbridge.rules.base import Finding
 
 DEFAULT_WIDTH = 120  # when the output is not a terminal

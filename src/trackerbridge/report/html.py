@@ -15,16 +15,14 @@ links are made only to http(s) URLs, percent-encoded first. The page has no <scr
 
 from __future__ import annotations
 
-import html
 import re
 from collections.abc import Sequence
 from typing import TextIO
-from urllib.parse import quote
 
 import trackerbridge
-from trackerbridge.emitters.table import clean
 from trackerbridge.report import slips as _slips
-from trackerbridge.report.model import Headline, Load, RecordRef, Report
+from trackerbridge.report.markup import chip, e, flag_chip, href, record_link
+from trackerbridge.report.model import Headline, Load, Report
 from trackerbridge.report.present import (
     FINDINGS_PER_RULE,
     FLAG_LABELS,
@@ -41,8 +39,6 @@ from trackerbridge.report.present import (
 )
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
-_URL_SAFE = ":/?#[]@!$&'()*+,;=-._~%"
-SYSTEM_LABELS = {"jira": "Jira", "salesforce": "Salesforce"}
 INK, MUTED, ACCENT, TRACK = "#1d2939", "#475467", "#1849a9", "#e4e7ec"
 RED, AMBER, GREEN = "#b42318", "#b54708", "#067647"
 
@@ -154,33 +150,6 @@ footer dd { margin: 0; }
 # Every table sits in a horizontally scrolling box: on a phone (400 px) a table keeps all its columns and
 # scrolls sideways instead of pushing its last columns off the page.
 _TABLE = re.compile(r"<table>(.*?)</table>", re.DOTALL)
-
-
-def e(value: object) -> str:
-    """Tracker text for HTML text or a quoted attribute: one line, no bidi overrides, fully escaped."""
-    return html.escape(clean(value), quote=True)
-
-
-def href(url: object) -> str | None:
-    """An http(s) URL, percent-encoded and escaped for an attribute; None for anything else (javascript:)."""
-    target = quote(clean(url), safe=_URL_SAFE)
-    return html.escape(target, quote=True) if re.match(r"https?://", target, re.IGNORECASE) else None
-
-
-def record_link(r: RecordRef, system: bool = False) -> str:
-    url = href(r.url)
-    label = f'<a href="{url}" rel="noopener noreferrer">{e(r.key)}</a>' if url else e(r.key)
-    if system and r.system:
-        label += f'<span class="sys">{e(SYSTEM_LABELS.get(r.system, r.system))}</span>'
-    return label
-
-
-def chip(label: str, kind: str) -> str:
-    return f'<span class="chip {kind}">{e(label)}</span>'
-
-
-def flag_chip(flag: str) -> str:
-    return chip(FLAG_LABELS.get(flag, flag), flag if flag in FLAG_LABELS else "plain")
 
 
 def _svg(width: int, height: int, label: str, body: str, css: str) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from trackerbridge.emitters import markdown as md
+from trackerbridge.report.markup import chip, e, record_link  # the page's own escaping and chips
 from trackerbridge.report.model import RecordRef, Report, SlipRow
 from trackerbridge.report.present import head, plural
 
@@ -87,8 +88,6 @@ def markdown_lines(report: Report) -> list[str]:
 
 
 def html_section(report: Report) -> str:
-    from trackerbridge.report.html import chip, e, record_link  # the page's own escaping and chips
-
     shown, rest = head(report.slips, SLIPS_SHOWN)
     rows = []
     for s in shown:

@@ -11,7 +11,12 @@ organisation (`report.model.headline_metrics`, restricted to the team), plus sli
 
 Status: a share is green from 95%, amber from 80%, else red; a count that should fall is green at 0, amber up to
 2, else red; a count with no direction ("active") has no status. Trends come from past syncs' per-team metrics
-(`team_metrics`, stored by `sync` under "teams"), one point per UTC day like the headline.
+(`metrics.team_metrics`, stored by `sync` under "teams"), one point per UTC day like the headline.
+
+That is the default. The project's `report.scorecard` (`config.models.ScorecardMeasure`) may choose which of these
+measures the page shows, in which order, under which label, as leading or lagging, and with which thresholds
+(`green` / `amber`: for a measure where up is better, green from `green`, amber from `amber`; where down is better,
+green up to `green`, amber up to `amber`). `sync` always stores every measure, so a changed scorecard keeps its trends.
 """
 
 from __future__ import annotations
@@ -23,7 +28,8 @@ from typing import TYPE_CHECKING, Any
 
 from trackerbridge.emitters.json import natural, text
 from trackerbridge.health import Flag
-from trackerbridge.model import Initiative, Size, Stage
+from trackerbridge.metrics import team_metrics
+from trackerbridge.model import Initiative, Stage
 from trackerbridge.report.model import (
     MAX_POINTS,
     Handoff,
@@ -39,7 +45,7 @@ from trackerbridge.report.model import (
 from trackerbridge.rules.builtin import tb104_stuck_in_decide
 
 if TYPE_CHECKING:
-    from trackerbridge.audit import AuditResult
+    from trackerbridge.assessment import AuditResult
 
 MAX_MEASURES = 10
 SCORECARD: tuple[tuple[Metric, str], ...] = (
@@ -62,6 +68,42 @@ SCORECARD: tuple[tuple[Metric, str], ...] = (
     (Metric("amber", "Amber", "count", "down", "active initiatives with health amber"), "lagging"),
 )
 assert len(SCORECARD) <= MAX_MEASURES  # the playbook's own rule (TB114) holds for trackerbridge's scorecard too
+CATALOG: dict[str, Metric] = {m.key: m for m, _ in SCORECARD}
+DEFAULT_KIND: dict[str, str] = {m.key: kind for m, kind in SCORECARD}
+
+
+def default_thresholds(metric: Metric) -> tuple[float, float] | None:
+    """(green, amber) of today's page: shares 95% / 80%, counts that should fall 0 / 2; none without a direction."""
+    if metric.better == "none":
+        return None
+    return (0.95, 0.8) if metric.kind == "share" else (0, 2)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One measure as the page shows it: a built-in measure under a label, leading or lagging, with thresholds."""
+
+    metric: Metric  # the built-in measure, relabelled and with `better` as configured
+    kind: str  # "leading" | "lagging"
+    thresholds: tuple[float, float] | None  # (green, amber); None: no status
+
+
+DEFAULT_SCORECARD: tuple[Entry, ...] = tuple(Entry(m, kind, default_thresholds(m)) for m, kind in SCORECARD)
+
+
+def scorecard(configured: Sequence[Any] | None) -> tuple[Entry, ...]:
+    """The page's measures from `report.scorecard` (already validated); None: the default ten."""
+    if configured is None:
+        return DEFAULT_SCORECARD
+    out = []
+    for c in configured:
+        base = CATALOG[c.measure]
+        better = c.better or base.better
+        metric = Metric(base.key, c.label or base.label, base.kind, better, base.help)
+        given = (c.green, c.amber) if c.green is not None and c.amber is not None else None
+        out.append(Entry(metric, c.kind or DEFAULT_KIND[base.key],
+                         given if given is not None else default_thresholds(metric)))
+    return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -69,6 +111,7 @@ class Measure:
     headline: Headline
     kind: str  # "leading" | "lagging"
     status: str  # "green" | "amber" | "red" | "none"
+    thresholds: tuple[float, float] | None = None  # (green, amber) the status was judged by
 
 
 @dataclass(frozen=True)
@@ -97,49 +140,19 @@ class TeamPage:
     decide_days: int  # TB104's limit
 
 
-def status(metric: Metric, value: Number) -> str:
-    if metric.better == "none":
+def status(metric: Metric, value: Number, thresholds: tuple[float, float] | None = None) -> str:
+    """green / amber / red against (green, amber), by the measure's direction; default: today's thresholds."""
+    limits = thresholds if thresholds is not None else default_thresholds(metric)
+    if limits is None or metric.better == "none":
         return "none"
-    if metric.kind == "share":
-        return "green" if value >= 0.95 else "amber" if value >= 0.8 else "red"
-    return "green" if value == 0 else "amber" if value <= 2 else "red"
-
-
-def _share(part: int, whole: int) -> float:
-    return round(part / whole, 4) if whole else 1.0
+    green, amber = limits
+    if metric.better == "up":
+        return "green" if value >= green else "amber" if value >= amber else "red"
+    return "green" if value <= green else "amber" if value <= amber else "red"
 
 
 def _entered(i: Initiative) -> datetime | None:
     return i.stage_entered or i.created
-
-
-def team_metrics(result: AuditResult) -> dict[str, dict[str, Number]]:
-    """Team -> the scorecard's values now; `sync` stores this under "teams" in each run's metrics."""
-    decide_days = int(_params(result, tb104_stuck_in_decide.RULE)["days"])
-    by_team: dict[str, list[Initiative]] = {}
-    for i in active_initiatives(result):
-        if i.team:
-            by_team.setdefault(text(i.team), []).append(i)
-    live = {code: {f.ref for f in result.live if f.code == code} for code in ("TB104", "TB105", "TB117")}
-    out = {}
-    for team, active in by_team.items():
-        major = [i for i in active if i.size is Size.MAJOR]
-        flags = [result.health[i.ref].flag if i.ref in result.health else Flag.GREEN for i in active]
-        pending = [i for i in active if i.stage is Stage.DECIDE and (e := _entered(i)) is not None
-                   and (result.now - e).days > decide_days]
-        out[team] = {
-            "active": len(active),
-            "share_owner": _share(sum(i.owner is not None for i in active), len(active)),
-            "share_end_date": _share(sum(i.end is not None for i in active), len(active)),
-            "share_integrator": _share(sum(i.integrator is not None for i in major), len(major)),
-            "pending_decisions": len(pending),
-            "stuck_in_decide": sum(i.ref in live["TB104"] for i in active),
-            "slips_without_reason": sum(i.ref in live["TB117"] for i in active),
-            "overdue": sum(i.ref in live["TB105"] for i in active),
-            "red": flags.count(Flag.RED),
-            "amber": flags.count(Flag.AMBER),
-        }
-    return out
 
 
 def _aware(moment: datetime) -> datetime:
@@ -161,8 +174,10 @@ def _series(team: str, key: str, value: Number, now: datetime,
 
 
 def team_pages(result: AuditResult, report: Report,
-               history: Sequence[tuple[datetime, Mapping[str, Any]]] = ()) -> tuple[TeamPage, ...]:
-    """One page per team with active initiatives, by team name. `history`: past runs' (time, metrics["teams"])."""
+               history: Sequence[tuple[datetime, Mapping[str, Any]]] = (),
+               measures: Sequence[Entry] = DEFAULT_SCORECARD) -> tuple[TeamPage, ...]:
+    """One page per team with active initiatives, by team name. `history`: past runs' (time, metrics["teams"]);
+    `measures`: the scorecard (`scorecard(project.config.report.scorecard)`)."""
     now = _aware(result.now)
     decide_days = int(_params(result, tb104_stuck_in_decide.RULE)["days"])
     figures = team_metrics(result)
@@ -170,10 +185,11 @@ def team_pages(result: AuditResult, report: Report,
     pages = []
     for team in sorted(figures, key=natural):
         active = [i for i in active_initiatives(result) if text(i.team or "") == team]
-        measures = tuple(
-            Measure(Headline(m, figures[team][m.key], _series(team, m.key, figures[team][m.key], now, history)),
-                    kind, status(m, figures[team][m.key]))
-            for m, kind in SCORECARD
+        shown = tuple(
+            Measure(Headline(m.metric, figures[team][m.metric.key],
+                             _series(team, m.metric.key, figures[team][m.metric.key], now, history)),
+                    m.kind, status(m.metric, figures[team][m.metric.key], m.thresholds), m.thresholds)
+            for m in measures
         )
         off = []
         for i in active:
@@ -192,7 +208,7 @@ def team_pages(result: AuditResult, report: Report,
             ours = [by_key.get((d.source, d.key)) for d in ho.deliveries]
             if any(d is not None and text(d.team or "") == team and d.active for d in ours):
                 handoffs.append(ho)
-        pages.append(TeamPage(team, now, measures, tuple(o for _, o in sorted(off, key=lambda x: x[0])),
+        pages.append(TeamPage(team, now, shown, tuple(o for _, o in sorted(off, key=lambda x: x[0])),
                               tuple(d for _, d in sorted(decisions, key=lambda x: x[0])), tuple(handoffs),
                               decide_days))
     return tuple(pages)

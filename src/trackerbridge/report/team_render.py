@@ -32,6 +32,11 @@ def _status_chip(status: str) -> str:
     return chip(STATUS_WORDS[status], status) if status in ("green", "amber", "red") else '<span class="muted">—</span>'
 
 
+def _kinds(page: TeamPage) -> str:
+    kinds = [m.kind for m in page.measures]
+    return ", ".join(f"{kinds.count(k)} {k}" for k in ("leading", "lagging") if k in kinds)
+
+
 def html_page(page: TeamPage, out: TextIO) -> None:
     day = f"{page.generated_at.day} {page.generated_at.strftime('%B %Y')}"
     rows = []
@@ -44,7 +49,7 @@ def html_page(page: TeamPage, out: TextIO) -> None:
                     f'<td>{e(change_text(h) + (f" ({judged})" if judged else ""))}</td>'
                     f'<td class="status">{_status_chip(m.status)}</td></tr>')
     score = ('<section aria-labelledby="h-score"><h2 id="h-score">Scorecard</h2>'
-             f'<p class="lede">{e(plural(len(page.measures), "measure"))}, leading and lagging; the trend is one '
+             f'<p class="lede">{e(plural(len(page.measures), "measure"))} ({e(_kinds(page))}); the trend is one '
              'point per day of past syncs.</p><table class="scorecard"><thead><tr><th>Measure</th>'
              '<th class="num">Now</th><th>Trend</th><th>Change</th><th>Status</th></tr></thead>'
              f'<tbody>{"".join(rows)}</tbody></table></section>')

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from trackerbridge.sandbox import jira_model as m
+import trackerbridge.sandbox.jira_model as m
 
 TEXT_LIMITS = {m.STRING: 255, m.TEXT: 32767}
 COMMENT_LIMIT = 32767

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from trackerbridge.sandbox import jira_model as m
+import trackerbridge.sandbox.jira_model as m
 
 
 def jira_datetime(value: datetime) -> str:
@@ -161,6 +161,13 @@ class JiraRenderer:
         }
 
     def links(self, issue: m.Issue) -> list[dict[str, Any]]:
+        """`fields.issuelinks` as Atlassian documents it ("Jira issue linking model",
+        https://developer.atlassian.com/cloud/jira/platform/issue-linking-model/, and Get issue in the REST v2
+        reference, https://developer.atlassian.com/cloud/jira/platform/rest/v2/api-group-issues/): each link once per
+        issue it joins, with `id`, `self`, `type` {id, name, inward, outward, self} and the *other* issue as
+        `outwardIssue` (this issue <outward> it: "DEL-1 delivers OPS-1") or `inwardIssue` (this issue <inward> it:
+        "OPS-1 is delivered by DEL-1"), carrying id, key, self and fields {summary, status, priority, issuetype}.
+        The search returns it when `fields` names `issuelinks` (or *all / *navigable)."""
         out = []
         for lk in self.data.links_of(issue.key):
             entry: dict[str, Any] = {

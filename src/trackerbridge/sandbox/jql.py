@@ -30,6 +30,7 @@ from trackerbridge.sandbox.jira_model import (
     ISSUE_TYPES,
     ISSUETYPE,
     LABELS,
+    LINK_TYPES,
     LINKS,
     NUMBER,
     OPTION,
@@ -387,7 +388,7 @@ _CATEGORY_CLAUSES = frozenset({"statuscategory", "category"})
 _UNSUPPORTED_CLAUSES = frozenset(
     {
         "issuefunction", "sprint", "fixversion", "affectedversion", "component", "parent", "comment",
-        "attachments", "filter", "savedfilter", "request", "issuelinktype", "watcher", "watchers",
+        "attachments", "filter", "savedfilter", "request", "watcher", "watchers",
         "voter", "votes", "worklogauthor", "worklogcomment", "worklogdate", "timespent",
         "originalestimate", "remainingestimate", "environment", "level", "lastviewed", "creator",
         "subtasks", "epic link", "parentepic", "parentproject", "labelscf",
@@ -595,6 +596,9 @@ class _Compiler:
         if low in _CATEGORY_CLAUSES:
             self._uses("status")
             return self.category_field(label)
+        if low == "issuelinktype":
+            self._uses("issuelinks")
+            return self.link_type_field(label)
         if low == "text":
             fids = tuple(f.id for f in data.fields.values() if f.kind in (STRING, TEXT) and f.searchable)
             self._uses(*fids)
@@ -651,6 +655,30 @@ class _Compiler:
             return rank.get(sid, 3) if sid else None
 
         return _Field(label, CATEGORY, _plain("status"), resolve, sort=sort)
+
+    def link_type_field(self, label: str) -> _Field:
+        """`issueLinkType`: issues with a link described so from their side ("delivers", "is delivered by"): the values
+        are the link types' inward and outward descriptions, which read from each issue as the issue linking model
+        explains (https://developer.atlassian.com/cloud/jira/platform/issue-linking-model/). =, !=, IN, NOT IN."""
+        data = self.data
+        descriptions = {d.casefold(): d for _, inward, outward in LINK_TYPES.values() for d in (inward, outward)}
+
+        def get(issue: Issue) -> frozenset[str] | None:
+            found = set()
+            for lk in data.links_of(issue.key):
+                _, inward, outward = LINK_TYPES[lk.type]
+                found.add((outward if lk.inward == issue.key else inward).casefold())
+            return frozenset(found) or None
+
+        def resolve(lit: _Lit) -> frozenset[Any]:
+            if lit.is_func:
+                self.function(lit, frozenset(), label)
+            text = lit.text.strip().casefold()
+            if text not in descriptions:
+                raise JqlError(f"The value '{lit.text}' does not exist for the field '{label}'.")
+            return frozenset({text})
+
+        return _Field(label, CATEGORY, get, resolve, multi=True)
 
     def stored_field(self, label: str, fd: FieldDef) -> _Field:
         builders: dict[str, Callable[[str, FieldDef], _Field]] = {

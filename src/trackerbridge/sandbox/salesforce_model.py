@@ -46,6 +46,7 @@ class SField:
     picklist: tuple[str, ...] = ()
     reference_to: tuple[str, ...] = ()
     relationship_name: str | None = None
+    track_history: bool = False  # Setup, Field History Tracking: changes become history rows (salesforce_history)
 
     @property
     def custom(self) -> bool:
@@ -61,6 +62,7 @@ class SField:
             CURRENCY: "xsd:double",
             DOUBLE: "xsd:double",
             PERCENT: "xsd:double",
+            "anyType": "xsd:anyType",
         }.get(self.type, "xsd:string")
         return {
             "name": self.name,
