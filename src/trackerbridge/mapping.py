@@ -7,7 +7,7 @@ Problems are collected, each with the YAML path it concerns, so the loader can p
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -51,7 +51,7 @@ class CompiledMapping:
     system: str
     attributes: list[Resolved]
     extra: list[Resolved]
-    links: list[tuple[str, FieldInfo]]
+    links: Sequence[tuple[str, FieldInfo]]
     write_fields: dict[str, FieldInfo]  # role ("health", "reasons") -> field
     spec: MappingFile
     problems: list[Problem] = field(default_factory=list)
@@ -218,7 +218,7 @@ def compile_mapping(
     for role, ref in (("health", wb.health_field), ("reasons", wb.reasons_field), ("activity", wb.activity_field)):
         if ref is None:
             continue
-        path = ("write_back", f"{role}_field")
+        path: tuple[str | int, ...] = ("write_back", f"{role}_field")
         fi = _find(catalog, ref, path, problems)
         if fi is None:
             continue

@@ -237,7 +237,7 @@ class CountingRetry(Retry):
         # (An empty allowed_methods would mean "every method" to urllib3, hence this override.)
         return self.resend and super()._is_method_retryable(method)
 
-    def increment(  # type: ignore[override]
+    def increment(
         self,
         method: str | None = None,
         url: str | None = None,

@@ -256,16 +256,16 @@ class _Planner(_People):
             targets[t] = [*slots, (None, unowned)]
         # should the ok teams overflow (they do not at the default shares), the overloaded take it
         for k in range(overflow):
-            person = overloaded[k % len(overloaded)] if overloaded else None
-            targets[person.team if person else over_teams[0]].append((person, 1))
+            spare = overloaded[k % len(overloaded)] if overloaded else None
+            targets[spare.team if spare else over_teams[0]].append((spare, 1))
         it = iter(ops)
         for t in [*over_teams, *ok_teams]:
-            for person, count in targets[t]:
+            for owner, count in targets[t]:
                 for _ in range(count):
                     p = next(it, None)
                     if p is None:
                         break
-                    p.assignee, p.team = person, t
+                    p.assignee, p.team = owner, t
         self.overloaded = overloaded
         self.over_teams = over_teams
 

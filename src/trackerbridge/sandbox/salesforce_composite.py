@@ -110,7 +110,7 @@ class SalesforceComposite(SalesforceSaving):
             )
         answers: dict[str, Any] = {}  # referenceId -> its answer's body, for @{ref.path}
         results: list[dict[str, Any]] = []
-        journal: list[Callable[[], None]] | None = [] if all_or_none else None
+        journal: list[Callable[[], object]] | None = [] if all_or_none else None
         outer, self._journal = self._journal, journal
         failed = False
         try:

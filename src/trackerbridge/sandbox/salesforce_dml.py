@@ -245,7 +245,7 @@ class SalesforceDml(SalesforceSaving):
                     self._prepare(t, self._fields_of(item), text, creating=creating)
         except _ParseError as exc:
             return _error(400, "JSON_PARSER_ERROR", str(exc))
-        undo: list[Callable[[], None]] = []
+        undo: list[Callable[[], object]] = []
         results: list[dict[str, Any]] = []
         seen: set[str] = set()
         for item in records:
@@ -282,7 +282,7 @@ class SalesforceDml(SalesforceSaving):
         *,
         creating: bool,
         seen: set[str],
-        undo: list[Callable[[], None]],
+        undo: list[Callable[[], object]],
     ) -> str | list[DmlError]:
         """Save one collection record: its id, or its errors."""
         t = self._collection_type(item)

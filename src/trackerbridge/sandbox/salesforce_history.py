@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from .salesforce_model import (
@@ -106,15 +107,15 @@ def _row(data: SalesforceData, parent: SObjectType, record_id: str, field: str, 
 
 
 def _store(data: SalesforceData, rows: list[tuple[str, dict[str, Any]]],
-           journal: list[Callable[[], None]] | None) -> None:
+           journal: list[Callable[[], object]] | None) -> None:
     for name, row in rows:
         data.records.setdefault(name, {})[row["Id"]] = row
         if journal is not None:  # a composite that rolls back takes its history with it
-            journal.append(lambda name=name, rid=row["Id"]: data.records[name].pop(rid, None))
+            journal.append(partial(data.records[name].pop, row["Id"], None))
 
 
 def record_created(data: SalesforceData, parent: SObjectType, record: dict[str, Any],
-                   journal: list[Callable[[], None]] | None = None) -> None:
+                   journal: list[Callable[[], object]] | None = None) -> None:
     """Salesforce's "created" row, when the object tracks any field."""
     if history_names(parent.name)[0] in data.types and any(f.track_history for f in parent.fields.values()):
         _store(data, [_row(data, parent, record["Id"], "created", None, None, None, record["CreatedDate"],
@@ -122,7 +123,7 @@ def record_created(data: SalesforceData, parent: SObjectType, record: dict[str, 
 
 
 def record_changes(data: SalesforceData, parent: SObjectType, record: dict[str, Any], before: dict[str, Any],
-                   journal: list[Callable[[], None]] | None = None) -> None:
+                   journal: list[Callable[[], object]] | None = None) -> None:
     """A row per tracked field whose value differs between `before` and the saved `record`."""
     if history_names(parent.name)[0] not in data.types:
         return

@@ -51,7 +51,7 @@ class SalesforcePlumbing:
     _cursor_serial: int
     _last_stamp: datetime | None
     _caller: str
-    _journal: list[Callable[[], None]] | None
+    _journal: list[Callable[[], object]] | None
     router: Router
 
     # --- plumbing -----------------------------------------------------------------------------

@@ -307,7 +307,12 @@ class SalesforceSaving(SalesforcePlumbing):
     def _update(self, t: SObjectType, record: dict[str, Any], values: dict[str, Any]) -> None:
         before = dict(record)
         if self._journal is not None:
-            self._journal.append(lambda: (record.clear(), record.update(before)))
+
+            def restore() -> None:
+                record.clear()
+                record.update(before)
+
+            self._journal.append(restore)
         record.update(values)
         self._derive(t, record)
         self._touch(record)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import threading
 from collections import Counter, deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from datetime import datetime, timedelta, timezone
 from functools import partial
 from typing import Any
@@ -188,7 +188,7 @@ class JiraConnector(JiraWriter, JiraDiscovery):
 
     # --- searching ----------------------------------------------------------------------------
 
-    def _search(self, jql: str, ids: list[str], expand: str | None) -> Iterator[dict[str, Any]]:
+    def _search(self, jql: str, ids: list[str], expand: str | None) -> Generator[dict[str, Any], None, None]:
         if self.flavor == "cloud":
             return self._cloud_issues(jql, ids, expand)
         return self._dc_issues(jql, ids, expand)
@@ -214,7 +214,7 @@ class JiraConnector(JiraWriter, JiraDiscovery):
             yield first
             yield from pages
 
-    def _cloud_issues(self, jql: str, ids: list[str], expand: str | None) -> Iterator[dict[str, Any]]:
+    def _cloud_issues(self, jql: str, ids: list[str], expand: str | None) -> Generator[dict[str, Any], None, None]:
         """Enhanced search (`search/jql`): follow nextPageToken until the last page."""
         client = self._connect()
         post = len(quote(jql)) > POST_ABOVE
@@ -255,7 +255,7 @@ class JiraConnector(JiraWriter, JiraDiscovery):
             if token == page_token:
                 raise ConnectorError(f"jira {self.name!r}: the search returned the same page token twice; run again")
 
-    def _dc_issues(self, jql: str, ids: list[str], expand: str | None) -> Iterator[dict[str, Any]]:
+    def _dc_issues(self, jql: str, ids: list[str], expand: str | None) -> Generator[dict[str, Any], None, None]:
         """Offset search (`search`) with `startAt` / `total`, paged by the server's own `maxResults`.
 
         Each page after the first starts on the last record already read. If that record is not

@@ -64,7 +64,8 @@ def entries(rows: Iterable[dict[str, Any]], sobject: str,
         at, owner = row.get("CreatedDate"), row.get(parent)
         if not isinstance(at, str) or not isinstance(owner, str):
             continue
-        by = row.get("CreatedBy") if isinstance(row.get("CreatedBy"), dict) else {}
+        by = row.get("CreatedBy")
+        by = by if isinstance(by, dict) else {}
         author = Person(email=by.get("Email") or None, name=by.get("Name") or None,
                         ref=_text(row.get("CreatedById")))
         old, new = row.get("OldValue"), row.get("NewValue")

@@ -276,7 +276,7 @@ class SalesforceQuery(SalesforceClient):
                     continue  # same second as the watermark, but earlier
                 yield record
         except SalesforceError as exc:
-            codes = (
+            codes: set[Any] = (
                 {e.get("errorCode") for e in exc.content if isinstance(e, dict)}
                 if isinstance(exc.content, list)
                 else set()
