@@ -28,6 +28,8 @@ from trackerbridge.sync import Log, SyncResult, run_sync
 class ConflictError(Exception):
     """No such conflict, or a resolution trackerbridge may not write (exit 2)."""
 
+    exit_code = 2
+
 
 @dataclass(frozen=True)
 class Side:

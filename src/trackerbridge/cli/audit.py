@@ -14,11 +14,13 @@ import click
 from trackerbridge.cli import main
 from trackerbridge.cli.common import (
     EXIT_CONFIG,
-    EXIT_FINDINGS,
-    EXIT_OK,
+    FAIL_ON,
     check_output,
     destination,
+    exit_for,
     fail,
+    format_for,
+    output_options,
     parse_moment,
     progress_bar,
     project_environment,
@@ -29,29 +31,19 @@ if TYPE_CHECKING:
     from trackerbridge.audit import AuditResult
     from trackerbridge.config.project import Project
 
-FAIL_ON = {"red": 2, "amber": 1, "never": 99}  # the flag rank at which the audit exits 1
+__all__ = ["FAIL_ON", "SUFFIXES", "audit_command", "exit_code", "render_audit", "rules_command"]
 SUFFIXES = {".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".md": "markdown",
             ".markdown": "markdown", ".sarif": "sarif", ".txt": "table"}  # --output's suffix, without --format
 
 
 @main.command("audit")
 @click.argument("connectors", nargs=-1)
-@click.option(
-    "--format",
-    "fmt",
-    default=None,
-    metavar="FORMAT",
-    help="table, json, jsonl, csv, markdown, github or sarif (default: from --output's suffix, .json .jsonl .csv "
-    ".md .sarif .txt; else table on a terminal, json off one).",
+@output_options(
+    format_help="table, json, jsonl, csv, markdown, github or sarif (default: from --output's suffix, .json .jsonl "
+    ".csv .md .sarif .txt; else table on a terminal, json off one).",
+    fail_on="red",
+    output_help="Write here, not stdout.",
 )
-@click.option(
-    "--fail-on",
-    type=click.Choice(list(FAIL_ON)),
-    default="red",
-    show_default=True,
-    help="Exit 1 when any initiative is at least this unhealthy.",
-)
-@click.option("--output", "-o", type=click.Path(path_type=Path), help="Write here, not stdout.")
 @click.option("--as-of", metavar="TIME", help="Evaluate as of this time (ISO; default now). Reproduces past audits.")
 @project_options
 def audit_command(
@@ -83,31 +75,15 @@ def render_audit(
     output: Path | None = None,
 ) -> None:
     from trackerbridge.audit import run_audit
-    from trackerbridge.config.errors import ConfigError
-    from trackerbridge.connectors.base import ConnectorError
-    from trackerbridge.plugins import PluginError, audit_formats
+    from trackerbridge.plugins import audit_formats
 
-    try:
-        formats = audit_formats()
-    except PluginError as exc:
-        fail(str(exc), EXIT_CONFIG)
-    stream = sys.stdout
-    if fmt is None and output is not None:
-        fmt = SUFFIXES.get(output.suffix.lower())
-        if fmt is None:
-            fail(f"cannot tell the format from {output.name!r}: give --format, or a suffix "
-                 f"({', '.join(SUFFIXES)})", EXIT_CONFIG)
-    fmt = fmt or ("table" if output is None and stream.isatty() else "json")
+    formats = audit_formats()
+    fmt = format_for(fmt, output, SUFFIXES, terminal="table", otherwise="json")
     if fmt not in formats:
         fail(f"unknown format {fmt!r}; choose one of {', '.join(formats)}", EXIT_CONFIG)
     check_output(output)
-    try:
-        with progress_bar() as progress:
-            result = run_audit(project, names, now, env, progress)
-    except (ConfigError, PluginError) as exc:
-        fail(str(exc), EXIT_CONFIG)
-    except ConnectorError as exc:
-        fail(str(exc), exc.exit_code)
+    with progress_bar() as progress:
+        result = run_audit(project, names, now, env, progress)
     with destination(output) as out:
         if fmt == "table":
             from trackerbridge.emitters.table import emit_table
@@ -121,20 +97,16 @@ def render_audit(
 
 
 def exit_code(result: AuditResult, fail_on: str) -> int:
-    return EXIT_FINDINGS if result.worst().rank >= FAIL_ON[fail_on] else EXIT_OK
+    return exit_for(result.worst().rank, fail_on)
 
 
 @main.command("rules")
 @click.argument("rule", required=False)
 def rules_command(rule: str | None) -> None:
     """List the convention rules, or explain one (by code like TB105 or by name)."""
-    from trackerbridge.plugins import PluginError
     from trackerbridge.rules.registry import find_rule, load_rules
 
-    try:
-        rules = load_rules()
-    except PluginError as exc:
-        fail(str(exc), EXIT_CONFIG)
+    rules = load_rules()
     if rule is None:
         for r in rules.values():
             click.echo(f"{r.code}  {r.name:<36} {r.severity.value:<8} {r.summary}")

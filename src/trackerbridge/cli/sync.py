@@ -15,15 +15,12 @@ from typing import Any
 import click
 
 from trackerbridge.cli import main
-from trackerbridge.cli.audit import FAIL_ON
 from trackerbridge.cli.common import (
-    EXIT_CONFIG,
     EXIT_CONNECTOR,
-    EXIT_FINDINGS,
-    EXIT_LOCKED,
-    EXIT_OK,
     EXIT_WRITES_FAILED,
+    exit_for,
     fail,
+    output_options,
     parse_moment,
     project_environment,
     project_options,
@@ -52,13 +49,7 @@ class Logger:
 @click.option("--dry-run", is_flag=True, help="Print the exact change set and write nothing.")
 @click.option("--connector", "-c", "connectors", multiple=True, metavar="NAME", help="Only these connectors.")
 @click.option("--full", is_flag=True, help="Ignore watermarks: read every record in scope.")
-@click.option(
-    "--fail-on",
-    type=click.Choice(list(FAIL_ON)),
-    default="never",
-    show_default=True,
-    help="Also exit 1 when any initiative is at least this unhealthy.",
-)
+@output_options(fail_on="never", fail_on_help="Also exit 1 when any initiative is at least this unhealthy.")
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--as-of", metavar="TIME", help="Evaluate as of this time (ISO; default now).")
 @project_options
@@ -94,12 +85,9 @@ def _sync(
 ) -> None:
     from sqlalchemy.exc import SQLAlchemyError
 
-    from trackerbridge.config.errors import ConfigError
-    from trackerbridge.connectors.base import ConnectorError
-    from trackerbridge.plugins import PluginError
     from trackerbridge.redact import mask_text
-    from trackerbridge.state.lock import Locked, LockUnusable, lock_path_for, run_lock
-    from trackerbridge.state.store import EXIT_STORE_FAILED, StateStore, StateStoreError
+    from trackerbridge.state.lock import lock_path_for, run_lock
+    from trackerbridge.state.store import EXIT_STORE_FAILED, StateStore
     from trackerbridge.sync import run_sync
 
     now = parse_moment(as_of, "time") or datetime.now(timezone.utc)
@@ -132,14 +120,7 @@ def _sync(
                 )
                 if not dry_run:
                     _prune_if_due(store, now, project.config.state.retention_days, log)
-        except Locked as exc:
-            fail(str(exc), EXIT_LOCKED)
-        except (ConfigError, PluginError) as exc:
-            fail(str(exc), EXIT_CONFIG)
-        except ConnectorError as exc:
-            fail(str(exc), exc.exit_code)
-        except (StateStoreError, LockUnusable) as exc:
-            fail(str(exc), exc.exit_code)
+        # Locked, configuration, connector and store errors carry their exit code: `main` prints them.
         except SQLAlchemyError as exc:  # one the store did not classify: still a message, never a traceback
             reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
             fail(f"the state store failed during the run: {mask_text(reason)[:300]}", EXIT_STORE_FAILED)
@@ -183,7 +164,7 @@ def _sync(
         sys.exit(EXIT_CONNECTOR)
     if result.failed:
         sys.exit(EXIT_WRITES_FAILED)
-    sys.exit(EXIT_FINDINGS if result.audit.worst().rank >= FAIL_ON[fail_on] else EXIT_OK)
+    sys.exit(exit_for(result.audit.worst().rank, fail_on))
 
 
 @contextmanager
