@@ -21,11 +21,15 @@ class ExitOnError(click.Group):
     `exit_code` (ConfigError 2, ConnectorError 3, Locked 75, the state store's 2/3/5/6, ...): the
     message goes to stderr as one line and the process exits with that code, never a traceback.
     Click's own exceptions (usage errors, --help, Abort) and exceptions without an `exit_code` pass
-    through unchanged. Subcommands and subgroups all run inside this `invoke`."""
+    through unchanged. Subcommands and subgroups all run inside this `invoke`, which also shows the
+    rules' warnings once each (`common.shown_warnings`)."""
 
     def invoke(self, ctx: click.Context) -> Any:
+        from trackerbridge.cli.common import shown_warnings
+
         try:
-            return super().invoke(ctx)
+            with shown_warnings():
+                return super().invoke(ctx)
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
         except Exception as exc:

@@ -104,20 +104,30 @@ def exit_code(result: AuditResult, fail_on: str) -> int:
 @click.argument("rule", required=False)
 def rules_command(rule: str | None) -> None:
     """List the convention rules, or explain one (by code like TB105 or by name)."""
-    from trackerbridge.rules.registry import find_rule, load_rules
+    from trackerbridge.rules.base import Status
+    from trackerbridge.rules.engine import RULE_CRASHED
+    from trackerbridge.rules.registry import load_rules, resolve
 
     rules = load_rules()
     if rule is None:
         for r in rules.values():
-            click.echo(f"{r.code}  {r.name:<36} {r.severity.value:<8} {r.summary}")
+            status = "" if r.status is Status.STABLE else f" [{r.status.value}]"
+            click.echo(f"{r.code}  {r.name:<36} {r.severity.value:<8} {r.summary}{status}")
         return
-    found = find_rule(rules, rule)
+    found, old = resolve({RULE_CRASHED.code: RULE_CRASHED, **rules}, rule)
     if found is None:
         from trackerbridge.config.errors import suggest
 
         hint = suggest(rule.upper(), list(rules), "codes") or ""
         fail(f"no rule {rule!r}. {hint}".strip(), EXIT_CONFIG)
-    click.echo(f"{found.code} {found.name} ({found.severity.value})")
+    if old is not None:
+        click.echo(f"{old} is now {found.code} ({found.name})\n")
+    status = "" if found.status is Status.STABLE else f", {found.status.value}"
+    click.echo(f"{found.code} {found.name} ({found.severity.value}{status})")
+    if found.replacement:
+        replacement = rules.get(found.replacement)
+        named = f" ({replacement.name})" if replacement is not None else ""
+        click.echo(f"Replaced by {found.replacement}{named}.")
     click.echo(f"\n{found.summary}\n")
     click.echo(f"What: {found.what}")
     click.echo(f"Why:  {found.why}")
@@ -127,3 +137,7 @@ def rules_command(rule: str | None) -> None:
         for name, param in found.params.items():
             click.echo(f"  {name} = {param.default!r}  {param.help}")
     click.echo(f"\nApplies to: {', '.join(found.systems)} records ({found.scope} rule)")
+    if found.redirects:
+        click.echo(f"Formerly:   {', '.join(found.redirects)}")
+    if found.url:
+        click.echo(f"Docs:       {found.url}")

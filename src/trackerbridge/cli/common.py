@@ -27,6 +27,51 @@ def fail(message: str, code: int) -> NoReturn:
     sys.exit(code)
 
 
+_warning_sinks: list[Callable[[str], None]] = []
+
+
+@contextmanager
+def shown_warnings() -> Iterator[None]:
+    """Warnings about the rules (`RuleWarning`: a deprecated rule, a redirected code) reach the user once
+    per command, as `warning: ...` on stderr (or through `warnings_to`'s sink); other warnings as Python
+    shows them."""
+    import warnings
+
+    from trackerbridge.rules.base import RuleWarning
+
+    seen: set[str] = set()
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", RuleWarning)  # the once-per-run is ours: a test process runs many
+        original = warnings.showwarning
+
+        def show(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                 file: TextIO | None = None, line: str | None = None) -> None:
+            if not issubclass(category, RuleWarning):
+                original(message, category, filename, lineno, file, line)
+                return
+            text = str(message)
+            if text in seen:
+                return
+            seen.add(text)
+            if _warning_sinks:
+                _warning_sinks[-1](text)
+            else:
+                click.echo(f"warning: {text}", err=True)
+
+        warnings.showwarning = show
+        yield
+
+
+@contextmanager
+def warnings_to(sink: Callable[[str], None]) -> Iterator[None]:
+    """Send the rules' warnings to `sink` (sync's logger: a JSON event with --log-format json)."""
+    _warning_sinks.append(sink)
+    try:
+        yield
+    finally:
+        _warning_sinks.pop()
+
+
 def parse_moment(value: str | None, what: str = "date") -> datetime | None:
     """ISO dates or times from the command line; naive ones are UTC."""
     if value is None:

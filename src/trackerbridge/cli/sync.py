@@ -25,6 +25,7 @@ from trackerbridge.cli.common import (
     project_environment,
     project_options,
     state_url,
+    warnings_to,
 )
 
 
@@ -97,7 +98,8 @@ def _sync(
     clock = None if as_of else lambda: datetime.now(timezone.utc)
     log = Logger(log_format)
     started = time.monotonic()
-    with project_environment(project_dir, sandbox_flavor) as (project, env):
+    with project_environment(project_dir, sandbox_flavor) as (project, env), \
+            warnings_to(lambda text: log("warning", message=text)):
         url = state_url(project.root, project.config.state.url)
         lock_file = lock_path_for(url, project.root / ".trackerbridge")
         try:
@@ -154,6 +156,7 @@ def _sync(
         deleted=len(result.deleted),
         conflicts=len(result.plan.conflicts),
         held=len(result.plan.held),
+        rule_crashed=len(result.crashed),
         api_calls=sum(result.api_calls.values()),
         seconds=round(time.monotonic() - started, 2),
         stopped=result.stopped,
@@ -213,6 +216,8 @@ def closing_sentence(result: Any) -> str:
         head = f"wrote health to {_count(result.written, 'record')}: {health}"
         if result.failed:
             head += f"; {_count(len(result.failed), 'write')} failed"
+    if result.crashed:  # a rule raised: those records' health is incomplete, so nothing was written to them
+        conflicts += f"; {_count(len(result.crashed), 'record')} held: a rule crashed (see rule-crashed)"
     tail = f"; stopped early: {result.stopped}" if result.stopped else ""
     return f"{head}; {conflicts}; {api}{tail}"
 
