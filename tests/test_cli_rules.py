@@ -158,3 +158,52 @@ def test_a_deprecated_rule_warns_once_on_stderr(sb: Sandbox, project: Path, extr
     warning = "warning: TB902 (old-check) is deprecated and will be removed; ignore it in trackerbridge.yaml"
     assert result.stderr.count(warning) == 1
     json.loads(result.stdout)  # stdout stays the document
+
+
+def audit_codes(sb: Sandbox, project: Path, *args: str) -> set[str]:
+    result = CliRunner().invoke(main, ["audit", "--project", str(project), "--as-of", sb.clock.now().isoformat(),
+                                       "--format", "jsonl", "--fail-on", "never", *args], env=sb.info.as_env())
+    assert result.exit_code == 0, result.stderr
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    return {row["code"] for row in rows if row.get("code")}
+
+
+def test_audit_select_and_ignore_take_codes_prefixes_and_names(sb: Sandbox, project: Path) -> None:
+    everything = audit_codes(sb, project)
+    assert {"TB101", "TB102", "TB105"} <= everything
+    assert audit_codes(sb, project, "--select", "owner-missing,TB102") == {"TB101", "TB102"}
+    assert audit_codes(sb, project, "--select", "TB10", "--ignore", "past-end-date") == {
+        c for c in everything if c.startswith("TB10") and c != "TB105"}
+
+
+def test_audit_preview_rules_need_exact_selection_or_preview(
+    sb: Sandbox, project: Path, extra_rules: list[Rule]
+) -> None:
+    def shout(initiative: Initiative, ctx: Context) -> list[Hit]:
+        return [Hit(initiative, "previewed")]
+
+    extra_rules.append(plain("TB901", "new-check", status=Status.PREVIEW, check=shout))
+    assert "TB901" not in audit_codes(sb, project)
+    assert "TB901" in audit_codes(sb, project, "--preview")
+    assert audit_codes(sb, project, "--select", "new-check") == {"TB901"}
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--select", "owner-mising"], "--select: 'owner-mising' matches no rule"),
+    (["--ignore", "TB1,nope"], "--ignore: 'nope' matches no rule"),
+])
+def test_audit_an_unknown_rule_on_the_command_line_is_exit_2_naming_the_option(
+    project: Path, args: list[str], message: str
+) -> None:
+    result = CliRunner().invoke(main, ["audit", "--project", str(project), *args])
+    assert result.exit_code == 2 and message in result.stderr and "Traceback" not in result.output
+    if "owner-mising" in message:
+        assert "did you mean 'owner-missing'?" in result.stderr
+
+
+def test_audit_selecting_a_removed_rule_names_its_replacement(project: Path, extra_rules: list[Rule]) -> None:
+    extra_rules += [plain("TB903", "better-check"), plain("TB904", "gone-check", status=Status.REMOVED,
+                                                           replacement="TB903")]
+    result = CliRunner().invoke(main, ["audit", "--project", str(project), "--select", "gone-check"])
+    assert result.exit_code == 2
+    assert "--select: TB904 (gone-check) was removed" in result.stderr and "use TB903 instead" in result.stderr

@@ -45,6 +45,11 @@ SUFFIXES = {".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv
     output_help="Write here, not stdout.",
 )
 @click.option("--as-of", metavar="TIME", help="Evaluate as of this time (ISO; default now). Reproduces past audits.")
+@click.option("--select", "select", multiple=True, metavar="RULES",
+              help="Only these rules: codes, prefixes or names, comma-separated or repeated (instead of rules.select).")
+@click.option("--ignore", "ignore", multiple=True, metavar="RULES",
+              help="Leave these rules out too: codes, prefixes or names (added to rules.ignore).")
+@click.option("--preview", is_flag=True, help="Also run preview rules that the selection picks by prefix.")
 @project_options
 def audit_command(
     connectors: tuple[str, ...],
@@ -52,6 +57,9 @@ def audit_command(
     fail_on: str,
     output: Path | None,
     as_of: str | None,
+    select: tuple[str, ...],
+    ignore: tuple[str, ...],
+    preview: bool,
     project_dir: Path,
     sandbox_flavor: str | None,
 ) -> None:
@@ -60,8 +68,12 @@ def audit_command(
     Exit codes: 0 clean, 1 findings at or above --fail-on, 2 usage or configuration error,
     3 a tracker could not be read.
     """
+    from trackerbridge.rules.registry import load_rules
+    from trackerbridge.rules.settings import command_line_rules
+
     now = parse_moment(as_of, "time") or datetime.now(timezone.utc)
     with project_environment(project_dir, sandbox_flavor) as (project, env):
+        project = command_line_rules(project, load_rules(), select=select, ignore=ignore, preview=preview)
         render_audit(project, list(connectors), now, env, fmt, fail_on, output)
 
 

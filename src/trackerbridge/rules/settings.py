@@ -9,7 +9,7 @@ that names its replacement; a deprecated rule that will run warns."""
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from trackerbridge.config.errors import ConfigError, ConfigErrors, did_you_mean
 from trackerbridge.config.project import Project
@@ -123,3 +123,50 @@ def health_policy(project: Project) -> HealthPolicy:
 def _hint(value: str, rules: Mapping[str, Rule]) -> str | None:
     suggestion = did_you_mean(value.upper(), list(rules)) or did_you_mean(value, [r.name for r in rules.values()])
     return f"did you mean {suggestion!r}?" if suggestion else "see `trackerbridge rules`"
+
+
+def command_line_rules(
+    project: Project, rules: Mapping[str, Rule], *, select: Sequence[str] = (), ignore: Sequence[str] = (),
+    preview: bool = False,
+) -> Project:
+    """The project as if trackerbridge.yaml said `--select` (instead of rules.select), `--ignore` (added to
+    rules.ignore) and `--preview`. Values are codes, prefixes or names, comma-separated or repeated; an
+    unknown or removed one is a ConfigError naming the option, a redirected one warns and means the new code.
+    The project itself is not changed."""
+    import copy
+
+    errors: list[ConfigError] = []
+
+    def codes(values: Sequence[str], option: str) -> list[str]:
+        out = []
+        for value in (v.strip() for chunk in values for v in chunk.split(",")):
+            if not value:
+                continue
+            rule, old = resolve(rules, value)
+            if rule is None:
+                if any(code.startswith(value.upper()) for code in rules):
+                    out.append(value.upper())
+                else:
+                    errors.append(ConfigError(f"{option}: {value!r} matches no rule", hint=_hint(value, rules)))
+                continue
+            if old is not None:
+                warnings.warn(RuleWarning(f"{old!r} is now {rule.code} ({rule.name}): write {rule.code}"), stacklevel=3)
+            if rule.status is Status.REMOVED and option == "--select":
+                instead = f"use {rule.replacement} instead" if rule.replacement else "leave it out"
+                errors.append(ConfigError(f"{option}: {rule.code} ({rule.name}) was removed", hint=instead))
+                continue
+            out.append(rule.code)
+        return out
+
+    chosen, left_out = codes(select, "--select"), codes(ignore, "--ignore")
+    if errors:
+        raise ConfigErrors(errors)
+    if not (chosen or left_out or preview):
+        return project
+    cfg = project.config.rules
+    update: dict[str, object] = {"ignore": [*cfg.ignore, *left_out], "preview": cfg.preview or preview}
+    if chosen:
+        update["select"] = chosen
+    changed = copy.copy(project)
+    changed.config = project.config.model_copy(update={"rules": cfg.model_copy(update=update)})
+    return changed
