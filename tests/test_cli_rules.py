@@ -207,3 +207,12 @@ def test_audit_selecting_a_removed_rule_names_its_replacement(project: Path, ext
     result = CliRunner().invoke(main, ["audit", "--project", str(project), "--select", "gone-check"])
     assert result.exit_code == 2
     assert "--select: TB904 (gone-check) was removed" in result.stderr and "use TB903 instead" in result.stderr
+
+
+def test_a_parameter_a_rule_cannot_use_is_exit_2_naming_the_key(sb: Sandbox, project: Path) -> None:
+    config = project / "trackerbridge.yaml"
+    config.write_text(config.read_text().replace("  params:\n", "  params:\n    TB105: {timezone: Mars/Olympus}\n", 1))
+    result = CliRunner().invoke(main, ["audit", "--project", str(project), "--as-of", sb.clock.now().isoformat()],
+                                env=sb.info.as_env())
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert result.stderr.startswith("rules.params.TB105: unknown time zone 'Mars/Olympus'")

@@ -544,3 +544,11 @@ def test_preview_in_the_config_runs_preview_rules(project: object) -> None:
     on = settings_for(project, "  select: [TB]\n  ignore: [TB902]\n  preview: true\n", found)
     assert "TB901" not in [r.code for r in active_rules(found, off)]  # type: ignore[arg-type]
     assert "TB901" in [r.code for r in active_rules(found, on)]  # type: ignore[arg-type]
+
+
+def test_a_bad_parameter_value_is_a_configuration_error_not_a_crash() -> None:
+    from trackerbridge.rules.base import ParamError
+
+    with pytest.raises(ParamError, match=r"^rules\.params\.TB105: unknown time zone 'Mars/Olympus'") as caught:
+        run("TB105", [make(end=days_ago(30).date())], params={"timezone": "Mars/Olympus"})
+    assert caught.value.exit_code == 2

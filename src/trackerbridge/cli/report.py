@@ -80,8 +80,8 @@ def report_command(
             fail("--by team writes one page per team: give --output DIR (a directory)", EXIT_CONFIG)
     elif output is not None and output.is_dir():
         fail(f"--output {output} is a directory: give a file (or --by team)", EXIT_CONFIG)
-    if by is None:  # as `audit`: never guess a format the file's name does not say
-        fmt = format_for(fmt, output, SUFFIXES, terminal="table", otherwise="html")
+    # as `audit`: never guess a format the file's name does not say (--by team writes both of its own)
+    fmt = format_for(fmt, output, SUFFIXES, terminal="table", otherwise="html") if by is None else fmt or "html"
     check_output(output)
     with project_environment(project_dir, sandbox_flavor) as (project, env):
         url = _state_url(project, state)

@@ -26,6 +26,13 @@ CODE_PATTERN = r"^TB\d{3}$"
 NAME_PATTERN = r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$"
 
 
+class ParamError(ValueError):
+    """A parameter value a rule cannot work with (an unknown time zone, a capacity that is no number): a
+    configuration error (exit 2), not a crash, so the engine lets it through instead of a TB000 finding."""
+
+    exit_code = 2
+
+
 class RuleWarning(UserWarning):
     """Something about the rules a user should change, though the run goes on: a deprecated rule, an
     old code that was redirected. The CLI shows each one once per run."""

@@ -7,6 +7,8 @@ the exception's type and message (URLs masked, cut short; never a traceback, whi
 `trackerbridge.rules` debug log), and every other rule's verdict stands. A record rule that raises
 on one record still judges the others; a set rule that raises leaves every record it would have
 judged without its verdict. `crashed_refs` names those records: `sync` holds their write-back.
+A `ParamError` (a parameter value the rule cannot use) is the configuration's fault: it stops the
+run as a configuration error (exit 2) naming `rules.params.<code>`.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from trackerbridge.rules.base import (
     Finding,
     Hit,
     Index,
+    ParamError,
     Rule,
     RuleWarning,
     Severity,
@@ -177,6 +180,8 @@ def _hits(rule: Rule, initiatives: Sequence[Initiative], index: Index, ctx: Cont
     if rule.scope == "set":
         try:
             hits = list(rule.check(index, ctx))  # type: ignore[arg-type]
+        except ParamError as exc:
+            raise _named(rule, exc) from exc
         except Exception as exc:  # every record the rule would judge lacks its verdict
             _log_crash(rule, exc)
             yield from (_Crash(i, exc) for i in initiatives if i.system in systems and not i.held)
@@ -189,6 +194,8 @@ def _hits(rule: Rule, initiatives: Sequence[Initiative], index: Index, ctx: Cont
         if initiative.system in systems and (judges_unreadable or not initiative.held):
             try:
                 found = list(rule.check(initiative, ctx))  # type: ignore[arg-type]
+            except ParamError as exc:
+                raise _named(rule, exc) from exc
             except Exception as exc:  # this record lacks the rule's verdict; the others are judged
                 if not logged:
                     _log_crash(rule, exc, initiative.ref)
@@ -196,6 +203,11 @@ def _hits(rule: Rule, initiatives: Sequence[Initiative], index: Index, ctx: Cont
                 yield _Crash(initiative, exc)
                 continue
             yield from found
+
+
+def _named(rule: Rule, error: ParamError) -> ParamError:
+    """A bad parameter is the configuration's fault, not a crash: it stops the run (exit 2), naming the key."""
+    return ParamError(f"rules.params.{rule.code}: {error}")
 
 
 def _log_crash(rule: Rule, error: BaseException, ref: str | None = None) -> None:
