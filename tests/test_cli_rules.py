@@ -216,3 +216,15 @@ def test_a_parameter_a_rule_cannot_use_is_exit_2_naming_the_key(sb: Sandbox, pro
                                 env=sb.info.as_env())
     assert result.exit_code == 2 and "Traceback" not in result.output
     assert result.stderr.startswith("rules.params.TB105: unknown time zone 'Mars/Olympus'")
+
+
+def test_sync_with_json_logs_gives_a_rule_warning_as_one_json_event(
+    sb: Sandbox, project: Path, extra_rules: list[Rule]
+) -> None:
+    extra_rules.append(plain("TB902", "old-check", status=Status.DEPRECATED))
+    result = CliRunner().invoke(main, ["sync", "--project", str(project), "--as-of", sb.clock.now().isoformat(),
+                                       "--log-format", "json", "--dry-run"], env=sb.info.as_env())
+    assert result.exit_code == 0, result.stderr
+    events = [json.loads(line) for line in result.stderr.splitlines()]  # every line is JSON
+    warned = [e for e in events if e["event"] == "warning"]
+    assert len(warned) == 1 and warned[0]["message"].startswith("TB902 (old-check) is deprecated")
