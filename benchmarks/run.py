@@ -163,7 +163,7 @@ def jira_cloud_writes(plan: dict[str, Any], polls: int = 1) -> int:
     """Jira Cloud writes through bulk edit (issue 15): sum over task groups of ceil(W_g/1000) x (1 + polls),
     the activity stamps' ceil(S/100) x (1 + polls) (bulk set issue properties, polled), and one PUT per
     change whose note cannot ride in a bulk edit. The worker groups the plan (`jira_bulk.bulk_plan`)."""
-    from trackerbridge.connectors.jira_bulk import BulkPlan
+    from trackerbridge.connectors.jira.bulk import BulkPlan
 
     return BulkPlan(tuple(plan["tasks"]), int(plan["stamped"]), int(plan["puts"])).calls(polls)
 

@@ -101,7 +101,7 @@ def run_phase(job: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
             stopped=res.stopped,
         )
         if job["connector"] == "sandbox-jira":  # the Jira Cloud bulk-edit minimum needs the plan's groups
-            from trackerbridge.connectors.jira_bulk import bulk_plan
+            from trackerbridge.connectors.jira.bulk import bulk_plan
 
             plan = bulk_plan(res.plan.changes)
             out["jira_bulk"] = {"tasks": list(plan.tasks), "stamped": plan.stamped, "puts": plan.puts}

@@ -35,7 +35,9 @@ READ_ONLY_POSTS = ("/search", "/query", "/composite/sobjects")  # searches sent 
 @pytest.fixture(autouse=True)
 def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     """The default policy backs off for half a minute before giving up on a refused connection."""
-    from trackerbridge.connectors import http, jira, salesforce
+    from trackerbridge.connectors import http
+    from trackerbridge.connectors.jira import search as jira
+    from trackerbridge.connectors.salesforce import query as salesforce
 
     def quick() -> Retry:
         return http.Retry(

@@ -131,9 +131,7 @@ def test_sync_holds_the_records_a_rule_crashed_on_and_the_next_good_run_writes_t
     assert written
     with StateStore.open(_state_url(project), read_only=True) as store:
         kept = store.health("sandbox-jira")
-        runs = store.runs(limit=1)
     assert not crash_on & set(kept) and set(written) <= set(kept)
-    assert runs[0].metrics["rule_crashed"] == 2
     # the rule is fixed: the next run writes the held records, and they carry the audit's verdict
     crash_on.clear()
     code, _, err = sync()

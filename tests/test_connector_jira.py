@@ -13,10 +13,22 @@ from jira import JIRA
 
 from trackerbridge.config.connection import Connection, Secret
 from trackerbridge.config.models import JiraConnector as JiraConnectorFile
-from trackerbridge.connectors.base import DATE, DATETIME, LABELS, NUMBER, OPTION, TEXT, USER, AuthError, ConnectorError
+from trackerbridge.connectors.base import (
+    COMMENTS,
+    DATE,
+    DATETIME,
+    LABELS,
+    NUMBER,
+    OPTION,
+    TEXT,
+    USER,
+    AuthError,
+    ConnectorError,
+)
 from trackerbridge.connectors.http import retry_policy
 from trackerbridge.connectors.jira import OVERLAP, JiraConnector
-from trackerbridge.model import Person
+from trackerbridge.cursor import Cursor
+from trackerbridge.model import Comment, Person
 from trackerbridge.sandbox import Sandbox
 from trackerbridge.sandbox.jira_model import JiraUser
 from trackerbridge.sandbox.pytest_plugin import TEST_NOW
@@ -239,7 +251,7 @@ def test_incremental_pull_returns_the_edits_and_misses_nothing_at_minute_or_page
         start = minute(when - OVERLAP)
         return {k for k in in_scope(jira_sb) if jira_sb.jira_data.issues[k].fields["updated"] >= start}
 
-    records = list(c.pull(fields, since=watermark, history=True))
+    records = list(c.pull(fields, since=Cursor(watermark, c.overlap).start, history=True))
     assert set(edited) <= {r.key for r in records}
     assert {r.key for r in records} == changed_since(watermark)  # the overlap, and nothing else
     for r in records:
@@ -254,10 +266,11 @@ def test_incremental_pull_returns_the_edits_and_misses_nothing_at_minute_or_page
     assert minute(jira_sb.clock.now()) == minute(watermark)
     client.issue("DEL-9").update(fields={health: {"value": "Amber"}}, notify=False)
     paged = connector(jira_sb, page_size=2)
-    again = list(paged.pull(fields, since=watermark))
+    again = list(paged.pull(fields, since=Cursor(watermark, paged.overlap).start))
     assert {r.key for r in again} == {*edited, "DEL-9"} == changed_since(watermark)
     assert len(again) == 4  # each record once: the page overlap of offset paging is not repeated
-    assert paged.jql(watermark).endswith(' AND updated >= "2026/11/02 09:33" ORDER BY updated ASC, key ASC')
+    start = Cursor(watermark, paged.overlap).start
+    assert paged.jql(start).endswith(' AND updated >= "2026/11/02 09:33" ORDER BY updated ASC, key ASC')
 
 
 def test_data_center_paging_steps_back_when_an_edit_moves_a_read_issue(sandbox_factory: Callable[..., Sandbox]) -> None:
@@ -381,3 +394,23 @@ def test_a_created_field_is_in_the_next_catalog_even_after_reusing_discovery(
     c.create_field("Programme risk", "text")
     assert c.catalog().find("Programme risk") is not None
     assert c.calls["GET field"] == 1  # the kept list is dropped with the catalog, and asked again
+
+
+def test_the_comment_field_reads_as_comments_oldest_first_with_their_authors(jira_sb: Sandbox) -> None:
+    c = connector(jira_sb, jql="key = OPS-2")
+    catalog = c.catalog()
+    comment = catalog.find("comment")
+    assert comment is not None and comment.type == COMMENTS and not comment.updateable
+    user = person_in(jira_sb)
+    people = as_person(jira_sb, user)
+    people.add_comment("OPS-2", "slip: the vendor is late")
+    people.add_comment("OPS-2", "second thought")
+    [record] = list(c.pull([comment]))
+    said = record.values[comment.id]
+    assert [s.text for s in said] == [c.body for c in jira_sb.jira_data.issues["OPS-2"].comments]
+    assert [s.text for s in said][-2:] == ["slip: the vendor is late", "second thought"]
+    assert all(isinstance(s, Comment) and s.at.tzinfo is not None for s in said)
+    assert [s.at for s in said] == sorted(s.at for s in said)
+    assert said[-1].author == expected_person(jira_sb, user.account_id)
+    [plain] = list(c.pull(field_ids(c, ("status",))))
+    assert "comment" not in plain.values  # not navigable: asked for by id only

@@ -25,10 +25,10 @@ from test_connector_jira_http import basics as http_basics
 from test_connector_jira_http import connection as http_connection
 from trackerbridge.changes import FieldChange, Note, Outcome, RecordChange
 from trackerbridge.connectors.base import DATE, LABELS, NUMBER, OPTION, TEXT, USER, FieldInfo, QuotaExceeded
+from trackerbridge.connectors.errors import Unreachable
 from trackerbridge.connectors.http import NO_RESEND, retry_policy
 from trackerbridge.connectors.jira import JiraConnector
-from trackerbridge.connectors.jira_write import comment_body, edit_body, has_marker, marker_line
-from trackerbridge.connectors.record_write import Unreachable
+from trackerbridge.connectors.jira.bodies import comment_body, edit_body, has_marker, marker_line
 from trackerbridge.model import Person
 from trackerbridge.sandbox import Sandbox
 from trackerbridge.sandbox.jira_model import JiraUser

@@ -19,6 +19,7 @@ from trackerbridge.config.models import JiraConnector as JiraConnectorFile
 from trackerbridge.connectors.base import LABELS, OPTION, TEXT, USER, AuthError, ConnectorError, QuotaExceeded
 from trackerbridge.connectors.http import retry_policy
 from trackerbridge.connectors.jira import JiraConnector
+from trackerbridge.cursor import Cursor
 from trackerbridge.model import Person
 
 SITE = "https://jira.example.com"
@@ -551,7 +552,7 @@ def test_since_is_written_in_the_users_zone_before_the_overlap(
 ) -> None:
     basics(rsps, time_zone=zone)
     c = connector(jql='summary ~ "a \\"quoted\\" word"')
-    assert c.jql(since) == (
+    assert c.jql(Cursor(since, c.overlap).start) == (
         f'(summary ~ "a \\"quoted\\" word") AND updated >= "{literal}" ORDER BY updated ASC, key ASC'
     )
 
@@ -577,7 +578,7 @@ def test_a_relative_search_is_proven_by_the_answers_date(
     c = connector()
     since = datetime(2026, 11, 2, 9, 30, tzinfo=timezone.utc)
     now = datetime(2026, 11, 2, 9, 35, tzinfo=timezone.utc)
-    assert pull_keys(c, since=since, clock=lambda: now) == ["OPS-1"]
+    assert pull_keys(c, since=Cursor(since, c.overlap).start, clock=lambda: now) == ["OPS-1"]
     sent = [query(call)["jql"][0] for call in search_calls(rsps)]
     assert 'updated >= "-7m"' in sent[0]
     assert f'updated >= "{bound}"' in sent[-1]

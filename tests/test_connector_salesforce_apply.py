@@ -22,7 +22,7 @@ from test_connector_salesforce_http import connector as http_connector
 from trackerbridge.changes import FieldChange, Note, Outcome, RecordChange
 from trackerbridge.connectors.base import DATE, NUMBER, OPTION, REFERENCE, TEXT, USER, FieldInfo, QuotaExceeded
 from trackerbridge.connectors.salesforce import SalesforceConnector
-from trackerbridge.connectors.salesforce_write import record_values, task_record, task_subject
+from trackerbridge.connectors.salesforce.bodies import record_values, task_record, task_subject
 from trackerbridge.model import Person
 from trackerbridge.sandbox import Sandbox
 from trackerbridge.sandbox.web import Request, Response
@@ -156,11 +156,10 @@ def test_synced_values_of_450_records_are_reread_in_one_composite_and_a_persons_
     edited = keys[333]
     with sb.lock:  # a person changes one stage between the read and the write
         sb.salesforce_data.records["Opportunity"][edited]["StageName"] = "Negotiation/Review"
-    c.recheck_synced = True
     seen = spy(sb)
     sb.accounting.reset()
 
-    outcomes = {o.key: o for o in c.apply(changes, fields)}
+    outcomes = {o.key: o for o in c.apply(changes, fields, recheck_synced=True)}
 
     assert [(r.method, r.path) for r in sb.accounting.records()] == [("POST", COMPOSITE)] * 2  # re-read, write
     reread = next(r.json() for r in seen if r.method == "POST")["compositeRequest"]

@@ -1,6 +1,6 @@
 """Jira Cloud bulk edit: the sandbox's bulk endpoints through the real `jira` client's session, the connector's
 grouping, stamping and per-issue outcomes against the sandbox, and canned answers (`responses`) shaped after
-Atlassian's reference pages (cited in src/trackerbridge/sandbox/jira_bulk.py and connectors/jira_bulk.py)."""
+Atlassian's reference pages (cited in src/trackerbridge/sandbox/jira_bulk.py and connectors/jira/bulk.py)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from trackerbridge.activity import STAMP_KEY, read_stamp
 from trackerbridge.changes import FieldChange, Note, RecordChange
 from trackerbridge.connectors.base import FieldInfo
 from trackerbridge.connectors.jira import JiraConnector
-from trackerbridge.connectors.jira_bulk import BULK_MIN, minimum_calls
+from trackerbridge.connectors.jira.bulk import BULK_MIN, minimum_calls
 from trackerbridge.sandbox import Sandbox
 from trackerbridge.sandbox.web import Request, Response
 

@@ -10,7 +10,7 @@ import pytest
 from trackerbridge.config.models import MappingFile, Owns
 from trackerbridge.connectors.base import Catalog, FieldInfo, RawRecord
 from trackerbridge.mapping import MappingError, compile_mapping
-from trackerbridge.model import Link, Person, Size, Stage
+from trackerbridge.model import Comment, Link, Person, Size, Stage
 
 CATALOG = Catalog([
     FieldInfo("summary", "Summary", "text", True),
@@ -29,6 +29,7 @@ CATALOG = Catalog([
     FieldInfo("customfield_7", "Team", "text", True),
     FieldInfo("customfield_8", "Amount", "number", True),
     FieldInfo("customfield_9", "Launch text", "text", True),
+    FieldInfo("comment", "Comment", "comments", False),
 ])
 
 BASE: dict[str, Any] = {
@@ -187,3 +188,12 @@ def test_take_says_how_many_values_of_a_multi_valued_field_an_attribute_takes() 
     with pytest.raises(MappingError) as refused:
         compile_mapping("m", mapping(attributes=owners), catalog)
     assert "take: all needs an attribute that holds several values; owner holds one person" in str(refused.value)
+
+
+def test_the_comment_field_feeds_an_extra_attribute_as_comments_and_no_canonical_one() -> None:
+    said = (Comment(datetime(2026, 11, 1, 9, tzinfo=timezone.utc), "slip: vendor late"),)
+    m = compile_mapping("m", mapping(extra={"slip_reason": "Comment"}), CATALOG, OWNS)
+    assert m.to_initiative(record(comment=list(said)), "jira").extra["slip_reason"] == said
+    assert m.to_initiative(record(comment=[]), "jira").extra["slip_reason"] is None
+    found = problems_of(mapping(attributes={**BASE["attributes"], "title": "Comment"}))
+    assert (("attributes", "title", "field"), "field 'Comment' is comments; title needs text") in found

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import shutil
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -13,9 +14,11 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from jira import JIRA
 
-from trackerbridge.audit import AuditResult, assess
+from trackerbridge.audit import AuditResult, assess, run_audit
 from trackerbridge.cli import main
+from trackerbridge.config.project import Project
 from trackerbridge.health import HealthPolicy
 from trackerbridge.model import Change, Initiative, Person, Stage
 from trackerbridge.report import csv as report_csv
@@ -162,3 +165,44 @@ def test_demo_report_slips_equal_the_planted_ones(sb: Sandbox, tmp_path: Path) -
     days = [s["slip_days"] for s in slips["items"]]
     assert days == sorted(days, reverse=True)
     assert all(s["baseline_from"] == "history" for s in slips["items"])
+
+
+def test_a_jira_comment_with_the_keyword_is_the_reason_end_to_end(sandbox: Sandbox, tmp_path: Path) -> None:
+    """The mapping names the comment field; a person moves two due dates and explains one in a comment."""
+    for part in ("trackerbridge.yaml", "connectors", "mappings"):
+        source = ROOT / part
+        if source.is_dir():
+            shutil.copytree(source, tmp_path / part)
+        else:
+            shutil.copy(source, tmp_path / part)
+    jira_mapping = tmp_path / "mappings" / "demo-jira.yaml"
+    text = jira_mapping.read_text(encoding="utf-8")
+    assert "  slip_reason: Slip reason " in text
+    jira_mapping.write_text(text.replace("  slip_reason: Slip reason ", "  slip_reason: comment "), encoding="utf-8")
+    settings = tmp_path / "trackerbridge.yaml"
+    text = settings.read_text(encoding="utf-8")
+    line = "    TB108: {kinds: [Initiative]}\n"
+    assert line in text
+    text = text.replace(line, line + "    TB117: {reason_keyword: 'slip:'}\n")
+    settings.write_text(text, encoding="utf-8")
+    project, env = Project.load(tmp_path), sandbox.info.as_env()
+    before = run_audit(project, [], sandbox.anchor, env)
+    explained, silent = [i.key for i in before.initiatives if i.key.startswith("OPS-") and i.active and i.end][:2]
+    person = next(u for u in sandbox.jira_data.users.values() if u.active and u.email != sandbox.info.jira_email)
+    client = JIRA(
+        server=sandbox.info.jira_url,
+        options={"verify": sandbox.info.ca_bundle, "check_update": False},
+        basic_auth=(person.email, sandbox.info.jira_api_token),
+        max_retries=0,
+    )
+    for i in before.initiatives:
+        if i.key in (explained, silent):
+            client.issue(i.key).update(fields={"duedate": (i.end + timedelta(days=30)).isoformat()})
+    client.add_comment(explained, "Slip: the vendor moved the launch")
+    client.add_comment(silent, "no reason given here")
+    after = run_audit(project, [], sandbox.anchor, env)
+    slipped = {f.key for f in after.findings if f.code == "TB117"}
+    assert silent in slipped and explained not in slipped
+    assert {(i.key, i.extra["slip_reason"][-1].text) for i in after.initiatives if i.key == explained} == {
+        (explained, "Slip: the vendor moved the launch")
+    }

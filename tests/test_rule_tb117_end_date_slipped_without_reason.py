@@ -1,7 +1,7 @@
 from datetime import datetime, timedelta, timezone
 
 from rulekit import GRACE, day, days_ago, make, messages, run
-from trackerbridge.model import Change, Initiative, Stage
+from trackerbridge.model import Change, Comment, Initiative, Stage
 from trackerbridge.slips import SlipPolicy, slip_of
 
 BERLIN = timezone(timedelta(hours=2))
@@ -132,3 +132,44 @@ def test_slip_of_reports_baseline_days_moves_and_reason() -> None:
         day("2026-09-01"), "history", 75, 2, "Late parts")
     assert slip.last_moved == days_ago(2)
     assert slip_of(make(end=None), SlipPolicy()) is None
+
+
+def comments(*said: tuple[str, datetime]) -> tuple[Comment, ...]:
+    return tuple(Comment(at, text, GRACE) for text, at in said)
+
+
+def test_a_comment_with_the_keyword_at_or_after_the_move_is_the_reason() -> None:
+    params = {"reason_keyword": "slip:"}
+    after = slipped(moved(at=days_ago(5)), extra={"slip_reason": comments(("Slip: vendor late", days_ago(4)))})
+    assert run("TB117", [after], params=params) == []
+    assert slip_of(after, SlipPolicy(reason_keyword="slip:")).reason == "Slip: vendor late"
+    shortly_before = slipped(moved(at=days_ago(5)), extra={"slip_reason": comments(("slip: plan", days_ago(5.5)))})
+    assert run("TB117", [shortly_before], params=params) == []
+
+
+def test_a_comment_without_the_keyword_or_long_before_the_move_is_no_reason() -> None:
+    params = {"reason_keyword": "slip:"}
+    chatter = slipped(moved(at=days_ago(5)), extra={"slip_reason": comments(("looks late", days_ago(1)))})
+    assert len(run("TB117", [chatter], params=params)) == 1
+    old = slipped(moved(at=days_ago(5)), extra={"slip_reason": comments(("slip: earlier move", days_ago(20)))})
+    assert len(run("TB117", [old], params=params)) == 1
+
+
+def test_a_later_comment_without_the_keyword_takes_no_reason_away() -> None:
+    said = comments(("slip: customer asked", days_ago(4)), ("thanks", days_ago(1)))
+    record = slipped(moved(at=days_ago(5)), extra={"slip_reason": said})
+    assert slip_of(record, SlipPolicy(reason_keyword="slip:")).reason == "slip: customer asked"
+
+
+def test_a_second_move_needs_a_comment_after_the_first_ones_window() -> None:
+    history = (moved("2026-10-01", "2026-10-20", at=days_ago(30)), moved("2026-10-20", "2026-11-15", at=days_ago(3)))
+    record = slipped(*history, extra={"slip_reason": comments(("slip: first move", days_ago(29)))})
+    assert len(run("TB117", [record], params={"reason_keyword": "slip:"})) == 1
+
+
+def test_comment_times_compare_as_instants() -> None:
+    at = datetime(2026, 10, 28, 12, 0, tzinfo=timezone.utc)
+    in_berlin = datetime(2026, 10, 28, 12, 30, tzinfo=BERLIN)  # 10:30 UTC: 1.5 hours before the move
+    record = slipped(moved(at=at), extra={"slip_reason": comments(("slip: planned", in_berlin))})
+    assert run("TB117", [record], params={"reason_keyword": "slip:", "reason_window_hours": 2}) == []
+    assert len(run("TB117", [record], params={"reason_keyword": "slip:", "reason_window_hours": 1})) == 1

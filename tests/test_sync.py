@@ -214,7 +214,7 @@ def test_only_notes_the_store_already_holds_are_looked_for_on_the_record(tmp_pat
         store.set_note("j", "OPS-2", "m2", "posted", None)
         store.set_note("other", "OPS-3", "m1", "pending", None)
 
-        _mark_known_notes(store, "j", changes)
+        changes = _mark_known_notes(store, "j", changes)
 
     assert [[n.maybe_posted for n in c.notes] for c in changes] == [[True], [True, False], [False], []]
 
@@ -242,8 +242,8 @@ def test_turning_red_comments_once_even_when_a_run_is_killed_midway(
     class Killed(BaseException):
         """Stands in for the process dying: nothing below catches it."""
 
-    def dies_after_three(self: JiraConnector, changes: Any, fields: Any) -> Any:
-        for n, outcome in enumerate(original(self, changes, fields)):
+    def dies_after_three(self: JiraConnector, changes: Any, fields: Any, **options: Any) -> Any:
+        for n, outcome in enumerate(original(self, changes, fields, **options)):
             if n == 3:
                 raise Killed
             yield outcome

@@ -35,6 +35,7 @@ ACCEPTS: dict[str, set[str]] = {
     "boolean": {f.BOOLEAN, f.OPTION, f.TEXT},
     "integer": {f.NUMBER, f.TEXT},
     "labels": {f.LABELS, f.TEXT, f.OPTION},
+    "comments": {f.COMMENTS},  # an extra attribute only: the record's comments, for TB117's reasons
 }
 
 
@@ -367,9 +368,8 @@ def _taking(
 def _kind_of(spec: AttributeSpec, fi: FieldInfo) -> str:
     if spec.transform:
         return "text" if spec.transform == "text" else spec.transform.replace("number", "integer")
-    return {f.USER: "person", f.DATE: "date", f.DATETIME: "datetime", f.BOOLEAN: "boolean", f.LABELS: "labels"}.get(
-        fi.type, "text"
-    )
+    kinds = {f.USER: "person", f.DATE: "date", f.DATETIME: "datetime", f.BOOLEAN: "boolean", f.LABELS: "labels"}
+    return kinds.get(fi.type, "comments" if fi.type == f.COMMENTS else "text")
 
 
 def _find(catalog: Catalog, ref: str, path: tuple[str | int, ...], problems: list[Problem]) -> FieldInfo | None:
@@ -430,6 +430,8 @@ def _converter(
         return _boolean
     if kind == "labels":
         return _labels
+    if kind == "comments":
+        return lambda v: tuple(v) or None if isinstance(v, (list, tuple)) else None
     if kind == "stage":
         if fi.type == f.OPTION and fi.options and not {o.casefold() for o in fi.options} <= set(Stage):
             problems.append(

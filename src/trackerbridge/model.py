@@ -66,6 +66,16 @@ class Change:
     author: Person | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Comment:
+    """One comment on a record (Jira's issue comments), for an `extra` attribute mapped to the comment field:
+    a slip's reason may be a comment holding a keyword (TB117)."""
+
+    at: datetime
+    text: str
+    author: Person | None = None
+
+
 @dataclass(slots=True)
 class Initiative:
     """One record, mapped. Attributes a mapping does not feed stay None."""

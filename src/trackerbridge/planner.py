@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import Enum
 from typing import Any
@@ -99,7 +99,7 @@ class PlanState:
     pending_notes: Mapping[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Plan:
     changes: list[RecordChange] = field(default_factory=list)
     conflicts: list[Conflict] = field(default_factory=list)
@@ -154,8 +154,8 @@ def plan(
         if c.empty or spec is None or i is None:
             continue
         _stamp(c, i, spec)
-    out.changes = [c for c in sorted(changes.values(), key=lambda c: (c.connector, c.key)) if not c.empty]
-    return out
+    ordered = sorted(changes.values(), key=lambda c: (c.connector, c.key))
+    return replace(out, changes=[c for c in ordered if not c.empty])
 
 
 def _stamp(change: RecordChange, i: Initiative, spec: WriteSpec) -> None:

@@ -13,6 +13,9 @@ So TB117, the report's slips section and a second instance with a fresh state st
   attribute at all (the field was filled at creation, or the tracker's field history is not read), or no
   move in it (the baseline is a mapped target date), the record's current reason counts, since nothing says
   when it was given. A reason cleared after the move is no reason.
+- When the reason attribute is mapped to Jira's comment field, the reason is a comment (holding the keyword, if one
+  is asked) posted at the latest move, after it, or at most `window` before it; with no move in the history, any
+  such comment. Comments are not edits of one value: a later comment without the keyword takes nothing away.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
-from trackerbridge.model import Change, Initiative
+from trackerbridge.model import Change, Comment, Initiative
 
 END = "end"
 
@@ -81,6 +84,17 @@ def _reason_text(value: Any, keyword: str) -> str | None:
     return text
 
 
+def _comment_reason(comments: tuple[Comment, ...], since: datetime | None, keyword: str) -> str | None:
+    """The newest comment at or after `since` (any time when None) that reads as a reason."""
+    for comment in sorted(comments, key=lambda c: _aware(c.at), reverse=True):
+        if since is not None and _aware(comment.at) < since:
+            break
+        text = _reason_text(comment.text, keyword)
+        if text is not None:
+            return text
+    return None
+
+
 def baseline_of(initiative: Initiative, policy: SlipPolicy) -> tuple[date, str] | None:
     mapped = _day(initiative.extra.get(policy.baseline_attribute)) if policy.baseline_attribute else None
     if mapped is not None:
@@ -111,7 +125,10 @@ def slip_of(initiative: Initiative, policy: SlipPolicy) -> Slip | None:
             reasons.append(change)
     last = max((_aware(c.at) for c in moves), default=None)
     reason: str | None = None
-    if reasons and last is not None:
+    given_as = initiative.extra.get(policy.reason_attribute)
+    if isinstance(given_as, tuple) and all(isinstance(c, Comment) for c in given_as):
+        reason = _comment_reason(given_as, None if last is None else last - policy.window, policy.reason_keyword)
+    elif reasons and last is not None:
         since = last - policy.window
         given = sorted((c for c in reasons if _aware(c.at) >= since), key=lambda c: _aware(c.at))
         reason = _reason_text(given[-1].after, policy.reason_keyword) if given else None

@@ -14,6 +14,7 @@ from trackerbridge.config.errors import ConfigError, ConfigErrors
 from trackerbridge.config.models import Owns
 from trackerbridge.config.project import Project
 from trackerbridge.connectors.base import Connector, ServerInfo
+from trackerbridge.cursor import Cursor
 from trackerbridge.mapping import CompiledMapping, IncomingSync, MappingError, compile_mapping
 from trackerbridge.model import Initiative
 from trackerbridge.plugins import connector_types
@@ -23,7 +24,7 @@ from trackerbridge.state.store import StateStore
 DISCOVERY_FORMAT = 1  # bump when a connector's discovery() changes shape
 
 
-@dataclass
+@dataclass(frozen=True)
 class Source:
     """An open connector with its compiled mapping."""
 
@@ -33,18 +34,29 @@ class Source:
     mapping: CompiledMapping
     owns: Owns | None = None  # the connector file's `owns`: what trackerbridge may write there
 
-    def __post_init__(self) -> None:
-        self.high_water: datetime | None = None  # newest tracker modification stamp read so far
-
     def read(
         self, since: datetime | None = None, clock: Callable[[], datetime] | None = None
     ) -> Iterator[Initiative]:
-        """Initiatives in scope (changed at or after `since`), advancing `high_water` as they come."""
+        """Initiatives in scope, lazily; with `since`, those changed at or after it (the start of the
+        read as the connector takes it: `Cursor.start`, the overlap already applied)."""
         mapping = self.mapping
         for raw in self.connector.pull(mapping.fields, since=since, history=mapping.needs_history, clock=clock):
-            if raw.updated is not None and (self.high_water is None or raw.updated > self.high_water):
-                self.high_water = raw.updated
             yield mapping.to_initiative(raw, self.name)
+
+    def read_window(
+        self, cursor: Cursor, clock: Callable[[], datetime] | None = None
+    ) -> tuple[list[Initiative], Cursor]:
+        """The initiatives in the cursor's window (from `cursor.start`), and the cursor advanced past
+        the newest modification stamp among them: the next run's watermark, if this one finishes."""
+        mapping = self.mapping
+        stamps: list[datetime | None] = []
+        records: list[Initiative] = []
+        for raw in self.connector.pull(
+            mapping.fields, since=cursor.start, history=mapping.needs_history, clock=clock
+        ):
+            stamps.append(raw.updated)
+            records.append(mapping.to_initiative(raw, self.name))
+        return records, cursor.seen(stamps)
 
 
 def incoming_syncs(project: Project, mapping_name: str) -> list[IncomingSync]:

@@ -7,6 +7,10 @@ health after that; the watermark last. A run killed anywhere re-reads at least w
 finished, tells its own writes from a person's by the activity stamp they carry (`activity`),
 re-plans against what the trackers now hold, and finds its own notes by their markers instead of
 posting them twice.
+
+The steps, each a function of its inputs: `locked_sync` (the lock and what goes with it) calls `run_sync`;
+`_read` reads each connector from its `Cursor`; `assess` and `plan`, then `judge_as_synced` (the second
+round); `_write` returns the run's result. Plans, records and results are never edited in place.
 """
 
 from __future__ import annotations
@@ -14,10 +18,10 @@ from __future__ import annotations
 import os
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
-from contextlib import suppress
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -26,25 +30,26 @@ from trackerbridge.audit import AuditResult, SourceSummary, assess
 from trackerbridge.changes import Outcome, RecordChange
 from trackerbridge.config.project import Project
 from trackerbridge.connectors.base import ConnectorError
+from trackerbridge.cursor import Cursor
 from trackerbridge.health import Flag
 from trackerbridge.interrupt import Interrupted
 from trackerbridge.longlived import long_lived
+from trackerbridge.metrics import RunMetrics, headline_metrics, team_metrics
 from trackerbridge.model import Initiative
 from trackerbridge.people import match_people
 from trackerbridge.planner import Plan, PlanState, WriteSpec, plan
-from trackerbridge.report.model import headline_metrics
-from trackerbridge.report.team import team_metrics
 from trackerbridge.rules.base import Finding
 from trackerbridge.rules.engine import RULE_CRASHED, crashed_refs
 from trackerbridge.rules.registry import load_rules
 from trackerbridge.rules.settings import health_policy, rule_settings
 from trackerbridge.sources import DiscoveryCache, Source, open_source, sync_bindings
+from trackerbridge.state.lock import lock_path_for, run_lock
 from trackerbridge.state.store import LockLost, StateStore, StateStoreError, Write
 
 Log = Callable[..., None]  # log(event, **fields)
 
 
-@dataclass
+@dataclass(frozen=True)
 class SyncResult:
     audit: AuditResult
     plan: Plan
@@ -55,6 +60,7 @@ class SyncResult:
     api_calls: dict[str, int] = field(default_factory=dict)
     read: dict[str, int] = field(default_factory=dict)  # records read per connector this run
     began: float = field(default_factory=time.monotonic)  # when the run started: finished_at is `now` + elapsed
+    cursors: dict[str, Cursor] = field(default_factory=dict)  # each connector's read window, past what it read
 
     @property
     def failed(self) -> list[Outcome]:
@@ -73,6 +79,84 @@ class SyncResult:
     def crashed(self) -> set[str]:
         """Records some rule crashed on (TB000): their write-back was held this run (`_hold_crashed`)."""
         return crashed_refs(self.audit.findings)
+
+
+WATERMARK_MARGIN = timedelta(minutes=2)
+"""How far a live run's watermark floor stays behind its start: the trackers' clocks may differ from ours by a
+little (the cursor's `overlap` then starts a Jira read two minutes earlier still)."""
+
+
+def _wall_clock() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def locked_sync(
+    project: Project,
+    names: Sequence[str],
+    url: str,
+    env: Mapping[str, str] = os.environ,
+    *,
+    as_of: datetime | None = None,
+    dry_run: bool = False,
+    full: bool = False,
+    log: Log | None = None,
+    clock: Callable[[], datetime] = _wall_clock,
+) -> SyncResult:
+    """One run as cron starts it (`trackerbridge sync`): `run_sync` holding the run lock.
+
+    In order: the file lock next to the store at `url` (`state.lock.run_lock`; `Locked` when another run
+    holds it), the store, its shared lock (PostgreSQL's advisory lock, for runners on several machines),
+    and the pacing of the trackers' allowance (`quota.share`). Holding them, a run an earlier process left
+    "running" cannot be alive: it is marked crashed. A live run (no `as_of`) judges as of `clock()`,
+    reads relative to the trackers' time and lets its watermark advance to its start less
+    `WATERMARK_MARGIN`; an `as_of` run judges as of that moment, and its watermark is what it read. A run
+    that writes applies the retention afterwards, once a day, still holding the lock."""
+    log = log or (lambda event, **fields: None)
+    live = as_of is None
+    now = clock() if as_of is None else as_of
+    lock_file = lock_path_for(url, project.root / ".trackerbridge")
+    with run_lock(lock_file), StateStore.open(url) as store, store.shared_lock(), paced(project.config.quota.share):
+        if store.recovery_path is None:  # a server database: the recovery file sits by the lock file
+            store.recovery_path = lock_file.with_name("recovery.jsonl")
+        store.abandon_stale_runs()
+        result = run_sync(
+            project,
+            list(names),
+            now,
+            store,
+            env,
+            dry_run=dry_run,
+            full=full,
+            log=log,
+            watermark_floor=now - WATERMARK_MARGIN if live else None,
+            clock=clock if live else None,
+        )
+        if not dry_run:
+            prune_if_due(store, now, project.config.state.retention_days, log, clock())
+    return result
+
+
+@contextmanager
+def paced(share: float) -> Iterator[None]:
+    """Keep to `share` of each tracker's remaining allowance; 1 leaves it to the trackers' own limits."""
+    from trackerbridge.connectors.http import pacing
+
+    if share >= 1:
+        yield
+        return
+    with pacing(share):
+        yield
+
+
+def prune_if_due(store: StateStore, now: datetime, days: int, log: Log, wall: datetime) -> None:
+    """Apply the retention once a day (hold the run lock): the store does not grow for ever. `now` is the
+    run's time line (runs before it less `days` go); `wall`, the clock the once a day is counted on."""
+    last = store.pruned_at()
+    if last is not None and wall - last < timedelta(days=1):
+        return
+    runs, rows = store.prune(now - timedelta(days=days))
+    if runs or rows:
+        log("pruned", runs=runs, audit_rows=rows, kept_days=days)
 
 
 REASONS_LIMIT = 255  # when the catalog gives no length (Jira: a single-line text field's)
@@ -120,10 +204,11 @@ def run_sync(
 ) -> SyncResult:
     """One run. `watermark_floor` (the wall clock at the start, less a margin for clock skew) lets
     the watermark move past trackerbridge's own writes once they were re-read, so an idle run reads
-    nothing; without it the watermark is the newest record seen. `clock` is the trackers' time in a
-    live run (not `--as-of`): connectors may read relative to it, and what they learn when
-    connecting is kept in the store and reused for `state.discovery_max_age`. `only` (record refs) limits
-    the writes to those records (`conflicts resolve`); the rest are planned again by the next run."""
+    nothing; without it the watermark is the newest record seen (each connector's `Cursor`). `clock`
+    is the trackers' time in a live run (not `--as-of`): connectors may read relative to it, and what
+    they learn when connecting is kept in the store and reused for `state.discovery_max_age`. `only`
+    (record refs) limits the writes to those records (`conflicts resolve`); the rest are planned again
+    by the next run."""
     log = log or (lambda event, **fields: None)
     began = time.monotonic()
     rules = load_rules()
@@ -136,7 +221,7 @@ def run_sync(
     try:
         for name in project.select(names):
             sources.append(open_source(project, name, env, identify=False, cache=cache))
-        records, read, full_read = _read(sources, store, full, log, clock)
+        records, read, cursors = _read(sources, store, full, log, clock, watermark_floor)
         syncs = sync_bindings(project, sources)
         mappings = {s.name: s.mapping.name for s in sources}
         specs = write_specs(sources)
@@ -146,46 +231,52 @@ def run_sync(
             pending_notes=_pending_notes(store, [s.name for s in sources]),
         )
         policy = health_policy(project)
-        result = assess(records, rules, settings, policy, now, syncs, mappings)
         fixes = {code: rule.fix for code, rule in rules.items()}
         people = match_people(records, syncs, {s.name: s.connector for s in sources}, mappings, specs)
-        planned = plan(records, result.health, specs, syncs, state, now, fixes=fixes, people=people)
-        synced = _assume_synced(records, planned)
-        if synced is not records:  # judge health as it will be once the synced values land
-            result = assess(synced, rules, settings, policy, now, syncs, mappings)
-            planned = plan(records, result.health, specs, syncs, state, now, fixes=fixes, people=people)
-        result.sources = [
-            SourceSummary(s.name, s.server, read[s.name], sum(s.connector.calls.values())) for s in sources
-        ]
+
+        def judged(on: Sequence[Initiative]) -> AuditResult:
+            return assess(on, rules, settings, policy, now, syncs, mappings)
+
+        def planned_for(verdict: AuditResult) -> Plan:  # always against the records as read
+            return plan(records, verdict.health, specs, syncs, state, now, fixes=fixes, people=people)
+
+        first = judged(records)
+        result, planned = judge_as_synced(records, first, planned_for(first), judged, planned_for)
+        summaries = [SourceSummary(s.name, s.server, read[s.name], sum(s.connector.calls.values())) for s in sources]
+        result = replace(result, sources=summaries)
         planned = _hold_crashed(planned, crashed_refs(result.findings), result.findings, log)
         if only is not None:
-            planned.changes = [c for c in planned.changes if f"{c.connector}:{c.key}" in only]
-        outcome = SyncResult(result, planned, dry_run, read=read, began=began)
-        if dry_run:
-            outcome.api_calls = _calls(sources)
-            return outcome
-        _write(outcome, sources, store, now, full_read, log, watermark_floor)
-        outcome.api_calls = _calls(sources)
-        return outcome
+            planned = replace(planned, changes=[c for c in planned.changes if f"{c.connector}:{c.key}" in only])
+        outcome = SyncResult(result, planned, dry_run, read=read, began=began, cursors=cursors)
+        if not dry_run:
+            outcome = _write(outcome, sources, store, now, log)
+        return replace(outcome, api_calls=_calls(sources))
     finally:
         for s in sources:
             s.connector.close()
 
 
 def _read(
-    sources: Sequence[Source], store: StateStore, full: bool, log: Log, clock: Callable[[], datetime] | None
-) -> tuple[list[Initiative], dict[str, int], dict[str, bool]]:
-    """Changed records from each tracker, merged over the last snapshot of the rest."""
+    sources: Sequence[Source],
+    store: StateStore,
+    full: bool,
+    log: Log,
+    clock: Callable[[], datetime] | None,
+    floor: datetime | None,
+) -> tuple[list[Initiative], dict[str, int], dict[str, Cursor]]:
+    """Changed records from each tracker, merged over the last snapshot of the rest; and each
+    connector's cursor, advanced past what it read."""
     records: list[Initiative] = []
     read: dict[str, int] = {}
-    full_read: dict[str, bool] = {}
+    cursors: dict[str, Cursor] = {}
     for s in sources:
         since = None if full else store.watermark(s.name)
         started = time.monotonic()
+        window, cursors[s.name] = s.read_window(Cursor(since, s.connector.overlap, floor), clock)
         # a key sent twice (an issue edited during the read) is one record: its newest copy
-        fresh = list({i.key: i for i in s.read(since, clock)}.values())
+        fresh = list({i.key: i for i in window}.values())
+        del window
         read[s.name] = len(fresh)
-        full_read[s.name] = since is None
         # Records carry their own activity clock (`trackerbridge.activity`): trackerbridge's writes
         # are told from a person's by the trackers, so the snapshot only fills in what was not re-read.
         if since is None:
@@ -203,7 +294,29 @@ def _read(
             total=len(merged),
             seconds=round(time.monotonic() - started, 3),
         )
-    return records, read, full_read
+    return records, read, cursors
+
+
+def judge_as_synced(
+    records: list[Initiative],
+    result: AuditResult,
+    planned: Plan,
+    judged: Callable[[Sequence[Initiative]], AuditResult],
+    planned_for: Callable[[AuditResult], Plan],
+) -> tuple[AuditResult, Plan]:
+    """The second assess -> plan round: the verdict as it will be once this run's synced values land.
+
+    The first plan says which synced values this run writes (and which synced people are one person
+    under two identities). Judged on the records as read, those targets still hold the old value, so
+    the run would report drift (TB113) it is about to fix, and write it into their health and reasons,
+    for the next run to take back: flapping. So the records are judged again with the planned values in
+    place (`_assume_synced`), and planned again from that verdict, still against the records as read
+    (a FieldChange's `before` is what the tracker holds). With nothing synced the first round stands."""
+    synced = _assume_synced(records, planned)
+    if synced is records:
+        return result, planned
+    again = judged(synced)
+    return again, planned_for(again)
 
 
 def _assume_synced(records: list[Initiative], planned: Plan) -> list[Initiative]:
@@ -239,62 +352,62 @@ def _hold_crashed(planned: Plan, crashed: set[str], findings: Sequence[Finding],
     )
 
 
-def _write(
-    result: SyncResult,
-    sources: Sequence[Source],
-    store: StateStore,
-    now: datetime,
-    full_read: dict[str, bool],
-    log: Log,
-    floor: datetime | None = None,
-) -> None:
-    planned = result.plan
+def _write(base: SyncResult, sources: Sequence[Source], store: StateStore, now: datetime, log: Log) -> SyncResult:
+    """The writes of a planned run, recorded in the order that makes a kill safe (module docstring):
+    `base` with the run's id, outcomes and why it stopped early (if it did)."""
+    planned = base.plan
     run_id = store.begin_run("sync", now)
-    result.run_id = run_id
+    outcomes: list[Outcome] = []
+    stopped: str | None = None
+
+    def so_far() -> SyncResult:
+        return replace(base, run_id=run_id, outcomes=list(outcomes), stopped=stopped)
+
     by_source = {s.name: s for s in sources}
     done: set[str] = set()  # connectors whose changes were all attempted
     try:
         # The snapshot of what was read goes first: an incremental re-run after a kill merges what it
         # re-reads over it (what trackerbridge wrote is told apart by the trackers, see `activity`).
         for s in sources:
-            mine = [i for i in result.audit.initiatives if i.source == s.name]
-            store.save_records(s.name, mine, replace=full_read[s.name])
+            mine = [i for i in base.audit.initiatives if i.source == s.name]
+            store.save_records(s.name, mine, replace=base.cursors[s.name].full)
         for s in sources:
             changes = planned.for_connector(s.name)
             if not changes:
                 done.add(s.name)
                 continue
-            _mark_known_notes(store, s.name, changes)  # before _log_intent marks this run's own as pending
+            changes = _mark_known_notes(store, s.name, changes)  # before _log_intent marks this run's as pending
             _log_intent(store, run_id, changes, now)
             fields = {fi.id: fi for fi in s.mapping.fields}
             for fi in s.mapping.write_fields.values():
                 fields.setdefault(fi.id, fi)
             by_key = {c.key: c for c in changes}
-            s.connector.recheck_synced = True  # `before` is what this run read: a person's later edit wins
             batch = _OutcomeBatch(store, run_id, by_key, now)
             try:
-                for outcome in s.connector.apply(changes, fields):
-                    result.outcomes.append(outcome)
+                # recheck: `before` is what this run read, so a person's later edit of a synced field wins
+                for outcome in s.connector.apply(changes, fields, recheck_synced=True):
+                    outcomes.append(outcome)
                     batch.add(outcome)
                     store.verify_lock()  # the fence: outcomes are recorded in batches, the lock checked per write
             except ConnectorError as exc:  # a spent quota: keep what was written and recorded, stop here
-                result.stopped = f"{s.name}: {exc}"
+                stopped = f"{s.name}: {exc}"
                 log("stopped", connector=s.name, reason=str(exc))
                 break
             finally:
                 batch.flush()
-            gone = [o.key for o in result.deleted if o.connector == s.name]
+            gone = [o.key for o in outcomes if o.gone and o.connector == s.name]
             if gone:
                 store.forget_records(s.name, gone)  # a later run neither judges nor writes them again
-            if any(o.connector == s.name and not o.ok and not o.gone for o in result.outcomes):
+            if any(o.connector == s.name and not o.ok and not o.gone for o in outcomes):
                 store.forget_discovery(s.name)  # a field or option may have changed: the next run asks again
             done.add(s.name)
             log(
                 "wrote",
                 connector=s.name,
                 changes=len(changes),
-                failed=sum(1 for o in result.outcomes if o.connector == s.name and not o.ok),
+                failed=sum(1 for o in outcomes if o.connector == s.name and not o.ok),
             )
+        result = so_far()
         failed_keys = {(o.connector, o.key) for o in result.failed}
         unseen = {fed for ref in failed_keys for fed in planned.fed_by.get(ref, ())}
         for s in sources:
@@ -307,15 +420,17 @@ def _write(
             healthy = [(k, flag, since) for c, k, flag, since in planned.health if c == s.name]
             store.set_health(s.name, [(k, flag, since) for k, flag, since in healthy if (s.name, k) not in failed_keys])
         for s in sources:
-            mark = max((m for m in (s.high_water, floor) if m is not None), default=None)
+            mark = base.cursors[s.name].next_watermark
             if result.stopped is None and mark is not None:
                 store.set_watermark(s.name, mark, run_id)
         status = "stopped" if result.stopped else ("partial" if result.failed else "ok")
     except BaseException as exc:
+        result = so_far()
         with suppress(StateStoreError, SQLAlchemyError):  # a failing store: the run stays "running", then "crashed"
             store.finish_run(run_id, _finished(result, now), _ended(exc), _metrics(result, by_source))
         raise
     store.finish_run(run_id, _finished(result, now), status, _metrics(result, by_source))
+    return result
 
 
 def _finished(result: SyncResult, now: datetime) -> datetime:
@@ -366,16 +481,18 @@ def _pending_notes(store: StateStore, connectors: Sequence[str]) -> dict[tuple[s
     return out
 
 
-def _mark_known_notes(store: StateStore, connector: str, changes: Sequence[RecordChange]) -> None:
-    """Tell the connector which notes an earlier run may have posted: only markers the store already
-    holds (pending: a run died between posting and recording; posted). A marker it has never seen
-    was never sent, so the connector need not read the record's comments (or Tasks) for it."""
+def _mark_known_notes(store: StateStore, connector: str, changes: Sequence[RecordChange]) -> list[RecordChange]:
+    """Copies of the changes that tell the connector which notes an earlier run may have posted: only
+    markers the store already holds (pending: a run died between posting and recording; posted). A
+    marker it has never seen was never sent, so the connector need not read the record's comments (or
+    Tasks) for it. The plan's own changes are left as planned."""
     if not any(c.notes for c in changes):
-        return
+        return list(changes)
     known = store.notes(connector)
-    for c in changes:
-        if c.notes:
-            c.notes = [replace(n, maybe_posted=(c.key, n.marker) in known) for n in c.notes]
+    return [
+        replace(c, notes=[replace(n, maybe_posted=(c.key, n.marker) in known) for n in c.notes]) if c.notes else c
+        for c in changes
+    ]
 
 
 def _log_intent(store: StateStore, run_id: int, changes: Sequence[RecordChange], now: datetime) -> None:
@@ -456,20 +573,20 @@ def _calls(sources: Sequence[Source]) -> dict[str, int]:
 
 
 def _metrics(result: SyncResult, sources: Mapping[str, Source]) -> dict[str, Any]:
+    """The run's figures as the store keeps them (`metrics.RunMetrics`)."""
     flags = result.audit.flag_counts()
-    return {
-        "initiatives": len(result.audit.initiatives),
-        "red": flags[Flag.RED],
-        "amber": flags[Flag.AMBER],
-        "green": flags[Flag.GREEN],
-        "findings": len(result.audit.live),
-        "changes": len(result.plan.changes),
-        "written": result.written,
-        "failed": len(result.failed),
-        "conflicts": len(result.plan.conflicts),
-        "rule_crashed": len(result.crashed),
-        "read": result.read,
-        "api_calls": sum(sum(s.connector.calls.values()) for s in sources.values()),
-        "headline": headline_metrics(result.audit),  # the report's trends
-        "teams": team_metrics(result.audit),  # the weekly team pages' trends
-    }
+    return RunMetrics(
+        initiatives=len(result.audit.initiatives),
+        red=flags[Flag.RED],
+        amber=flags[Flag.AMBER],
+        green=flags[Flag.GREEN],
+        findings=len(result.audit.live),
+        changes=len(result.plan.changes),
+        written=result.written,
+        failed=len(result.failed),
+        conflicts=len(result.plan.conflicts),
+        read=result.read,
+        api_calls=sum(sum(s.connector.calls.values()) for s in sources.values()),
+        headline=headline_metrics(result.audit),
+        teams=team_metrics(result.audit),
+    ).as_json()

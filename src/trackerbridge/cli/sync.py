@@ -6,9 +6,7 @@ import json
 import sys
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -87,41 +85,17 @@ def _sync(
     from sqlalchemy.exc import SQLAlchemyError
 
     from trackerbridge.redact import mask_text
-    from trackerbridge.state.lock import lock_path_for, run_lock
-    from trackerbridge.state.store import EXIT_STORE_FAILED, StateStore
-    from trackerbridge.sync import run_sync
+    from trackerbridge.state.store import EXIT_STORE_FAILED
+    from trackerbridge.sync import locked_sync
 
-    now = parse_moment(as_of, "time") or datetime.now(timezone.utc)
-    # Trackers' clocks may differ from ours by a little: the watermark may advance to our start
-    # less this margin (and the connectors overlap their reads by two minutes more).
-    floor = None if as_of else now - timedelta(minutes=2)
-    clock = None if as_of else lambda: datetime.now(timezone.utc)
+    moment = parse_moment(as_of, "time")
     log = Logger(log_format)
     started = time.monotonic()
     with project_environment(project_dir, sandbox_flavor) as (project, env), \
             warnings_to(lambda text: log("warning", message=text)):
         url = state_url(project.root, project.config.state.url)
-        lock_file = lock_path_for(url, project.root / ".trackerbridge")
         try:
-            share = project.config.quota.share
-            with run_lock(lock_file), StateStore.open(url) as store, store.shared_lock(), paced(share):
-                if store.recovery_path is None:  # a server database: the recovery file sits by the lock file
-                    store.recovery_path = lock_file.with_name("recovery.jsonl")
-                store.abandon_stale_runs()
-                result = run_sync(
-                    project,
-                    list(connectors),
-                    now,
-                    store,
-                    env,
-                    dry_run=dry_run,
-                    full=full,
-                    log=log,
-                    watermark_floor=floor,
-                    clock=clock,
-                )
-                if not dry_run:
-                    _prune_if_due(store, now, project.config.state.retention_days, log)
+            result = locked_sync(project, connectors, url, env, as_of=moment, dry_run=dry_run, full=full, log=log)
         # Locked, configuration, connector and store errors carry their exit code: `main` prints them.
         except SQLAlchemyError as exc:  # one the store did not classify: still a message, never a traceback
             reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
@@ -170,26 +144,6 @@ def _sync(
     sys.exit(exit_for(result.audit.worst().rank, fail_on))
 
 
-@contextmanager
-def paced(share: float) -> Iterator[None]:
-    """Keep to `share` of each tracker's remaining allowance; 1 leaves it to the trackers' own limits."""
-    from trackerbridge.connectors.http import pacing
-
-    if share >= 1:
-        yield
-        return
-    with pacing(share):
-        yield
-
-
-def _prune_if_due(store: Any, now: datetime, days: int, log: Logger) -> None:
-    """Apply the retention once a day (the run lock is held): the store does not grow for ever."""
-    last = store.pruned_at()
-    if last is not None and datetime.now(timezone.utc) - last < timedelta(days=1):
-        return
-    runs, rows = store.prune(now - timedelta(days=days))
-    if runs or rows:
-        log("pruned", runs=runs, audit_rows=rows, kept_days=days)
 def closing_sentence(result: Any) -> str:
     """What the run did, for a person: besides the logs, the one line to read at a terminal."""
     from trackerbridge.health import Flag

@@ -13,15 +13,15 @@ from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
     from trackerbridge.changes import Outcome, RecordChange
     from trackerbridge.model import Person
 
-# Normalised field types, shared by both systems.
-TEXT, USER, DATE, DATETIME, OPTION, NUMBER, LABELS, BOOLEAN, REFERENCE = (
+# Normalised field types, shared by both systems (COMMENTS: Jira's comment field, a tuple of model.Comment).
+TEXT, USER, DATE, DATETIME, OPTION, NUMBER, LABELS, BOOLEAN, REFERENCE, COMMENTS = (
     "text",
     "user",
     "date",
@@ -31,8 +31,9 @@ TEXT, USER, DATE, DATETIME, OPTION, NUMBER, LABELS, BOOLEAN, REFERENCE = (
     "labels",
     "boolean",
     "reference",
+    "comments",
 )
-FIELD_TYPES = (TEXT, USER, DATE, DATETIME, OPTION, NUMBER, LABELS, BOOLEAN, REFERENCE)
+FIELD_TYPES = (TEXT, USER, DATE, DATETIME, OPTION, NUMBER, LABELS, BOOLEAN, REFERENCE, COMMENTS)
 
 
 class ConnectorError(Exception):
@@ -145,10 +146,9 @@ class Connector(ABC):
     """One configured tracker instance. Subclasses register through the `trackerbridge` plugin hook."""
 
     system: ClassVar[str]
-    recheck_synced: bool = False
-    """`apply` re-reads synced fields right before writing them and leaves a record a person changed
-    since the read (its FieldChange.before) as a failed outcome. Sync turns it on: its `before`
-    values are what it read; a caller with made-up `before` values leaves it off."""
+    overlap: ClassVar[timedelta] = timedelta(0)
+    """How far before the watermark an incremental read starts (`trackerbridge.cursor.Cursor`): what
+    the tracker's change filter may lose to its granularity or to clock skew. `pull` gets the start."""
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -172,9 +172,10 @@ class Connector(ABC):
         history: bool = False,
         clock: Callable[[], datetime] | None = None,
     ) -> Iterator[RawRecord]:
-        """Records in scope, changed at or after `since` if given, lazily, page by page. `clock`
-        says the trackers' current time when it is known (a live run, not `--as-of`): a connector
-        may then ask for changes relative to it."""
+        """Records in scope, changed at or after `since` if given (the start of the read: the cursor
+        has taken `overlap` off the watermark already), lazily, page by page. `clock` says the
+        trackers' current time when it is known (a live run, not `--as-of`): a connector may then ask
+        for changes relative to it."""
 
     def discovery(self) -> dict[str, Any]:
         """What connecting learned that rarely changes (server facts, the field catalog), as JSON.
@@ -206,11 +207,16 @@ class Connector(ABC):
         than "none" (a failed lookup, several accounts sharing the address)."""
         return getattr(self, "_people_why", {}).get(person.identity)
 
-    def apply(self, changes: Sequence[RecordChange], fields: Mapping[str, FieldInfo]) -> Iterator[Outcome]:
+    def apply(
+        self, changes: Sequence[RecordChange], fields: Mapping[str, FieldInfo], *, recheck_synced: bool = False
+    ) -> Iterator[Outcome]:
         """Write the changes, yielding one Outcome per RecordChange as it completes. A failed record
         never stops the others. Notes are posted at most once per marker: before posting, the
         connector looks for the marker on the record (a crashed run may already have posted it).
-        `fields` maps field id -> FieldInfo for every field a change names."""
+        `fields` maps field id -> FieldInfo for every field a change names. With `recheck_synced`,
+        synced fields are re-read right before they are written and a record a person changed since
+        the read (its FieldChange.before) is a failed outcome: sync asks for it, as its `before` values
+        are what it read; a caller with made-up `before` values does not."""
         raise NotImplementedError
 
     def close(self) -> None:  # noqa: B027 - optional hook

@@ -1,41 +1,23 @@
 """What both connectors' `apply` share: the error for a value that cannot be written, the people a
-change set names, and the rules of which failures stop a run.
-
-A failed record never stops the others; only failures that would fail every other record too
-(a spent quota, rejected credentials, a tracker that cannot be reached) stop the run, after the
-outcomes already known are handed back.
+change set names, and the re-read of synced fields. Which failures stop a run is in `connectors.errors`.
 """
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime, timezone
 from typing import Any, TypeVar
 
-import requests
-
 from trackerbridge.changes import FieldChange, RecordChange
-from trackerbridge.connectors.base import AuthError, ConnectorError, FieldInfo, QuotaExceeded
+from trackerbridge.connectors.base import FieldInfo
 from trackerbridge.model import Person
 
 T = TypeVar("T")
-
-NOTE_ATTEMPTS = 3
-"""Check-then-post rounds for a note whose POST failed: the check makes a re-post safe."""
 
 
 class WriteError(ValueError):
     """One record's change cannot be put on the wire (a person without an account, an unknown
     field); the record fails with this message and the others go on."""
-
-
-class Unreachable(ConnectorError):
-    """The tracker cannot be reached at all (refused, unknown host, TLS): every record would fail."""
-
-
-STOPS: tuple[type[ConnectorError], ...] = (QuotaExceeded, AuthError, Unreachable)
-"""Failures that end an apply: raised after the outcomes already known are yielded."""
 
 
 def people_of(changes: Iterable[RecordChange], *, mentions: bool = True) -> list[Person]:
@@ -95,33 +77,6 @@ def no_account(person: Person, system: str, why: str | None, what: str) -> Write
     who = person.email or person.name or person.ref or "?"
     reason = f": {why}" if why else ""
     return WriteError(f"{what}: no {system} account found for {who}{reason}")
-
-
-def causes(exc: BaseException) -> Iterator[BaseException]:
-    """The exception, its causes and contexts, and exceptions held in args or `reason`."""
-    seen: set[int] = set()
-    todo: list[BaseException] = [exc]
-    while todo:
-        e = todo.pop()
-        if id(e) in seen:
-            continue
-        seen.add(id(e))
-        yield e
-        nested: Iterable[object] = [e.__cause__, e.__context__, getattr(e, "reason", None), *e.args]
-        todo.extend(n for n in nested if isinstance(n, BaseException))
-
-
-def unreachable(exc: BaseException) -> bool:
-    """A request that never reached the tracker, and would not for any other record either."""
-    if isinstance(exc, (requests.exceptions.SSLError, requests.exceptions.ConnectTimeout)):
-        return True
-    return any(isinstance(c, (ConnectionRefusedError, socket.gaierror)) for c in causes(exc))
-
-
-def maybe_sent(exc: BaseException) -> bool:
-    """A failed request that may have reached the tracker (the connection dropped, or no answer came)."""
-    network = isinstance(exc, (requests.exceptions.ConnectionError, requests.exceptions.Timeout))
-    return network and not unreachable(exc)
 
 
 def as_date(fi: FieldInfo, value: Any) -> date:

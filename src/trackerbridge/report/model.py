@@ -1,6 +1,7 @@
 """The report as plain data, built from one audit and the metrics of past runs. Pure: no I/O, no clock.
 
-Definitions (the sync stores `headline_metrics` as each run's metrics, so trends compare like with like):
+Definitions (the sync stores `headline_metrics`, defined in `trackerbridge.metrics`, as each run's metrics, so
+trends compare like with like):
 
 - An *initiative* is a record of a connector whose rule scope includes the owner rule TB101: the demo
   scopes Salesforce opportunities to the hand-off rules, because deals are hand-off sources, not
@@ -30,7 +31,8 @@ from typing import TYPE_CHECKING, Any
 
 from trackerbridge.emitters.json import natural, severity, text, worst_first
 from trackerbridge.health import Flag
-from trackerbridge.model import Initiative, Person, Size, Stage
+from trackerbridge.metrics import Number, active_initiatives, headline_metrics, is_initiative
+from trackerbridge.model import Initiative, Person, Stage
 from trackerbridge.rules.base import Finding, Index, Rule
 from trackerbridge.rules.builtin import (
     tb105_past_end_date,
@@ -49,8 +51,6 @@ from trackerbridge.slips import SlipPolicy, slip_of
 if TYPE_CHECKING:
     from trackerbridge.audit import AuditResult
 
-Number = float | int
-OWNER_RULE = "TB101"
 SUNSET_CODES = ("TB101", "TB102", "TB105", "TB106")  # no owner, no end date, long overdue, stale
 LONG_OVERDUE_DAYS = 30  # "long past the end date": overdue by at least this many days
 MAX_POINTS = 60  # per sparkline: two months of daily points
@@ -263,44 +263,11 @@ def population(result: AuditResult) -> tuple[int, int, int]:
     return len(result.initiatives), initiatives, len(active_initiatives(result))
 
 
-def is_initiative(result: AuditResult, i: Initiative) -> bool:
-    """A record of a connector whose rule scope includes the owner rule (see the module docstring)."""
-    scope = result.settings.scope.get(i.source)
-    return scope is None or scope.includes(OWNER_RULE)
-
-
-def active_initiatives(result: AuditResult) -> list[Initiative]:
-    return [i for i in result.initiatives if i.active and is_initiative(result, i)]
-
-
 def _live_by_ref(result: AuditResult) -> dict[str, list[Finding]]:
     by_ref: dict[str, list[Finding]] = {}
     for f in result.live:
         by_ref.setdefault(f.ref, []).append(f)
     return by_ref
-
-
-def _share(part: int, whole: int) -> float:
-    return round(part / whole, 4) if whole else 1.0
-
-
-def headline_metrics(result: AuditResult) -> dict[str, Number]:
-    """The headline figures, in METRICS' order; the sync stores exactly this dict as a run's metrics."""
-    active = active_initiatives(result)
-    flagged = {code: {f.ref for f in result.live if f.code == code} for code in ("TB104", "TB105")}
-    major = [i for i in active if i.size is Size.MAJOR]
-    flags = [result.health[i.ref].flag if i.ref in result.health else Flag.GREEN for i in active]
-    return {
-        "active": len(active),
-        "share_owner": _share(sum(i.owner is not None for i in active), len(active)),
-        "share_integrator": _share(sum(i.integrator is not None for i in major), len(major)),
-        "share_end_date": _share(sum(i.end is not None for i in active), len(active)),
-        "overdue": sum(i.ref in flagged["TB105"] for i in active),
-        "stuck_in_decide": sum(i.ref in flagged["TB104"] for i in active),
-        "red": flags.count(Flag.RED),
-        "amber": flags.count(Flag.AMBER),
-        "green": flags.count(Flag.GREEN),
-    }
 
 
 def _aware(moment: datetime) -> datetime:

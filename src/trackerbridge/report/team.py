@@ -11,7 +11,7 @@ organisation (`report.model.headline_metrics`, restricted to the team), plus sli
 
 Status: a share is green from 95%, amber from 80%, else red; a count that should fall is green at 0, amber up to
 2, else red; a count with no direction ("active") has no status. Trends come from past syncs' per-team metrics
-(`team_metrics`, stored by `sync` under "teams"), one point per UTC day like the headline.
+(`metrics.team_metrics`, stored by `sync` under "teams"), one point per UTC day like the headline.
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Any
 
 from trackerbridge.emitters.json import natural, text
 from trackerbridge.health import Flag
-from trackerbridge.model import Initiative, Size, Stage
+from trackerbridge.metrics import team_metrics
+from trackerbridge.model import Initiative, Stage
 from trackerbridge.report.model import (
     MAX_POINTS,
     Handoff,
@@ -105,41 +106,8 @@ def status(metric: Metric, value: Number) -> str:
     return "green" if value == 0 else "amber" if value <= 2 else "red"
 
 
-def _share(part: int, whole: int) -> float:
-    return round(part / whole, 4) if whole else 1.0
-
-
 def _entered(i: Initiative) -> datetime | None:
     return i.stage_entered or i.created
-
-
-def team_metrics(result: AuditResult) -> dict[str, dict[str, Number]]:
-    """Team -> the scorecard's values now; `sync` stores this under "teams" in each run's metrics."""
-    decide_days = int(_params(result, tb104_stuck_in_decide.RULE)["days"])
-    by_team: dict[str, list[Initiative]] = {}
-    for i in active_initiatives(result):
-        if i.team:
-            by_team.setdefault(text(i.team), []).append(i)
-    live = {code: {f.ref for f in result.live if f.code == code} for code in ("TB104", "TB105", "TB117")}
-    out = {}
-    for team, active in by_team.items():
-        major = [i for i in active if i.size is Size.MAJOR]
-        flags = [result.health[i.ref].flag if i.ref in result.health else Flag.GREEN for i in active]
-        pending = [i for i in active if i.stage is Stage.DECIDE and (e := _entered(i)) is not None
-                   and (result.now - e).days > decide_days]
-        out[team] = {
-            "active": len(active),
-            "share_owner": _share(sum(i.owner is not None for i in active), len(active)),
-            "share_end_date": _share(sum(i.end is not None for i in active), len(active)),
-            "share_integrator": _share(sum(i.integrator is not None for i in major), len(major)),
-            "pending_decisions": len(pending),
-            "stuck_in_decide": sum(i.ref in live["TB104"] for i in active),
-            "slips_without_reason": sum(i.ref in live["TB117"] for i in active),
-            "overdue": sum(i.ref in live["TB105"] for i in active),
-            "red": flags.count(Flag.RED),
-            "amber": flags.count(Flag.AMBER),
-        }
-    return out
 
 
 def _aware(moment: datetime) -> datetime:

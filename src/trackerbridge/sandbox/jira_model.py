@@ -136,7 +136,9 @@ SYSTEM_FIELDS: tuple[FieldDef, ...] = (
     FieldDef("resolutiondate", "Resolved", DATETIME, orderable=False),
     FieldDef("statuscategorychangedate", "Status Category Changed", DATETIME, orderable=False),
     FieldDef("issuelinks", "Linked Issues", LINKS, orderable=False, searchable=False),
-    FieldDef("comment", "Comment", COMMENTS, orderable=False, searchable=False, navigable=False),
+    # As GET /rest/api/2/field answers on a real site: orderable and searchable (comment ~ "text"), not navigable,
+    # so a search returns comments only when `fields` names them.
+    FieldDef("comment", "Comment", COMMENTS, orderable=True, searchable=True, navigable=False),
 )
 
 

@@ -10,6 +10,7 @@ with one key starting with "$" (a tag):
     {"$p": [email, name, ref]}   Person           {"$d": "2026-01-01"}        date
     {"$t": "...T09:00:00+01:00"} aware datetime   {"$e": ["stage", "decide"]} Stage / Size / Flag
     {"$k": [system, key]}        Link             {"$c": [at, attr, before, after, author]} Change
+    {"$n": [at, text, author]}   Comment
     {"$u": [...]}                tuple            {"$f": [...]} frozenset     {"$s": [...]} set
     {"$m": [[k, v], ...]}        a dict whose keys are not all plain strings (or would look like a tag)
 
@@ -28,7 +29,7 @@ from enum import Enum
 from typing import Any
 
 from trackerbridge.health import Flag
-from trackerbridge.model import Change, Initiative, Link, Person, Size, Stage
+from trackerbridge.model import Change, Comment, Initiative, Link, Person, Size, Stage
 
 __all__ = [
     "RECORDS_FORMAT",
@@ -107,6 +108,7 @@ _ENCODERS: dict[type, Callable[[Any], Any]] = {
     set: lambda v: {"$s": _sorted_items(v)},
     Link: lambda v: {"$k": [v.system, v.key]},
     Change: lambda v: {"$c": _enc_change(v)},
+    Comment: lambda v: {"$n": [_enc_datetime(v.at), v.text, None if v.author is None else _enc_person(v.author)]},
 }
 for _cls, _name in _ENUM_NAMES.items():
     _ENCODERS[_cls] = lambda v, _n=_name: {"$e": [_n, v.value]}
@@ -156,6 +158,7 @@ _DECODERS: dict[str, Callable[[Any], Any]] = {
     "$e": _dec_enum,
     "$k": lambda p: Link(p[0], p[1]),
     "$c": _dec_change,
+    "$n": lambda p: Comment(_dec_datetime(p[0]), p[1], None if p[2] is None else _dec_person(p[2])),
     "$u": lambda p: tuple(decode_value(x) for x in p),
     "$f": lambda p: frozenset(decode_value(x) for x in p),
     "$s": lambda p: {decode_value(x) for x in p},

@@ -43,13 +43,14 @@ RULE = Rule(
         "An active initiative's end date is at least `min_days` later than its baseline (the mapped "
         "`baseline_attribute`, else the first end date in the changelog) and the latest move has no reason: "
         "the `reason_attribute` (holding `reason_keyword`, when set) was not filled at the move, after it, or "
-        "within `reason_window_hours` before it."
+        "within `reason_window_hours` before it. Mapped to Jira's comment field, the reason is a comment "
+        "(holding the keyword) posted in that time."
     ),
     why=(
         "Overdue initiatives are extended with a reason or sunset; a date that quietly moves hides the slip "
         "and the original commitment with it."
     ),
-    fix="Write why the date moved in the reason field (or move it back, or sunset the initiative).",
+    fix="Write why the date moved in the reason field or comment (or move it back, or sunset the initiative).",
     check=check,
     params={
         "reason_attribute": Param("slip_reason", "mapped attribute (an `extra` field) that holds the reason"),

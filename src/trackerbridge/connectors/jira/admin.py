@@ -19,9 +19,10 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from trackerbridge.connectors.base import ConnectorError, FieldInfo
+from trackerbridge.connectors.jira.values import _field_info
 
 if TYPE_CHECKING:
-    from trackerbridge.connectors.jira import JiraConnector
+    from trackerbridge.connectors.jira.client import JiraClient
 
 CF = "com.atlassian.jira.plugin.system.customfieldtypes:"
 FIELD_TYPES: dict[str, tuple[str, str]] = {
@@ -46,11 +47,9 @@ def field_body(name: str, kind: str, description: str = "") -> dict[str, Any]:
 
 
 def create_field(
-    connector: JiraConnector, name: str, kind: str, options: Sequence[str] = (), description: str = ""
+    connector: JiraClient, name: str, kind: str, options: Sequence[str] = (), description: str = ""
 ) -> FieldInfo:
     """Create the field; on Cloud also its options. The FieldInfo's `options` are those that exist now."""
-    from trackerbridge.connectors.jira import _field_info
-
     body = field_body(name, kind, description)
     what = f"creating the custom field {name!r} (needs the Administer Jira permission)"
     created = connector._json(what, connector._request(what, "POST", "field", body=body))
@@ -64,7 +63,7 @@ def create_field(
     return replace(info, options=_add_options(connector, fid, context, options))
 
 
-def _context(connector: JiraConnector, fid: str, name: str) -> str:
+def _context(connector: JiraClient, fid: str, name: str) -> str:
     """The field's global context (Cloud may create one with the field), else a new global one."""
     path = f"field/{quote(fid, safe='')}/context"
     what = f"reading the contexts of {name!r}"
@@ -81,7 +80,7 @@ def _context(connector: JiraConnector, fid: str, name: str) -> str:
     return str(made["id"])
 
 
-def _add_options(connector: JiraConnector, fid: str, context: str, options: Sequence[str]) -> tuple[str, ...]:
+def _add_options(connector: JiraClient, fid: str, context: str, options: Sequence[str]) -> tuple[str, ...]:
     path = f"field/{quote(fid, safe='')}/context/{quote(context, safe='')}/option"
     what = f"adding options to {fid}"
     body = {"options": [{"value": v} for v in options]}

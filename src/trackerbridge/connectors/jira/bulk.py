@@ -41,11 +41,11 @@ from trackerbridge.activity import SLACK, STAMP_KEY, stamp_value
 from trackerbridge.changes import Outcome, RecordChange
 from trackerbridge.connectors.base import OPTION, TEXT, ConnectorError, FieldInfo
 from trackerbridge.connectors.http import RETRY_STATUSES
-from trackerbridge.connectors.jira_write import LABELS_FIELD
+from trackerbridge.connectors.jira.bodies import LABELS_FIELD
 from trackerbridge.connectors.record_write import synced_fields
 
 if TYPE_CHECKING:
-    from trackerbridge.connectors.jira import JiraConnector
+    from trackerbridge.connectors.jira.search import JiraConnector
 
 BULK_MAX = 1000  # issues per bulk edit request
 PROPERTIES_MAX = 100  # issues per bulk set issue properties by issue
