@@ -810,3 +810,40 @@ def test_csv_writes_a_nul_as_the_replacement_character_on_every_python() -> None
 
 
 COLUMNS_INDEX = {name: n for n, name in enumerate(csv.COLUMNS)}
+
+
+def test_sarif_points_each_documented_rule_at_its_page() -> None:
+    from trackerbridge.rules.base import DOCS
+    from trackerbridge.rules.registry import load_rules
+
+    loaded = load_rules()
+    i = jira("OPS-1", "t")
+    documented = replace(OWNER, url="https://rules.example.com/TB101 owner")
+    log = sarif_log(audit([i], [finding(loaded["TB105"], i, "late")], rules=[documented, loaded["TB105"]]))
+    check_sarif_structure(log)
+    by_id = {r["id"]: r for r in log["runs"][0]["tool"]["driver"]["rules"]}
+    assert by_id["TB105"]["helpUri"] == f"{DOCS}#tb105-past-end-date"
+    assert by_id["TB101"]["helpUri"] == "https://rules.example.com/TB101%20owner"  # a valid URI
+    assert "helpUri" not in sarif.descriptor(OWNER)  # a rule without a page gets none rather than a guess
+
+
+def test_sarif_describes_a_crashed_rule_finding_with_its_page() -> None:
+    from trackerbridge.audit import assess
+    from trackerbridge.health import HealthPolicy
+    from trackerbridge.rules.base import Hit
+    from trackerbridge.rules.engine import RuleSettings, Selection
+
+    def boom(initiative: Initiative, ctx: object) -> list[Hit]:
+        raise ZeroDivisionError("division by zero")
+
+    fragile = Rule("TB901", "fragile-rule", Severity.WARNING, "s", "w", "y", "f", boom)
+    i = jira("OPS-1", "t")
+    result = assess([i], {"TB901": fragile}, RuleSettings(Selection(select=("TB901",))), HealthPolicy(),
+                    datetime(2026, 11, 25, tzinfo=timezone.utc))
+    log = sarif_log(result)
+    check_sarif_structure(log)
+    (res,) = log["runs"][0]["results"]
+    assert res["ruleId"] == "TB000" and res["level"] == "error"
+    assert res["message"]["text"] == "OPS-1 t: rule TB901 fragile-rule crashed: ZeroDivisionError: division by zero"
+    crashed = next(r for r in log["runs"][0]["tool"]["driver"]["rules"] if r["id"] == "TB000")
+    assert crashed["name"] == "RuleCrashed" and crashed["helpUri"].endswith("#tb000-rule-crashed")

@@ -298,3 +298,257 @@ def test_find_rule_by_code_or_name() -> None:
     assert find_rule(found, "Past-End-Date") is found["TB105"]
     assert find_rule(found, "TB999") is None
     assert find_rule(found, "no-such-rule") is None
+
+
+# --- a rule that crashes ---------------------------------------------------------------------------
+
+SECRET = "s3cr3t-token-value"
+
+
+def crashing(code: str = "TB901", *, on: str | None = None, scope: str = "record") -> Rule:
+    """A rule that raises, on the record keyed `on` only (record rules), or always."""
+
+    def check(subject: object, ctx: Context) -> list[Hit]:
+        if scope == "set" or getattr(subject, "key", None) == on:
+            raise ValueError(f"cannot parse 'x' from https://bot:{SECRET}@jira.example.com/rest/api/2/issue\nline 2")
+        return [Hit(subject, "judged")]  # type: ignore[arg-type]
+
+    return Rule(code, "fragile-rule", Severity.WARNING, "s", "w", "y", "f", check, scope=scope)
+
+
+def test_a_rule_crashing_on_one_record_is_a_finding_there_and_judges_the_rest(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from trackerbridge.rules.engine import RULE_CRASHED, crashed_refs
+
+    bad, good = make(owner=None), make(owner=None)
+    found = {**rules(), "TB901": crashing(on=bad.key)}
+    with caplog.at_level("DEBUG", logger="trackerbridge.rules"):
+        findings = evaluate([bad, good], found, RuleSettings(), NOW)
+    by_record = {(f.key, f.code) for f in findings}
+    # the other rules' verdicts stand on both records; the crashing rule judged the good one
+    assert {(bad.key, "TB101"), (good.key, "TB101"), (good.key, "TB901"), (bad.key, "TB000")} <= by_record
+    assert (bad.key, "TB901") not in by_record
+    crash = next(f for f in findings if f.code == "TB000")
+    assert crash.severity is Severity.ERROR and crash.rule == RULE_CRASHED.name and crash.detail == "TB901"
+    assert crash.message.startswith("rule TB901 fragile-rule crashed: ValueError: cannot parse 'x' from https://")
+    assert SECRET not in crash.message and "Traceback" not in crash.message and "\n" not in crash.message
+    assert crashed_refs(findings) == {bad.ref}
+    # the traceback is in the debug log, not in the finding
+    logged = [r for r in caplog.records if r.name == "trackerbridge.rules"]
+    assert len(logged) == 1 and logged[0].exc_info is not None and "TB901" in logged[0].getMessage()
+
+
+def test_a_crash_message_is_cut_short() -> None:
+    from trackerbridge.rules.engine import CRASH_MESSAGE_LIMIT, crash_message
+
+    text = crash_message(crashing(), RuntimeError("x" * 1000))
+    assert text.endswith("…") and len(text) < CRASH_MESSAGE_LIMIT + 60
+    assert crash_message(crashing(), KeyError()) == "rule TB901 fragile-rule crashed: KeyError"
+
+
+def test_a_set_rule_that_crashes_leaves_every_record_it_judges_without_its_verdict() -> None:
+    jira_record, sf_record = make(), make(system="salesforce", source="sfdc", kind="New Business")
+    found = {**rules(), "TB901": crashing(scope="set")}
+    findings = evaluate([jira_record, sf_record], found, RuleSettings(), NOW)
+    assert sorted((f.key, f.code) for f in findings) == sorted([(jira_record.key, "TB000"), (sf_record.key, "TB000")])
+
+
+def test_a_crash_finding_respects_the_crashed_rules_scope() -> None:
+    record = make()
+    found = {**rules(), "TB901": crashing(on=record.key)}
+    settings = RuleSettings(scope={"jira-ops": Selection(select=("TB101",))})
+    assert evaluate([record], found, settings, NOW) == []
+
+
+def test_assess_describes_the_crash_rule_so_reports_and_sarif_count_it() -> None:
+    from trackerbridge.audit import assess
+    from trackerbridge.health import Flag, HealthPolicy
+
+    record = make()
+    result = assess([record], {**rules(), "TB901": crashing(on=record.key)}, RuleSettings(), HealthPolicy(), NOW)
+    assert result.counts_by_rule() == {"TB000": 1}
+    assert result.health[record.ref].flag is Flag.RED  # incomplete is never shown as healthy
+    assert assess([record], rules(), RuleSettings(), HealthPolicy(), NOW).rules.get("TB000") is None
+
+
+# --- lifecycle: stable, preview, deprecated, removed; redirects ---------------------------------------
+
+
+def lifecycle_rules() -> dict[str, Rule]:
+    from dataclasses import replace
+
+    from trackerbridge.rules.base import Status
+
+    base = fake_rule("TB901", "new-check")
+    return {
+        **rules(),
+        "TB901": replace(base, status=Status.PREVIEW),
+        "TB902": replace(fake_rule("TB902", "old-check"), status=Status.DEPRECATED, replacement="TB903"),
+        "TB903": replace(fake_rule("TB903", "better-check"), redirects=("TB950", "older-name")),
+        "TB904": replace(fake_rule("TB904", "gone-check"), status=Status.REMOVED, replacement="TB903"),
+    }
+
+
+def test_preview_rules_run_only_when_selected_exactly_or_with_preview_on() -> None:
+    found = lifecycle_rules()
+    assert "TB901" not in [r.code for r in active_rules(found, RuleSettings())]
+    assert "TB901" not in [r.code for r in active_rules(found, RuleSettings(Selection(select=("TB9",))))]
+    assert [r.code for r in active_rules(found, RuleSettings(Selection(select=("TB901",))))] == ["TB901"]
+    assert "TB901" in [r.code for r in active_rules(found, RuleSettings(preview=True))]
+
+
+def test_removed_rules_never_run_and_deprecated_ones_do() -> None:
+    active = [r.code for r in active_rules(lifecycle_rules(), RuleSettings(Selection(select=("TB904", "TB902"))))]
+    assert active == ["TB902"]
+
+
+def test_redirects_resolve_old_codes_and_names() -> None:
+    found = lifecycle_rules()
+    assert registry.resolve(found, "TB950") == (found["TB903"], "TB950")
+    assert registry.resolve(found, "Older-Name") == (found["TB903"], "Older-Name")
+    assert registry.resolve(found, "better-check") == (found["TB903"], None)
+    assert registry.redirects(found) == {"TB950": "TB903", "older-name": "TB903"}
+    assert find_rule(found, "tb950") is found["TB903"]
+
+
+def test_a_waiver_naming_a_redirected_code_waives_the_new_one_and_warns() -> None:
+    from trackerbridge.rules.base import RuleWarning
+
+    found = lifecycle_rules()
+    found["TB903"] = Rule("TB903", "better-check", Severity.WARNING, "s", "w", "y", "f",
+                          lambda i, c: [Hit(i, "hit")], redirects=("TB950",))
+    records = [make(labels=frozenset({"tb-waive-TB950-until-2099-01-01"})) for _ in range(3)]
+    settings = RuleSettings(Selection(select=("TB903",)), redirects=registry.redirects(found))
+    with pytest.warns(RuleWarning, match="waivers naming TB950 are read as TB903") as caught:
+        findings = evaluate(records, found, settings, NOW)
+    assert [f.waived_by for f in findings] == ["tb-waive-TB950-until-2099-01-01"] * 3
+    assert len({str(w.message) for w in caught}) == 1  # one text, so the CLI shows it once
+
+
+def test_registry_checks_redirects_and_replacements(monkeypatch: pytest.MonkeyPatch) -> None:
+    from dataclasses import replace
+
+    from trackerbridge.rules.base import Status
+
+    clash = replace(fake_rule("TB902", "beta"), redirects=("TB901",))
+    use(monkeypatch, manager(("p", [fake_rule("TB901", "alpha"), clash])))
+    with pytest.raises(PluginError, match="redirects 'TB901', which is rule TB901's own code or name"):
+        load_rules()
+    twice = [replace(fake_rule("TB901", "alpha"), redirects=("TB950",)),
+             replace(fake_rule("TB902", "beta"), redirects=("tb950",))]
+    use(monkeypatch, manager(("p", twice)))
+    with pytest.raises(PluginError, match="'tb950' redirects to two rules: TB901 and TB902"):
+        load_rules()
+    orphan = replace(fake_rule("TB901", "alpha"), status=Status.REMOVED, replacement="TB999")
+    use(monkeypatch, manager(("p", [orphan])))
+    with pytest.raises(PluginError, match="names replacement TB999, which no plugin registers"):
+        load_rules()
+    use(monkeypatch, manager(("p", [replace(fake_rule("TB901", "alpha"), url="docs/tb901.md")])))
+    with pytest.raises(PluginError, match="is not an http"):
+        load_rules()
+
+
+# --- documentation URLs -----------------------------------------------------------------------------
+
+
+def test_every_builtin_rule_has_a_documentation_url_with_a_section_in_docs_rules_md() -> None:
+    from pathlib import Path
+
+    from trackerbridge.rules.base import DOCS
+    from trackerbridge.rules.docs import builtin_rules, markdown
+
+    page = Path(__file__).resolve().parent.parent / "docs" / "rules.md"
+    text = page.read_text(encoding="utf-8")
+    assert text == markdown(builtin_rules()), "run: python -m trackerbridge.rules.docs"
+    for rule in builtin_rules():
+        assert rule.url == f"{DOCS}#{rule.code.lower()}-{rule.name}"
+        assert f"\n## {rule.code} {rule.name}\n" in text  # the heading GitHub anchors as #tb101-owner-missing
+
+
+# --- trackerbridge.yaml: rules by name, redirects, removed and deprecated ones ------------------------
+
+
+def settings_for(project_dir: object, rules_yaml: str, found: dict[str, Rule] | None = None) -> object:
+    from pathlib import Path
+
+    from trackerbridge.config.project import Project
+    from trackerbridge.rules.settings import rule_settings
+
+    root = Path(str(project_dir))
+    config = root / "trackerbridge.yaml"
+    text = config.read_text(encoding="utf-8")
+    head, tail = text.split("rules:\n", 1)
+    rest = tail[tail.index("health:"):]
+    config.write_text(f"{head}rules:\n{rules_yaml}{rest}", encoding="utf-8")
+    return rule_settings(Project.load(root), found or rules())
+
+
+def test_select_and_ignore_take_rule_names(project: object) -> None:
+    settings = settings_for(project, "  select: [owner-missing, TB10]\n  ignore: [Past-End-Date]\n"
+                                     "  severity: {stale: error}\n  params: {stuck-in-decide: {days: 9}}\n")
+    assert settings.selection == Selection(select=("TB101", "TB10"), ignore=("TB105",))  # type: ignore[attr-defined]
+    assert settings.severity == {"TB106": Severity.ERROR}  # type: ignore[attr-defined]
+    assert settings.params == {"TB104": {"days": 9}}  # type: ignore[attr-defined]
+
+
+def test_an_unknown_rule_name_names_file_line_and_key(project: object) -> None:
+    from trackerbridge.config.errors import ConfigError
+
+    with pytest.raises(ConfigError) as caught:
+        settings_for(project, "  select: [TB]\n  ignore: [owner-mising]\n")
+    text = str(caught.value)
+    assert "trackerbridge.yaml:6" in text and "rules.ignore[0]" in text
+    assert "'owner-mising' matches no rule" in text and "did you mean 'owner-missing'?" in text
+
+
+def test_a_redirected_code_in_select_works_and_warns(project: object) -> None:
+    from trackerbridge.rules.base import RuleWarning
+
+    with pytest.warns(RuleWarning) as caught:
+        settings = settings_for(project, "  select: [TB1, TB950]\n  ignore: [older-name]\n", lifecycle_rules())
+    assert settings.selection.select == ("TB1", "TB903")  # type: ignore[attr-defined]
+    assert settings.selection.ignore == ("TB903",)  # type: ignore[attr-defined]
+    assert {str(w.message) for w in caught} == {
+        "'TB950' is now TB903 (better-check): write TB903 in trackerbridge.yaml",
+        "'older-name' is now TB903 (better-check): write TB903 in trackerbridge.yaml",
+    }
+
+
+def test_selecting_a_removed_rule_is_an_error_naming_its_replacement(project: object) -> None:
+    from trackerbridge.config.errors import ConfigError
+
+    with pytest.raises(ConfigError) as caught:
+        settings_for(project, "  select: [TB1, gone-check]\n  ignore: [TB902]\n", lifecycle_rules())
+    text = str(caught.value)
+    assert "trackerbridge.yaml:5" in text and "rules.select[1]" in text
+    assert "TB904 (gone-check) was removed" in text and "use TB903 (better-check) instead" in text
+    settings_for(project, "  select: [TB]\n  ignore: [TB904, TB902]\n", lifecycle_rules())  # ignoring it is fine
+
+
+def test_a_deprecated_rule_that_runs_warns_and_one_ignored_does_not(project: object) -> None:
+    import warnings
+
+    from trackerbridge.rules.base import RuleWarning
+
+    with pytest.warns(RuleWarning, match=r"TB902 \(old-check\) is deprecated .*use TB903 \(better-check\) instead"):
+        settings_for(project, "  select: [TB]\n", lifecycle_rules())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuleWarning)
+        settings_for(project, "  select: [TB]\n  ignore: [old-check]\n", lifecycle_rules())
+
+
+def test_preview_in_the_config_runs_preview_rules(project: object) -> None:
+    found = lifecycle_rules()
+    off = settings_for(project, "  select: [TB]\n  ignore: [TB902]\n", found)
+    on = settings_for(project, "  select: [TB]\n  ignore: [TB902]\n  preview: true\n", found)
+    assert "TB901" not in [r.code for r in active_rules(found, off)]  # type: ignore[arg-type]
+    assert "TB901" in [r.code for r in active_rules(found, on)]  # type: ignore[arg-type]
+
+
+def test_a_bad_parameter_value_is_a_configuration_error_not_a_crash() -> None:
+    from trackerbridge.rules.base import ParamError
+
+    with pytest.raises(ParamError, match=r"^rules\.params\.TB105: unknown time zone 'Mars/Olympus'") as caught:
+        run("TB105", [make(end=days_ago(30).date())], params={"timezone": "Mars/Olympus"})
+    assert caught.value.exit_code == 2

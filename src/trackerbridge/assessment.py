@@ -15,7 +15,14 @@ from trackerbridge.model import Initiative
 from trackerbridge.records import ServerInfo
 from trackerbridge.rollup import roll_up
 from trackerbridge.rules.base import Finding, Rule, SyncBinding
-from trackerbridge.rules.engine import RuleSettings, active_rules, effective_params, evaluate
+from trackerbridge.rules.engine import (
+    RULE_CRASHED,
+    RuleSettings,
+    active_rules,
+    crashed_refs,
+    effective_params,
+    evaluate,
+)
 
 
 @dataclass(frozen=True)
@@ -71,4 +78,6 @@ def assess(
     if policy.rollup:
         health = roll_up(initiatives, health, policy.rollup)
     ran = {r.code: r for r in active_rules(rules, settings)}
+    if crashed_refs(findings):  # reports and SARIF describe the TB000 findings like any rule's
+        ran = {RULE_CRASHED.code: RULE_CRASHED, **ran}
     return AuditResult(now, list(initiatives), findings, health, ran, settings=settings)

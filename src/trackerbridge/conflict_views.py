@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 class ConflictError(Exception):
     """No such conflict, or a resolution trackerbridge may not write (exit 2)."""
 
+    exit_code = 2
+
 
 @dataclass(frozen=True)
 class Side:

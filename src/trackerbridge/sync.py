@@ -38,6 +38,8 @@ from trackerbridge.metrics import RunMetrics, headline_metrics, team_metrics
 from trackerbridge.model import Initiative
 from trackerbridge.people import match_people
 from trackerbridge.planner import Plan, PlanState, WriteSpec, plan
+from trackerbridge.rules.base import Finding
+from trackerbridge.rules.engine import RULE_CRASHED, crashed_refs
 from trackerbridge.rules.registry import load_rules
 from trackerbridge.rules.settings import health_policy, rule_settings
 from trackerbridge.sources import DiscoveryCache, Source, open_source, sync_bindings
@@ -72,6 +74,11 @@ class SyncResult:
     @property
     def written(self) -> int:
         return sum(o.ok for o in self.outcomes)
+
+    @property
+    def crashed(self) -> set[str]:
+        """Records some rule crashed on (TB000): their write-back was held this run (`_hold_crashed`)."""
+        return crashed_refs(self.audit.findings)
 
 
 WATERMARK_MARGIN = timedelta(minutes=2)
@@ -237,6 +244,7 @@ def run_sync(
         result, planned = judge_as_synced(records, first, planned_for(first), judged, planned_for)
         summaries = [SourceSummary(s.name, s.server, read[s.name], sum(s.connector.calls.values())) for s in sources]
         result = replace(result, sources=summaries)
+        planned = _hold_crashed(planned, crashed_refs(result.findings), result.findings, log)
         if only is not None:
             planned = replace(planned, changes=[c for c in planned.changes if f"{c.connector}:{c.key}" in only])
         outcome = SyncResult(result, planned, dry_run, read=read, began=began, cursors=cursors)
@@ -324,6 +332,24 @@ def _assume_synced(records: list[Initiative], planned: Plan) -> list[Initiative]
     if not values:
         return records
     return [replace(i, current={**i.current, **values[i.ref]}) if i.ref in values else i for i in records]
+
+
+def _hold_crashed(planned: Plan, crashed: set[str], findings: Sequence[Finding], log: Log) -> Plan:
+    """A record some rule crashed on has a health without that rule's verdict: nothing is written to it
+    this run (no health, reasons, label, note or synced value), and neither its health nor the values it
+    would have been written are kept as written, so the next run whose rules work plans it afresh. Its
+    own values still feed the records it syncs to. Each held record is logged once (`rule-crashed`)."""
+    if not crashed:
+        return planned
+    for f in findings:
+        if f.code == RULE_CRASHED.code:
+            log("rule-crashed", connector=f.source, key=f.key, error=f.message, held=True)
+    return replace(
+        planned,
+        changes=[c for c in planned.changes if f"{c.connector}:{c.key}" not in crashed],
+        health=[h for h in planned.health if f"{h[0]}:{h[1]}" not in crashed],
+        remember=[r for r in planned.remember if f"{r[0]}:{r[1]}" not in crashed or r[2].startswith("seen:")],
+    )
 
 
 def _write(base: SyncResult, sources: Sequence[Source], store: StateStore, now: datetime, log: Log) -> SyncResult:

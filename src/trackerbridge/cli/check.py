@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from trackerbridge.cli.common import EXIT_CONFIG, EXIT_OK, fail, project_environment, project_options
+from trackerbridge.cli.common import EXIT_CONFIG, EXIT_OK, project_environment, project_options
 from trackerbridge.cli.group import main
 from trackerbridge.mapping import CompiledMapping
 
@@ -29,14 +29,10 @@ def check_command(connectors: tuple[str, ...], project_dir: Path, sandbox_flavor
     tracker cannot be reached or refuses the credentials.
     """
     from trackerbridge.checking import check
-    from trackerbridge.config.errors import ConfigError
     from trackerbridge.connectors.http import fail_fast_when_unreachable
 
     with project_environment(project_dir, sandbox_flavor) as (project, env), fail_fast_when_unreachable():
-        try:
-            results = check(project, list(connectors), env)
-        except ConfigError as exc:
-            fail(str(exc), EXIT_CONFIG)
+        results = check(project, list(connectors), env)
     code = EXIT_OK
     for r in results:
         for warning in r.warnings:

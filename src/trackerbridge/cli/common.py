@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn, TextIO
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO, TypeVar
 
 import click
 
@@ -17,11 +17,59 @@ if TYPE_CHECKING:
 
 EXIT_OK, EXIT_FINDINGS, EXIT_CONFIG, EXIT_CONNECTOR, EXIT_WRITES_FAILED, EXIT_LOCKED = 0, 1, 2, 3, 4, 75
 PACKAGED_DEMO = Path(__file__).resolve().parent.parent / "demo_project"
+FAIL_ON = {"red": 2, "amber": 1, "never": 99}  # the flag rank at which a command exits 1
+FAIL_ON_HELP = "Exit 1 when any initiative is at least this unhealthy."
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def fail(message: str, code: int) -> NoReturn:
     click.echo(message, err=True)
     sys.exit(code)
+
+
+_warning_sinks: list[Callable[[str], None]] = []
+
+
+@contextmanager
+def shown_warnings() -> Iterator[None]:
+    """Warnings about the rules (`RuleWarning`: a deprecated rule, a redirected code) reach the user once
+    per command, as `warning: ...` on stderr (or through `warnings_to`'s sink); other warnings as Python
+    shows them."""
+    import warnings
+
+    from trackerbridge.rules.base import RuleWarning
+
+    seen: set[str] = set()
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", RuleWarning)  # the once-per-run is ours: a test process runs many
+        original = warnings.showwarning
+
+        def show(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                 file: TextIO | None = None, line: str | None = None) -> None:
+            if not issubclass(category, RuleWarning):
+                original(message, category, filename, lineno, file, line)
+                return
+            text = str(message)
+            if text in seen:
+                return
+            seen.add(text)
+            if _warning_sinks:
+                _warning_sinks[-1](text)
+            else:
+                click.echo(f"warning: {text}", err=True)
+
+        warnings.showwarning = show
+        yield
+
+
+@contextmanager
+def warnings_to(sink: Callable[[str], None]) -> Iterator[None]:
+    """Send the rules' warnings to `sink` (sync's logger: a JSON event with --log-format json)."""
+    _warning_sinks.append(sink)
+    try:
+        yield
+    finally:
+        _warning_sinks.pop()
 
 
 def parse_moment(value: str | None, what: str = "date") -> datetime | None:
@@ -85,14 +133,68 @@ def project_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return project_dir_option()(command)
 
 
+def output_options(
+    *,
+    format_help: str | None = None,
+    format_choices: Sequence[str] | None = None,
+    format_default: str | None = None,
+    output_help: str | None = None,
+    output_directory: bool = False,
+    output_short: bool = True,
+    fail_on: str | None = None,
+    fail_on_help: str = FAIL_ON_HELP,
+) -> Callable[[F], F]:
+    """`--format`, `--output` and `--fail-on` in one decorator (sqlite-utils' style), so every command
+    spells them alike: `fmt`, `output` (a Path) and `fail_on` (a key of FAIL_ON). A command gets the
+    options it asks for: `--format` with `format_help` or `format_choices` (free text with metavar
+    FORMAT, checked against the formats the plugins offer, or a fixed choice), `--output` with
+    `output_help` (`-o` too unless `output_short` is off; a directory with `output_directory`),
+    `--fail-on` with a default."""
+    options: list[Callable[[Any], Any]] = []
+    if format_choices is not None:
+        options.append(click.option("--format", "fmt", type=click.Choice(list(format_choices)),
+                                    default=format_default, show_default=True, help=format_help))
+    elif format_help is not None:
+        options.append(click.option("--format", "fmt", default=None, metavar="FORMAT", help=format_help))
+    if fail_on is not None:
+        options.append(click.option("--fail-on", type=click.Choice(list(FAIL_ON)), default=fail_on,
+                                    show_default=True, help=fail_on_help))
+    if output_help is not None:
+        names = ("--output", "-o") if output_short else ("--output",)
+        kind = click.Path(file_okay=False, path_type=Path) if output_directory else click.Path(path_type=Path)
+        options.append(click.option(*names, "output", type=kind, default=None, help=output_help))
+
+    def decorate(command: F) -> F:
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return decorate
+
+
+def format_for(
+    fmt: str | None, output: Path | None, suffixes: Mapping[str, str], *, terminal: str, otherwise: str
+) -> str:
+    """--format, else what --output's suffix says (another suffix is exit 2: never guess a format the
+    file's name does not say), else `terminal` on a terminal and `otherwise` off one or into a file."""
+    if fmt is None and output is not None:
+        fmt = suffixes.get(output.suffix.lower())
+        if fmt is None:
+            fail(f"cannot tell the format from {output.name!r}: give --format, or a suffix "
+                 f"({', '.join(suffixes)})", EXIT_CONFIG)
+    return fmt or (terminal if output is None and sys.stdout.isatty() else otherwise)
+
+
+def exit_for(worst_rank: int, fail_on: str) -> int:
+    """Exit 1 when the unhealthiest initiative is at least as bad as --fail-on says."""
+    return EXIT_FINDINGS if worst_rank >= FAIL_ON[fail_on] else EXIT_OK
+
+
 def load_project(project_dir: Path) -> Project:
-    from trackerbridge.config.errors import ConfigError
+    """The project; a configuration error is exit 2 with its message (the `main` group's handler)."""
     from trackerbridge.config.project import Project
 
-    try:
-        return Project.load(project_dir)
-    except ConfigError as exc:
-        fail(str(exc), EXIT_CONFIG)
+    return Project.load(project_dir)
 
 
 @contextmanager

@@ -14,11 +14,9 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from trackerbridge.cli.common import (
-    EXIT_CONFIG,
-    EXIT_LOCKED,
     EXIT_OK,
     EXIT_WRITES_FAILED,
-    fail,
+    output_options,
     parse_moment,
     project_environment,
     project_options,
@@ -74,24 +72,14 @@ def table(found: Sequence[ConflictView]) -> str:
 
 @contextmanager
 def _store(project_dir: Path, sandbox_flavor: str | None) -> Iterator[tuple[Any, Any, Any]]:
-    from trackerbridge.config.errors import ConfigError
-    from trackerbridge.connectors.base import ConnectorError
-    from trackerbridge.plugins import PluginError
-    from trackerbridge.state.lock import Locked, lock_path_for, run_lock
+    from trackerbridge.state.lock import lock_path_for, run_lock
     from trackerbridge.state.store import StateStore
 
     with project_environment(project_dir, sandbox_flavor) as (project, env):
         url = state_url(project.root, project.config.state.url)
-        try:
-            with run_lock(lock_path_for(url, project.root / ".trackerbridge")), StateStore.open(url) as store, \
-                    store.shared_lock():
-                yield project, env, store
-        except Locked as exc:
-            fail(str(exc), EXIT_LOCKED)
-        except (ConfigError, PluginError) as exc:
-            fail(str(exc), EXIT_CONFIG)
-        except ConnectorError as exc:
-            fail(str(exc), exc.exit_code)
+        with run_lock(lock_path_for(url, project.root / ".trackerbridge")), StateStore.open(url) as store, \
+                store.shared_lock():
+            yield project, env, store
 
 
 def _common(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -102,7 +90,7 @@ def _common(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 @main.group("conflicts", invoke_without_command=True)
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@output_options(format_choices=["table", "json"], format_default="table")
 @_common
 @click.pass_context
 def conflicts_command(ctx: click.Context, fmt: str, as_of: str | None, connectors: tuple[str, ...],
@@ -141,14 +129,11 @@ def resolve_command(key: str, field: str, take: str | None, value: str | None, a
     Exit codes: 0 resolved, 2 no such conflict or a side trackerbridge may not write, 3 connector,
     4 the write failed, 75 a sync holds the lock.
     """
-    from trackerbridge.conflicts import ConflictError, resolve
+    from trackerbridge.conflicts import resolve
 
     now = parse_moment(as_of, "time") or datetime.now(timezone.utc)
     with _store(project_dir, sandbox_flavor) as (project, env, store):
-        try:
-            view, result = resolve(project, list(connectors), now, store, env, key, field, take=take, value=value)
-        except ConflictError as exc:
-            fail(str(exc), EXIT_CONFIG)
+        view, result = resolve(project, list(connectors), now, store, env, key, field, take=take, value=value)
     written = [f"{c.connector} {c.key}" for c in result.plan.changes]
     click.echo(f"resolved {view.attribute}: {view.target.key} takes {view.source.system}'s "
                f"{_plain(view.source.value)!r}; wrote {', '.join(written) or 'nothing'}")

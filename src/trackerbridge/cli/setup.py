@@ -16,6 +16,7 @@ from trackerbridge.cli.common import (
     EXIT_FINDINGS,
     EXIT_OK,
     fail,
+    output_options,
     project_environment,
     project_options,
 )
@@ -30,11 +31,10 @@ if TYPE_CHECKING:
 @click.argument("system", type=click.Choice(["jira", "salesforce"]))
 @click.argument("connectors", nargs=-1)
 @click.option("--apply", "apply_", is_flag=True, help="Jira: create the missing fields (default: only list them).")
-@click.option(
-    "--output",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Salesforce: write the metadata package into this directory instead of printing it.",
+@output_options(
+    output_help="Salesforce: write the metadata package into this directory instead of printing it.",
+    output_directory=True,
+    output_short=False,
 )
 @project_options
 def setup_command(
@@ -54,8 +54,6 @@ def setup_command(
     finds fields missing; 2 for configuration problems, 3 when a tracker cannot be reached or refuses.
     """
     from trackerbridge import setup
-    from trackerbridge.config.errors import ConfigError
-    from trackerbridge.connectors.base import ConnectorError
 
     if system == "salesforce" and apply_:
         fail(
@@ -65,12 +63,7 @@ def setup_command(
     if system == "jira" and output is not None:
         fail("setup jira: --output is for Salesforce's metadata package", EXIT_CONFIG)
     with project_environment(project_dir, sandbox_flavor) as (project, env):
-        try:
-            plans = setup.plan(project, system, list(connectors), env)
-        except ConfigError as exc:
-            fail(str(exc), EXIT_CONFIG)
-        except ConnectorError as exc:
-            fail(str(exc), exc.exit_code)
+        plans = setup.plan(project, system, list(connectors), env)
         if not plans:
             fail(f"setup {system}: the project has no {system} connector", EXIT_CONFIG)
         for p in plans:

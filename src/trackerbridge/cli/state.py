@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from trackerbridge.cli.common import EXIT_LOCKED, fail, load_project, project_dir_option, state_url
+from trackerbridge.cli.common import load_project, project_dir_option, state_url
 from trackerbridge.cli.group import main
 
 
@@ -32,21 +32,16 @@ def state_group() -> None:
 def prune_command(days: int | None, dry_run: bool, given: str | None, project_dir: Path) -> None:
     """Remove runs older than the retention and their audit rows; the last write of each record and
     field always stays. Takes the run lock, so it never races a sync (exit 75 while one runs)."""
-    from trackerbridge.state.lock import Locked, LockUnusable, lock_path_for, run_lock
-    from trackerbridge.state.store import StateStore, StateStoreError
+    from trackerbridge.state.lock import lock_path_for, run_lock
+    from trackerbridge.state.store import StateStore
 
     project = load_project(project_dir)
     url = given or state_url(project.root, project.config.state.url)
     keep = days or project.config.state.retention_days
     before = datetime.now(timezone.utc) - timedelta(days=keep)
-    try:
-        lock = lock_path_for(url, project.root / ".trackerbridge")
-        with run_lock(lock), StateStore.open(url) as store, store.shared_lock():
-            runs, rows = store.prune(before, dry_run=dry_run)
-    except Locked as exc:
-        fail(str(exc), EXIT_LOCKED)
-    except (StateStoreError, LockUnusable) as exc:
-        fail(str(exc), exc.exit_code)
+    lock = lock_path_for(url, project.root / ".trackerbridge")  # Locked (75) and store errors: `main` prints them
+    with run_lock(lock), StateStore.open(url) as store, store.shared_lock():
+        runs, rows = store.prune(before, dry_run=dry_run)
     verb = "would remove" if dry_run else "removed"
     click.echo(
         f"{verb} {runs} runs and {rows} audit rows from before {before:%Y-%m-%d} (kept: {keep} days, "

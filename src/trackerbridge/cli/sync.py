@@ -12,19 +12,17 @@ from typing import Any
 
 import click
 
-from trackerbridge.cli.audit import FAIL_ON
 from trackerbridge.cli.common import (
-    EXIT_CONFIG,
     EXIT_CONNECTOR,
-    EXIT_FINDINGS,
-    EXIT_LOCKED,
-    EXIT_OK,
     EXIT_WRITES_FAILED,
+    exit_for,
     fail,
+    output_options,
     parse_moment,
     project_environment,
     project_options,
     state_url,
+    warnings_to,
 )
 from trackerbridge.cli.group import main
 
@@ -50,13 +48,7 @@ class Logger:
 @click.option("--dry-run", is_flag=True, help="Print the exact change set and write nothing.")
 @click.option("--connector", "-c", "connectors", multiple=True, metavar="NAME", help="Only these connectors.")
 @click.option("--full", is_flag=True, help="Ignore watermarks: read every record in scope.")
-@click.option(
-    "--fail-on",
-    type=click.Choice(list(FAIL_ON)),
-    default="never",
-    show_default=True,
-    help="Also exit 1 when any initiative is at least this unhealthy.",
-)
+@output_options(fail_on="never", fail_on_help="Also exit 1 when any initiative is at least this unhealthy.")
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--as-of", metavar="TIME", help="Evaluate as of this time (ISO; default now).")
 @project_options
@@ -92,29 +84,19 @@ def _sync(
 ) -> None:
     from sqlalchemy.exc import SQLAlchemyError
 
-    from trackerbridge.config.errors import ConfigError
-    from trackerbridge.connectors.base import ConnectorError
-    from trackerbridge.plugins import PluginError
     from trackerbridge.redact import mask_text
-    from trackerbridge.state.lock import Locked, LockUnusable
-    from trackerbridge.state.store import EXIT_STORE_FAILED, StateStoreError
+    from trackerbridge.state.store import EXIT_STORE_FAILED
     from trackerbridge.sync import locked_sync
 
     moment = parse_moment(as_of, "time")
     log = Logger(log_format)
     started = time.monotonic()
-    with project_environment(project_dir, sandbox_flavor) as (project, env):
+    with project_environment(project_dir, sandbox_flavor) as (project, env), \
+            warnings_to(lambda text: log("warning", message=text)):
         url = state_url(project.root, project.config.state.url)
         try:
             result = locked_sync(project, connectors, url, env, as_of=moment, dry_run=dry_run, full=full, log=log)
-        except Locked as exc:
-            fail(str(exc), EXIT_LOCKED)
-        except (ConfigError, PluginError) as exc:
-            fail(str(exc), EXIT_CONFIG)
-        except ConnectorError as exc:
-            fail(str(exc), exc.exit_code)
-        except (StateStoreError, LockUnusable) as exc:
-            fail(str(exc), exc.exit_code)
+        # Locked, configuration, connector and store errors carry their exit code: `main` prints them.
         except SQLAlchemyError as exc:  # one the store did not classify: still a message, never a traceback
             reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
             fail(f"the state store failed during the run: {mask_text(reason)[:300]}", EXIT_STORE_FAILED)
@@ -148,6 +130,7 @@ def _sync(
         deleted=len(result.deleted),
         conflicts=len(result.plan.conflicts),
         held=len(result.plan.held),
+        rule_crashed=len(result.crashed),
         api_calls=sum(result.api_calls.values()),
         seconds=round(time.monotonic() - started, 2),
         stopped=result.stopped,
@@ -158,7 +141,7 @@ def _sync(
         sys.exit(EXIT_CONNECTOR)
     if result.failed:
         sys.exit(EXIT_WRITES_FAILED)
-    sys.exit(EXIT_FINDINGS if result.audit.worst().rank >= FAIL_ON[fail_on] else EXIT_OK)
+    sys.exit(exit_for(result.audit.worst().rank, fail_on))
 
 
 def closing_sentence(result: Any) -> str:
@@ -187,6 +170,8 @@ def closing_sentence(result: Any) -> str:
         head = f"wrote health to {_count(result.written, 'record')}: {health}"
         if result.failed:
             head += f"; {_count(len(result.failed), 'write')} failed"
+    if result.crashed:  # a rule raised: those records' health is incomplete, so nothing was written to them
+        conflicts += f"; {_count(len(result.crashed), 'record')} held: a rule crashed (see rule-crashed)"
     tail = f"; stopped early: {result.stopped}" if result.stopped else ""
     return f"{head}; {conflicts}; {api}{tail}"
 

@@ -309,10 +309,13 @@ class RuleScope(Strict):
 
 
 class RulesConfig(Strict):
-    select: list[str] = Field(default_factory=lambda: ["TB"], description="Codes or prefixes (TB1, TB104)")
-    ignore: list[str] = Field(default_factory=list, description="Codes or prefixes to leave out")
-    severity: dict[str, SeverityName] = Field(default_factory=dict, description="Code -> error or warning")
-    params: dict[str, dict[str, Any]] = Field(default_factory=dict, description="Code -> parameter values")
+    select: list[str] = Field(
+        default_factory=lambda: ["TB"], description="Codes, prefixes or rule names (TB1, TB104, past-end-date)"
+    )
+    ignore: list[str] = Field(default_factory=list, description="Codes, prefixes or rule names to leave out")
+    preview: bool = Field(False, description="Also run preview rules that select picks by prefix")
+    severity: dict[str, SeverityName] = Field(default_factory=dict, description="Code or name -> error or warning")
+    params: dict[str, dict[str, Any]] = Field(default_factory=dict, description="Code or name -> parameter values")
     scope: dict[str, RuleScope] = Field(default_factory=dict, description="Connector name -> its rules")
 
 

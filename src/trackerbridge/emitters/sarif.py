@@ -45,15 +45,19 @@ def level(value: object) -> str:
 
 
 def descriptor(rule: Rule) -> dict[str, Any]:
+    """The rule as a reportingDescriptor; `helpUri` is its documentation page, when it has one (the
+    built-ins' docs/rules.md sections; a plugin's own `url`)."""
     out: dict[str, Any] = {"id": text(rule.code)}
     if pascal(text(rule.name)):
         out["name"] = pascal(text(rule.name))
-    return out | {
+    out |= {
         "shortDescription": {"text": text(rule.summary)},
         "fullDescription": {"text": text(rule.what)},
         "help": {"text": "\n\n".join(p for p in (text(rule.why), text(rule.fix)) if p)},
-        "defaultConfiguration": {"level": level(rule.severity)},
     }
+    if text(getattr(rule, "url", "")).strip():
+        out["helpUri"] = uri(rule.url)
+    return out | {"defaultConfiguration": {"level": level(rule.severity)}}
 
 
 def _fallback_descriptor(f: Finding) -> dict[str, Any]:

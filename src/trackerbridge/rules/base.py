@@ -2,6 +2,12 @@
 
 Rules are pure: a function of initiatives, parameters and an injected `now`. Record rules see
 one initiative at a time; set rules (capacity, hand-offs, drift) see the whole set once.
+
+A rule has a lifecycle, as in ruff: `stable` rules run when selected (by prefix too); `preview`
+rules only when selected by their exact code or name, or with `rules.preview: true`; `deprecated`
+rules run and warn; `removed` rules never run, and naming one is an error that names its
+replacement. A renamed rule lists its earlier codes (and names) in `redirects`: selecting, ignoring
+or waiving an old code means the new one, with a warning.
 """
 
 from __future__ import annotations
@@ -15,8 +21,28 @@ from typing import Any
 
 from trackerbridge.model import Initiative, Link
 
+DOCS = "https://github.com/trackerbridge/trackerbridge/blob/main/docs/rules.md"  # the built-ins' documentation
 CODE_PATTERN = r"^TB\d{3}$"
 NAME_PATTERN = r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$"
+
+
+class ParamError(ValueError):
+    """A parameter value a rule cannot work with (an unknown time zone, a capacity that is no number): a
+    configuration error (exit 2), not a crash, so the engine lets it through instead of a TB000 finding."""
+
+    exit_code = 2
+
+
+class RuleWarning(UserWarning):
+    """Something about the rules a user should change, though the run goes on: a deprecated rule, an
+    old code that was redirected. The CLI shows each one once per run."""
+
+
+class Status(str, Enum):
+    STABLE = "stable"
+    PREVIEW = "preview"
+    DEPRECATED = "deprecated"
+    REMOVED = "removed"
 
 
 class Severity(str, Enum):
@@ -152,6 +178,15 @@ class Rule:
     params: Mapping[str, Param] = field(default_factory=dict)
     scope: str = "record"  # "record" | "set"
     systems: tuple[str, ...] = ("jira", "salesforce")  # which records a record rule applies to
+    status: Status = Status.STABLE
+    replacement: str | None = None  # deprecated / removed: the code that takes over, if any
+    redirects: tuple[str, ...] = ()  # codes (and names) this rule had before: they select it, with a warning
+    url: str = ""  # its documentation page (SARIF's helpUri, `trackerbridge rules CODE`); built-ins get theirs
 
     def defaults(self) -> dict[str, Any]:
         return {k: p.default for k, p in self.params.items()}
+
+
+def doc_url(rule: Rule) -> str:
+    """A built-in rule's section of docs/rules.md, by the anchor its heading gets ("## TB101 owner-missing")."""
+    return f"{DOCS}#{rule.code.lower()}-{rule.name}"

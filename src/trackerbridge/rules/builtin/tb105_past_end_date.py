@@ -8,7 +8,7 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from trackerbridge.model import Initiative
-from trackerbridge.rules.base import Context, Hit, Param, Rule, Severity
+from trackerbridge.rules.base import Context, Hit, Param, ParamError, Rule, Severity
 
 
 @lru_cache(maxsize=32)
@@ -17,7 +17,7 @@ def today_in(now: datetime, zone: str) -> date:
     try:
         tz = ZoneInfo(zone)
     except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError(f"unknown time zone {zone!r}: use an IANA name such as 'Europe/Berlin' or 'UTC'") from exc
+        raise ParamError(f"unknown time zone {zone!r}: use an IANA name such as 'Europe/Berlin' or 'UTC'") from exc
     moment = now if now.tzinfo is not None else now.replace(tzinfo=timezone.utc)
     return moment.astimezone(tz).date()
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from trackerbridge.model import Initiative
-from trackerbridge.rules.base import Context, Hit, Index, Param, Rule, Severity
+from trackerbridge.rules.base import Context, Hit, Index, Param, ParamError, Rule, Severity
 from trackerbridge.rules.builtin.tb107_owner_overloaded import active, counted, newest
 
 
@@ -30,7 +30,7 @@ def check(index: Index, ctx: Context) -> Iterator[Hit]:
         if team in configured:
             capacity = configured[team]
             if isinstance(capacity, bool) or not isinstance(capacity, int):
-                raise ValueError(f"capacity of team {team!r} must be a whole number, got {capacity!r}")
+                raise ParamError(f"capacity of team {team!r} must be a whole number, got {capacity!r}")
             basis = ""
         else:
             seen = len(members.get(team, ()))
