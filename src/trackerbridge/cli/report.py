@@ -89,6 +89,7 @@ def report_command(
         _check_directory(output)
     with project_environment(project_dir, sandbox_flavor) as (project, env):
         url = _state_url(project, state)
+        read_at: datetime | None
         if pull:
             result = _pull(project, now, env)
             history = read_history(url, start)
