@@ -65,6 +65,7 @@ from trackerbridge.connectors.base import (
 )
 from trackerbridge.connectors.http import NO_RESEND, RETRY_STATUSES, mount_retry, retry_policy
 from trackerbridge.connectors.jira_bulk import BulkWriter, _Stopped
+from trackerbridge.connectors.jira_fetch import TwoPhaseRead
 from trackerbridge.connectors.jira_write import comment_body, edit_body, has_marker
 from trackerbridge.connectors.record_write import (
     NOTE_ATTEMPTS,
@@ -204,6 +205,7 @@ class JiraConnector(Connector):
         self._issue_ids: dict[str, int] = {}  # key -> numeric id, of the issues read (bulk edit answers in ids)
         self._option_ids: dict[str, dict[str, str]] = {}  # field id -> option value -> option id
         self.bulk = BulkWriter(self)
+        self.fetch = TwoPhaseRead(self)  # Cloud: ids-only search + bulk fetch where it pays (jira_fetch.py)
 
     # --- public -------------------------------------------------------------------------------
 
@@ -887,6 +889,8 @@ class JiraConnector(Connector):
 
     def _search(self, jql: str, ids: list[str], expand: str | None) -> Iterator[dict[str, Any]]:
         if self.flavor == "cloud":
+            if self.fetch.wanted(ids, expand):
+                return self.fetch.issues(jql, ids)
             return self._cloud_issues(jql, ids, expand)
         return self._dc_issues(jql, ids, expand)
 
@@ -911,12 +915,13 @@ class JiraConnector(Connector):
             yield first
             yield from pages
 
-    def _cloud_issues(self, jql: str, ids: list[str], expand: str | None) -> Iterator[dict[str, Any]]:
-        """Enhanced search (`search/jql`): follow nextPageToken until the last page."""
+    def _cloud_issues(
+        self, jql: str, ids: list[str], expand: str | None, token: str | None = None, read: int = 0
+    ) -> Iterator[dict[str, Any]]:
+        """Enhanced search (`search/jql`): follow nextPageToken until the last page (from `token`, when the
+        first pages were read elsewhere: `read` records)."""
         client = self._connect()
         post = len(quote(jql)) > POST_ABOVE
-        token: str | None = None
-        read = 0
         while True:
             page_token = token
             body = self._call(

@@ -22,6 +22,7 @@ from trackerbridge.sandbox import jira_model as m
 from trackerbridge.sandbox.bot import BOT_EMAIL
 from trackerbridge.sandbox.clock import Clock
 from trackerbridge.sandbox.jira_bulk import JiraBulk
+from trackerbridge.sandbox.jira_bulkfetch import JiraBulkFetch
 from trackerbridge.sandbox.jira_edit import EditError, IssueEditor, comment_error
 from trackerbridge.sandbox.jira_render import JiraRenderer, jira_datetime, select_fields
 from trackerbridge.sandbox.jql import JqlError, compile_jql
@@ -115,6 +116,7 @@ class JiraService:
         self.base_url = base_url
         self.router = Router()
         self.bulk = JiraBulk(self)  # bulk edit, its queue, bulk properties, mypermissions (jira_bulk.py)
+        self.bulkfetch = JiraBulkFetch(self)  # POST issue/bulkfetch, Cloud (jira_bulkfetch.py)
         for ver in ("2", "latest"):
             self._routes(f"/rest/api/{ver}")
         if self.cloud:  # Atlassian's current Cloud reference documents v3; the same answers, rich text as ADF
