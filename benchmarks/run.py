@@ -385,6 +385,7 @@ def bench_connector(
         spec = bare / "mappings" / "demo-jira.yaml"
         spec.write_text(spec.read_text().replace("\nhistory: true", "\nhistory: false"))
         phase("audit-nohistory", "audit", None, in_project=bare, batch=JIRA_FETCH_EFFICIENT)
+        phase("audit-nohistory-single", "audit", None, in_project=bare, batch=JIRA_FETCH_EFFICIENT, single_pass=True)
     if profile_dir is not None:  # a separate, profiled audit: cProfile's overhead stays out of the measured one
         phase("audit-profiled", "audit", None, profile=str(profile_dir / f"{system}-{flavor}-{size}-audit.prof"))
     if audit_only:

@@ -74,6 +74,10 @@ def run_phase(job: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
 
         profiler = cProfile.Profile()
     out: dict[str, Any] = {"kind": kind}
+    if job.get("single_pass"):  # the Jira Cloud read as before issue 15's two-phase read, to compare wall times
+        from trackerbridge.connectors.jira_fetch import TwoPhaseRead
+
+        TwoPhaseRead.wanted = lambda self, ids, expand: False  # type: ignore[method-assign]
     compute = ComputeTimer().__enter__() if kind != "baseline" else None
     written0 = _bytes_written()
     wall0, cpu0 = time.perf_counter(), time.process_time()

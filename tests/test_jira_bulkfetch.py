@@ -280,3 +280,18 @@ def test_a_jira_that_refuses_1000_is_asked_100_at_a_time_from_then_on(sandbox_fa
     assert statuses[400] == len(refused) >= 1
     assert statuses[200] == sum(math.ceil(n / 100) for n in refused)
     assert c.fetch.batch == 100 and not c.fetch.wanted([f.id for f in fields], None)  # the next read: single pass
+
+
+def test_rate_limits_errors_and_dropped_connections_on_the_fetches_are_waited_out_and_resent(
+    sandbox_factory: Callable[..., Sandbox],
+) -> None:
+    faults = "rate-limit:every=2,retry_after=0,method=POST;error:every=3,status=503,method=POST;drop:every=5,"
+    faults += "method=POST"
+    sb = sandbox_factory(size=3000, faults=faults)
+    clean = sandbox_factory(size=3000)
+    expected = [(r.key, r.values) for r in connector(clean).pull(fields_of(connector(clean)))]
+    c = connector(sb, max_workers=4)
+    records = [(r.key, r.values) for r in c.pull(fields_of(c))]
+    assert records == expected
+    statuses = Counter(r.status for r in sb.accounting.records() if r.path.endswith("/issue/bulkfetch"))
+    assert statuses[429] >= 1 and statuses[503] >= 1 and statuses[200] == c.fetch.stats["fetches"] >= 3
