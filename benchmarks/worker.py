@@ -78,6 +78,10 @@ def run_phase(job: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
         from trackerbridge.connectors.jira_fetch import TwoPhaseRead
 
         TwoPhaseRead.wanted = lambda self, ids, expand: False  # type: ignore[method-assign]
+    if job.get("tracemalloc"):  # where a phase's memory goes: the top allocations still held at its end
+        import tracemalloc
+
+        tracemalloc.start(int(job["tracemalloc"]))
     compute = ComputeTimer().__enter__() if kind != "baseline" else None
     written0 = _bytes_written()
     wall0, cpu0 = time.perf_counter(), time.process_time()
@@ -118,6 +122,16 @@ def run_phase(job: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
     if profiler:
         profiler.disable()
         profiler.dump_stats(profile)
+    if job.get("tracemalloc"):
+        import tracemalloc
+
+        held = tracemalloc.take_snapshot().statistics("traceback" if int(job["tracemalloc"]) > 1 else "lineno")
+        out["tracemalloc_peak_mb"] = round(tracemalloc.get_traced_memory()[1] / 1e6, 1)
+        out["tracemalloc_top"] = [
+            {"mb": round(st.size / 1e6, 1), "count": st.count, "where": [str(f) for f in st.traceback][-6:]}
+            for st in held[:25]
+        ]
+        tracemalloc.stop()
     out["wall_s"] = time.perf_counter() - wall0
     out["cpu_s"] = time.process_time() - cpu0
     written = _bytes_written()
