@@ -57,7 +57,21 @@ class ComputeTimer:
 
 def run_phase(job: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
     """Run one phase; returns its own measurements (wall, CPU) and what it did. Importable, so the
-    smoke test can run phases in-process."""
+    smoke test can run phases in-process. `single_pass`: the Jira Cloud read as before issue 15's
+    two-phase read (to compare wall times), for this phase only."""
+    if not job.get("single_pass"):
+        return _run_phase(job, env)
+    from trackerbridge.connectors.jira_fetch import TwoPhaseRead
+
+    wanted = TwoPhaseRead.wanted
+    TwoPhaseRead.wanted = lambda self, ids, expand: False  # type: ignore[method-assign]
+    try:
+        return _run_phase(job, env)
+    finally:
+        TwoPhaseRead.wanted = wanted  # type: ignore[method-assign]
+
+
+def _run_phase(job: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
     from trackerbridge.audit import run_audit
     from trackerbridge.config.project import Project
     from trackerbridge.state.store import StateStore
@@ -74,10 +88,6 @@ def run_phase(job: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
 
         profiler = cProfile.Profile()
     out: dict[str, Any] = {"kind": kind}
-    if job.get("single_pass"):  # the Jira Cloud read as before issue 15's two-phase read, to compare wall times
-        from trackerbridge.connectors.jira_fetch import TwoPhaseRead
-
-        TwoPhaseRead.wanted = lambda self, ids, expand: False  # type: ignore[method-assign]
     if job.get("tracemalloc"):  # where a phase's memory goes: the top allocations still held at its end
         import tracemalloc
 

@@ -188,7 +188,7 @@ def test_small_reads_and_reads_with_changelogs_keep_the_single_pass(sandbox: San
 
 
 def test_bulk_fetches_run_max_workers_at_a_time(sandbox_factory: Callable[..., Sandbox]) -> None:
-    sb = sandbox_factory(size=4500, latency_ms=150)
+    sb = sandbox_factory(size=4500, latency_ms=300)
     c = connector(sb, max_workers=4)
     fields = fields_of(c)
     inflight, peak, lock = [0], [0], threading.Lock()
@@ -207,7 +207,7 @@ def test_bulk_fetches_run_max_workers_at_a_time(sandbox_factory: Callable[..., S
     c.bulk._post = counted  # type: ignore[method-assign]
     records = list(c.pull(fields))
     assert len(records) > 4000 and c.fetch.stats["fetches"] >= 4
-    assert peak[0] == 4  # four fetches in flight at once (each waits 150 ms of latency)
+    assert peak[0] == 4  # four fetches in flight at once (each waits 300 ms of latency)
 
 
 def test_an_issue_deleted_between_the_phases_is_left_out_and_one_edited_brings_a_follow_up_search(
@@ -285,8 +285,9 @@ def test_a_jira_that_refuses_1000_is_asked_100_at_a_time_from_then_on(sandbox_fa
 def test_rate_limits_errors_and_dropped_connections_on_the_fetches_are_waited_out_and_resent(
     sandbox_factory: Callable[..., Sandbox],
 ) -> None:
-    faults = "rate-limit:every=2,retry_after=0,method=POST;error:every=3,status=503,method=POST;drop:every=5,"
-    faults += "method=POST"
+    # at most 6 faults in all, so no fetch meets more in a row than the retry policy's 7 attempts
+    faults = "rate-limit:every=2,count=3,retry_after=0,method=POST;error:every=3,count=2,status=503,method=POST;"
+    faults += "drop:every=5,count=1,method=POST"
     sb = sandbox_factory(size=3000, faults=faults)
     clean = sandbox_factory(size=3000)
     expected = [(r.key, r.values) for r in connector(clean).pull(fields_of(connector(clean)))]
