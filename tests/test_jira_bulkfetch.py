@@ -296,3 +296,17 @@ def test_rate_limits_errors_and_dropped_connections_on_the_fetches_are_waited_ou
     assert records == expected
     statuses = Counter(r.status for r in sb.accounting.records() if r.path.endswith("/issue/bulkfetch"))
     assert statuses[429] >= 1 and statuses[503] >= 1 and statuses[200] == c.fetch.stats["fetches"] >= 3
+
+
+def test_an_incremental_read_of_more_than_a_page_goes_two_phase_too(sandbox_factory: Callable[..., Sandbox]) -> None:
+    sb = sandbox_factory(size=2000)
+    since = TEST_NOW - timedelta(days=60)
+    single = connector(sb)
+    single.fetch.enabled = False
+    expected = [r.key for r in single.pull(fields_of(single), since=since, clock=lambda: TEST_NOW)]
+    c = connector(sb)
+    sb.accounting.reset()
+    got = [r.key for r in c.pull(fields_of(c), since=since, clock=lambda: TEST_NOW)]  # relative to Jira's clock
+    assert len(expected) > 1000 and got == expected
+    assert c.fetch.stats["probe"] == c.fetch.stats["id_pages"] == 1 and c.fetch.stats["fetches"] == 2
+    assert endpoint_calls(sb)["GET 2/search/jql"] == 2
