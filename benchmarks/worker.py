@@ -57,7 +57,21 @@ class ComputeTimer:
 
 def run_phase(job: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
     """Run one phase; returns its own measurements (wall, CPU) and what it did. Importable, so the
-    smoke test can run phases in-process."""
+    smoke test can run phases in-process. `single_pass`: the Jira Cloud read as before issue 15's
+    two-phase read (to compare wall times), for this phase only."""
+    if not job.get("single_pass"):
+        return _run_phase(job, env)
+    from trackerbridge.connectors.jira.fetch import TwoPhaseRead
+
+    wanted = TwoPhaseRead.wanted
+    TwoPhaseRead.wanted = lambda self, ids, expand: False  # type: ignore[method-assign]
+    try:
+        return _run_phase(job, env)
+    finally:
+        TwoPhaseRead.wanted = wanted  # type: ignore[method-assign]
+
+
+def _run_phase(job: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
     from trackerbridge.audit import run_audit
     from trackerbridge.config.project import Project
     from trackerbridge.state.store import StateStore
@@ -74,6 +88,10 @@ def run_phase(job: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
 
         profiler = cProfile.Profile()
     out: dict[str, Any] = {"kind": kind}
+    if job.get("tracemalloc"):  # where a phase's memory goes: the top allocations still held at its end
+        import tracemalloc
+
+        tracemalloc.start(int(job["tracemalloc"]))
     compute = ComputeTimer().__enter__() if kind != "baseline" else None
     written0 = _bytes_written()
     wall0, cpu0 = time.perf_counter(), time.process_time()
@@ -114,6 +132,16 @@ def run_phase(job: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
     if profiler:
         profiler.disable()
         profiler.dump_stats(profile)
+    if job.get("tracemalloc"):
+        import tracemalloc
+
+        held = tracemalloc.take_snapshot().statistics("traceback" if int(job["tracemalloc"]) > 1 else "lineno")
+        out["tracemalloc_peak_mb"] = round(tracemalloc.get_traced_memory()[1] / 1e6, 1)
+        out["tracemalloc_top"] = [
+            {"mb": round(st.size / 1e6, 1), "count": st.count, "where": [str(f) for f in st.traceback][-6:]}
+            for st in held[:25]
+        ]
+        tracemalloc.stop()
     out["wall_s"] = time.perf_counter() - wall0
     out["cpu_s"] = time.process_time() - cpu0
     written = _bytes_written()

@@ -200,6 +200,7 @@ def test_catalog_normalises_types_once(shared: Sandbox) -> None:
 
 def test_full_pull_matches_the_emulator_page_by_page(shared: Sandbox) -> None:
     c = connector(shared)
+    c.fetch.enabled = False  # the single pass, page by page (the two-phase read: tests/test_jira_bulkfetch.py)
     fields = field_ids(c, SAMPLE)
     ids = {f.name: f.id for f in fields}
     shared.accounting.reset()

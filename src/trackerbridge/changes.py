@@ -14,7 +14,7 @@ from typing import Any
 from trackerbridge.model import Person
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: a 100k first sync holds ~300k of them (40 bytes each fewer)
 class FieldChange:
     field: str  # field id
     name: str  # as people see it, for logs and dry runs
@@ -38,7 +38,7 @@ class Note:
     title: str = ""  # one line for a person's task list (the Salesforce Task's subject); text starts with it
 
 
-@dataclass
+@dataclass(slots=True)
 class RecordChange:
     connector: str
     key: str
@@ -82,7 +82,7 @@ class SyncHeld:
     reason: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Outcome:
     """What happened to one record's change: every field and label of it, or none of it."""
 

@@ -17,6 +17,7 @@ import trackerbridge.sandbox.jira_model as m
 from trackerbridge.sandbox.bot import BOT_EMAIL
 from trackerbridge.sandbox.clock import Clock
 from trackerbridge.sandbox.jira_bulk import JiraBulk
+from trackerbridge.sandbox.jira_bulkfetch import JiraBulkFetch
 from trackerbridge.sandbox.jira_edit import IssueEditor
 from trackerbridge.sandbox.jira_fields import JiraFields
 from trackerbridge.sandbox.jira_issues import JiraIssues
@@ -71,6 +72,7 @@ class JiraService(JiraIssues, JiraFields):
         self.base_url = base_url
         self.router = Router()
         self.bulk = JiraBulk(self)  # bulk edit, its queue, bulk properties, mypermissions (jira_bulk.py)
+        self.bulkfetch = JiraBulkFetch(self)  # POST issue/bulkfetch, Cloud (jira_bulkfetch.py)
         for ver in ("2", "latest"):
             self._routes(f"/rest/api/{ver}")
         if self.cloud:  # Atlassian's current Cloud reference documents v3; the same answers, rich text as ADF

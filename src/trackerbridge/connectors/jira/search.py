@@ -42,6 +42,7 @@ from trackerbridge.connectors.base import (
 from trackerbridge.connectors.http import retry_policy
 from trackerbridge.connectors.jira.bulk import BulkWriter
 from trackerbridge.connectors.jira.discovery import JiraDiscovery
+from trackerbridge.connectors.jira.fetch import TwoPhaseRead
 from trackerbridge.connectors.jira.values import _int, _normalise, _person, _to_datetime
 from trackerbridge.connectors.jira.write import JiraWriter
 from trackerbridge.net import require_https
@@ -129,6 +130,7 @@ class JiraConnector(JiraWriter, JiraDiscovery):
         self._issue_ids: dict[str, int] = {}  # key -> numeric id, of the issues read (bulk edit answers in ids)
         self._option_ids: dict[str, dict[str, str]] = {}  # field id -> option value -> option id
         self.bulk = BulkWriter(self)
+        self.fetch = TwoPhaseRead(self)  # Cloud: ids-only search + bulk fetch where it pays (jira/fetch.py)
 
     # --- public -------------------------------------------------------------------------------
 
@@ -190,6 +192,8 @@ class JiraConnector(JiraWriter, JiraDiscovery):
 
     def _search(self, jql: str, ids: list[str], expand: str | None) -> Generator[dict[str, Any], None, None]:
         if self.flavor == "cloud":
+            if self.fetch.wanted(ids, expand):
+                return self.fetch.issues(jql, ids)
             return self._cloud_issues(jql, ids, expand)
         return self._dc_issues(jql, ids, expand)
 
@@ -214,12 +218,13 @@ class JiraConnector(JiraWriter, JiraDiscovery):
             yield first
             yield from pages
 
-    def _cloud_issues(self, jql: str, ids: list[str], expand: str | None) -> Generator[dict[str, Any], None, None]:
-        """Enhanced search (`search/jql`): follow nextPageToken until the last page."""
+    def _cloud_issues(
+        self, jql: str, ids: list[str], expand: str | None, token: str | None = None, read: int = 0
+    ) -> Generator[dict[str, Any], None, None]:
+        """Enhanced search (`search/jql`): follow nextPageToken until the last page (from `token`, when the
+        first pages were read elsewhere: `read` records)."""
         client = self._connect()
         post = len(quote(jql)) > POST_ABOVE
-        token: str | None = None
-        read = 0
         while True:
             page_token = token
             body = self._call(
