@@ -303,23 +303,47 @@ def _plan_syncs(
                 if isinstance(desired, Person) and unmatched in people.unmatched:
                     # never a write that fails the whole record: the person is reported, the rest is written
                     why = people.unmatched[unmatched]
-                    out.held.append(SyncHeld(source.ref, target.ref, binding.attribute, (
-                        f"no {target.system.capitalize()} account matches {desired.label} ({why}); "
-                        f"{target.ref} keeps its {fi.name} {_shown(current) if current is not None else 'empty'}"
-                    )))
+                    out.held.append(
+                        SyncHeld(
+                            source.ref,
+                            target.ref,
+                            binding.attribute,
+                            (
+                                f"no {target.system.capitalize()} account matches {desired.label} ({why}); "
+                                f"{target.ref} keeps its {fi.name} "
+                                f"{_shown(current) if current is not None else 'empty'}"
+                            ),
+                        )
+                    )
                     continue
                 if _empty(desired) and not binding.clear:
                     # an empty source of truth does not erase what a person filled in, unless the mapping says so
-                    out.held.append(SyncHeld(source.ref, target.ref, binding.attribute, (
-                        f"{binding.attribute} of {source.ref} is empty; {target.ref} keeps its {fi.name} "
-                        f"{_shown(current)} (the sync says no `clear: true`)"
-                    )))
+                    out.held.append(
+                        SyncHeld(
+                            source.ref,
+                            target.ref,
+                            binding.attribute,
+                            (
+                                f"{binding.attribute} of {source.ref} is empty; {target.ref} keeps its {fi.name} "
+                                f"{_shown(current)} (the sync says no `clear: true`)"
+                            ),
+                        )
+                    )
                     continue
                 target_changed = last_written is not None and not same(current, last_written)
                 if target_changed and source_changed:
                     out.conflicts.append(
-                        Conflict(source.ref, target.ref, binding.attribute, value, current, last_written,
-                                 fi.id, fi.name, desired)
+                        Conflict(
+                            source.ref,
+                            target.ref,
+                            binding.attribute,
+                            value,
+                            current,
+                            last_written,
+                            fi.id,
+                            fi.name,
+                            desired,
+                        )
                     )
                     conflicted.setdefault(source.ref, []).append(binding.attribute)
                     conflicted.setdefault(target.ref, []).append(fi.name)

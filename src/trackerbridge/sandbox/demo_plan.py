@@ -250,9 +250,7 @@ class _Planner(_People):
             unowned = round(load * 0.1)
             owned = load - unowned
             m = len(self.members[t])
-            slots = [
-                (person, owned // m + (1 if k < owned % m else 0)) for k, person in enumerate(self.members[t])
-            ]
+            slots = [(person, owned // m + (1 if k < owned % m else 0)) for k, person in enumerate(self.members[t])]
             targets[t] = [*slots, (None, unowned)]
         # should the ok teams overflow (they do not at the default shares), the overloaded take it
         for k in range(overflow):
@@ -414,11 +412,24 @@ class _Planner(_People):
 
         def due(old: int, new: int) -> dict[str, Any]:
             old_s, new_s = self.day_str(old), self.day_str(new)
-            return {"field": "duedate", "fieldtype": "jira", "from": old_s, "fromString": old_s + " 00:00:00.0",
-                    "to": new_s, "toString": new_s + " 00:00:00.0"}
+            return {
+                "field": "duedate",
+                "fieldtype": "jira",
+                "from": old_s,
+                "fromString": old_s + " 00:00:00.0",
+                "to": new_s,
+                "toString": new_s + " 00:00:00.0",
+            }
 
-        reason = {"field": "Slip reason", "fieldtype": "custom", "fieldId": self.cf["Slip reason"], "from": None,
-                  "fromString": None, "to": None, "toString": text}
+        reason = {
+            "field": "Slip reason",
+            "fieldtype": "custom",
+            "fieldId": self.cf["Slip reason"],
+            "from": None,
+            "fromString": None,
+            "to": None,
+            "toString": text,
+        }
         if kind == 0:
             return [(when, actor, [due(p.due_from, p.due)])]
         p.slip_reason = text

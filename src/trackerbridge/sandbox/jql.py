@@ -1038,9 +1038,7 @@ class JqlQuery:
     """A compiled query. `matches` is one closure call per issue; `order` applies ORDER BY with
     ties (and the no-ORDER-BY case) broken by issue id ascending, so paging is stable."""
 
-    def __init__(
-        self, text: str, pred: Pred, sort_keys: list[tuple[Getter, bool]], field_ids: list[str]
-    ) -> None:
+    def __init__(self, text: str, pred: Pred, sort_keys: list[tuple[Getter, bool]], field_ids: list[str]) -> None:
         self.text = text
         self._pred = pred
         self._sort_keys = sort_keys

@@ -170,8 +170,14 @@ def _service_for(path: str) -> str | None:
 class Admin:
     """The sandbox-only endpoints: accounting, faults and clock, for tests and benchmarks."""
 
-    def __init__(self, accounting: Accounting, faults: FaultInjector, clock: Any, save: Callable[[], None],
-                 index: Callable[[], dict[str, Any]] | None = None):
+    def __init__(
+        self,
+        accounting: Accounting,
+        faults: FaultInjector,
+        clock: Any,
+        save: Callable[[], None],
+        index: Callable[[], dict[str, Any]] | None = None,
+    ):
         self.index = index  # what `GET /` answers: endpoints and credentials, for a person with a browser or curl
         self.accounting = accounting
         self.faults = faults

@@ -262,9 +262,7 @@ def _decode(raw: str, text: str, tok: Token, *, like: bool) -> str:
         elif nxt in "%_":
             out.append("\\" + nxt)
         else:
-            detail = (
-                f"Invalid string literal '{body}'. Illegal character sequence '\\{nxt}' in string literal."
-            )
+            detail = f"Invalid string literal '{body}'. Illegal character sequence '\\{nxt}' in string literal."
             raise _error_at("MALFORMED_QUERY", text, tok, detail)
         i += 2
     return "".join(out)
@@ -698,16 +696,12 @@ class _Compiler:
             if item.data == "count":
                 if len(items) > 1:
                     tok: Token = item.children[0]  # type: ignore[assignment]
-                    raise _error_at(
-                        "MALFORMED_QUERY", self.text, tok, "COUNT() cannot be selected with other fields"
-                    )
+                    raise _error_at("MALFORMED_QUERY", self.text, tok, "COUNT() cannot be selected with other fields")
                 query.count_only = True
                 continue
             path = _resolve(self.text, self.sobject, item, self.data)
             if path.key in seen:
-                raise _error_at(
-                    "INVALID_FIELD", self.text, path.token, f"duplicate field selected: {path.field.name}"
-                )
+                raise _error_at("INVALID_FIELD", self.text, path.token, f"duplicate field selected: {path.field.name}")
             seen.add(path.key)
             query.select.append(path)
 
