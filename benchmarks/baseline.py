@@ -112,8 +112,12 @@ def salesforce_efficient(env: dict[str, str], sobject: str, desired: dict[str, s
     for start in range(0, len(records), 1000):
         part = records[start : start + 1000]
         subrequests = [
-            {"method": "PATCH", "url": url, "referenceId": f"c{n}",
-             "body": {"allOrNone": False, "records": part[n : n + 200]}}
+            {
+                "method": "PATCH",
+                "url": url,
+                "referenceId": f"c{n}",
+                "body": {"allOrNone": False, "records": part[n : n + 200]},
+            }
             for n in range(0, len(part), 200)
         ]
         answer = sf.restful("composite", method="POST", json={"allOrNone": False, "compositeRequest": subrequests})
@@ -137,8 +141,9 @@ def jira_efficient(env: dict[str, str], jql: str, desired: dict[str, str]) -> di
     by_value: dict[str, list[str]] = {}
     records, token = 0, None
     while True:
-        page = client.enhanced_search_issues(jql, nextPageToken=token, maxResults=5000, fields=[health],
-                                             json_result=True)
+        page = client.enhanced_search_issues(
+            jql, nextPageToken=token, maxResults=5000, fields=[health], json_result=True
+        )
         for issue in page["issues"]:
             records += 1
             value = desired.get(issue["key"])
@@ -158,8 +163,11 @@ def jira_efficient(env: dict[str, str], jql: str, desired: dict[str, str]) -> di
             body = {
                 "selectedIssueIdsOrKeys": part,
                 "selectedActions": [health],
-                "editedFieldsInput": {"singleSelectClearableUnmatchedFields": [
-                    {"fieldId": health, "option": {"optionId": option_id[value]}}]},
+                "editedFieldsInput": {
+                    "singleSelectClearableUnmatchedFields": [
+                        {"fieldId": health, "option": {"optionId": option_id[value]}}
+                    ]
+                },
                 "sendBulkNotification": False,
             }
             task = session.post(client._get_url("bulk/issues/fields"), json=body).json()["taskId"]

@@ -64,15 +64,28 @@ class SandboxProcess:
     def __init__(self, size: int, latency_ms: int, flavor: str) -> None:
         self.flavor = flavor
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        cmd = [sys.executable, "-m", "trackerbridge", "sandbox", "serve", "--port", "0", "--size", str(size),
-               "--latency", str(latency_ms), "--jira-flavor", flavor]
+        cmd = [
+            sys.executable,
+            "-m",
+            "trackerbridge",
+            "sandbox",
+            "serve",
+            "--port",
+            "0",
+            "--size",
+            str(size),
+            "--latency",
+            str(latency_ms),
+            "--jira-flavor",
+            flavor,
+        ]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
         self.env: dict[str, str] = {}
         assert self.proc.stdout is not None
         for line in self.proc.stdout:
             line = line.strip()
             if line.startswith("export "):
-                name, _, value = line[len("export "):].partition("=")
+                name, _, value = line[len("export ") :].partition("=")
                 self.env[name] = shlex.split(value)[0]  # printed quoted for bash
                 if name == "TB_SANDBOX_CA_BUNDLE":
                     break
@@ -98,8 +111,13 @@ class SandboxProcess:
 
 def subprocess_runner(env: dict[str, str]) -> Callable[[dict[str, Any]], dict[str, Any]]:
     def run(job: dict[str, Any]) -> dict[str, Any]:
-        out = subprocess.run([sys.executable, str(HERE / "worker.py"), json.dumps(job)], env={**os.environ, **env},
-                             capture_output=True, text=True, cwd=ROOT)
+        out = subprocess.run(
+            [sys.executable, str(HERE / "worker.py"), json.dumps(job)],
+            env={**os.environ, **env},
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+        )
         if out.returncode != 0:
             raise RuntimeError(f"phase {job['kind']} failed:\n{out.stderr[-3000:]}")
         return json.loads(out.stdout.strip().splitlines()[-1])
@@ -132,13 +150,20 @@ def calls(target: Any) -> dict[str, Any]:
             key += f" [{row['status']}]"
         bucket = writes if is_write(row["method"], row["endpoint"]) else reads
         bucket[key] = bucket.get(key, 0) + row["count"]
-    return {"reads": sum(reads.values()), "writes": sum(writes.values()), "read_endpoints": reads,
-            "write_endpoints": writes}
+    return {
+        "reads": sum(reads.values()),
+        "writes": sum(writes.values()),
+        "read_endpoints": reads,
+        "write_endpoints": writes,
+    }
 
 
 def fixed_calls(read_endpoints: dict[str, int], fixed: set[str]) -> int:
-    return sum(n for k, n in read_endpoints.items() if any(k.rstrip("/").split("/")[-1].startswith(f) or
-                                                                f"/{f}" in k for f in fixed))
+    return sum(
+        n
+        for k, n in read_endpoints.items()
+        if any(k.rstrip("/").split("/")[-1].startswith(f) or f"/{f}" in k for f in fixed)
+    )
 
 
 # --- the minimum ------------------------------------------------------------------------------------
@@ -150,8 +175,9 @@ def read_page(system: str, flavor: str) -> int:
     return JIRA_CLOUD_PAGE if flavor == "cloud" else JIRA_DC_PAGE
 
 
-def minimum(system: str, flavor: str, records: int, writes: int, notes: int, cold: bool = True,
-            batch: int = JIRA_FETCH) -> dict[str, int]:
+def minimum(
+    system: str, flavor: str, records: int, writes: int, notes: int, cold: bool = True, batch: int = JIRA_FETCH
+) -> dict[str, int]:
     """Theoretical minimum calls: the fixed calls (only on a cold start: what they say can be kept
     between runs), the fewest search calls for the records (at least one, to learn there is nothing),
     and writes at the APIs' batch limits. Jira Cloud reads min(ceil(N/100), ceil(N/5000) + ceil(N/B)):
@@ -207,8 +233,9 @@ class People:
         s = self.session()
         url = f"{self.env['TB_SANDBOX_JIRA_URL']}/rest/api/2"
         auth = (self.env["TB_SANDBOX_JIRA_EMAIL"], self.env["TB_SANDBOX_JIRA_TOKEN"])
-        users = s.get(f"{url}/user/search", params={"query": "example", "username": ".", "maxResults": 50},
-                      auth=auth, timeout=60).json()
+        users = s.get(
+            f"{url}/user/search", params={"query": "example", "username": ".", "maxResults": 50}, auth=auth, timeout=60
+        ).json()
         bot = self.env["TB_SANDBOX_JIRA_EMAIL"]
         for u in users:
             ident = u.get("emailAddress") if self.flavor == "cloud" else u.get("name")
@@ -225,8 +252,7 @@ class People:
                     params["nextPageToken"] = token
                 body = s.get(f"{url}/search/jql", params=params, auth=auth, timeout=120).json()
             else:
-                params = {"jql": f"{SCOPE_JQL} ORDER BY key ASC", "fields": "key", "maxResults": 1000,
-                          "startAt": start}
+                params = {"jql": f"{SCOPE_JQL} ORDER BY key ASC", "fields": "key", "maxResults": 1000, "startAt": start}
                 body = s.get(f"{url}/search", params=params, auth=auth, timeout=120).json()
             issues = body.get("issues", [])
             self.jira_keys += [i["key"] for i in issues]
@@ -240,12 +266,14 @@ class People:
                     break
         sf = f"{self.env['TB_SANDBOX_SF_URL']}/services/data/v59.0"
         headers = {"Authorization": f"Bearer {self.env['TB_SANDBOX_SF_TOKEN']}"}
-        body = s.get(f"{sf}/query", params={"q": "SELECT Id FROM Opportunity ORDER BY Id"}, headers=headers,
-                     timeout=120).json()
+        body = s.get(
+            f"{sf}/query", params={"q": "SELECT Id FROM Opportunity ORDER BY Id"}, headers=headers, timeout=120
+        ).json()
         self.sf_ids = [r["Id"] for r in body["records"]]
         while not body.get("done", True):
-            body = s.get(f"{self.env['TB_SANDBOX_SF_URL']}{body['nextRecordsUrl']}", headers=headers,
-                         timeout=120).json()
+            body = s.get(
+                f"{self.env['TB_SANDBOX_SF_URL']}{body['nextRecordsUrl']}", headers=headers, timeout=120
+            ).json()
             self.sf_ids += [r["Id"] for r in body["records"]]
 
     @staticmethod
@@ -347,8 +375,14 @@ def bench_connector(
 
     def phase(case: str, kind: str, changed: int | None, **job: Any) -> dict[str, Any]:
         target.admin("DELETE", "requests")
-        job = {"kind": kind, "project": str(project), "connector": connector, "state": state,
-               "now": clock.now.isoformat(), **job}
+        job = {
+            "kind": kind,
+            "project": str(project),
+            "connector": connector,
+            "state": state,
+            "now": clock.now.isoformat(),
+            **job,
+        }
         if "in_project" in job:
             job["project"] = str(job.pop("in_project"))
         out = runner(job)
@@ -359,23 +393,38 @@ def bench_connector(
         # ones people changed on an incremental one (re-reading our own writes is not needed)
         must_read = population if changed is None else changed
         writes = out.get("changes", 0) if kind == "sync" else 0
-        mini = minimum(system, flavor, must_read, writes, out.get("notes", 0), cold=changed is None,
-                       batch=job.get("batch", JIRA_FETCH))
+        mini = minimum(
+            system,
+            flavor,
+            must_read,
+            writes,
+            out.get("notes", 0),
+            cold=changed is None,
+            batch=job.get("batch", JIRA_FETCH),
+        )
         if system == "jira" and flavor == "cloud" and out.get("jira_bulk"):
             mini.update(jira_cloud_writes(out["jira_bulk"]))
         row = {
             "system": system if system == "salesforce" else f"jira-{flavor}",
-            "case": case, "size": size, "population": population, "changed_by_people": changed,
-            "records_read": read, "echo_read": (read - changed) if changed is not None else None,
-            **out, **counted, "minimum": mini,
+            "case": case,
+            "size": size,
+            "population": population,
+            "changed_by_people": changed,
+            "records_read": read,
+            "echo_read": (read - changed) if changed is not None else None,
+            **out,
+            **counted,
+            "minimum": mini,
             "read_ratio": round(counted["reads"] / mini["reads"], 3),
             "write_ratio": round(counted["writes"] / mini["writes"], 3) if mini["writes"] else None,
             "cpu_us_per_record": round(out["cpu_s"] / max(records, 1) * 1e6, 1),
         }
         results.append(row)
-        log(f"  {row['system']:<16} {case:<14} reads {counted['reads']:>6} (min {mini['reads']:>5}) "
+        log(
+            f"  {row['system']:<16} {case:<14} reads {counted['reads']:>6} (min {mini['reads']:>5}) "
             f"writes {counted['writes']:>6} (min {mini['writes']:>5}) wall {out['wall_s']:7.2f}s "
-            f"rss {out.get('peak_rss_mb', 0):6.0f}MB")
+            f"rss {out.get('peak_rss_mb', 0):6.0f}MB"
+        )
         return row
 
     if not first_sync_only:
@@ -426,7 +475,8 @@ def bench_connector(
                     "calls": round((r["reads"] + r["writes"]) / max(base["reads"] + base["writes"], 1), 4),
                     "wall": round(r["wall_s"] / max(base["wall_s"], 1e-9), 4),
                 }
-                for r in results if r["case"] in ("sync-full", "sync-10pct")
+                for r in results
+                if r["case"] in ("sync-full", "sync-10pct")
             }
     return results
 
@@ -439,22 +489,42 @@ def targets(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out = []
 
     def check(row: dict[str, Any], name: str, ok: bool, detail: str) -> None:
-        out.append({"system": row["system"], "size": row["size"], "case": row["case"], "target": name,
-                    "met": ok, "detail": detail})
+        out.append(
+            {
+                "system": row["system"],
+                "size": row["size"],
+                "case": row["case"],
+                "target": name,
+                "met": ok,
+                "detail": detail,
+            }
+        )
 
     for r in rows:
         if r["case"].endswith("-profiled"):
             continue
         if r["kind"] == "baseline" and r["case"].startswith("efficient"):
             ratio = r["ours_over_baseline"]
-            check(r, "calls <= 1.0x the efficient script's", ratio["calls"] <= 1.0,
-                  f"ours/efficient calls {ratio['calls']}")
+            check(
+                r,
+                "calls <= 1.0x the efficient script's",
+                ratio["calls"] <= 1.0,
+                f"ours/efficient calls {ratio['calls']}",
+            )
             check(r, "faster than the efficient script", ratio["wall"] < 1.0, f"ours/efficient wall {ratio['wall']}")
             for case, each in (r.get("ours_over_efficient") or {}).items():  # Jira: per phase of ours (issue 15)
-                check(r, f"{case}: calls <= 1.0x the efficient script's", each["calls"] <= 1.0,
-                      f"ours/efficient calls {each['calls']} (reads {each['reads']}, writes {each['writes']})")
-                check(r, f"{case}: faster than the efficient script", each["wall"] < 1.0,
-                      f"ours/efficient wall {each['wall']}")
+                check(
+                    r,
+                    f"{case}: calls <= 1.0x the efficient script's",
+                    each["calls"] <= 1.0,
+                    f"ours/efficient calls {each['calls']} (reads {each['reads']}, writes {each['writes']})",
+                )
+                check(
+                    r,
+                    f"{case}: faster than the efficient script",
+                    each["wall"] < 1.0,
+                    f"ours/efficient wall {each['wall']}",
+                )
             continue
         if r["kind"] == "baseline":
             ratio = r["ours_over_baseline"]
@@ -462,26 +532,45 @@ def targets(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             check(r, ">=5x less wall time than baseline", ratio["wall"] <= 0.2, f"ours/baseline wall {ratio['wall']}")
             continue
         if r["case"] in ("audit", "sync-full"):
-            check(r, "reads <= 1.05 x minimum", r["read_ratio"] <= 1.05,
-                  f"{r['reads']} reads, minimum {r['minimum']['reads']}")
+            check(
+                r,
+                "reads <= 1.05 x minimum",
+                r["read_ratio"] <= 1.05,
+                f"{r['reads']} reads, minimum {r['minimum']['reads']}",
+            )
         if r["case"] == "audit-nohistory":
-            check(r, "full read without changelogs <= 1.1 x the two-phase minimum", r["read_ratio"] <= 1.1,
-                  f"{r['reads']} reads, minimum {r['minimum']['reads']}")
+            check(
+                r,
+                "full read without changelogs <= 1.1 x the two-phase minimum",
+                r["read_ratio"] <= 1.1,
+                f"{r['reads']} reads, minimum {r['minimum']['reads']}",
+            )
         if r["case"] in ("sync-nochange", "sync-echo") or r["case"].endswith("-echo"):
-            search = r["reads"] - fixed_calls(r["read_endpoints"], JIRA_FIXED if r["system"] != "salesforce"
-                                              else SF_FIXED)
-            check(r, "no change: <= 1 read call per scope", r["reads"] <= 1,
-                  f"{r['reads']} reads ({r['reads'] - search} fixed, {search} other); "
-                  f"{r['echo_read']} records re-read")
+            search = r["reads"] - fixed_calls(
+                r["read_endpoints"], JIRA_FIXED if r["system"] != "salesforce" else SF_FIXED
+            )
+            check(
+                r,
+                "no change: <= 1 read call per scope",
+                r["reads"] <= 1,
+                f"{r['reads']} reads ({r['reads'] - search} fixed, {search} other); {r['echo_read']} records re-read",
+            )
             check(r, "no change: no writes", r["writes"] == 0, f"{r['writes']} writes")
         if r["kind"] == "sync" and r.get("changes"):
-            check(r, "writes at the minimum (Jira 1/changed issue, SF ceil(W/1000))",
-                  r["writes"] <= r["minimum"]["writes"], f"{r['writes']} writes for {r['changes']} changed records, "
-                  f"minimum {r['minimum']['writes']}")
+            check(
+                r,
+                "writes at the minimum (Jira 1/changed issue, SF ceil(W/1000))",
+                r["writes"] <= r["minimum"]["writes"],
+                f"{r['writes']} writes for {r['changes']} changed records, minimum {r['minimum']['writes']}",
+            )
         if r["case"] in ("audit", "sync-full") and r["records"] >= 1000 and "compute_us_per_record" in r:
-            check(r, "mapping+rules+planning CPU < 50 us/record", r["compute_us_per_record"] < 50,
-                  f"{r['compute_us_per_record']} us/record (whole process: {r['cpu_us_per_record']} us/record "
-                  "incl. HTTP, JSON, state store)")
+            check(
+                r,
+                "mapping+rules+planning CPU < 50 us/record",
+                r["compute_us_per_record"] < 50,
+                f"{r['compute_us_per_record']} us/record (whole process: {r['cpu_us_per_record']} us/record "
+                "incl. HTTP, JSON, state store)",
+            )
         if r["case"] == "audit" and r["size"] >= 100_000:
             check(r, "audit of 100k < 400 MB peak", r.get("peak_rss_mb", 0) < 400, f"{r.get('peak_rss_mb')} MB")
     return out
@@ -491,73 +580,139 @@ def targets(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def table(rows: list[dict[str, Any]]) -> str:
-    head = ("system", "N", "case", "read", "reads", "min", "ratio", "writes", "min", "ratio", "wall s", "cpu us/rec",
-            "compute us/rec", "rss MB", "written MB")
+    head = (
+        "system",
+        "N",
+        "case",
+        "read",
+        "reads",
+        "min",
+        "ratio",
+        "writes",
+        "min",
+        "ratio",
+        "wall s",
+        "cpu us/rec",
+        "compute us/rec",
+        "rss MB",
+        "written MB",
+    )
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         m = r["minimum"]
-        lines.append("| " + " | ".join(str(x) for x in (
-            r["system"], r["size"], r["case"], r["records_read"], r["reads"], m["reads"], r["read_ratio"],
-            r["writes"], m["writes"] if r["kind"] != "baseline" else "-", r["write_ratio"] or "-",
-            f"{r['wall_s']:.2f}", r["cpu_us_per_record"], r.get("compute_us_per_record", "-"),
-            round(r.get("peak_rss_mb", 0)), r.get("written_mb", "-"),
-        )) + " |")
+        lines.append(
+            "| "
+            + " | ".join(
+                str(x)
+                for x in (
+                    r["system"],
+                    r["size"],
+                    r["case"],
+                    r["records_read"],
+                    r["reads"],
+                    m["reads"],
+                    r["read_ratio"],
+                    r["writes"],
+                    m["writes"] if r["kind"] != "baseline" else "-",
+                    r["write_ratio"] or "-",
+                    f"{r['wall_s']:.2f}",
+                    r["cpu_us_per_record"],
+                    r.get("compute_us_per_record", "-"),
+                    round(r.get("peak_rss_mb", 0)),
+                    r.get("written_mb", "-"),
+                )
+            )
+            + " |"
+        )
     return "\n".join(lines)
 
 
 def baseline_table(rows: list[dict[str, Any]]) -> str:
-    lines = ["| system | N | script | ours calls | its calls | ours/its calls | ours wall s | its wall s | "
-             "ours/its wall |", "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| system | N | script | ours calls | its calls | ours/its calls | ours wall s | its wall s | ours/its wall |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for b in (r for r in rows if r["kind"] == "baseline"):
-        ours = next(r for r in rows if r["system"] == b["system"] and r["size"] == b["size"]
-                    and r["case"] == "sync-10pct")
+        ours = next(
+            r for r in rows if r["system"] == b["system"] and r["size"] == b["size"] and r["case"] == "sync-10pct"
+        )
         script = "efficient" if b["case"].startswith("efficient") else "naive"
-        lines.append(f"| {b['system']} | {b['size']} | {script} | {ours['reads'] + ours['writes']} | "
-                     f"{b['reads'] + b['writes']} | "
-                     f"{b['ours_over_baseline']['calls']} | {ours['wall_s']:.2f} | {b['wall_s']:.2f} | "
-                     f"{b['ours_over_baseline']['wall']} |")
+        lines.append(
+            f"| {b['system']} | {b['size']} | {script} | {ours['reads'] + ours['writes']} | "
+            f"{b['reads'] + b['writes']} | "
+            f"{b['ours_over_baseline']['calls']} | {ours['wall_s']:.2f} | {b['wall_s']:.2f} | "
+            f"{b['ours_over_baseline']['wall']} |"
+        )
     return "\n".join(lines)
 
 
 def efficient_table(rows: list[dict[str, Any]]) -> str:
     """Ours against the efficient script, per phase: calls (reads + writes) and wall time, same run."""
-    lines = ["| system | N | our phase | ours reads+writes | its reads+writes | ours/its calls | ours wall s | "
-             "its wall s | ours/its wall |", "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| system | N | our phase | ours reads+writes | its reads+writes | ours/its calls | ours wall s | "
+        "its wall s | ours/its wall |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for b in (r for r in rows if r.get("ours_over_efficient")):
         for case, ratio in b["ours_over_efficient"].items():
             ours = next(r for r in rows if r["system"] == b["system"] and r["size"] == b["size"] and r["case"] == case)
-            lines.append(f"| {b['system']} | {b['size']} | {case} | {ours['reads']}+{ours['writes']} | "
-                         f"{b['reads']}+{b['writes']} | {ratio['calls']} | {ours['wall_s']:.2f} | {b['wall_s']:.2f} | "
-                         f"{ratio['wall']} |")
+            lines.append(
+                f"| {b['system']} | {b['size']} | {case} | {ours['reads']}+{ours['writes']} | "
+                f"{b['reads']}+{b['writes']} | {ratio['calls']} | {ours['wall_s']:.2f} | {b['wall_s']:.2f} | "
+                f"{ratio['wall']} |"
+            )
     return "\n".join(lines)
 
 
 def targets_table(checks: list[dict[str, Any]]) -> str:
     lines = ["| system | N | case | target | met | detail |", "|---|---|---|---|---|---|"]
     for c in checks:
-        lines.append(f"| {c['system']} | {c['size']} | {c['case']} | {c['target']} | "
-                     f"{'yes' if c['met'] else '**MISSED**'} | {c['detail']} |")
+        lines.append(
+            f"| {c['system']} | {c['size']} | {c['case']} | {c['target']} | "
+            f"{'yes' if c['met'] else '**MISSED**'} | {c['detail']} |"
+        )
     return "\n".join(lines)
 
 
-def run_size(size: int, latency: int, flavors: list[str], workdir: Path, baseline: bool,
-             profile_dir: Path | None, rows: list[dict[str, Any]], save: Callable[[], None],
-             audit_only: bool = False, only: tuple[str, ...] = ("jira", "salesforce"),
-             first_sync_only: bool = False) -> None:
+def run_size(
+    size: int,
+    latency: int,
+    flavors: list[str],
+    workdir: Path,
+    baseline: bool,
+    profile_dir: Path | None,
+    rows: list[dict[str, Any]],
+    save: Callable[[], None],
+    audit_only: bool = False,
+    only: tuple[str, ...] = ("jira", "salesforce"),
+    first_sync_only: bool = False,
+) -> None:
     for flavor in flavors:
         started = time.perf_counter()
         sb = SandboxProcess(size, latency, flavor)
-        print(f"sandbox jira-{flavor} size {size} latency {latency}ms up in {time.perf_counter() - started:.1f}s",
-              flush=True)
+        print(
+            f"sandbox jira-{flavor} size {size} latency {latency}ms up in {time.perf_counter() - started:.1f}s",
+            flush=True,
+        )
         try:
             people = People(sb.env, flavor)
             people.load()
             runner = subprocess_runner(sb.env)
             systems = [s for s in (["jira", "salesforce"] if flavor == "cloud" else ["jira"]) if s in only]
             for system in systems:
-                rows += bench_connector(sb, runner, people, system, flavor, size, workdir, baseline=baseline,
-                                        profile_dir=profile_dir, audit_only=audit_only,
-                                        first_sync_only=first_sync_only)
+                rows += bench_connector(
+                    sb,
+                    runner,
+                    people,
+                    system,
+                    flavor,
+                    size,
+                    workdir,
+                    baseline=baseline,
+                    profile_dir=profile_dir,
+                    audit_only=audit_only,
+                    first_sync_only=first_sync_only,
+                )
                 save()
         finally:
             sb.close()
@@ -589,20 +744,41 @@ def main() -> None:
     def save() -> None:  # after every connector, so a long run keeps what it finished
         result = {
             "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "machine": {"platform": platform.platform(), "python": platform.python_version(),
-                        "cpus": os.cpu_count(), "processor": platform.processor() or platform.machine()},
-            "latency_ms": args.latency, "sizes": sizes,
-            "page_sizes": {"jira_cloud": JIRA_CLOUD_PAGE, "jira_datacenter": JIRA_DC_PAGE,
-                           "salesforce_query": SF_QUERY_PAGE, "salesforce_collection": SF_COLLECTION},
+            "machine": {
+                "platform": platform.platform(),
+                "python": platform.python_version(),
+                "cpus": os.cpu_count(),
+                "processor": platform.processor() or platform.machine(),
+            },
+            "latency_ms": args.latency,
+            "sizes": sizes,
+            "page_sizes": {
+                "jira_cloud": JIRA_CLOUD_PAGE,
+                "jira_datacenter": JIRA_DC_PAGE,
+                "salesforce_query": SF_QUERY_PAGE,
+                "salesforce_collection": SF_COLLECTION,
+            },
             "fixed_calls_in_minimum": {"jira": sorted(JIRA_FIXED), "salesforce": sorted(SF_FIXED)},
-            "rows": rows, "targets": targets(rows),
+            "rows": rows,
+            "targets": targets(rows),
         }
         Path(args.out).write_text(json.dumps(result, indent=1, default=str))
 
     with tempfile.TemporaryDirectory(prefix="tb-bench-") as tmp:
         for size in sizes:
-            run_size(size, args.latency, flavors, Path(tmp) / str(size), not args.no_baseline, profile_dir, rows, save,
-                     args.audit_only, tuple(x for x in args.systems.split(",") if x), args.first_sync_only)
+            run_size(
+                size,
+                args.latency,
+                flavors,
+                Path(tmp) / str(size),
+                not args.no_baseline,
+                profile_dir,
+                rows,
+                save,
+                args.audit_only,
+                tuple(x for x in args.systems.split(",") if x),
+                args.first_sync_only,
+            )
     print_tables(rows)
 
 

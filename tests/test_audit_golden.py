@@ -46,8 +46,11 @@ def test_audit_counts_equal_the_planted_gaps(
     assert counts.get("TB115", 0) == sb.summary.waiver_labels  # planted waivers have no expiry date
     assert counts.get("TB116", 0) == 0, "the demo's data is all readable"
     keys = {i.key for i in result.initiatives}
-    rolled = [i.key for i in result.initiatives
-              if any(r.split(" ", 1)[0] in keys - {i.key} for r in result.health[i.ref].reasons)]
+    rolled = [
+        i.key
+        for i in result.initiatives
+        if any(r.split(" ", 1)[0] in keys - {i.key} for r in result.health[i.ref].reasons)
+    ]
     assert len(rolled) == sb.summary.gaps["deal_red_via_epic"] > 0, "each planted roll-up, and only those"
     assert all(result.health[f"sandbox-salesforce:{k}"].flag is Flag.RED for k in rolled)
     records = len(sb.jira_data.issues) + len(sb.salesforce_data.records["Opportunity"])

@@ -31,8 +31,18 @@ def rows(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], dict
         people = People(env, "cloud")
         people.load()
         for system in ("jira", "salesforce"):
-            for r in bench_connector(sb, lambda job: run_phase(job, env), people, system, "cloud", 300, workdir,
-                                     baseline=False, log=lambda _: None, start=anchor.replace(hour=9)):
+            for r in bench_connector(
+                sb,
+                lambda job: run_phase(job, env),
+                people,
+                system,
+                "cloud",
+                300,
+                workdir,
+                baseline=False,
+                log=lambda _: None,
+                start=anchor.replace(hour=9),
+            ):
                 out[(r["system"], r["case"])] = r
     return out
 

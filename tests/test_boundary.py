@@ -46,10 +46,27 @@ CORE = (
 )
 
 # What the core must not reach, directly or through other trackerbridge modules.
-FORBIDDEN_LIBRARIES = ("requests", "urllib3", "jira", "simple_salesforce", "sqlalchemy", "click",
-                       "http.client", "urllib.request", "socket")
-FORBIDDEN_MODULES = ("trackerbridge.connectors", "trackerbridge.state", "trackerbridge.cli", "trackerbridge.sandbox",
-                     "trackerbridge.sources", "trackerbridge.sync", "trackerbridge.audit", "trackerbridge.net")
+FORBIDDEN_LIBRARIES = (
+    "requests",
+    "urllib3",
+    "jira",
+    "simple_salesforce",
+    "sqlalchemy",
+    "click",
+    "http.client",
+    "urllib.request",
+    "socket",
+)
+FORBIDDEN_MODULES = (
+    "trackerbridge.connectors",
+    "trackerbridge.state",
+    "trackerbridge.cli",
+    "trackerbridge.sandbox",
+    "trackerbridge.sources",
+    "trackerbridge.sync",
+    "trackerbridge.audit",
+    "trackerbridge.net",
+)
 # Reading the clock: `datetime.now()`, `date.today()`, `time.time()` and the like.
 CLOCK_METHODS = {"now", "utcnow", "today"}
 CLOCK_FUNCTIONS = {"time", "time_ns", "monotonic", "monotonic_ns", "perf_counter", "perf_counter_ns"}
@@ -83,7 +100,8 @@ def modules() -> dict[str, Module]:
 
 def _type_checking(test: ast.expr) -> bool:
     return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
-        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
 
 
 def _nodes(tree: ast.AST) -> Iterator[ast.AST]:
@@ -233,8 +251,10 @@ def test_importing_the_core_loads_no_client_library() -> None:
 
 def test_the_io_side_still_loads_its_libraries() -> None:
     # the subprocess check can fail: the modules that read trackers and the store do load requests and SQLAlchemy
-    script = ("import sys, trackerbridge.audit, trackerbridge.connectors.http\n"
-              "print(all(m in sys.modules for m in ('requests', 'sqlalchemy', 'trackerbridge.state.store')))\n")
+    script = (
+        "import sys, trackerbridge.audit, trackerbridge.connectors.http\n"
+        "print(all(m in sys.modules for m in ('requests', 'sqlalchemy', 'trackerbridge.state.store')))\n"
+    )
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=SRC.parent)
     assert run.stdout.strip() == "True", run.stdout + run.stderr
 
@@ -278,7 +298,8 @@ def test_no_import_cycles() -> None:
     graph = {name: edges(name) for name in modules()}
     cycles = [c for c in _cycles(graph) if not all(_within(m, CYCLES_ALLOWED_IN) for m in c)]
     assert not cycles, "modules that import each other (directly or round a circle):\n" + "\n".join(
-        ", ".join(c) for c in cycles)
+        ", ".join(c) for c in cycles
+    )
 
 
 def test_the_cycle_finder_finds_a_cycle() -> None:

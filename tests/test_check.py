@@ -128,13 +128,13 @@ def test_examples_load_and_say_which_variables_to_set(example: str, variables: l
     assert err.count("the environment variable named here is not set") >= len(variables), err
 
 
-def test_check_warns_about_prefix_label_ownership_and_a_missing_activity_field(
-    project: Path, sandbox: Sandbox
-) -> None:
+def test_check_warns_about_prefix_label_ownership_and_a_missing_activity_field(project: Path, sandbox: Sandbox) -> None:
     jira = project / "connectors" / "sandbox-jira.yaml"
-    jira.write_text(jira.read_text().replace(
-        "labels: [health-green, health-amber, health-red, health-sync-conflict]", "label_prefixes: [health-]"
-    ))
+    jira.write_text(
+        jira.read_text().replace(
+            "labels: [health-green, health-amber, health-red, health-sync-conflict]", "label_prefixes: [health-]"
+        )
+    )
     sf = project / "mappings" / "demo-salesforce.yaml"
     sf.write_text("\n".join(line for line in sf.read_text().splitlines() if "activity_field" not in line) + "\n")
     code, _, err = run(["check", "--project", str(project)], sandbox.info.as_env())

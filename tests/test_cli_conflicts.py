@@ -86,7 +86,11 @@ def test_the_review_shows_base_both_sides_who_and_links(sb: Sandbox, project: Pa
     assert item["source"]["changed_at"] and item["source"]["url"].endswith(f"/browse/{key}")
     target = item["target"]
     assert (target["system"], target["key"], target["field"], target["value"]) == (
-        "salesforce", opp_id, "Delivery Status", "Cancelled")
+        "salesforce",
+        opp_id,
+        "Delivery Status",
+        "Cancelled",
+    )
     assert opp_id in target["url"]
     writes = sum(r.method in ("PUT", "PATCH") for r in sb.accounting.records())
     assert writes <= before, "the review writes nothing"
@@ -94,9 +98,7 @@ def test_the_review_shows_base_both_sides_who_and_links(sb: Sandbox, project: Pa
     assert code == 0 and key in out and opp_id in out and "Cancelled" in out and out.endswith("1 open conflict\n")
 
 
-def test_resolve_taking_the_source_writes_through_the_planner_and_clears_both_flags(
-    sb: Sandbox, project: Path
-) -> None:
+def test_resolve_taking_the_source_writes_through_the_planner_and_clears_both_flags(sb: Sandbox, project: Path) -> None:
     key, opp_id, opp = conflict(sb, project)
     sb.clock.advance(timedelta(minutes=1))
     code, out, err = run(sb, project, "conflicts", "resolve", key, "stage", "--take", "jira")
@@ -131,14 +133,18 @@ def test_taking_the_target_would_write_the_source_of_truth_and_is_refused(sb: Sa
     assert "health-sync-conflict" in sb.jira_data.issues[key].fields["labels"]
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (("OPS-9999", "stage", "--take", "jira"), "no open conflict on OPS-9999 stage"),
-    (("{key}", "title", "--take", "jira"), "no open conflict"),
-    (("{key}", "stage"), "give --take jira|salesforce or --value"),
-    (("{key}", "stage", "--value", "Archived"), "neither side's value"),
-])
-def test_bad_resolutions_exit_2_naming_the_problem(sb: Sandbox, project: Path, args: tuple[str, ...],
-                                                   message: str) -> None:
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("OPS-9999", "stage", "--take", "jira"), "no open conflict on OPS-9999 stage"),
+        (("{key}", "title", "--take", "jira"), "no open conflict"),
+        (("{key}", "stage"), "give --take jira|salesforce or --value"),
+        (("{key}", "stage", "--value", "Archived"), "neither side's value"),
+    ],
+)
+def test_bad_resolutions_exit_2_naming_the_problem(
+    sb: Sandbox, project: Path, args: tuple[str, ...], message: str
+) -> None:
     key, _, _ = conflict(sb, project)
     code, _, err = run(sb, project, "conflicts", "resolve", *(a.format(key=key) for a in args))
     assert code == 2 and message in err and "Traceback" not in err
@@ -166,8 +172,10 @@ def test_conflicts_on_the_demo_lists_exactly_the_planted_ones(sb: Sandbox, proje
     planted = plant_conflicts(sb)
     assert len(planted) == DEMO_CONFLICTS
     sb.clock.advance(timedelta(minutes=1))
-    found = {(c["source"]["key"], c["target"]["key"], c["attribute"], c["base"], c["source"]["value"],
-              c["target"]["value"]) for c in listed(sb, project)}
+    found = {
+        (c["source"]["key"], c["target"]["key"], c["attribute"], c["base"], c["source"]["value"], c["target"]["value"])
+        for c in listed(sb, project)
+    }
     assert found == {(p.epic, p.opportunity, "stage", p.base, p.jira.lower(), p.salesforce) for p in planted}
     assert len({p.salesforce for p in planted}) == DEMO_CONFLICTS, "each pair disagrees its own way"
     code, out, _ = run(sb, project, "conflicts")

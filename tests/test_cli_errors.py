@@ -78,15 +78,22 @@ def _handlers_that_only_forward(tree: ast.AST) -> Iterator[int]:
     for node in ast.walk(tree):
         if isinstance(node, ast.ExceptHandler) and node.name and len(node.body) == 1:
             stmt = node.body[0]
-            if (isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call)
-                    and getattr(stmt.value.func, "id", None) == "fail" and stmt.value.args
-                    and ast.unparse(stmt.value.args[0]) == f"str({node.name})"):
+            if (
+                isinstance(stmt, ast.Expr)
+                and isinstance(stmt.value, ast.Call)
+                and getattr(stmt.value.func, "id", None) == "fail"
+                and stmt.value.args
+                and ast.unparse(stmt.value.args[0]) == f"str({node.name})"
+            ):
                 yield node.lineno
 
 
 def test_no_command_maps_exceptions_to_exit_codes_by_hand() -> None:
-    found = {f"{path.name}:{line}" for path in CLI.glob("*.py")
-             for line in _handlers_that_only_forward(ast.parse(path.read_text(encoding="utf-8")))}
+    found = {
+        f"{path.name}:{line}"
+        for path in CLI.glob("*.py")
+        for line in _handlers_that_only_forward(ast.parse(path.read_text(encoding="utf-8")))
+    }
     assert found == set()
 
 
@@ -99,8 +106,13 @@ def _options(*path: str) -> dict[str, click.Option]:
 
 
 def test_output_options_are_spelled_alike_by_every_command() -> None:
-    audit, report, sync, conflicts, setup = (_options("audit"), _options("report"), _options("sync"),
-                                             _options("conflicts"), _options("setup"))
+    audit, report, sync, conflicts, setup = (
+        _options("audit"),
+        _options("report"),
+        _options("sync"),
+        _options("conflicts"),
+        _options("setup"),
+    )
     # --fail-on: the same choices everywhere, each command's own default
     for options, default in ((audit, "red"), (sync, "never")):
         fail_on = options["fail_on"]
@@ -124,8 +136,10 @@ def test_the_history_library_loads_without_the_cli() -> None:
     import subprocess
     import sys
 
-    code = ("import sys, trackerbridge.history as h; "
-            "assert not any(m == 'click' or m.startswith('trackerbridge.cli') for m in sys.modules); "
-            "print(h.read_history.__module__)")
+    code = (
+        "import sys, trackerbridge.history as h; "
+        "assert not any(m == 'click' or m.startswith('trackerbridge.cli') for m in sys.modules); "
+        "print(h.read_history.__module__)"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert done.returncode == 0 and done.stdout.strip() == "trackerbridge.history", done.stderr

@@ -28,8 +28,9 @@ def sb(sandbox_factory: Callable[..., Sandbox]) -> Sandbox:
 
 
 def run(sb: Sandbox, project: Path, *args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(main, [*args, "--project", str(project), "--as-of", sb.clock.now().isoformat()],
-                                env=sb.info.as_env())
+    result = CliRunner().invoke(
+        main, [*args, "--project", str(project), "--as-of", sb.clock.now().isoformat()], env=sb.info.as_env()
+    )
     return result.exit_code, result.stdout, result.stderr
 
 
@@ -62,10 +63,12 @@ def test_report_output_with_an_unknown_suffix_and_no_format_is_exit_2(sb: Sandbo
 def test_output_that_cannot_be_written_is_one_line_and_exit_2(sb: Sandbox, project: Path, command: str) -> None:
     extra = ["--pull"] if command == "report" else []
     (project / "a-file").write_text("x")
-    for target, says in ((project / "missing" / "out.json", "does not exist"),
-                         (project / "a-file" / "out.json", "does not exist"),
-                         (project / "connectors", "is a directory"),
-                         (Path("/proc/trackerbridge-test.json"), "cannot write")):
+    for target, says in (
+        (project / "missing" / "out.json", "does not exist"),
+        (project / "a-file" / "out.json", "does not exist"),
+        (project / "connectors", "is a directory"),
+        (Path("/proc/trackerbridge-test.json"), "cannot write"),
+    ):
         code, _, err = run(sb, project, command, *extra, "--format", "json", "-o", str(target))
         assert code == 2, (target, err)
         assert len(err.strip().splitlines()) == 1 and says in err and "Traceback" not in err, err
@@ -106,8 +109,9 @@ def test_sync_ends_with_one_sentence_a_person_reads(sb: Sandbox, project: Path) 
     sentence = out.strip().splitlines()[-1]
     audit = run_audit(Project.load(project), [], sb.clock.now(), sb.info.as_env())
     red = audit.flag_counts()[next(f for f in audit.flag_counts() if f.value == "red")]
-    match = re.fullmatch(r"wrote health to (\d+) records: (\d+) red, (\d+) turned red; (\d+) conflicts?; (.+)",
-                         sentence)
+    match = re.fullmatch(
+        r"wrote health to (\d+) records: (\d+) red, (\d+) turned red; (\d+) conflicts?; (.+)", sentence
+    )
     assert match is not None, sentence
     assert int(match.group(1)) > 100 and int(match.group(2)) == red  # a first sync: nothing turned yet
     assert "API call" in match.group(5) and len(sentence) < 200, sentence

@@ -51,9 +51,11 @@ def test_rules_code_names_its_documentation_page() -> None:
 
 
 def test_rules_lists_status_follows_old_codes_and_explains_removed_ones(extra_rules: list[Rule]) -> None:
-    extra_rules += [plain("TB901", "new-check", status=Status.PREVIEW),
-                    plain("TB903", "better-check", redirects=("TB950",), url="https://rules.example.com/tb903"),
-                    plain("TB904", "gone-check", status=Status.REMOVED, replacement="TB903")]
+    extra_rules += [
+        plain("TB901", "new-check", status=Status.PREVIEW),
+        plain("TB903", "better-check", redirects=("TB950",), url="https://rules.example.com/tb903"),
+        plain("TB904", "gone-check", status=Status.REMOVED, replacement="TB903"),
+    ]
     listing = CliRunner().invoke(main, ["rules"]).output
     assert "TB901  new-check" in listing and "new-check summary [preview]" in listing
     assert "gone-check summary [removed]" in listing and "better-check summary\n" in listing
@@ -90,8 +92,21 @@ def test_audit_reports_a_crashing_rule_as_findings_and_goes_on(
 ) -> None:
     crash_on = set(sorted(sb.jira_data.issues)[:2])
     extra_rules.append(fragile(crash_on))
-    result = CliRunner().invoke(main, ["audit", "--project", str(project), "--as-of", sb.clock.now().isoformat(),
-                                       "--format", "json", "--fail-on", "never"], env=sb.info.as_env())
+    result = CliRunner().invoke(
+        main,
+        [
+            "audit",
+            "--project",
+            str(project),
+            "--as-of",
+            sb.clock.now().isoformat(),
+            "--format",
+            "json",
+            "--fail-on",
+            "never",
+        ],
+        env=sb.info.as_env(),
+    )
     assert result.exit_code == 0, result.stderr
     assert SECRET not in result.output and "Traceback" not in result.output
     doc = json.loads(result.stdout)
@@ -112,8 +127,11 @@ def test_sync_holds_the_records_a_rule_crashed_on_and_the_next_good_run_writes_t
     before = {k: sb.jira_data.issues[k].fields.get(health) for k in crash_on}
 
     def sync() -> tuple[int, str, str]:
-        r = CliRunner().invoke(main, ["sync", "--project", str(project), "--as-of", sb.clock.now().isoformat(),
-                                      "--log-format", "json"], env=sb.info.as_env())
+        r = CliRunner().invoke(
+            main,
+            ["sync", "--project", str(project), "--as-of", sb.clock.now().isoformat(), "--log-format", "json"],
+            env=sb.info.as_env(),
+        )
         return r.exit_code, r.stdout, r.stderr
 
     code, _, err = sync()
@@ -150,8 +168,21 @@ def _state_url(project: Path) -> str:
 
 def test_a_deprecated_rule_warns_once_on_stderr(sb: Sandbox, project: Path, extra_rules: list[Rule]) -> None:
     extra_rules.append(plain("TB902", "old-check", status=Status.DEPRECATED))
-    result = CliRunner().invoke(main, ["audit", "--project", str(project), "--as-of", sb.clock.now().isoformat(),
-                                       "--format", "json", "--fail-on", "never"], env=sb.info.as_env())
+    result = CliRunner().invoke(
+        main,
+        [
+            "audit",
+            "--project",
+            str(project),
+            "--as-of",
+            sb.clock.now().isoformat(),
+            "--format",
+            "json",
+            "--fail-on",
+            "never",
+        ],
+        env=sb.info.as_env(),
+    )
     assert result.exit_code == 0, result.stderr
     warning = "warning: TB902 (old-check) is deprecated and will be removed; ignore it in trackerbridge.yaml"
     assert result.stderr.count(warning) == 1
@@ -159,8 +190,22 @@ def test_a_deprecated_rule_warns_once_on_stderr(sb: Sandbox, project: Path, extr
 
 
 def audit_codes(sb: Sandbox, project: Path, *args: str) -> set[str]:
-    result = CliRunner().invoke(main, ["audit", "--project", str(project), "--as-of", sb.clock.now().isoformat(),
-                                       "--format", "jsonl", "--fail-on", "never", *args], env=sb.info.as_env())
+    result = CliRunner().invoke(
+        main,
+        [
+            "audit",
+            "--project",
+            str(project),
+            "--as-of",
+            sb.clock.now().isoformat(),
+            "--format",
+            "jsonl",
+            "--fail-on",
+            "never",
+            *args,
+        ],
+        env=sb.info.as_env(),
+    )
     assert result.exit_code == 0, result.stderr
     rows = [json.loads(line) for line in result.stdout.splitlines()]
     return {row["code"] for row in rows if row.get("code")}
@@ -171,7 +216,8 @@ def test_audit_select_and_ignore_take_codes_prefixes_and_names(sb: Sandbox, proj
     assert {"TB101", "TB102", "TB105"} <= everything
     assert audit_codes(sb, project, "--select", "owner-missing,TB102") == {"TB101", "TB102"}
     assert audit_codes(sb, project, "--select", "TB10", "--ignore", "past-end-date") == {
-        c for c in everything if c.startswith("TB10") and c != "TB105"}
+        c for c in everything if c.startswith("TB10") and c != "TB105"
+    }
 
 
 def test_audit_preview_rules_need_exact_selection_or_preview(
@@ -186,10 +232,13 @@ def test_audit_preview_rules_need_exact_selection_or_preview(
     assert audit_codes(sb, project, "--select", "new-check") == {"TB901"}
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["--select", "owner-mising"], "--select: 'owner-mising' matches no rule"),
-    (["--ignore", "TB1,nope"], "--ignore: 'nope' matches no rule"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--select", "owner-mising"], "--select: 'owner-mising' matches no rule"),
+        (["--ignore", "TB1,nope"], "--ignore: 'nope' matches no rule"),
+    ],
+)
 def test_audit_an_unknown_rule_on_the_command_line_is_exit_2_naming_the_option(
     project: Path, args: list[str], message: str
 ) -> None:
@@ -200,8 +249,10 @@ def test_audit_an_unknown_rule_on_the_command_line_is_exit_2_naming_the_option(
 
 
 def test_audit_selecting_a_removed_rule_names_its_replacement(project: Path, extra_rules: list[Rule]) -> None:
-    extra_rules += [plain("TB903", "better-check"), plain("TB904", "gone-check", status=Status.REMOVED,
-                                                           replacement="TB903")]
+    extra_rules += [
+        plain("TB903", "better-check"),
+        plain("TB904", "gone-check", status=Status.REMOVED, replacement="TB903"),
+    ]
     result = CliRunner().invoke(main, ["audit", "--project", str(project), "--select", "gone-check"])
     assert result.exit_code == 2
     assert "--select: TB904 (gone-check) was removed" in result.stderr and "use TB903 instead" in result.stderr
@@ -210,8 +261,9 @@ def test_audit_selecting_a_removed_rule_names_its_replacement(project: Path, ext
 def test_a_parameter_a_rule_cannot_use_is_exit_2_naming_the_key(sb: Sandbox, project: Path) -> None:
     config = project / "trackerbridge.yaml"
     config.write_text(config.read_text().replace("  params:\n", "  params:\n    TB105: {timezone: Mars/Olympus}\n", 1))
-    result = CliRunner().invoke(main, ["audit", "--project", str(project), "--as-of", sb.clock.now().isoformat()],
-                                env=sb.info.as_env())
+    result = CliRunner().invoke(
+        main, ["audit", "--project", str(project), "--as-of", sb.clock.now().isoformat()], env=sb.info.as_env()
+    )
     assert result.exit_code == 2 and "Traceback" not in result.output
     assert result.stderr.startswith("rules.params.TB105: unknown time zone 'Mars/Olympus'")
 
@@ -220,8 +272,11 @@ def test_sync_with_json_logs_gives_a_rule_warning_as_one_json_event(
     sb: Sandbox, project: Path, extra_rules: list[Rule]
 ) -> None:
     extra_rules.append(plain("TB902", "old-check", status=Status.DEPRECATED))
-    result = CliRunner().invoke(main, ["sync", "--project", str(project), "--as-of", sb.clock.now().isoformat(),
-                                       "--log-format", "json", "--dry-run"], env=sb.info.as_env())
+    result = CliRunner().invoke(
+        main,
+        ["sync", "--project", str(project), "--as-of", sb.clock.now().isoformat(), "--log-format", "json", "--dry-run"],
+        env=sb.info.as_env(),
+    )
     assert result.exit_code == 0, result.stderr
     events = [json.loads(line) for line in result.stderr.splitlines()]  # every line is JSON
     warned = [e for e in events if e["event"] == "warning"]

@@ -39,7 +39,7 @@ def test_demo_shows_the_planted_slips_rollups_and_conflicts() -> None:
     assert slips and int(slips.group(1)) == gaps["slip_without_reason"] > 0
     rollup = re.search(r"^Health roll-up: ([0-9]+) records take a child's verdict", out, re.M)
     assert rollup and int(rollup.group(1)) == gaps["deal_red_via_epic"] > 0
-    section = out[rollup.end():out.index("Conflict review:")]
+    section = out[rollup.end() : out.index("Conflict review:")]
     assert len(re.findall(r"^  0068\S+  DEL-\d+ red: TB1", section, re.M)) == gaps["deal_red_via_epic"]
     assert f"people changed {DEMO_CONFLICTS} synced fields" in out
     assert out.endswith(f"{DEMO_CONFLICTS} open conflicts\n")
@@ -67,9 +67,25 @@ def test_serve_refuses_a_non_loopback_host_and_bad_fault_specs() -> None:
 def test_serve_prints_how_to_connect_and_stops_on_sigterm(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "trackerbridge", "sandbox", "serve", "--port", "0", "--size", "40",
-         "--jira-flavor", "datacenter", "--data-dir", str(tmp_path)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        [
+            sys.executable,
+            "-m",
+            "trackerbridge",
+            "sandbox",
+            "serve",
+            "--port",
+            "0",
+            "--size",
+            "40",
+            "--jira-flavor",
+            "datacenter",
+            "--data-dir",
+            str(tmp_path),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
     )
     try:
         assert proc.stdout is not None
@@ -78,8 +94,12 @@ def test_serve_prints_how_to_connect_and_stops_on_sigterm(tmp_path: Path) -> Non
         assert url, first
         bundle = proc.stdout.readline().split("CA bundle: ", 1)[1].strip()
         assert Path(bundle) == tmp_path / "sandbox-ca.pem"
-        info = requests.get(f"{url.group(1)}/rest/api/2/serverInfo", verify=bundle, timeout=10,
-                            headers={"Authorization": "Bearer sandbox-jira-pat"})
+        info = requests.get(
+            f"{url.group(1)}/rest/api/2/serverInfo",
+            verify=bundle,
+            timeout=10,
+            headers={"Authorization": "Bearer sandbox-jira-pat"},
+        )
         assert info.json()["deploymentType"] == "Server"
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -91,8 +111,14 @@ def test_serve_prints_how_to_connect_and_stops_on_sigterm(tmp_path: Path) -> Non
 def bash_env(script: str, stdin: str = "") -> dict[str, str]:
     """The TB_SANDBOX_* variables after bash ran `script` (interactive when reading stdin, as a pasted block)."""
     args = ["bash", "--norc", "--noprofile", "-i"] if stdin else ["bash", "-c", script]
-    done = subprocess.run(args, input=stdin + ("\n" + script if stdin else ""), capture_output=True, text=True,
-                          timeout=30, env={"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/")})
+    done = subprocess.run(
+        args,
+        input=stdin + ("\n" + script if stdin else ""),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/")},
+    )
     return dict(re.findall(r"^(TB_SANDBOX_\w+)=(.*)$", done.stdout, re.MULTILINE))
 
 
@@ -107,8 +133,13 @@ def test_export_lines_survive_a_paste_into_interactive_bash() -> None:
 
 def start_serve(*args: str) -> subprocess.Popen[str]:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen([sys.executable, "-m", "trackerbridge", "sandbox", "serve", "--size", "20", *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    return subprocess.Popen(
+        [sys.executable, "-m", "trackerbridge", "sandbox", "serve", "--size", "20", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
 
 
 def test_env_file_is_for_eval_and_get_root_lists_endpoints_and_credentials(tmp_path: Path) -> None:
@@ -133,8 +164,9 @@ def test_env_file_is_for_eval_and_get_root_lists_endpoints_and_credentials(tmp_p
         taken = start_serve("--port", port)
         _, err = taken.communicate(timeout=60)
         assert taken.returncode == 2, err
-        assert err.strip().splitlines()[-1] == (f"cannot listen on 127.0.0.1:{port}: Address already in use "
-                                                "(--port 0 picks a free one)")
+        assert err.strip().splitlines()[-1] == (
+            f"cannot listen on 127.0.0.1:{port}: Address already in use (--port 0 picks a free one)"
+        )
         assert "Traceback" not in err
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -145,7 +177,7 @@ def test_every_serve_option_is_in_the_readme() -> None:
     from trackerbridge.cli.sandbox import serve
 
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
-    table = readme[readme.index("It prints the URL"):readme.index("### Fault spec")]
+    table = readme[readme.index("It prints the URL") : readme.index("### Fault spec")]
     documented = set(re.findall(r"`(--[a-z-]+)`", table))
     options = {opt for p in serve.params for opt in p.opts if opt.startswith("--") and opt != "--help"}
     assert options and options == documented

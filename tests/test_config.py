@@ -679,7 +679,9 @@ def test_jwt_key_file_must_exist(tmp_path: Path) -> None:
 def test_salesforce_login_url_literal_env_or_the_url(tmp_path: Path) -> None:
     """Password and JWT sign-in send credentials to login_url or login_url_env, else to url: a sandbox org
     (test.salesforce.com) or a My Domain must never have them sent to the production login host."""
-    literal = SF_CONNECTOR.replace("url_env: TB_SF_URL\n", "url_env: TB_SF_URL\nlogin_url: https://test.salesforce.com/\n")
+    literal = SF_CONNECTOR.replace(
+        "url_env: TB_SF_URL\n", "url_env: TB_SF_URL\nlogin_url: https://test.salesforce.com/\n"
+    )
     project = Project.load(make(tmp_path, valid_files(connectors__sf_yaml=literal)))
     assert project.connection("sf", env=SF_ENV).login_url == "https://test.salesforce.com"
     from_env = SF_CONNECTOR.replace("url_env: TB_SF_URL\n", "url_env: TB_SF_URL\nlogin_url_env: TB_SF_LOGIN\n")

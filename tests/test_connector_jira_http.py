@@ -629,8 +629,14 @@ def test_an_edit_carries_the_stamp_in_the_same_put(rsps: responses.RequestsMock)
     health = c.catalog().find("Health")
     assert health is not None
     activity = datetime(2026, 9, 1, 8, 0, tzinfo=timezone.utc)
-    change = RecordChange("jira", "OPS-1", "u", [FieldChange(health.id, "Health", "Green", "Red", "health")],
-                          stamp=True, activity=activity)
+    change = RecordChange(
+        "jira",
+        "OPS-1",
+        "u",
+        [FieldChange(health.id, "Health", "Green", "Red", "health")],
+        stamp=True,
+        activity=activity,
+    )
     [outcome] = c.apply([change], {health.id: health})
     assert outcome.ok, outcome.error
     [put] = [call for call in rsps.calls if call.request.method == "PUT"]
@@ -639,6 +645,8 @@ def test_an_edit_carries_the_stamp_in_the_same_put(rsps: responses.RequestsMock)
     assert prop["key"] == STAMP_KEY and prop["value"]["activity"] == "2026-09-01T08:00:00.000+00:00"
     assert datetime.fromisoformat(prop["value"]["at"]) >= datetime(2026, 11, 1, 0, 0, tzinfo=timezone.utc)
     assert body["fields"] == {health.id: {"value": "Red"}}
+
+
 def test_a_field_left_out_of_the_answer_is_absent_and_null_fields_unreadable(rsps: responses.RequestsMock) -> None:
     """Search results carry only the fields the caller may see: a requested field hidden by the field
     configuration is missing from `fields`, unlike an empty one (`null`); an issue may even come with

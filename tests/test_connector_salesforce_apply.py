@@ -428,7 +428,11 @@ def test_450_tasks_are_created_in_one_composite_and_a_dropped_one_is_checked_not
     assert all(len(tasks(sb, k, notes[k].marker)) == 1 for k in keys)
     # one composite (5 collections at most: 200 + 200 + 50), dropped; then the markers, 200 ids a query; no resend
     assert [(r.method, r.path.rstrip("/").rsplit("/", 1)[-1], r.status) for r in sb.accounting.records()] == [
-        ("POST", "composite", 0), ("GET", "query", 200), ("GET", "query", 200), ("GET", "query", 200)]
+        ("POST", "composite", 0),
+        ("GET", "query", 200),
+        ("GET", "query", 200),
+        ("GET", "query", 200),
+    ]
 
 
 def test_a_spent_quota_stops_after_the_outcomes_already_known(sandbox_factory: Callable[..., Sandbox]) -> None:
@@ -582,8 +586,11 @@ def test_a_composite_that_keeps_failing_fails_its_records_and_the_next_is_still_
         return composite_callback(lambda records: (200, saved(records)), sent)(request)
 
     api.add_callback(responses.POST, f"{DATA}/composite", callback=post)
-    api.add_callback(responses.PATCH, f"{DATA}/composite/sobjects",
-                     callback=lambda r: (200, {}, json.dumps(saved(json.loads(r.body or b"{}")["records"]))))
+    api.add_callback(
+        responses.PATCH,
+        f"{DATA}/composite/sobjects",
+        callback=lambda r: (200, {}, json.dumps(saved(json.loads(r.body or b"{}")["records"]))),
+    )
     c = http_connector()
 
     outcomes = list(c.apply([stage(k) for k in keys], FIELDS))
@@ -637,8 +644,12 @@ def test_per_record_errors_inside_a_composite_are_reported_as_salesforce_gives_t
     def collection(records: list[dict[str, Any]]) -> tuple[int, Any]:
         answer = saved(records)
         if records[0]["id"] == keys[200]:
-            answer[0] = {"success": False, "errors": [
-                {"statusCode": "FIELD_CUSTOM_VALIDATION_EXCEPTION", "message": "Stage needs an owner", "fields": []}]}
+            answer[0] = {
+                "success": False,
+                "errors": [
+                    {"statusCode": "FIELD_CUSTOM_VALIDATION_EXCEPTION", "message": "Stage needs an owner", "fields": []}
+                ],
+            }
         return 200, answer
 
     api.add_callback(responses.POST, f"{DATA}/composite", callback=composite_callback(collection))

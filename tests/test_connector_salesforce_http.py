@@ -234,8 +234,12 @@ def test_fields_already_selected_are_not_selected_twice(api: responses.RequestsM
 def test_records_last_changed_by_the_signed_in_user_are_trackerbridges_own(api: responses.RequestsMock) -> None:
     """LastModifiedById against UserInfo's user_id, in either Id form (15 or 18 characters)."""
     soql = f"{SELECT} ORDER BY SystemModstamp, Id"
-    rows = [row(1, LastModifiedById="005ACME00000BOTAAA"), row(2, LastModifiedById="005ACME00000BOT"),
-            row(3, LastModifiedById="005ACME00000ALIAAA"), row(4, LastModifiedById=None)]
+    rows = [
+        row(1, LastModifiedById="005ACME00000BOTAAA"),
+        row(2, LastModifiedById="005ACME00000BOT"),
+        row(3, LastModifiedById="005ACME00000ALIAAA"),
+        row(4, LastModifiedById=None),
+    ]
     query(api, soql, {"json": {"totalSize": 4, "done": True, "records": rows}})
     c = connector()
     assert [r.ours for r in c.pull(wanted(c))] == [True, True, False, False]
@@ -326,8 +330,10 @@ def test_error_bodies_become_messages(api: responses.RequestsMock, body: list[di
         list(c.pull(wanted(c)))
     assert type(caught.value) is ScopeRejected
     assert caught.value.exit_code == 2, "a query the org refuses is a configuration problem"
-    assert str(caught.value) == f"{expected}; check the scope in connectors/acme.yaml and the mapped fields " \
+    assert (
+        str(caught.value) == f"{expected}; check the scope in connectors/acme.yaml and the mapped fields "
         "(trackerbridge check)"
+    )
 
 
 def test_invalid_session_is_an_auth_error_without_the_token(api: responses.RequestsMock) -> None:

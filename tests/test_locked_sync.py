@@ -32,17 +32,20 @@ class Spy:
         self.lock_file = lock_file
         self.calls: list[dict[str, Any]] = []
 
-    def __call__(self, project: Project, names: list[str], now: datetime, store: StateStore, env: Any,
-                 **options: Any) -> str:
+    def __call__(
+        self, project: Project, names: list[str], now: datetime, store: StateStore, env: Any, **options: Any
+    ) -> str:
         with pytest.raises(Locked), run_lock(self.lock_file):  # the run lock is held during the run
             pass
-        self.calls.append({
-            "names": names,
-            "now": now,
-            "statuses": [r.status for r in store.runs()],
-            "pacing": [p.share for p in http._PACING],
-            **options,
-        })
+        self.calls.append(
+            {
+                "names": names,
+                "now": now,
+                "statuses": [r.status for r in store.runs()],
+                "pacing": [p.share for p in http._PACING],
+                **options,
+            }
+        )
         return "result"
 
 
@@ -81,8 +84,7 @@ def test_an_as_of_run_has_no_floor_and_no_trackers_clock(project: Path, spy: Spy
     def clock() -> datetime:
         return T0
 
-    locked_sync(Project.load(project), (), url_of(project), {}, as_of=T0 - timedelta(days=3), dry_run=True,
-                clock=clock)
+    locked_sync(Project.load(project), (), url_of(project), {}, as_of=T0 - timedelta(days=3), dry_run=True, clock=clock)
 
     [call] = spy.calls
     assert call["now"] == T0 - timedelta(days=3)

@@ -12,25 +12,27 @@ from trackerbridge.connectors.base import Catalog, FieldInfo, RawRecord
 from trackerbridge.mapping import MappingError, compile_mapping
 from trackerbridge.model import Comment, Link, Person, Size, Stage
 
-CATALOG = Catalog([
-    FieldInfo("summary", "Summary", "text", True),
-    FieldInfo("assignee", "Assignee", "user", True),
-    FieldInfo("status", "Status", "option", False, ("Backlog", "In Progress", "Done")),
-    FieldInfo("priority", "Priority", "option", True, ("Highest", "High", "Medium", "Low")),
-    FieldInfo("duedate", "Due date", "date", True),
-    FieldInfo("updated", "Updated", "datetime", False),
-    FieldInfo("labels", "Labels", "labels", True),
-    FieldInfo("customfield_1", "Integrator", "user", True),
-    FieldInfo("customfield_2", "Execution health", "option", True, ("Green", "Amber", "Red")),
-    FieldInfo("customfield_3", "Health reasons", "text", True),
-    FieldInfo("customfield_4", "Opportunity", "text", True),
-    FieldInfo("customfield_5", "Target end", "datetime", True),
-    FieldInfo("customfield_6", "Team", "option", True),
-    FieldInfo("customfield_7", "Team", "text", True),
-    FieldInfo("customfield_8", "Amount", "number", True),
-    FieldInfo("customfield_9", "Launch text", "text", True),
-    FieldInfo("comment", "Comment", "comments", False),
-])
+CATALOG = Catalog(
+    [
+        FieldInfo("summary", "Summary", "text", True),
+        FieldInfo("assignee", "Assignee", "user", True),
+        FieldInfo("status", "Status", "option", False, ("Backlog", "In Progress", "Done")),
+        FieldInfo("priority", "Priority", "option", True, ("Highest", "High", "Medium", "Low")),
+        FieldInfo("duedate", "Due date", "date", True),
+        FieldInfo("updated", "Updated", "datetime", False),
+        FieldInfo("labels", "Labels", "labels", True),
+        FieldInfo("customfield_1", "Integrator", "user", True),
+        FieldInfo("customfield_2", "Execution health", "option", True, ("Green", "Amber", "Red")),
+        FieldInfo("customfield_3", "Health reasons", "text", True),
+        FieldInfo("customfield_4", "Opportunity", "text", True),
+        FieldInfo("customfield_5", "Target end", "datetime", True),
+        FieldInfo("customfield_6", "Team", "option", True),
+        FieldInfo("customfield_7", "Team", "text", True),
+        FieldInfo("customfield_8", "Amount", "number", True),
+        FieldInfo("customfield_9", "Launch text", "text", True),
+        FieldInfo("comment", "Comment", "comments", False),
+    ]
+)
 
 BASE: dict[str, Any] = {
     "system": "jira",
@@ -70,9 +72,19 @@ def test_a_record_maps_onto_every_canonical_attribute() -> None:
     alice = Person("alice@example.com", "Alice", "acc-1")
     updated = datetime(2026, 11, 1, 8, 0, tzinfo=timezone.utc)
     initiative = compiled.to_initiative(
-        record(summary="Ledger v2", assignee=alice, customfield_1=None, status="In Progress", priority="High",
-               duedate=date(2026, 12, 1), labels=["q3", "health-red"], updated=updated,
-               customfield_4="006000000000001AAA", customfield_2="Red", customfield_3="no owner"),
+        record(
+            summary="Ledger v2",
+            assignee=alice,
+            customfield_1=None,
+            status="In Progress",
+            priority="High",
+            duedate=date(2026, 12, 1),
+            labels=["q3", "health-red"],
+            updated=updated,
+            customfield_4="006000000000001AAA",
+            customfield_2="Red",
+            customfield_3="no owner",
+        ),
         "jira-main",
     )
     assert (initiative.title, initiative.owner, initiative.integrator) == ("Ledger v2", alice, None)
@@ -87,8 +99,19 @@ def test_a_record_maps_onto_every_canonical_attribute() -> None:
 def test_fields_requested_are_each_mapped_field_once() -> None:
     ids = [fi.id for fi in compile_mapping("m", mapping(), CATALOG, OWNS).fields]
     assert len(ids) == len(set(ids))
-    assert set(ids) == {"summary", "assignee", "customfield_1", "status", "priority", "duedate", "labels", "updated",
-                        "customfield_4", "customfield_2", "customfield_3"}
+    assert set(ids) == {
+        "summary",
+        "assignee",
+        "customfield_1",
+        "status",
+        "priority",
+        "duedate",
+        "labels",
+        "updated",
+        "customfield_4",
+        "customfield_2",
+        "customfield_3",
+    }
 
 
 def test_value_map_default_and_unmapped_values() -> None:
@@ -119,8 +142,9 @@ def test_dates_in_text_fields_with_a_format_and_bad_values_become_data_errors() 
 
 
 def test_amount_bands_give_major_and_minor() -> None:
-    spec = mapping(attributes={**BASE["attributes"],
-                               "size": {"field": "Amount", "at_least": {0: "minor", 100000: "major"}}})
+    spec = mapping(
+        attributes={**BASE["attributes"], "size": {"field": "Amount", "at_least": {0: "minor", 100000: "major"}}}
+    )
     compiled = compile_mapping("m", spec, CATALOG, OWNS)
     assert compiled.to_initiative(record(customfield_8=250000.0), "s").size is Size.MAJOR
     assert compiled.to_initiative(record(customfield_8=99999.0), "s").size is Size.MINOR
@@ -145,11 +169,13 @@ def test_a_name_shared_by_two_fields_must_be_given_by_id() -> None:
 
 
 def test_type_mismatch_and_value_map_keys_outside_the_options() -> None:
-    spec = mapping(attributes={
-        **BASE["attributes"],
-        "owner": "Due date",
-        "stage": {"field": "Status", "values": {"Backlogg": "decide"}},
-    })
+    spec = mapping(
+        attributes={
+            **BASE["attributes"],
+            "owner": "Due date",
+            "stage": {"field": "Status", "values": {"Backlogg": "decide"}},
+        }
+    )
     found = problems_of(spec)
     assert (("attributes", "owner", "field"), "field 'Due date' is date; owner needs person") in found
     assert (("attributes", "stage", "values", "Backlogg"), "'Backlogg' is not a value of 'Status'") in found
@@ -158,13 +184,21 @@ def test_type_mismatch_and_value_map_keys_outside_the_options() -> None:
 def test_write_back_fields_must_be_updateable_owned_and_have_the_health_options() -> None:
     spec = mapping(write_back={"health_field": "Status", "reasons_field": "Summary", "label_prefix": "tb-"})
     found = problems_of(spec)
-    assert (("write_back", "health_field"), "field 'Status' (status) is not updateable, so it cannot take the health") \
-        in found
+    assert (
+        ("write_back", "health_field"),
+        "field 'Status' (status) is not updateable, so it cannot take the health",
+    ) in found
     assert (("write_back", "reasons_field"), "field 'Summary' is not listed in the connector's owns.fields") in found
-    assert (("write_back", "label_prefix"),
-            "the connector does not own the health labels tb-amber, tb-green, tb-red, tb-sync-conflict") in found
-    options = mapping(write_back={"health_field": "Execution health",
-                                  "health_values": {"green": "Good", "amber": "Amber", "red": "Red"}})
+    assert (
+        ("write_back", "label_prefix"),
+        "the connector does not own the health labels tb-amber, tb-green, tb-red, tb-sync-conflict",
+    ) in found
+    options = mapping(
+        write_back={
+            "health_field": "Execution health",
+            "health_values": {"green": "Good", "amber": "Amber", "red": "Red"},
+        }
+    )
     assert problems_of(options) == [(("write_back", "health_field"), "field 'Execution health' has no option 'Good'")]
 
 

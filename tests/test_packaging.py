@@ -50,3 +50,60 @@ def test_license_is_an_spdx_expression_with_the_apache_text_beside_it() -> None:
     assert "END OF TERMS AND CONDITIONS" in text
     extras = " ".join(meta["project"]["optional-dependencies"]["test"])
     assert "build" in extras and "twine" in extras
+
+
+# Imported from src but not a run-time dependency, with the reason.
+NOT_RUNTIME = {
+    "pytest": "trackerbridge.sandbox.pytest_plugin is loaded only by pytest (the `test` extra)",
+}
+
+
+def _imported_top_levels() -> dict[str, str]:
+    """Top-level modules src imports (any depth, lazily or not), to the first file that does."""
+    import ast
+    import sys
+
+    found: dict[str, str] = {}
+    for path in sorted((ROOT / "src").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+                names = [node.module]
+            else:
+                continue
+            for name in names:
+                top = name.partition(".")[0]
+                if top not in sys.stdlib_module_names and top not in ("trackerbridge", "msvcrt", "tomli"):
+                    found.setdefault(top, str(path.relative_to(ROOT)))
+    return found
+
+
+def _declared() -> set[str]:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    wanted = list(project["dependencies"])
+    return {re.split(r"[<>=!~\[; ]", spec, maxsplit=1)[0].lower().replace("_", "-") for spec in wanted}
+
+
+def test_every_third_party_module_src_imports_is_a_declared_dependency() -> None:
+    from importlib.metadata import packages_distributions
+
+    dists = packages_distributions()
+    declared = _declared()
+    missing = []
+    for module, where in _imported_top_levels().items():
+        if module in NOT_RUNTIME:
+            continue
+        names = {d.lower().replace("_", "-") for d in dists.get(module, [module])}
+        if not names & declared:
+            missing.append(f"{module} (imported by {where}; distribution {', '.join(sorted(names))})")
+    assert not missing, "imported but not in [project] dependencies: " + "; ".join(missing)
+
+
+def test_the_declared_dependencies_are_all_imported_somewhere() -> None:
+    from importlib.metadata import packages_distributions
+
+    imported = set()
+    for module in _imported_top_levels():
+        imported |= {d.lower().replace("_", "-") for d in packages_distributions().get(module, [module])}
+    assert _declared() - imported == set()

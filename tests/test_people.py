@@ -86,8 +86,15 @@ def test_a_person_the_other_system_has_no_account_for_is_reported_and_the_rest_i
     users = sb.salesforce_data.records["User"]
     template = next(u for u in users.values() if u["IsActive"] and u["Email"] != "trackerbridge-bot@example.com")
     newcomer = sb.salesforce_data.new_id(sb.salesforce_data.types["User"])
-    users[newcomer] = {**template, "Id": newcomer, "Email": "new.seller@example.com", "Name": "New Seller",
-                       "Username": "new.seller@example.com.demo", "FirstName": "New", "LastName": "Seller"}
+    users[newcomer] = {
+        **template,
+        "Id": newcomer,
+        "Email": "new.seller@example.com",
+        "Name": "New Seller",
+        "Username": "new.seller@example.com.demo",
+        "FirstName": "New",
+        "LastName": "Seller",
+    }
     opp = sb.salesforce_data.records["Opportunity"][opp_id]
     sb.clock.advance(timedelta(minutes=5))
     opp["OwnerId"] = newcomer
@@ -98,7 +105,8 @@ def test_a_person_the_other_system_has_no_account_for_is_reported_and_the_rest_i
     sb.clock.advance(timedelta(minutes=5))
 
     result = CliRunner().invoke(
-        main, ["sync", "--project", str(project), "--as-of", sb.clock.now().isoformat(), "--full", "--dry-run"],
+        main,
+        ["sync", "--project", str(project), "--as-of", sb.clock.now().isoformat(), "--full", "--dry-run"],
         env=sb.info.as_env(),
     )
     assert f"held sandbox-jira:{key} owner: no Jira account matches New Seller" in result.stdout
@@ -137,7 +145,12 @@ def test_only_a_user_field_needs_an_account(kind: str, asks: bool) -> None:
     spec = WriteSpec("sf", "m-sf", sync_fields={"sync:m-jira:owner": FieldInfo("Lead__c", "Lead", kind, True)})
     binding = SyncBinding("m-jira", "m-sf", "owner", "Lead__c", "Lead", None, "ops@example.com")
     jira, sf = Lookups(), Lookups()
-    found = match_people([epic, opp], [binding], {"jira": jira, "sf": sf},  # type: ignore[dict-item]
-                         {"jira": "m-jira", "sf": "m-sf"}, {"sf": spec})
+    found = match_people(
+        [epic, opp],
+        [binding],
+        {"jira": jira, "sf": sf},  # type: ignore[dict-item]
+        {"jira": "m-jira", "sf": "m-sf"},
+        {"sf": spec},
+    )
     assert (sf.asked == [owner]) is asks and jira.asked == []
     assert dict(found.unmatched) == ({("sf", owner.identity): "looked up by e-mail alice@example.com"} if asks else {})

@@ -229,13 +229,16 @@ def test_a_held_record_gets_no_health_write_and_holds_what_syncs_into_it() -> No
     assert result.changes == [] and result.health == []
     synced = plan(records, {}, {"jira": JIRA, "sf": SF}, [STAGE_SYNC], PlanState(), NOW)
     assert synced.changes == [] and synced.held[0].target == "sf:006A"
+
+
 def test_an_open_conflict_keeps_its_base_until_it_is_settled() -> None:
     """Remembering the source's new value would make the next run overwrite the person's edit on the target."""
     records = source_and_target(Stage.LAUNCH, "Done")
     state = PlanState(written={("sf", "006A", "Delivery_Status__c"): "Build", ("jira", "DEL-1", "seen:stage"): "build"})
     result = plan(records, {}, {"jira": JIRA, "sf": SF}, [STAGE_SYNC], state, NOW)
     assert [(c.field_id, c.field, c.desired) for c in result.conflicts] == [
-        ("Delivery_Status__c", STAGE_SYNC.target_name, "Launch")]
+        ("Delivery_Status__c", STAGE_SYNC.target_name, "Launch")
+    ]
     assert not any(slot == "seen:stage" for _, _, slot, _ in result.remember)
     again = plan(records, {}, {"jira": JIRA, "sf": SF}, [STAGE_SYNC], state, NOW)
     assert len(again.conflicts) == 1 and all(f.field != "Delivery_Status__c" for c in again.changes for f in c.fields)
@@ -311,8 +314,9 @@ def test_a_person_without_an_account_on_the_target_is_held_and_the_rest_is_writt
     sf_spec = dataclasses.replace(sf_spec, health_field=HEALTH)
     records[1].current["cf_health"] = "Green"
     nobody = PeopleMatch(unmatched={("sf", "acc-a"): "looked up by account id acc-a"})
-    result = plan(records, {"sf:006A": red()}, {"jira": JIRA, "sf": sf_spec}, [binding], PlanState(), NOW,
-                  people=nobody)
+    result = plan(
+        records, {"sf:006A": red()}, {"jira": JIRA, "sf": sf_spec}, [binding], PlanState(), NOW, people=nobody
+    )
     [held] = result.held
     assert (held.source, held.target, held.attribute) == ("jira:DEL-1", "sf:006A", "owner")
     assert held.reason == (

@@ -13,7 +13,7 @@ from trackerbridge.cli import main
 from trackerbridge.plugins import PluginError, connector_types, plugin_manager
 from trackerbridge.rules.registry import load_rules
 
-PLUGIN = '''
+PLUGIN = """
 from trackerbridge.plugins import hookimpl
 from trackerbridge.rules.base import Hit, Rule, Severity
 
@@ -27,7 +27,7 @@ def check(initiative, ctx):
 def trackerbridge_rules():
     return [Rule(code="{code}", name="{name}", severity=Severity.WARNING, summary="Shouting titles",
                  what="Titles in capitals.", why="They shout.", fix="Write them in sentence case.", check=check)]
-'''
+"""
 
 
 def install(root: Path, module: str, code: str, name: str) -> None:

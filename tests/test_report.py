@@ -26,43 +26,74 @@ NOW = datetime(2026, 10, 15, 12, 0, tzinfo=timezone.utc)
 ANN = Person("ann@example.com", "Ann Lee")
 BOB = Person("bob@example.com", "Bob Roe")
 SETTINGS = RuleSettings(
-    params={"TB107": {"max_active": 2, "kinds": ["Initiative"]},
-            "TB108": {"capacity": {"Payments": 2}, "kinds": ["Initiative"]}},
+    params={
+        "TB107": {"max_active": 2, "kinds": ["Initiative"]},
+        "TB108": {"capacity": {"Payments": 2}, "kinds": ["Initiative"]},
+    },
     scope={"sf": Selection(("TB110", "TB111"))},  # deals are hand-off sources, not initiatives
 )
 
 
 def ops(n: int, title: str = "", **fields: object) -> Initiative:
-    base: dict[str, object] = {"kind": "Initiative", "owner": ANN, "team": "Payments", "stage": Stage.BUILD,
-                               "size": Size.MINOR, "end": date(2026, 12, 31), "updated": NOW - timedelta(days=1),
-                               "created": NOW - timedelta(days=200 - n)}
+    base: dict[str, object] = {
+        "kind": "Initiative",
+        "owner": ANN,
+        "team": "Payments",
+        "stage": Stage.BUILD,
+        "size": Size.MINOR,
+        "end": date(2026, 12, 31),
+        "updated": NOW - timedelta(days=1),
+        "created": NOW - timedelta(days=200 - n),
+    }
     base.update(fields)
-    return Initiative("jira", "jira", f"OPS-{n}", f"https://jira.example.com/browse/OPS-{n}",
-                      title or f"Initiative {n}", **base)  # type: ignore[arg-type]
+    return Initiative(
+        "jira", "jira", f"OPS-{n}", f"https://jira.example.com/browse/OPS-{n}", title or f"Initiative {n}", **base
+    )  # type: ignore[arg-type]
 
 
 def deal(key: str, **fields: object) -> Initiative:
-    base: dict[str, object] = {"kind": "New Business", "owner": BOB, "stage": Stage.DONE,
-                               "updated": NOW - timedelta(days=1), "created": NOW - timedelta(days=100)}
+    base: dict[str, object] = {
+        "kind": "New Business",
+        "owner": BOB,
+        "stage": Stage.DONE,
+        "updated": NOW - timedelta(days=1),
+        "created": NOW - timedelta(days=100),
+    }
     base.update(fields)
-    return Initiative("sf", "salesforce", key, f"https://acme.my.salesforce.com/{key}", f"Deal {key}",
-                      **base)  # type: ignore[arg-type]
+    return Initiative("sf", "salesforce", key, f"https://acme.my.salesforce.com/{key}", f"Deal {key}", **base)  # type: ignore[arg-type]
 
 
 def organisation() -> list[Initiative]:
     """Five active initiatives (one a delivery epic), two ended ones, three deals."""
     return [
         ops(1, size=Size.MAJOR, integrator=BOB),  # green
-        ops(2, owner=None, stage=Stage.DECIDE, stage_entered=NOW - timedelta(days=20), end=None,
-            updated=NOW - timedelta(days=40)),  # TB101, TB102, TB104, TB106: red, sunset
+        ops(
+            2,
+            owner=None,
+            stage=Stage.DECIDE,
+            stage_entered=NOW - timedelta(days=20),
+            end=None,
+            updated=NOW - timedelta(days=40),
+        ),  # TB101, TB102, TB104, TB106: red, sunset
         ops(3, size=Size.MAJOR, end=date(2026, 8, 1)),  # TB103 red; 75 days late: sunset; TB108 anchor
         ops(4, team="Growth", stage=Stage.LAUNCH, end=date(2026, 10, 10), created=NOW - timedelta(days=2)),
         # ^ 5 days late (overdue, not sunset) and ann's newest: TB107 sits here
         ops(5, stage=Stage.DONE, learning_note="done"),
         ops(6, stage=Stage.CANCELLED),  # TB109 (no learning note), not active
-        Initiative("jira", "jira", "DEL-1", "https://jira.example.com/browse/DEL-1", "Deliver deal 1", kind="Epic",
-                   owner=BOB, team="Platform", stage=Stage.BUILD, end=date(2026, 12, 1),
-                   created=datetime(2026, 9, 30, 8, 0, tzinfo=timezone.utc), updated=NOW - timedelta(days=2)),
+        Initiative(
+            "jira",
+            "jira",
+            "DEL-1",
+            "https://jira.example.com/browse/DEL-1",
+            "Deliver deal 1",
+            kind="Epic",
+            owner=BOB,
+            team="Platform",
+            stage=Stage.BUILD,
+            end=date(2026, 12, 1),
+            created=datetime(2026, 9, 30, 8, 0, tzinfo=timezone.utc),
+            updated=NOW - timedelta(days=2),
+        ),
         deal("006A", end=date(2026, 9, 1), links=(Link("jira", "DEL-1"),), extra={"delivery_owner": ANN}),  # 29 idle
         deal("006B", end=date(2026, 10, 10), extra={"delivery_owner": None}),  # TB111, 5 days so far
         deal("006C", stage=Stage.DECIDE, end=date(2026, 12, 1)),  # an open deal: neither initiative nor hand-off
@@ -80,6 +111,7 @@ def render(fn: object, report: object) -> str:
 
 
 # --- the model ------------------------------------------------------------------------------------------------------
+
 
 def test_headline_figures_by_hand() -> None:
     assert headline_metrics(audit()) == {
@@ -129,8 +161,10 @@ def test_sunset_candidates_with_reasons_most_first() -> None:
 
 def test_handoffs_follow_tb110_and_tb111() -> None:
     report = build_report(audit())
-    rows = [(h.deal.key, [d.key for d in h.deliveries], h.idle_days, h.owner, [p.code for p in h.problems])
-            for h in report.handoffs]
+    rows = [
+        (h.deal.key, [d.key for d in h.deliveries], h.idle_days, h.owner, [p.code for p in h.problems])
+        for h in report.handoffs
+    ]
     assert rows == [("006A", ["DEL-1"], 29, "Ann Lee", ["TB110"]), ("006B", [], 5, None, ["TB111"])]
     assert report.handoffs[0].started == date(2026, 9, 30) and report.handoff_limit == 14
     since = build_report(audit(), since=datetime(2026, 10, 1, tzinfo=timezone.utc))
@@ -182,11 +216,29 @@ def hostile_report() -> object:
     initiatives = organisation()
     initiatives[3] = ops(4, ATTRIBUTE, team="Growth", stage=Stage.LAUNCH, end=date(2026, 10, 10))
     initiatives[3].url += ATTRIBUTE  # an attribute value must not end early either
-    initiatives[1] = ops(2, SCRIPT, owner=None, stage=Stage.DECIDE, stage_entered=NOW - timedelta(days=20),
-                         end=None, updated=NOW - timedelta(days=40), team="<b>Ops</b>")
-    initiatives[2] = Initiative("jira", "jira", "OPS-3", "javascript:alert(3)", "Sneaky link", kind="Initiative",
-                                owner=Person(name="<img src=x onerror=alert(4)>"), team="Payments",
-                                stage=Stage.BUILD, end=date(2026, 1, 1), updated=NOW)
+    initiatives[1] = ops(
+        2,
+        SCRIPT,
+        owner=None,
+        stage=Stage.DECIDE,
+        stage_entered=NOW - timedelta(days=20),
+        end=None,
+        updated=NOW - timedelta(days=40),
+        team="<b>Ops</b>",
+    )
+    initiatives[2] = Initiative(
+        "jira",
+        "jira",
+        "OPS-3",
+        "javascript:alert(3)",
+        "Sneaky link",
+        kind="Initiative",
+        owner=Person(name="<img src=x onerror=alert(4)>"),
+        team="Payments",
+        stage=Stage.BUILD,
+        end=date(2026, 1, 1),
+        updated=NOW,
+    )
     return build_report(audit(initiatives))
 
 
@@ -220,14 +272,16 @@ def test_html_escapes_every_tracker_value() -> None:
     assert SCRIPT in text and "<img src=x onerror=alert(4)>" in text and "<b>Ops</b>" in text
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page_html
     assert "javascript:" not in page_html and "Sneaky link" in text  # shown, but not linked
-    assert '&quot; onmouseover=&quot;alert(2)&quot; x=&quot;' in page_html  # the title
+    assert "&quot; onmouseover=&quot;alert(2)&quot; x=&quot;" in page_html  # the title
     assert 'OPS-4%22%20onmouseover=%22alert(2)%22%20x=%22"' in page_html  # the URL, percent-encoded
 
 
 def test_html_is_self_contained_with_a_strict_policy() -> None:
     page_html = render(html.render, build_report(audit()))
-    assert '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; style-src \'unsafe-inline\'; ' \
-           'img-src data:">' in page_html
+    assert (
+        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; "
+        'img-src data:">' in page_html
+    )
     page = Page()
     page.feed(page_html)
     assert not [t for t, a in page.tags if t in ("link", "img", "iframe", "object", "embed", "script")]
@@ -245,8 +299,9 @@ def test_markdown_escapes_and_links_only_http() -> None:
     assert "<script>" not in text and "&lt;script&gt;" in text
     assert "javascript:" not in text
     assert "[OPS-2](https://jira.example.com/browse/OPS-2)" in text
-    assert all(line.count("|") - line.count("\\|") in (0, 5, 6, 8, 9) for line in text.splitlines()
-               if line.startswith("|")), "a title ended a table cell"
+    assert all(
+        line.count("|") - line.count("\\|") in (0, 5, 6, 8, 9) for line in text.splitlines() if line.startswith("|")
+    ), "a title ended a table cell"
 
 
 @pytest.mark.parametrize("title", ["=1+2", "+SUM(A1)", "-2+3", "@cmd", "\t=tab"])
@@ -269,21 +324,38 @@ def test_csv_sections_and_columns() -> None:
     assert sections == sorted(sections, key=["headline", "owner", "team", "sunset", "handoff", "finding"].index)
     assert {(r["item"], r["value"]) for r in rows if r["section"] == "headline"} >= {("active", "5"), ("overdue", "2")}
     assert [(r["key"], r["value"], r["limit"]) for r in rows if r["section"] == "handoff"] == [
-        ("006A", "29", "14"), ("006B", "5", "14")]
+        ("006A", "29", "14"),
+        ("006B", "5", "14"),
+    ]
 
 
 def test_json_documents_its_schema() -> None:
     document = stdlib_json.loads(render(json.render, build_report(audit(), [(NOW - timedelta(days=1), {"red": 3})])))
-    assert list(document) == ["schema", "generated_at", "since", "sources", "records", "initiatives", "read_at",
-                              "headline", "owners", "teams",
-                              "sunset_candidates", "handoffs", "findings_by_rule", "slips"]
+    assert list(document) == [
+        "schema",
+        "generated_at",
+        "since",
+        "sources",
+        "records",
+        "initiatives",
+        "read_at",
+        "headline",
+        "owners",
+        "teams",
+        "sunset_candidates",
+        "handoffs",
+        "findings_by_rule",
+        "slips",
+    ]
     assert document["schema"] == "trackerbridge.report/v1"
     for key in document:
         assert f'"{key}"' in (json.__doc__ or ""), f"{key} is not documented"
     red = next(h for h in document["headline"] if h["key"] == "red")
     assert red["value"] == 2 and red["change"] == -1
-    assert red["series"] == [{"at": "2026-10-14T12:00:00+00:00", "value": 3},
-                             {"at": "2026-10-15T12:00:00+00:00", "value": 2}]
+    assert red["series"] == [
+        {"at": "2026-10-14T12:00:00+00:00", "value": 3},
+        {"at": "2026-10-15T12:00:00+00:00", "value": 2},
+    ]
     assert document["handoffs"]["items"][0]["deliveries"][0]["url"] == "https://jira.example.com/browse/DEL-1"
 
 
@@ -299,9 +371,14 @@ def test_table_is_plain_text_and_literal() -> None:
 @pytest.mark.parametrize("fmt", ["html", "markdown", "json", "csv", "table"])
 def test_every_format_is_deterministic(fmt: str) -> None:
     result = audit()
-    shuffled = AuditResult(result.now, result.initiatives[::-1], result.findings[::-1],
-                           dict(reversed(result.health.items())), dict(reversed(result.rules.items())),
-                           settings=result.settings)
+    shuffled = AuditResult(
+        result.now,
+        result.initiatives[::-1],
+        result.findings[::-1],
+        dict(reversed(result.health.items())),
+        dict(reversed(result.rules.items())),
+        settings=result.settings,
+    )
     fn = renderers()[fmt]
     assert render(fn, build_report(result)) == render(fn, build_report(shuffled))
 

@@ -24,15 +24,26 @@ from trackerbridge.state.store import StateStore
 
 ROOT = Path(__file__).resolve().parent.parent
 PAYLOAD = "<script>document.title='pwned'</script>"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync", "--hide-scrollbars"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+]
 
 
 def chromium() -> str:
     found = shutil.which("chromium")
     if found is None:
-        hint = ("Debian's chromium is not on PATH: install it with `sudo apt-get update && sudo apt-get install -y "
-                "chromium` (.ci/run does this before the tests)")
+        hint = (
+            "Debian's chromium is not on PATH: install it with `sudo apt-get update && sudo apt-get install -y "
+            "chromium` (.ci/run does this before the tests)"
+        )
         if os.environ.get("CI", "").lower() in ("true", "1", "yes"):
             pytest.fail(hint)
         pytest.skip(hint)
@@ -40,8 +51,13 @@ def chromium() -> str:
 
 
 def browse(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run([chromium(), *FLAGS, f"--user-data-dir={tmp_path / 'profile'}", *args],
-                          capture_output=True, text=True, timeout=90, check=False)
+    done = subprocess.run(
+        [chromium(), *FLAGS, f"--user-data-dir={tmp_path / 'profile'}", *args],
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+    )
     assert done.returncode == 0, f"chromium failed ({done.returncode}): {done.stderr[-2000:]}"
     return done
 
@@ -69,14 +85,31 @@ def test_the_html_report_in_a_real_browser(sandbox: Sandbox, tmp_path: Path) -> 
         figures = headline_metrics(first)
         for week in range(6, 0, -1):
             at = sandbox.anchor - timedelta(days=7 * week)
-            past = {k: v + week * 2 if isinstance(v, int) else round(max(0.0, v - week * 0.015), 4)
-                    for k, v in figures.items()}
+            past = {
+                k: v + week * 2 if isinstance(v, int) else round(max(0.0, v - week * 0.015), 4)
+                for k, v in figures.items()
+            }
             store.finish_run(store.begin_run("sync", at), at, "ok", past)
 
     page = tmp_path / "report.html"
-    result = CliRunner().invoke(main, ["report", "--pull", "--format", "html", "--output", str(page),
-                                       "--project", str(ROOT), "--as-of", sandbox.anchor.isoformat(),
-                                       "--state", f"sqlite:///{state}"], env=sandbox.info.as_env())
+    result = CliRunner().invoke(
+        main,
+        [
+            "report",
+            "--pull",
+            "--format",
+            "html",
+            "--output",
+            str(page),
+            "--project",
+            str(ROOT),
+            "--as-of",
+            sandbox.anchor.isoformat(),
+            "--state",
+            f"sqlite:///{state}",
+        ],
+        env=sandbox.info.as_env(),
+    )
     assert result.exit_code == 0, result.stderr
     html = page.read_text(encoding="utf-8")
     assert "&lt;script&gt;document.title=&#x27;pwned&#x27;&lt;/script&gt;" in html
@@ -94,8 +127,14 @@ def test_the_html_report_in_a_real_browser(sandbox: Sandbox, tmp_path: Path) -> 
     assert "&lt;script&gt;document.title='pwned'&lt;/script&gt;" in dom  # shown as text, in its row
     assert re.search(rf">{re.escape(target)}</a>.*?&lt;script&gt;", dom)
     cards = dict(re.findall(r'<div class="label"><span>([^<]+)</span></div><div class="value">([^<]+)</div>', dom))
-    assert cards == {"Active initiatives": "300", "With an owner": "90%", "Major with an integrator": "70%",
-                     "With an end date": "88%", "Overdue": "30", "Stuck in decide": "24"}
+    assert cards == {
+        "Active initiatives": "300",
+        "With an owner": "90%",
+        "Major with an integrator": "70%",
+        "With an end date": "88%",
+        "Overdue": "30",
+        "Stuck in decide": "24",
+    }
     assert re.search(r'class="chip red">Red</span> initiatives</span></div><div class="value">105<', dom)
     assert "down 2 since 26 Oct" in dom  # the trend from the stored runs
     assert dom.count("<polyline") == 9  # one sparkline per headline figure
@@ -118,8 +157,10 @@ def phone(page: str, width: int = 400) -> str:
     (headless chromium's own window is at least 500 wide). srcdoc frames share the harness's origin."""
     import html as htmllib
 
-    return (f'<!DOCTYPE html><html><body style="margin:0"><iframe style="border:0" width="{width}" height="3000" '
-            f'srcdoc="{htmllib.escape(page, quote=True)}"></iframe></body></html>')
+    return (
+        f'<!DOCTYPE html><html><body style="margin:0"><iframe style="border:0" width="{width}" height="3000" '
+        f'srcdoc="{htmllib.escape(page, quote=True)}"></iframe></body></html>'
+    )
 
 
 def test_the_html_report_at_phone_width_scrolls_tables_sideways(sandbox: Sandbox, tmp_path: Path) -> None:

@@ -26,8 +26,17 @@ from trackerbridge.state.store import StateStore
 
 ROOT = Path(__file__).resolve().parent.parent
 # The demo organisation (seed 7, size 400) as of TEST_NOW: what leadership would read.
-GOLDEN = {"active": 300, "share_owner": 0.9033, "share_integrator": 0.6961, "share_end_date": 0.88, "overdue": 30,
-          "stuck_in_decide": 24, "red": 105, "amber": 127, "green": 68}
+GOLDEN = {
+    "active": 300,
+    "share_owner": 0.9033,
+    "share_integrator": 0.6961,
+    "share_end_date": 0.88,
+    "overdue": 30,
+    "stuck_in_decide": 24,
+    "red": 105,
+    "amber": 127,
+    "green": 68,
+}
 
 
 @pytest.fixture(scope="module")
@@ -38,8 +47,11 @@ def sb() -> Iterator[Sandbox]:
 
 
 def report(sb: Sandbox, state: Path, *args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(main, ["report", "--project", str(ROOT), "--as-of", sb.anchor.isoformat(),
-                                       "--state", f"sqlite:///{state}", *args], env=sb.info.as_env())
+    result = CliRunner().invoke(
+        main,
+        ["report", "--project", str(ROOT), "--as-of", sb.anchor.isoformat(), "--state", f"sqlite:///{state}", *args],
+        env=sb.info.as_env(),
+    )
     return result.exit_code, result.stdout, result.stderr
 
 
@@ -55,8 +67,9 @@ def planted(sb: Sandbox) -> dict[str, Any]:
     assert sb.summary is not None
     gaps = sb.summary.gaps
     status = {s.id: s.name for s in sb.jira_data.statuses.values()}
-    active = [i.fields for i in sb.jira_data.issues.values() if STAGE_OF_STATUS[status[i.fields["status"]]]
-              in ACTIVE_STAGES]
+    active = [
+        i.fields for i in sb.jira_data.issues.values() if STAGE_OF_STATUS[status[i.fields["status"]]] in ACTIVE_STAGES
+    ]
     major = sum(1 for f in active if f["priority"] in MAJOR_PRIORITIES)
     return {
         "active": len(active),
@@ -107,8 +120,12 @@ def test_every_format_shows_the_figures(sb: Sandbox, tmp_path: Path, fmt: str) -
     assert code == 0, err
     assert out == ""
     text = target.read_text(encoding="utf-8")
-    for label, value in (("Active initiatives", "300"), ("Overdue", "30"), ("Stuck in decide", "24"),
-                         ("With an owner", "90%")):
+    for label, value in (
+        ("Active initiatives", "300"),
+        ("Overdue", "30"),
+        ("Stuck in decide", "24"),
+        ("With an owner", "90%"),
+    ):
         shown = {
             "html": rf"<span>{label}</span></div><div class=\"value\">{value}</div>",
             "markdown": rf"\| {label} \| {value} \|",
@@ -154,8 +171,9 @@ def test_from_the_state_store_without_api_calls(sb: Sandbox, tmp_path: Path, doc
             store.save_records(name, [i for i in result.initiatives if i.source == name], replace=True)
         for days, overdue in ((3, 41), (2, 37), (1, 33)):
             run = store.begin_run("sync", sb.anchor - timedelta(days=days))
-            store.finish_run(run, sb.anchor - timedelta(days=days), "ok",
-                             {**headline_metrics(result), "overdue": overdue})
+            store.finish_run(
+                run, sb.anchor - timedelta(days=days), "ok", {**headline_metrics(result), "overdue": overdue}
+            )
         crashed = store.begin_run("sync", sb.anchor - timedelta(hours=12))  # never finished: no trend point
         other = sb.anchor - timedelta(days=1, hours=-1)  # the day's last run, but its metrics count something else
         store.finish_run(store.begin_run("sync", other), other, "ok", {"initiatives": 650, "red": 999})

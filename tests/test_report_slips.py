@@ -38,12 +38,18 @@ SCRIPT = "<script>alert(1)</script>"
 
 
 def ops(n: int, end: str, *history: Change, **fields: object) -> Initiative:
-    base: dict[str, object] = {"kind": "Initiative", "owner": ANN, "team": "Payments", "stage": Stage.BUILD,
-                               "end": date.fromisoformat(end), "updated": NOW - timedelta(days=1),
-                               "created": NOW - timedelta(days=100), "history": history}
+    base: dict[str, object] = {
+        "kind": "Initiative",
+        "owner": ANN,
+        "team": "Payments",
+        "stage": Stage.BUILD,
+        "end": date.fromisoformat(end),
+        "updated": NOW - timedelta(days=1),
+        "created": NOW - timedelta(days=100),
+        "history": history,
+    }
     base.update(fields)
-    return Initiative("jira", "jira", f"OPS-{n}", f"https://jira.example.com/browse/OPS-{n}", f"Initiative {n}",
-                      **base)  # type: ignore[arg-type]
+    return Initiative("jira", "jira", f"OPS-{n}", f"https://jira.example.com/browse/OPS-{n}", f"Initiative {n}", **base)  # type: ignore[arg-type]
 
 
 def move(before: str, after: str, days_ago: float) -> Change:
@@ -58,8 +64,14 @@ def organisation(reason: str = "Vendor late") -> list[Initiative]:
     return [
         ops(1, "2026-12-31"),  # never moved
         ops(2, "2026-11-20", move("2026-11-01", "2026-11-20", 9)),  # +19, no reason
-        ops(3, "2026-12-20", move("2026-10-01", "2026-11-01", 30), why("Scope", 30),
-            move("2026-11-01", "2026-12-20", 3), why(reason, 1)),  # +80, twice, reason added later
+        ops(
+            3,
+            "2026-12-20",
+            move("2026-10-01", "2026-11-01", 30),
+            why("Scope", 30),
+            move("2026-11-01", "2026-12-20", 3),
+            why(reason, 1),
+        ),  # +80, twice, reason added later
         ops(4, "2026-11-20", move("2026-11-01", "2026-11-20", 9), stage=Stage.DONE),  # not active
         ops(5, "2026-10-20", move("2026-11-01", "2026-10-20", 9)),  # pulled in
     ]
@@ -78,14 +90,29 @@ def render(fn: Any, report: object) -> str:
 def test_slips_are_the_active_records_later_than_their_baseline_largest_first() -> None:
     report = build_report(audit(organisation()))
     assert [(s.record.key, s.days, s.moves, s.baseline.isoformat(), s.reason) for s in report.slips] == [
-        ("OPS-3", 80, 2, "2026-10-01", "Vendor late"), ("OPS-2", 19, 1, "2026-11-01", None)]
+        ("OPS-3", 80, 2, "2026-10-01", "Vendor late"),
+        ("OPS-2", 19, 1, "2026-11-01", None),
+    ]
     document = report_json.document(report)["slips"]
     assert (document["with_reason"], document["without_reason"]) == (1, 1)
     assert document["items"][1] == {
-        "record": {"source": "jira", "system": "jira", "key": "OPS-2", "url": "https://jira.example.com/browse/OPS-2",
-                   "title": "Initiative 2"},
-        "owner": "Ann Lee", "team": "Payments", "baseline": "2026-11-01", "baseline_from": "history",
-        "end": "2026-11-20", "slip_days": 19, "moves": 1, "last_moved": "2026-10-06T12:00:00+00:00", "reason": None}
+        "record": {
+            "source": "jira",
+            "system": "jira",
+            "key": "OPS-2",
+            "url": "https://jira.example.com/browse/OPS-2",
+            "title": "Initiative 2",
+        },
+        "owner": "Ann Lee",
+        "team": "Payments",
+        "baseline": "2026-11-01",
+        "baseline_from": "history",
+        "end": "2026-11-20",
+        "slip_days": 19,
+        "moves": 1,
+        "last_moved": "2026-10-06T12:00:00+00:00",
+        "reason": None,
+    }
 
 
 def test_a_slip_without_a_reason_is_a_tb117_finding_and_one_with_a_reason_is_not() -> None:
@@ -97,16 +124,21 @@ def test_every_format_shows_the_section() -> None:
     report = build_report(audit(organisation()))
     text = render(markdown.render, report)
     assert "### Slips" in text
-    assert "| [OPS-3](https://jira.example.com/browse/OPS-3) | Initiative 3 | Ann Lee | 2026-10-01 | 2026-12-20 |" \
-           " +80 days | 2 times | Vendor late |" in text
+    assert (
+        "| [OPS-3](https://jira.example.com/browse/OPS-3) | Initiative 3 | Ann Lee | 2026-10-01 | 2026-12-20 |"
+        " +80 days | 2 times | Vendor late |" in text
+    )
     assert "| +19 days | once | **no reason** |" in text
     page = render(html.render, report)
     assert '<h2 id="h-slips">Slips</h2>' in page and "No reason" in page
     assert page.index('id="h-slips"') < page.index('id="h-rules"')
-    rows = [r for r in csv.DictReader(io.StringIO(render(report_csv.render, report), newline=""))
-            if r["section"] == "slip"]
-    assert [(r["key"], r["value"], r["limit"], r["code"]) for r in rows] == [("OPS-3", "80", "2", ""),
-                                                                            ("OPS-2", "19", "1", "TB117")]
+    rows = [
+        r for r in csv.DictReader(io.StringIO(render(report_csv.render, report), newline="")) if r["section"] == "slip"
+    ]
+    assert [(r["key"], r["value"], r["limit"], r["code"]) for r in rows] == [
+        ("OPS-3", "80", "2", ""),
+        ("OPS-2", "19", "1", "TB117"),
+    ]
     assert "Slips: 2 later than their baseline, 1 without a reason" in render(table.render, report)
 
 
@@ -128,6 +160,7 @@ def test_tracker_text_in_a_reason_is_escaped_in_every_format() -> None:
 
 
 # the demo organisation ------------------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def sb() -> Iterator[Sandbox]:
@@ -152,9 +185,22 @@ def planted_slips(sb: Sandbox) -> dict[str, tuple[str, str, int]]:
 
 def test_demo_report_slips_equal_the_planted_ones(sb: Sandbox, tmp_path: Path) -> None:
     assert sb.summary is not None
-    result = CliRunner().invoke(main, ["report", "--project", str(ROOT), "--as-of", sb.anchor.isoformat(), "--state",
-                                       f"sqlite:///{tmp_path / 'absent.db'}", "--pull", "--format", "json"],
-                                env=sb.info.as_env())
+    result = CliRunner().invoke(
+        main,
+        [
+            "report",
+            "--project",
+            str(ROOT),
+            "--as-of",
+            sb.anchor.isoformat(),
+            "--state",
+            f"sqlite:///{tmp_path / 'absent.db'}",
+            "--pull",
+            "--format",
+            "json",
+        ],
+        env=sb.info.as_env(),
+    )
     assert result.exit_code == 0, result.stderr
     slips = json.loads(result.stdout)["slips"]
     planted = planted_slips(sb)

@@ -31,13 +31,20 @@ SCRIPT = "<script>alert(1)</script>"
 
 
 def rec(key: str, team: str = "Payments", **fields: object) -> Initiative:
-    base: dict[str, object] = {"kind": "Initiative", "owner": ANN, "team": team, "stage": Stage.BUILD,
-                               "size": Size.MINOR, "end": date(2026, 12, 31), "updated": NOW - timedelta(days=1),
-                               "created": NOW - timedelta(days=60), "stage_entered": NOW - timedelta(days=30)}
+    base: dict[str, object] = {
+        "kind": "Initiative",
+        "owner": ANN,
+        "team": team,
+        "stage": Stage.BUILD,
+        "size": Size.MINOR,
+        "end": date(2026, 12, 31),
+        "updated": NOW - timedelta(days=1),
+        "created": NOW - timedelta(days=60),
+        "stage_entered": NOW - timedelta(days=30),
+    }
     base.update(fields)
     title = str(base.pop("title", f"Title {key}"))
-    return Initiative("jira", "jira", key, f"https://jira.example.com/browse/{key}", title,
-                      **base)  # type: ignore[arg-type]
+    return Initiative("jira", "jira", key, f"https://jira.example.com/browse/{key}", title, **base)  # type: ignore[arg-type]
 
 
 def organisation(title: str = "Title OPS-2") -> list[Initiative]:
@@ -47,9 +54,21 @@ def organisation(title: str = "Title OPS-2") -> list[Initiative]:
         rec("OPS-3", end=date(2026, 10, 1)),  # TB105: amber
         rec("OPS-4", stage=Stage.DECIDE, decision_owner=BOB),  # 30 days in decide, owned: pending, not stuck
         rec("DEL-1", kind="Epic", team="Growth"),
-        Initiative("sf", "salesforce", "006A", "https://acme.my.salesforce.com/006A", "Deal A", kind="New Business",
-                   owner=BOB, stage=Stage.DONE, end=date(2026, 9, 1), created=NOW - timedelta(days=90),
-                   updated=NOW - timedelta(days=1), links=(Link("jira", "DEL-1"),), extra={"delivery_owner": ANN}),
+        Initiative(
+            "sf",
+            "salesforce",
+            "006A",
+            "https://acme.my.salesforce.com/006A",
+            "Deal A",
+            kind="New Business",
+            owner=BOB,
+            stage=Stage.DONE,
+            end=date(2026, 9, 1),
+            created=NOW - timedelta(days=90),
+            updated=NOW - timedelta(days=1),
+            links=(Link("jira", "DEL-1"),),
+            extra={"delivery_owner": ANN},
+        ),
     ]
 
 
@@ -74,10 +93,13 @@ def test_a_team_page_by_hand() -> None:
     assert values["share_owner"] == (0.75, "red")
     assert values["overdue"] == (1, "amber") and values["red"] == (1, "amber")
     assert values["pending_decisions"] == (1, "amber") and values["stuck_in_decide"] == (0, "green")
-    assert [(o.record.key, o.flag, o.owner) for o in payments.off_track] == [("OPS-2", "red", None),
-                                                                          ("OPS-3", "amber", "Ann Lee")]
+    assert [(o.record.key, o.flag, o.owner) for o in payments.off_track] == [
+        ("OPS-2", "red", None),
+        ("OPS-3", "amber", "Ann Lee"),
+    ]
     assert [(d.record.key, d.decision_owner, d.days_in_decide) for d in payments.decisions] == [
-        ("OPS-4", "Bob Roe", 30)]
+        ("OPS-4", "Bob Roe", 30)
+    ]
     assert payments.handoffs == ()
     growth = pages(organisation())["Growth"]
     assert [h.deal.key for h in growth.handoffs] == ["006A"], "the deal's delivery epic is on Growth and active"
@@ -112,18 +134,37 @@ def test_both_pages_render_and_escape_tracker_text() -> None:
 
 def test_cli_writes_one_page_per_team_for_the_demo(sandbox: Sandbox, tmp_path: Path) -> None:
     out = tmp_path / "weekly"
-    result = CliRunner().invoke(main, ["report", "--pull", "--by", "team", "--output", str(out), "--project",
-                                       str(ROOT), "--as-of", sandbox.anchor.isoformat(), "--state",
-                                       f"sqlite:///{tmp_path / 'absent.db'}"], env=sandbox.info.as_env())
+    result = CliRunner().invoke(
+        main,
+        [
+            "report",
+            "--pull",
+            "--by",
+            "team",
+            "--output",
+            str(out),
+            "--project",
+            str(ROOT),
+            "--as-of",
+            sandbox.anchor.isoformat(),
+            "--state",
+            f"sqlite:///{tmp_path / 'absent.db'}",
+        ],
+        env=sandbox.info.as_env(),
+    )
     assert result.exit_code == 0, result.stderr
-    teams = sandbox.jira_data.fields[next(f.id for f in sandbox.jira_data.fields.values()
-                                          if f.name == "Team")].allowed_values
+    teams = sandbox.jira_data.fields[
+        next(f.id for f in sandbox.jira_data.fields.values() if f.name == "Team")
+    ].allowed_values
     assert sorted(p.stem for p in out.glob("*.html")) == sorted(slug(t) for t in teams)
     assert sorted(p.stem for p in out.glob("*.md")) == sorted(slug(t) for t in teams)
     status = {s.id: s.name for s in sandbox.jira_data.statuses.values()}
-    active = sum(1 for i in sandbox.jira_data.issues.values()
-                 if i.fields[next(f.id for f in sandbox.jira_data.fields.values() if f.name == "Team")] == "Payments"
-                 and status[i.fields["status"]] in ("Backlog", "Under Review", "In Progress", "Rolling Out"))
+    active = sum(
+        1
+        for i in sandbox.jira_data.issues.values()
+        if i.fields[next(f.id for f in sandbox.jira_data.fields.values() if f.name == "Team")] == "Payments"
+        and status[i.fields["status"]] in ("Backlog", "Under Review", "In Progress", "Rolling Out")
+    )
     md = (out / "payments.md").read_text(encoding="utf-8")
     assert f"| Active initiatives | lagging | {active} |" in md
     assert "### Decisions pending" in md and "### Hand-offs in flight" in md
@@ -140,8 +181,9 @@ def test_by_team_needs_an_output_directory(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "--output DIR" in result.stderr
     afile = tmp_path / "x.html"
     afile.write_text("")
-    result = CliRunner().invoke(main, ["report", "--pull", "--by", "team", "--output", str(afile), "--project",
-                                       str(ROOT)])
+    result = CliRunner().invoke(
+        main, ["report", "--pull", "--by", "team", "--output", str(afile), "--project", str(ROOT)]
+    )
     assert result.exit_code == 2 and "a directory" in result.stderr
     result = CliRunner().invoke(main, ["report", "--pull", "--output", str(tmp_path), "--project", str(ROOT)])
     assert result.exit_code == 2 and "is a directory" in result.stderr
@@ -150,8 +192,9 @@ def test_by_team_needs_an_output_directory(tmp_path: Path) -> None:
 def test_sync_stores_per_team_metrics_for_the_trends(sandbox: Sandbox, project: Path) -> None:
     from trackerbridge.state.store import StateStore
 
-    result = CliRunner().invoke(main, ["sync", "--project", str(project), "--as-of", sandbox.clock.now().isoformat()],
-                                env=sandbox.info.as_env())
+    result = CliRunner().invoke(
+        main, ["sync", "--project", str(project), "--as-of", sandbox.clock.now().isoformat()], env=sandbox.info.as_env()
+    )
     assert result.exit_code == 0, result.stderr
     with StateStore.open(f"sqlite:///{project / '.trackerbridge' / 'state.db'}") as store:
         [run] = store.runs()

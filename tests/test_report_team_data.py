@@ -34,18 +34,25 @@ def test_team_json_holds_the_pages_data_in_the_documented_order() -> None:
     assert by_key["active"]["thresholds"] is None and by_key["active"]["status"] == "none"
     assert [p["value"] for p in by_key["red"]["series"]] == [2, 1, 1] and by_key["red"]["change"] == 0
     assert [(o["record"]["key"], o["health"], o["owner"]) for o in doc["off_track"]] == [
-        ("OPS-2", "red", None), ("OPS-3", "amber", "Ann Lee")]
+        ("OPS-2", "red", None),
+        ("OPS-3", "amber", "Ann Lee"),
+    ]
     assert doc["off_track"][0]["reasons"] and doc["off_track"][0]["reasons"][0].startswith("TB101")
-    assert doc["decisions"] == {"limit_days": payments.decide_days, "items": [
-        {"record": doc["decisions"]["items"][0]["record"], "decision_owner": "Bob Roe", "days_in_decide": 30}]}
+    assert doc["decisions"] == {
+        "limit_days": payments.decide_days,
+        "items": [
+            {"record": doc["decisions"]["items"][0]["record"], "decision_owner": "Bob Roe", "days_in_decide": 30}
+        ],
+    }
     assert doc["decisions"]["items"][0]["record"]["key"] == "OPS-4"
     growth = document(pages(organisation())["Growth"])
     assert [(h["deal"]["key"], [d["key"] for d in h["deliveries"]]) for h in growth["handoffs"]] == [
-        ("006A", ["DEL-1"])]
+        ("006A", ["DEL-1"])
+    ]
 
 
 def test_team_csv_has_a_row_per_measure_and_item_and_neutralises_formulas() -> None:
-    records = organisation(title="=HYPERLINK(\"http://evil\")")
+    records = organisation(title='=HYPERLINK("http://evil")')
     records[1].owner = None
     payments = pages(records)["Payments"]
     out = io.StringIO()
@@ -60,7 +67,7 @@ def test_team_csv_has_a_row_per_measure_and_item_and_neutralises_formulas() -> N
     assert (owner["value"], owner["limit"], owner["health"]) == ("0.75", "0.95/0.8", "red")
     off = [r for r in table if r["section"] == "off_track"]
     assert [(r["key"], r["health"]) for r in off] == [("OPS-2", "red"), ("OPS-3", "amber")]
-    assert off[0]["title"] == "'=HYPERLINK(\"http://evil\")", "a formula in tracker text stays text"
+    assert off[0]["title"] == '\'=HYPERLINK("http://evil")', "a formula in tracker text stays text"
     [decision] = [r for r in table if r["section"] == "decision"]
     assert (decision["key"], decision["value"], decision["owner"]) == ("OPS-4", "30", "Bob Roe")
     assert {r["team"] for r in table} == {"Payments"}
@@ -82,8 +89,20 @@ def test_team_json_and_csv_carry_hostile_text_as_data() -> None:
 
 def test_cli_writes_json_and_csv_per_team_matching_the_markdown(sandbox: Sandbox, tmp_path: Path) -> None:
     out = tmp_path / "weekly"
-    args = ["report", "--pull", "--by", "team", "--output", str(out), "--project", str(ROOT), "--as-of",
-            sandbox.anchor.isoformat(), "--state", f"sqlite:///{tmp_path / 'absent.db'}"]
+    args = [
+        "report",
+        "--pull",
+        "--by",
+        "team",
+        "--output",
+        str(out),
+        "--project",
+        str(ROOT),
+        "--as-of",
+        sandbox.anchor.isoformat(),
+        "--state",
+        f"sqlite:///{tmp_path / 'absent.db'}",
+    ]
     result = CliRunner().invoke(main, args, env=sandbox.info.as_env())
     assert result.exit_code == 0, result.stderr
     stems = sorted(p.stem for p in out.glob("*.html"))

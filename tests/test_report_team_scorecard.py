@@ -23,7 +23,9 @@ from trackerbridge.sandbox import Sandbox
 DEFAULT_YAML = "report:\n  scorecard:\n" + "".join(
     f"    - {{measure: {m.key}, label: {m.label}, kind: {kind}"
     + ("" if m.better == "none" else ", green: 0.95, amber: 0.8" if m.kind == "share" else ", green: 0, amber: 2")
-    + "}\n" for m, kind in SCORECARD)
+    + "}\n"
+    for m, kind in SCORECARD
+)
 
 
 def configure(project: Path, body: str) -> Project:
@@ -51,16 +53,21 @@ def test_no_config_is_todays_page_and_spelling_todays_page_out_changes_nothing(p
 
 
 def test_a_configured_scorecard_chooses_labels_kinds_order_and_thresholds(project: Path) -> None:
-    entries = configure(project, """report:
+    entries = configure(
+        project,
+        """report:
   scorecard:
     - {measure: red, label: Red initiatives, kind: leading, green: 1, amber: 3}
     - {measure: share_owner, green: 0.7, amber: 0.5}
     - {measure: active, better: down, green: 3, amber: 4}
-""").config.report.scorecard
+""",
+    ).config.report.scorecard
     payments = docs(entries)["Payments"]["scorecard"]
     assert [(m["key"], m["label"], m["kind"]) for m in payments] == [
-        ("red", "Red initiatives", "leading"), ("share_owner", "With an owner", "leading"),
-        ("active", "Active initiatives", "lagging")]
+        ("red", "Red initiatives", "leading"),
+        ("share_owner", "With an owner", "leading"),
+        ("active", "Active initiatives", "lagging"),
+    ]
     # by hand: Payments has 1 red, 3 of 4 with an owner, 4 active (see test_report_team.organisation)
     assert [(m["value"], m["status"]) for m in payments] == [(1, "green"), (0.75, "green"), (4, "amber")]
     assert payments[2]["better"] == "down" and payments[2]["thresholds"] == {"green": 3, "amber": 4}
@@ -78,8 +85,11 @@ BAD = [
     ("- {measure: active, green: 3, amber: 5}", "report.scorecard[0]", "give better: up or down"),
     ("- {measure: red, colour: blue}", "report.scorecard[0].colour", ""),
     ("- {measure: red}\n    - {measure: red}", "report.scorecard", "'red' is listed twice"),
-    ("".join(f"\n    - {{measure: {k}}}" for k in [*CATALOG, "red"]).strip(), "report.scorecard",
-     "at most 10 measures"),
+    (
+        "".join(f"\n    - {{measure: {k}}}" for k in [*CATALOG, "red"]).strip(),
+        "report.scorecard",
+        "at most 10 measures",
+    ),
 ]
 
 
@@ -106,15 +116,32 @@ def test_the_schema_knows_the_scorecard() -> None:
 
 def test_cli_pages_follow_the_configured_scorecard_and_bad_config_exits_2(sandbox: Sandbox, project: Path) -> None:
     out = project / "weekly"
-    args = ["report", "--pull", "--by", "team", "--output", str(out), "--project", str(project), "--as-of",
-            sandbox.anchor.isoformat(), "--state", f"sqlite:///{project / 'absent.db'}"]
-    configure(project, "report:\n  scorecard:\n    - {measure: overdue, label: Late, kind: leading}\n"
-                       "    - {measure: red, green: 2, amber: 5}\n")
+    args = [
+        "report",
+        "--pull",
+        "--by",
+        "team",
+        "--output",
+        str(out),
+        "--project",
+        str(project),
+        "--as-of",
+        sandbox.anchor.isoformat(),
+        "--state",
+        f"sqlite:///{project / 'absent.db'}",
+    ]
+    configure(
+        project,
+        "report:\n  scorecard:\n    - {measure: overdue, label: Late, kind: leading}\n"
+        "    - {measure: red, green: 2, amber: 5}\n",
+    )
     result = CliRunner().invoke(main, args, env=sandbox.info.as_env())
     assert result.exit_code == 0, result.stderr
     doc = json.loads((out / "payments.json").read_text(encoding="utf-8"))
-    assert [(m["key"], m["label"], m["kind"]) for m in doc["scorecard"]] == [("overdue", "Late", "leading"),
-                                                                            ("red", "Red", "lagging")]
+    assert [(m["key"], m["label"], m["kind"]) for m in doc["scorecard"]] == [
+        ("overdue", "Late", "leading"),
+        ("red", "Red", "lagging"),
+    ]
     md = (out / "payments.md").read_text(encoding="utf-8")
     assert "| Late | leading |" in md and "| With an owner |" not in md
     html = (out / "payments.html").read_text(encoding="utf-8")

@@ -21,22 +21,35 @@ from trackerbridge.sandbox import Sandbox
 ROOT = Path(__file__).resolve().parent.parent
 NOW = datetime(2026, 10, 15, 12, 0, tzinfo=timezone.utc)
 ANN = Person("ann@example.com", "Ann Lee")
-DEAL_RULE = Rollup(Flag.RED, Flag.RED, "major", "links", systems=frozenset({"salesforce"}),
-                   stages=frozenset({"done"}))
+DEAL_RULE = Rollup(Flag.RED, Flag.RED, "major", "links", systems=frozenset({"salesforce"}), stages=frozenset({"done"}))
 
 
 def jira(key: str, **fields: object) -> Initiative:
-    base: dict[str, object] = {"kind": "Epic", "owner": ANN, "team": "Payments", "stage": Stage.BUILD,
-                               "size": Size.MINOR, "end": date(2026, 12, 31), "updated": NOW - timedelta(days=1),
-                               "created": NOW - timedelta(days=30)}
+    base: dict[str, object] = {
+        "kind": "Epic",
+        "owner": ANN,
+        "team": "Payments",
+        "stage": Stage.BUILD,
+        "size": Size.MINOR,
+        "end": date(2026, 12, 31),
+        "updated": NOW - timedelta(days=1),
+        "created": NOW - timedelta(days=30),
+    }
     base.update(fields)
     return Initiative("jira", "jira", key, f"https://jira.example.com/browse/{key}", key, **base)  # type: ignore[arg-type]
 
 
 def deal(key: str, *links: str, **fields: object) -> Initiative:
-    base: dict[str, object] = {"kind": "New Business", "owner": ANN, "stage": Stage.DONE, "end": date(2026, 10, 1),
-                               "updated": NOW - timedelta(days=1), "created": NOW - timedelta(days=90),
-                               "links": tuple(Link("jira", k) for k in links), "extra": {"delivery_owner": ANN}}
+    base: dict[str, object] = {
+        "kind": "New Business",
+        "owner": ANN,
+        "stage": Stage.DONE,
+        "end": date(2026, 10, 1),
+        "updated": NOW - timedelta(days=1),
+        "created": NOW - timedelta(days=90),
+        "links": tuple(Link("jira", k) for k in links),
+        "extra": {"delivery_owner": ANN},
+    }
     base.update(fields)
     return Initiative("sf", "salesforce", key, f"https://acme.my.salesforce.com/{key}", key, **base)  # type: ignore[arg-type]
 
@@ -47,8 +60,9 @@ def health(records: list[Initiative], *rules: Rollup) -> dict[str, tuple[str, tu
 
 
 def red_major_epic(key: str = "DEL-33", **fields: object) -> Initiative:
-    return jira(key, owner=None, size=Size.MAJOR, integrator=ANN, team=None, links=(Link("salesforce", "006A"),),
-                **fields)
+    return jira(
+        key, owner=None, size=Size.MAJOR, integrator=ANN, team=None, links=(Link("salesforce", "006A"),), **fields
+    )
 
 
 def test_a_closed_won_deal_is_red_when_its_major_delivery_epic_is_red() -> None:
@@ -136,11 +150,15 @@ def test_sync_writes_the_rolled_up_health_onto_the_deal(sandbox: Sandbox, projec
     from trackerbridge.cli import main
 
     expected = run_audit(Project.load(project), [], sandbox.clock.now(), sandbox.info.as_env())
-    rolled = {i.key: expected.health[i.ref] for i in expected.initiatives
-              if i.system == "salesforce" and any(" red: " in r for r in expected.health[i.ref].reasons)}
+    rolled = {
+        i.key: expected.health[i.ref]
+        for i in expected.initiatives
+        if i.system == "salesforce" and any(" red: " in r for r in expected.health[i.ref].reasons)
+    }
     assert rolled
-    result = CliRunner().invoke(main, ["sync", "--project", str(project), "--as-of", sandbox.clock.now().isoformat()],
-                                env=sandbox.info.as_env())
+    result = CliRunner().invoke(
+        main, ["sync", "--project", str(project), "--as-of", sandbox.clock.now().isoformat()], env=sandbox.info.as_env()
+    )
     assert result.exit_code == 0, result.stderr
     for opp_id, verdict in rolled.items():
         opp = sandbox.salesforce_data.get(opp_id)[1]  # type: ignore[index]

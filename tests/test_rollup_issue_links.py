@@ -43,7 +43,8 @@ def a_link(sb: Sandbox) -> tuple[str, str]:
 
 @pytest.mark.parametrize("flavor", ["cloud", "datacenter"])
 def test_the_sandbox_renders_issuelinks_as_the_rest_reference_shows_them(
-        flavor: str, sandbox_factory: Callable[..., Sandbox]) -> None:
+    flavor: str, sandbox_factory: Callable[..., Sandbox]
+) -> None:
     sb = sandbox_factory(jira_flavor=flavor)
     epic, initiative = a_link(sb)
     jira = client(sb)
@@ -51,7 +52,11 @@ def test_the_sandbox_renders_issuelinks_as_the_rest_reference_shows_them(
     entry = next(e for e in on_epic if e.get("outwardIssue", {}).get("key") == initiative)
     assert entry["id"].isdigit() and entry["self"].endswith(f"/issueLink/{entry['id']}")
     assert {k: entry["type"][k] for k in ("id", "name", "inward", "outward")} == {
-        "id": "10100", "name": "Delivers", "inward": "is delivered by", "outward": "delivers"}
+        "id": "10100",
+        "name": "Delivers",
+        "inward": "is delivered by",
+        "outward": "delivers",
+    }
     other = entry["outwardIssue"]
     target = sb.jira_data.issues[initiative]
     assert other["id"] == str(target.id) and other["key"] == initiative and "inwardIssue" not in entry
@@ -62,27 +67,43 @@ def test_the_sandbox_renders_issuelinks_as_the_rest_reference_shows_them(
     mirror = next(e for e in on_initiative if e["id"] == entry["id"])
     assert mirror["inwardIssue"]["key"] == epic and "outwardIssue" not in mirror, "the same link, from the other end"
     jql = f"key = {epic}"
-    found = (jira.enhanced_search_issues(jql, fields=["issuelinks"], json_result=True)["issues"] if flavor == "cloud"
-             else jira.search_issues(jql, fields="issuelinks", json_result=True)["issues"])
+    found = (
+        jira.enhanced_search_issues(jql, fields=["issuelinks"], json_result=True)["issues"]
+        if flavor == "cloud"
+        else jira.search_issues(jql, fields="issuelinks", json_result=True)["issues"]
+    )
     assert found[0]["fields"]["issuelinks"] == on_epic and set(found[0]["fields"]) == {"issuelinks"}
     assert [e["key"] for e in issue_links(on_epic) if e["direction"] == "outward"] == [
-        e["outwardIssue"]["key"] for e in on_epic if "outwardIssue" in e]
+        e["outwardIssue"]["key"] for e in on_epic if "outwardIssue" in e
+    ]
 
 
 def test_linked_keys_choose_type_and_direction() -> None:
     raw = [
-        {"id": "1", "type": {"id": "10100", "name": "Delivers", "inward": "is delivered by", "outward": "delivers"},
-         "outwardIssue": {"id": "7", "key": "OPS-7"}},
-        {"id": "2", "type": {"id": "10100", "name": "Delivers", "inward": "is delivered by", "outward": "delivers"},
-         "inwardIssue": {"id": "3", "key": "DEL-3"}},
-        {"id": "3", "type": {"id": "10000", "name": "Blocks", "inward": "is blocked by", "outward": "blocks"},
-         "outwardIssue": {"id": "8", "key": "OPS-8"}},
+        {
+            "id": "1",
+            "type": {"id": "10100", "name": "Delivers", "inward": "is delivered by", "outward": "delivers"},
+            "outwardIssue": {"id": "7", "key": "OPS-7"},
+        },
+        {
+            "id": "2",
+            "type": {"id": "10100", "name": "Delivers", "inward": "is delivered by", "outward": "delivers"},
+            "inwardIssue": {"id": "3", "key": "DEL-3"},
+        },
+        {
+            "id": "3",
+            "type": {"id": "10000", "name": "Blocks", "inward": "is blocked by", "outward": "blocks"},
+            "outwardIssue": {"id": "8", "key": "OPS-8"},
+        },
         {"id": "4", "type": {"id": "10100", "name": "Delivers"}},  # no linked issue the user may see
         "junk",
     ]
     plain = issue_links(raw)
     assert [(e["key"], e["direction"], e["relation"]) for e in plain] == [
-        ("OPS-7", "outward", "delivers"), ("DEL-3", "inward", "is delivered by"), ("OPS-8", "outward", "blocks")]
+        ("OPS-7", "outward", "delivers"),
+        ("DEL-3", "inward", "is delivered by"),
+        ("OPS-8", "outward", "blocks"),
+    ]
     assert linked_keys(plain, IssueLinkSpec(type="delivers", direction="outward")) == ["OPS-7"]
     assert linked_keys(plain, IssueLinkSpec(type="10100", direction="inward")) == ["DEL-3"]
     assert linked_keys(plain, IssueLinkSpec(type="Blocks", direction="inward")) == []
@@ -90,8 +111,9 @@ def test_linked_keys_choose_type_and_direction() -> None:
 
 
 @pytest.mark.parametrize("flavor", ["cloud", "datacenter"])
-def test_initiatives_roll_up_the_epics_that_deliver_them(flavor: str, sandbox_factory: Callable[..., Sandbox],
-                                                         project: Path) -> None:
+def test_initiatives_roll_up_the_epics_that_deliver_them(
+    flavor: str, sandbox_factory: Callable[..., Sandbox], project: Path
+) -> None:
     sb = sandbox_factory(jira_flavor=flavor)
     result = run_audit(Project.load(delivers_project(project)), [], sb.anchor, sb.info.as_env())
     by_key = {i.key: i for i in result.initiatives if i.system == "jira"}
@@ -121,12 +143,11 @@ def test_initiatives_roll_up_the_epics_that_deliver_them(flavor: str, sandbox_fa
 
 
 def test_without_issue_links_in_the_mapping_nothing_rolls_up_through_them(sandbox: Sandbox, project: Path) -> None:
-    result = run_audit(Project.load(delivers_project(project, rule=RULE)), [], sandbox.anchor,
-                       sandbox.info.as_env())
+    result = run_audit(Project.load(delivers_project(project, rule=RULE)), [], sandbox.anchor, sandbox.info.as_env())
     with_links = {i.ref: result.health[i.ref] for i in result.initiatives}
     mapping = project / "mappings" / "demo-jira.yaml"
     text = mapping.read_text(encoding="utf-8")
-    mapping.write_text(text[:text.index("issue_links:")], encoding="utf-8")
+    mapping.write_text(text[: text.index("issue_links:")], encoding="utf-8")
     plain = run_audit(Project.load(project), [], sandbox.anchor, sandbox.info.as_env())
     assert all("delivers" not in i.extra for i in plain.initiatives)
     changed = [ref for ref, h in with_links.items() if plain.health[ref] != h]
@@ -136,21 +157,25 @@ def test_without_issue_links_in_the_mapping_nothing_rolls_up_through_them(sandbo
 def test_bad_issue_links_name_the_file_and_key(project: Path) -> None:
     mapping = project / "mappings" / "demo-jira.yaml"
     original = mapping.read_text(encoding="utf-8")
-    for spec, says in (("{type: Delivers, direction: sideways}", "issue_links.delivers.direction"),
-                       ("{type: Delivers}", "issue_links.delivers.direction"),
-                       ("{type: '', direction: outward}", "issue_links.delivers.type")):
+    for spec, says in (
+        ("{type: Delivers, direction: sideways}", "issue_links.delivers.direction"),
+        ("{type: Delivers}", "issue_links.delivers.direction"),
+        ("{type: '', direction: outward}", "issue_links.delivers.type"),
+    ):
         mapping.write_text(original + f"issue_links:\n  delivers: {spec}\n", encoding="utf-8")
         with pytest.raises(ConfigError) as caught:
             Project.load(project)
         assert "demo-jira.yaml:" in str(caught.value) and says in str(caught.value), str(caught.value)
-    mapping.write_text(original + "issue_links:\n  slip_reason: {type: Delivers, direction: outward}\n",
-                       encoding="utf-8")
+    mapping.write_text(
+        original + "issue_links:\n  slip_reason: {type: Delivers, direction: outward}\n", encoding="utf-8"
+    )
     with pytest.raises(ConfigError) as caught:
         Project.load(project)
     assert "demo-jira.yaml:" in str(caught.value) and "is also an attribute" in str(caught.value)
     sf = project / "mappings" / "demo-salesforce.yaml"
-    sf.write_text(sf.read_text(encoding="utf-8") + "issue_links:\n  x: {type: Delivers, direction: outward}\n",
-                  encoding="utf-8")
+    sf.write_text(
+        sf.read_text(encoding="utf-8") + "issue_links:\n  x: {type: Delivers, direction: outward}\n", encoding="utf-8"
+    )
     mapping.write_text(original, encoding="utf-8")
     with pytest.raises(ConfigError) as caught:
         Project.load(project)
@@ -159,7 +184,8 @@ def test_bad_issue_links_name_the_file_and_key(project: Path) -> None:
 
 
 def test_sync_writes_the_rolled_up_health_onto_the_initiative_and_the_report_agrees(
-        sandbox: Sandbox, project: Path, tmp_path: Path) -> None:
+    sandbox: Sandbox, project: Path, tmp_path: Path
+) -> None:
     import json
 
     from click.testing import CliRunner
@@ -169,8 +195,12 @@ def test_sync_writes_the_rolled_up_health_onto_the_initiative_and_the_report_agr
     delivers_project(project)
     now = sandbox.clock.now().isoformat()
     expected = run_audit(Project.load(project), [], sandbox.clock.now(), sandbox.info.as_env())
-    rolled = {i.key: expected.health[i.ref] for i in expected.initiatives if i.key.startswith("OPS-")
-              and any(r.startswith("DEL-") and " red: " in r for r in expected.health[i.ref].reasons)}
+    rolled = {
+        i.key: expected.health[i.ref]
+        for i in expected.initiatives
+        if i.key.startswith("OPS-")
+        and any(r.startswith("DEL-") and " red: " in r for r in expected.health[i.ref].reasons)
+    }
     assert rolled
     result = CliRunner().invoke(main, ["sync", "--project", str(project), "--as-of", now], env=sandbox.info.as_env())
     assert result.exit_code == 0, result.stderr
@@ -184,9 +214,22 @@ def test_sync_writes_the_rolled_up_health_onto_the_initiative_and_the_report_agr
     for root, extra in ((project, []), (project, ["--pull"]), (ROOT, ["--pull"])):
         # from the store (the stored records keep the linked keys), a fresh read, and the shipped project without
         out = tmp_path / f"report{len(headlines)}.json"
-        result = CliRunner().invoke(main, ["report", *extra, "--project", str(root), "--as-of", now, "--output",
-                                           str(out), "--state", f"sqlite:///{project / '.trackerbridge' / 'state.db'}"],
-                                    env=sandbox.info.as_env())
+        result = CliRunner().invoke(
+            main,
+            [
+                "report",
+                *extra,
+                "--project",
+                str(root),
+                "--as-of",
+                now,
+                "--output",
+                str(out),
+                "--state",
+                f"sqlite:///{project / '.trackerbridge' / 'state.db'}",
+            ],
+            env=sandbox.info.as_env(),
+        )
         assert result.exit_code == 0, result.stderr
         headlines.append({h["key"]: h["value"] for h in json.loads(out.read_text())["headline"]})
     assert headlines[0] == headlines[1]
@@ -201,7 +244,7 @@ def test_jql_issuelinktype_selects_by_the_links_description_from_each_side(sandb
     def keys(jql: str) -> set[str]:
         return {i.key for i in jira.enhanced_search_issues(jql, fields=["summary"], maxResults=False)}
 
-    assert keys('issueLinkType = delivers') == delivers
+    assert keys("issueLinkType = delivers") == delivers
     assert keys('issueLinkType = "is delivered by"') == delivered
     assert keys('issueLinkType in (delivers, "is delivered by")') == delivers | delivered
     from jira import JIRAError

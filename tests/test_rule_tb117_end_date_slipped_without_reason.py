@@ -66,13 +66,18 @@ def test_time_zones_compare_as_instants() -> None:
     assert run("TB117", [slipped(moved(at=move_at), reason("Scope grew", at=same))]) == []
     # a reason that looks later on the clock (23:00 +02:00) is 21:00 UTC: 90 minutes before, outside a 1-hour window
     earlier = datetime(2026, 10, 10, 23, 0, tzinfo=BERLIN)
-    assert run("TB117", [slipped(moved(at=move_at), reason("Scope grew", at=earlier))], params={
-        "reason_window_hours": 1}) != []
+    assert (
+        run("TB117", [slipped(moved(at=move_at), reason("Scope grew", at=earlier))], params={"reason_window_hours": 1})
+        != []
+    )
 
 
 def test_a_cleared_reason_is_no_reason() -> None:
-    history = (moved(at=days_ago(5)), reason("Vendor late", at=days_ago(5)),
-               reason(None, at=days_ago(2), before="Vendor late"))
+    history = (
+        moved(at=days_ago(5)),
+        reason("Vendor late", at=days_ago(5)),
+        reason(None, at=days_ago(2), before="Vendor late"),
+    )
     assert len(run("TB117", [slipped(*history)])) == 1
 
 
@@ -103,8 +108,10 @@ def test_moved_back_to_the_baseline_passes() -> None:
 def test_a_mapped_target_date_is_the_baseline() -> None:
     findings = run("TB117", [slipped(end="2026-11-15", extra={"target_date": day("2026-11-01")})])
     assert messages(findings) == ["end date slipped 2026-11-01 → 2026-11-15 (+14 days) without a reason"]
-    assert run("TB117", [slipped(end="2026-11-15", extra={"target_date": day("2026-11-01"),
-                                                          "slip_reason": "Holidays"})]) == []
+    assert (
+        run("TB117", [slipped(end="2026-11-15", extra={"target_date": day("2026-11-01"), "slip_reason": "Holidays"})])
+        == []
+    )
 
 
 def test_min_days_parameter() -> None:
@@ -124,12 +131,21 @@ def test_waiver_applies() -> None:
 
 
 def test_slip_of_reports_baseline_days_moves_and_reason() -> None:
-    history = (moved(None, "2026-09-01", days_ago(30)), moved("2026-09-01", "2026-10-01", days_ago(20)),
-               moved("2026-10-01", "2026-11-15", days_ago(2)), reason("Late parts", at=days_ago(2)))
+    history = (
+        moved(None, "2026-09-01", days_ago(30)),
+        moved("2026-09-01", "2026-10-01", days_ago(20)),
+        moved("2026-10-01", "2026-11-15", days_ago(2)),
+        reason("Late parts", at=days_ago(2)),
+    )
     slip = slip_of(slipped(*history), SlipPolicy())
     assert slip is not None
     assert (slip.baseline, slip.baseline_from, slip.days, slip.moves, slip.reason) == (
-        day("2026-09-01"), "history", 75, 2, "Late parts")
+        day("2026-09-01"),
+        "history",
+        75,
+        2,
+        "Late parts",
+    )
     assert slip.last_moved == days_ago(2)
     assert slip_of(make(end=None), SlipPolicy()) is None
 

@@ -416,8 +416,17 @@ def test_a_waiver_naming_a_redirected_code_waives_the_new_one_and_warns() -> Non
     from trackerbridge.rules.base import RuleWarning
 
     found = lifecycle_rules()
-    found["TB903"] = Rule("TB903", "better-check", Severity.WARNING, "s", "w", "y", "f",
-                          lambda i, c: [Hit(i, "hit")], redirects=("TB950",))
+    found["TB903"] = Rule(
+        "TB903",
+        "better-check",
+        Severity.WARNING,
+        "s",
+        "w",
+        "y",
+        "f",
+        lambda i, c: [Hit(i, "hit")],
+        redirects=("TB950",),
+    )
     records = [make(labels=frozenset({"tb-waive-TB950-until-2099-01-01"})) for _ in range(3)]
     settings = RuleSettings(Selection(select=("TB903",)), redirects=registry.redirects(found))
     with pytest.warns(RuleWarning, match="waivers naming TB950 are read as TB903") as caught:
@@ -435,8 +444,10 @@ def test_registry_checks_redirects_and_replacements(monkeypatch: pytest.MonkeyPa
     use(monkeypatch, manager(("p", [fake_rule("TB901", "alpha"), clash])))
     with pytest.raises(PluginError, match="redirects 'TB901', which is rule TB901's own code or name"):
         load_rules()
-    twice = [replace(fake_rule("TB901", "alpha"), redirects=("TB950",)),
-             replace(fake_rule("TB902", "beta"), redirects=("tb950",))]
+    twice = [
+        replace(fake_rule("TB901", "alpha"), redirects=("TB950",)),
+        replace(fake_rule("TB902", "beta"), redirects=("tb950",)),
+    ]
     use(monkeypatch, manager(("p", twice)))
     with pytest.raises(PluginError, match="'tb950' redirects to two rules: TB901 and TB902"):
         load_rules()
@@ -479,14 +490,17 @@ def settings_for(project_dir: object, rules_yaml: str, found: dict[str, Rule] | 
     config = root / "trackerbridge.yaml"
     text = config.read_text(encoding="utf-8")
     head, tail = text.split("rules:\n", 1)
-    rest = tail[tail.index("health:"):]
+    rest = tail[tail.index("health:") :]
     config.write_text(f"{head}rules:\n{rules_yaml}{rest}", encoding="utf-8")
     return rule_settings(Project.load(root), found or rules())
 
 
 def test_select_and_ignore_take_rule_names(project: object) -> None:
-    settings = settings_for(project, "  select: [owner-missing, TB10]\n  ignore: [Past-End-Date]\n"
-                                     "  severity: {stale: error}\n  params: {stuck-in-decide: {days: 9}}\n")
+    settings = settings_for(
+        project,
+        "  select: [owner-missing, TB10]\n  ignore: [Past-End-Date]\n"
+        "  severity: {stale: error}\n  params: {stuck-in-decide: {days: 9}}\n",
+    )
     assert settings.selection == Selection(select=("TB101", "TB10"), ignore=("TB105",))  # type: ignore[attr-defined]
     assert settings.severity == {"TB106": Severity.ERROR}  # type: ignore[attr-defined]
     assert settings.params == {"TB104": {"days": 9}}  # type: ignore[attr-defined]

@@ -17,13 +17,35 @@ def test_the_report_reads_the_figures_the_sync_stores_by_the_same_definition() -
 
 def test_run_metrics_are_stored_as_json_in_a_fixed_key_order() -> None:
     figures = RunMetrics(
-        initiatives=3, red=1, amber=1, green=1, findings=4, changes=2, written=2, failed=0, conflicts=0,
-        read={"jira": 3}, api_calls=5, headline={"active": 2}, teams={"Payments": {"red": 1}},
+        initiatives=3,
+        red=1,
+        amber=1,
+        green=1,
+        findings=4,
+        changes=2,
+        written=2,
+        failed=0,
+        conflicts=0,
+        read={"jira": 3},
+        api_calls=5,
+        headline={"active": 2},
+        teams={"Payments": {"red": 1}},
     )
     stored = figures.as_json()
     assert list(stored) == [
-        "initiatives", "red", "amber", "green", "findings", "changes", "written", "failed", "conflicts", "read",
-        "api_calls", "headline", "teams",
+        "initiatives",
+        "red",
+        "amber",
+        "green",
+        "findings",
+        "changes",
+        "written",
+        "failed",
+        "conflicts",
+        "read",
+        "api_calls",
+        "headline",
+        "teams",
     ]
     assert stored["read"] == {"jira": 3} and stored["teams"] == {"Payments": {"red": 1}}
     assert RunMetrics(**stored) == figures

@@ -24,15 +24,27 @@ from trackerbridge.sandbox import Sandbox
 from trackerbridge.sandbox.salesforce_history import history_names, track
 from trackerbridge.sandbox.salesforce_model import DATE, STRING, TEXTAREA, SField, SObjectType, _system_fields
 
-HISTORY_FIELDS = {"Id", "OpportunityId", "Field", "DataType", "OldValue", "NewValue", "IsDeleted", "CreatedDate",
-                  "CreatedById"}
+HISTORY_FIELDS = {
+    "Id",
+    "OpportunityId",
+    "Field",
+    "DataType",
+    "OldValue",
+    "NewValue",
+    "IsDeleted",
+    "CreatedDate",
+    "CreatedById",
+}
 
 
 def open_opportunities(sb: Sandbox, n: int) -> list[str]:
     """Open deals (active initiatives for TB117) whose close date is still ahead, by Id."""
     today = sb.clock.now().date()
-    found = sorted(i for i, r in sb.salesforce_data.records["Opportunity"].items()
-                   if not r["StageName"].startswith("Closed") and r["CloseDate"] and r["CloseDate"] > today)
+    found = sorted(
+        i
+        for i, r in sb.salesforce_data.records["Opportunity"].items()
+        if not r["StageName"].startswith("Closed") and r["CloseDate"] and r["CloseDate"] > today
+    )
     assert len(found) >= n
     return found[:n]
 
@@ -47,7 +59,8 @@ def initiative_object(sb: Sandbox, *, tracked: bool) -> None:
     """A custom object Initiative__c (as in examples/), with or without history tracking on its end date."""
     fields_ = [SField("Name", "Name", STRING, length=80), SField("End_Date__c", "End Date", DATE)]
     sb.salesforce_data.types["Initiative__c"] = SObjectType(
-        "Initiative__c", "Initiative", "a01", {f.name: f for f in _system_fields() + fields_}, custom=True)
+        "Initiative__c", "Initiative", "a01", {f.name: f for f in _system_fields() + fields_}, custom=True
+    )
     sb.salesforce_data.records["Initiative__c"] = {}
     if tracked:
         track(sb.salesforce_data, "Initiative__c", "End_Date__c")
@@ -60,12 +73,15 @@ def test_the_sandbox_records_tracked_changes_and_serves_them_as_salesforce_does(
     sf.Opportunity.update(opp, {"CloseDate": (first + timedelta(days=30)).isoformat(), "Description": "untracked"})
     sandbox.clock.advance(timedelta(hours=2))
     sf.Opportunity.update(opp, {"CloseDate": (first + timedelta(days=60)).isoformat()})
-    rows = sf.query_all(f"SELECT OpportunityId, Field, DataType, OldValue, NewValue, CreatedDate, CreatedById, "
-                        f"CreatedBy.Email FROM OpportunityFieldHistory WHERE OpportunityId = '{opp}' "
-                        "ORDER BY CreatedDate")["records"]
+    rows = sf.query_all(
+        f"SELECT OpportunityId, Field, DataType, OldValue, NewValue, CreatedDate, CreatedById, "
+        f"CreatedBy.Email FROM OpportunityFieldHistory WHERE OpportunityId = '{opp}' "
+        "ORDER BY CreatedDate"
+    )["records"]
     assert [(r["Field"], r["OldValue"], r["NewValue"]) for r in rows] == [
         ("CloseDate", first.isoformat(), (first + timedelta(days=30)).isoformat()),
-        ("CloseDate", (first + timedelta(days=30)).isoformat(), (first + timedelta(days=60)).isoformat())]
+        ("CloseDate", (first + timedelta(days=30)).isoformat(), (first + timedelta(days=60)).isoformat()),
+    ]
     assert {r["DataType"] for r in rows} == {"date"} and rows[0]["CreatedDate"] < rows[1]["CreatedDate"]
     assert rows[0]["OpportunityId"] == opp and rows[0]["CreatedBy"]["Email"] == "trackerbridge-bot@example.com"
     described = sf.OpportunityFieldHistory.describe()
@@ -84,10 +100,13 @@ def test_a_custom_objects_history_is_its___history_with_parentid(sandbox: Sandbo
     sf = client(sandbox)
     rid = sf.Initiative__c.create({"Name": "Checkout", "End_Date__c": "2027-02-01"})["id"]
     sf.Initiative__c.update(rid, {"End_Date__c": "2027-03-01", "Name": "Checkout v2"})
-    rows = sf.query(f"SELECT ParentId, Field, OldValue, NewValue, Parent.Name FROM Initiative__History "
-                    f"WHERE ParentId = '{rid}' AND Field = 'End_Date__c'")["records"]
+    rows = sf.query(
+        f"SELECT ParentId, Field, OldValue, NewValue, Parent.Name FROM Initiative__History "
+        f"WHERE ParentId = '{rid}' AND Field = 'End_Date__c'"
+    )["records"]
     assert [(r["ParentId"], r["OldValue"], r["NewValue"], r["Parent"]["Name"]) for r in rows] == [
-        (rid, "2027-02-01", "2027-03-01", "Checkout v2")]
+        (rid, "2027-02-01", "2027-03-01", "Checkout v2")
+    ]
     assert history_source("Initiative__c") == history_names("Initiative__c")[:2] == ("Initiative__History", "ParentId")
     assert history_source("Opportunity") == history_names("Opportunity")[:2]
 
@@ -111,7 +130,8 @@ def test_the_connector_reads_history_with_one_query_per_200_records(sandbox: San
     assert all(r.history == [] for r in plain)
     moved = next(r for r in read if r.key == opp)
     assert [(h["items"][0]["field"], h["items"][0]["from"], h["items"][0]["to"]) for h in moved.history] == [
-        ("CloseDate", first.isoformat(), (first + timedelta(days=14)).isoformat())]
+        ("CloseDate", first.isoformat(), (first + timedelta(days=14)).isoformat())
+    ]
     assert moved.history[0]["author"].email == "trackerbridge-bot@example.com"
     assert sum(bool(r.history) for r in read) == 1, "only the changed record has history (created rows are unmapped)"
 
@@ -143,8 +163,9 @@ def test_tb117_and_the_slips_section_read_salesforce_field_history(sandbox: Sand
     with_reason_field(sandbox)
     sf = client(sandbox)
     silent, explained, later, pulled_in = open_opportunities(sandbox, 4)
-    first = {k: sandbox.salesforce_data.records["Opportunity"][k]["CloseDate"] for k in
-             (silent, explained, later, pulled_in)}
+    first = {
+        k: sandbox.salesforce_data.records["Opportunity"][k]["CloseDate"] for k in (silent, explained, later, pulled_in)
+    }
 
     def move(key: str, days: int, **more: str) -> None:
         sf.Opportunity.update(key, {"CloseDate": (first[key] + timedelta(days=days)).isoformat(), **more})
@@ -163,13 +184,31 @@ def test_tb117_and_the_slips_section_read_salesforce_field_history(sandbox: Sand
     assert [c.attribute for c in by_key[silent].history] == ["end"]
     assert [(c.before, c.after) for c in by_key[silent].history] == [(first[silent], first[silent] + timedelta(21))]
     out = project / "report.json"
-    report = CliRunner().invoke(main, ["report", "--pull", "--project", str(project), "--as-of",
-                                       sandbox.clock.now().isoformat(), "--output", str(out), "--state",
-                                       f"sqlite:///{project / 'absent.db'}"], env=sandbox.info.as_env())
+    report = CliRunner().invoke(
+        main,
+        [
+            "report",
+            "--pull",
+            "--project",
+            str(project),
+            "--as-of",
+            sandbox.clock.now().isoformat(),
+            "--output",
+            str(out),
+            "--state",
+            f"sqlite:///{project / 'absent.db'}",
+        ],
+        env=sandbox.info.as_env(),
+    )
     assert report.exit_code == 0, report.stderr
     slips = {s["record"]["key"]: s for s in json.loads(out.read_text())["slips"]["items"]}
-    assert (slips[silent]["baseline"], slips[silent]["baseline_from"], slips[silent]["slip_days"],
-            slips[silent]["moves"], slips[silent]["reason"]) == (first[silent].isoformat(), "history", 21, 1, None)
+    assert (
+        slips[silent]["baseline"],
+        slips[silent]["baseline_from"],
+        slips[silent]["slip_days"],
+        slips[silent]["moves"],
+        slips[silent]["reason"],
+    ) == (first[silent].isoformat(), "history", 21, 1, None)
     assert slips[explained]["reason"] == "Customer asked for a later go-live" and slips[explained]["slip_days"] == 10
     assert slips[later]["reason"] == "Legal review took longer", "a reason added after the move covers it"
     assert pulled_in not in slips, "pulled in is no slip"

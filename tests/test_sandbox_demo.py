@@ -80,8 +80,9 @@ def _slip_unexplained(issue: Issue, due: date) -> bool:
     if not dated or due <= date.fromisoformat(dated[0][1]["from"]):
         return False
     last = max(at for at, it in dated if date.fromisoformat(it["to"]) > date.fromisoformat(it["from"]))
-    reasons = sorted((h.created, it["toString"]) for h in issue.changelog for it in h.items
-                     if it["field"] == "Slip reason")
+    reasons = sorted(
+        (h.created, it["toString"]) for h in issue.changelog for it in h.items if it["field"] == "Slip reason"
+    )
     return not any(at >= last - timedelta(days=1) and text for at, text in reasons[-1:])
 
 
@@ -97,8 +98,11 @@ def _recount(demo: Demo) -> dict[str, int]:
         f, status = issue.fields, _status(jira, issue)
         due = date.fromisoformat(f["duedate"]) if f["duedate"] else None
         major = f["priority"] in ("High", "Highest")
-        if status in ACTIVE and (not f["assignee"] or due is None
-                                 or (major and not f[cf["Integrator"]] and "tb-waive-TB103" not in f["labels"])):
+        if status in ACTIVE and (
+            not f["assignee"]
+            or due is None
+            or (major and not f[cf["Integrator"]] and "tb-waive-TB103" not in f["labels"])
+        ):
             errors.add(issue.key)
         if status in ACTIVE:
             gaps["no_owner"] += f["assignee"] is None
@@ -291,13 +295,7 @@ def test_every_user_reference_resolves() -> None:
     for issue in jira.issues.values():
         refs = [issue.fields[f] for f in user_fields]
         refs += [h.author for h in issue.changelog] + [c.author for c in issue.comments]
-        refs += [
-            it[k]
-            for h in issue.changelog
-            for it in h.items
-            if it["field"] == "assignee"
-            for k in ("from", "to")
-        ]
+        refs += [it[k] for h in issue.changelog for it in h.items if it["field"] == "assignee" for k in ("from", "to")]
         assert all(r is None or r in jira.users for r in refs), issue.key
         assert issue.fields["reporter"] is not None
     users = sf.records["User"]
@@ -375,9 +373,7 @@ def test_tricky_summaries_and_waivers_are_present() -> None:
     summaries = [i.fields["summary"] for i in demo.jira.issues.values()]
     assert any("<script>" in s and "&" in s and '"' in s for s in summaries)
     assert 240 <= max(map(len, summaries)) <= 255
-    waived = [
-        i for i in demo.jira.issues.values() if any(lb.startswith("tb-waive-") for lb in i.fields["labels"])
-    ]
+    waived = [i for i in demo.jira.issues.values() if any(lb.startswith("tb-waive-") for lb in i.fields["labels"])]
     assert len(waived) == demo.summary.waiver_labels >= 2
 
 

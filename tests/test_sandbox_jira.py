@@ -369,17 +369,27 @@ def test_cloud_answers_the_v3_paths_with_rich_text_as_adf(sandbox: Sandbox) -> N
     v2 = get("2", "search/jql", jql=f"key = {key}", fields="summary,description")["issues"][0]["fields"]
     v3 = get("3", "search/jql", jql=f"key = {key}", fields="summary,description")["issues"][0]["fields"]
     assert v2["description"] == "first line\n\nthird line" and v3["summary"] == v2["summary"]
-    assert v3["description"] == {"type": "doc", "version": 1, "content": [
-        {"type": "paragraph", "content": [{"type": "text", "text": "first line"}]},
-        {"type": "paragraph", "content": []},
-        {"type": "paragraph", "content": [{"type": "text", "text": "third line"}]}]}
-    post = http.post(f"{info.jira_url}/rest/api/3/search/jql", json={"jql": f"key = {key}", "fields": ["description"]},
-                     timeout=10)
+    assert v3["description"] == {
+        "type": "doc",
+        "version": 1,
+        "content": [
+            {"type": "paragraph", "content": [{"type": "text", "text": "first line"}]},
+            {"type": "paragraph", "content": []},
+            {"type": "paragraph", "content": [{"type": "text", "text": "third line"}]},
+        ],
+    }
+    post = http.post(
+        f"{info.jira_url}/rest/api/3/search/jql", json={"jql": f"key = {key}", "fields": ["description"]}, timeout=10
+    )
     assert post.json()["issues"][0]["fields"]["description"] == v3["description"]
 
 
 def test_data_center_has_no_v3(sandbox_factory: Callable[..., Sandbox]) -> None:
     sb = sandbox_factory(jira_flavor="datacenter", size=20)
-    response = requests.get(f"{sb.info.jira_url}/rest/api/3/serverInfo", verify=sb.info.ca_bundle, timeout=10,
-                            headers={"Authorization": f"Bearer {sb.info.jira_pat}"})
+    response = requests.get(
+        f"{sb.info.jira_url}/rest/api/3/serverInfo",
+        verify=sb.info.ca_bundle,
+        timeout=10,
+        headers={"Authorization": f"Bearer {sb.info.jira_pat}"},
+    )
     assert response.status_code == 404

@@ -378,9 +378,7 @@ def test_field_ids_lists_the_fields_read() -> None:
 
 def test_unknown_field_is_rejected() -> None:
     assert error("foo = bar") == "Field 'foo' does not exist or you do not have permission to view it."
-    assert error("cf[99999] = 1") == (
-        "Field 'cf[99999]' does not exist or you do not have permission to view it."
-    )
+    assert error("cf[99999] = 1") == ("Field 'cf[99999]' does not exist or you do not have permission to view it.")
 
 
 def test_unknown_values_are_rejected() -> None:
@@ -404,8 +402,7 @@ def test_bad_date_is_rejected() -> None:
 
 def test_syntax_errors_carry_the_position() -> None:
     assert error("project = OPS foo") == (
-        "Error in the JQL Query: Expecting either 'OR', 'AND' or 'ORDER BY' but got 'foo'. "
-        "(line 1, character 15)"
+        "Error in the JQL Query: Expecting either 'OR', 'AND' or 'ORDER BY' but got 'foo'. (line 1, character 15)"
     )
     assert error("status =") == (
         "Error in the JQL Query: Expecting either a value, list or function before the end of the query. "
@@ -466,9 +463,7 @@ def test_target_query_over_many_issues_matches_a_recount() -> None:
             "updated": NOW - timedelta(minutes=n % 997),
         }
         data.add_issue(Issue(1 + n, f"{project}-{n + 1}", fields))
-    jql = (
-        'project = OPS AND status in ("In Progress", Backlog) AND assignee is not EMPTY ORDER BY updated DESC'
-    )
+    jql = 'project = OPS AND status in ("In Progress", Backlog) AND assignee is not EMPTY ORDER BY updated DESC'
     query = compile_jql(jql, data, now=NOW, current_user=None)
     found = query.order([i for i in data.issues.values() if query.matches(i)])
     assert len(found) == sum(

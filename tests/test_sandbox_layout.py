@@ -35,7 +35,8 @@ def _modules() -> dict[str, Path]:
 
 def _is_type_checking(test: ast.expr) -> bool:
     return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
-        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
 
 
 def _imports(tree: ast.AST, module: str, is_package: bool) -> list[str]:
@@ -83,7 +84,7 @@ def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
         path.append(node)
         for nxt in sorted(graph[node]):
             if state.get(nxt) == 1:
-                return [*path[path.index(nxt):], nxt]
+                return [*path[path.index(nxt) :], nxt]
             if nxt not in state and (found := walk(nxt)):
                 return found
         path.pop()
@@ -106,8 +107,12 @@ def test_the_walk_sees_every_kind_of_import() -> None:
         "def f():\n    from trackerbridge.sandbox import e\n"
     )
     found = set(_imports(tree, "trackerbridge.sandbox.x", False))
-    assert {"trackerbridge.sandbox.a", "trackerbridge.sandbox.b", "trackerbridge.sandbox.c",
-            "trackerbridge.sandbox.e"} <= found
+    assert {
+        "trackerbridge.sandbox.a",
+        "trackerbridge.sandbox.b",
+        "trackerbridge.sandbox.c",
+        "trackerbridge.sandbox.e",
+    } <= found
     assert not any(name.startswith("trackerbridge.sandbox.d") for name in found)
     assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert _cycle({"a": {"b"}, "b": {"c"}, "c": set()}) is None

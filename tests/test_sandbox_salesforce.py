@@ -71,9 +71,7 @@ class Org:
             for i in range(opportunities)
         ]
         self.auth = SalesforceAuth(access_tokens={TOKEN}, users={USERNAME: PASSWORD})
-        self.service = SalesforceService(
-            self.data, self.clock, self.auth, base_url="https://127.0.0.1:9", **service_kw
-        )
+        self.service = SalesforceService(self.data, self.clock, self.auth, base_url="https://127.0.0.1:9", **service_kw)
 
     def put(self, sobject: str, **values: Any) -> str:
         t = self.data.types[sobject]
@@ -155,9 +153,7 @@ def test_daily_limit_refuses_every_call_after_max() -> None:
     assert org.call("GET", f"{V}/sobjects").status == 200
     refused = org.call("GET", f"{V}/limits")
     assert refused.status == 403
-    assert refused.body == [
-        {"message": "TotalRequests Limit exceeded.", "errorCode": "REQUEST_LIMIT_EXCEEDED"}
-    ]
+    assert refused.body == [{"message": "TotalRequests Limit exceeded.", "errorCode": "REQUEST_LIMIT_EXCEEDED"}]
     assert refused.headers["Sforce-Limit-Info"] == "api-usage=2/2"
     assert org.call("POST", f"{V}/sobjects/Account", {"Name": "x"}).status == 403
     assert len(org.data.records["Account"]) == 1
@@ -284,9 +280,7 @@ def test_jwt_bearer_grant_checks_signature_issuer_audience_expiry_and_subject() 
 
     def grant(claims: dict[str, Any], key: bytes = private) -> Response:
         assertion = jwt.encode(claims, key, algorithm="RS256")
-        return token_request(
-            org, grant_type="urn:ietf:params:oauth:grant-type:jwt-bearer", assertion=assertion
-        )
+        return token_request(org, grant_type="urn:ietf:params:oauth:grant-type:jwt-bearer", assertion=assertion)
 
     ok = grant(good)
     assert ok.status == 200
@@ -530,10 +524,7 @@ def test_get_missing_or_malformed_record() -> None:
     assert wrong_type.status == 404
     malformed = org.call("GET", f"{V}/sobjects/Opportunity/abc")
     assert malformed.status == 404
-    assert (
-        single_error(malformed)["message"]
-        == "Provided external ID field does not exist or is not accessible: abc"
-    )
+    assert single_error(malformed)["message"] == "Provided external ID field does not exist or is not accessible: abc"
 
 
 def test_create_record_stamps_and_derives_fields() -> None:
@@ -683,10 +674,7 @@ def test_text_longer_than_its_length_is_string_too_long() -> None:
     assert (error["errorCode"], error["fields"]) == ("STRING_TOO_LONG", ["Description"])
     assert error["message"].startswith("Description: data value too large: xxx")
     assert error["message"].endswith("(max length=32000)")
-    assert (
-        org.call("PATCH", f"{V}/sobjects/Opportunity/{org.opps[0]}", {"Description": "x" * 32000}).status
-        == 204
-    )
+    assert org.call("PATCH", f"{V}/sobjects/Opportunity/{org.opps[0]}", {"Description": "x" * 32000}).status == 204
 
 
 def test_bad_email_is_invalid_email_address() -> None:
@@ -881,8 +869,7 @@ def test_collection_all_or_none_rolls_back_everything() -> None:
     assert response.status == 200
     rolled = {
         "statusCode": "ALL_OR_NONE_OPERATION_ROLLED_BACK",
-        "message": "Record rolled back because not all records were valid and the request was using "
-        "AllOrNone header",
+        "message": "Record rolled back because not all records were valid and the request was using AllOrNone header",
         "fields": [],
     }
     assert response.body[0] == {"success": False, "errors": [rolled]}
@@ -977,23 +964,39 @@ def test_collection_type_error_fails_the_whole_request() -> None:
 
 
 def collection(records: list[dict[str, Any]], ref: str, method: str = "PATCH") -> dict[str, Any]:
-    return {"method": method, "url": f"{V}/composite/sobjects", "referenceId": ref,
-            "body": {"allOrNone": False, "records": records}}
+    return {
+        "method": method,
+        "url": f"{V}/composite/sobjects",
+        "referenceId": ref,
+        "body": {"allOrNone": False, "records": records},
+    }
 
 
 def test_composite_runs_collections_in_one_call_with_a_result_per_subrequest() -> None:
     org = Org(opportunities=6)
     used = org.service.api_requests_used
-    response = org.call("POST", f"{V}/composite", {"compositeRequest": [
-        collection([opp(i, Amount=5) for i in org.opps[:3]], "first"),
-        collection([opp(org.opps[3], Amount=6), opp(org.opps[4], StageName="Nope")], "second"),
-        {"method": "GET", "url": f"{V}/query?q=SELECT+Id,Amount+FROM+Opportunity+WHERE+Amount+=+5",
-         "referenceId": "check"},
-    ]})
+    response = org.call(
+        "POST",
+        f"{V}/composite",
+        {
+            "compositeRequest": [
+                collection([opp(i, Amount=5) for i in org.opps[:3]], "first"),
+                collection([opp(org.opps[3], Amount=6), opp(org.opps[4], StageName="Nope")], "second"),
+                {
+                    "method": "GET",
+                    "url": f"{V}/query?q=SELECT+Id,Amount+FROM+Opportunity+WHERE+Amount+=+5",
+                    "referenceId": "check",
+                },
+            ]
+        },
+    )
     assert response.status == 200
     results = response.body["compositeResponse"]
-    assert [(r["referenceId"], r["httpStatusCode"]) for r in results] == [("first", 200), ("second", 200),
-                                                                         ("check", 200)]
+    assert [(r["referenceId"], r["httpStatusCode"]) for r in results] == [
+        ("first", 200),
+        ("second", 200),
+        ("check", 200),
+    ]
     assert [r["success"] for r in results[0]["body"]] == [True, True, True]
     assert results[1]["body"][0] == {"id": org.opps[3], "success": True, "errors": []}
     assert results[1]["body"][1]["errors"][0]["statusCode"] == "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST"
@@ -1005,23 +1008,46 @@ def test_composite_runs_collections_in_one_call_with_a_result_per_subrequest() -
 
 def test_composite_limits_25_subrequests_and_5_collections_or_queries() -> None:
     org = Org(opportunities=26)
-    too_many = org.call("POST", f"{V}/composite", {"compositeRequest": [
-        {"method": "PATCH", "url": f"{V}/sobjects/Opportunity/{i}", "referenceId": f"r{n}", "body": {"Amount": 1}}
-        for n, i in enumerate(org.opps)
-    ]})
+    too_many = org.call(
+        "POST",
+        f"{V}/composite",
+        {
+            "compositeRequest": [
+                {
+                    "method": "PATCH",
+                    "url": f"{V}/sobjects/Opportunity/{i}",
+                    "referenceId": f"r{n}",
+                    "body": {"Amount": 1},
+                }
+                for n, i in enumerate(org.opps)
+            ]
+        },
+    )
     assert too_many.status == 400 and single_error(too_many)["errorCode"] == "LIMIT_EXCEEDED"
-    six = org.call("POST", f"{V}/composite", {"compositeRequest": [
-        collection([opp(org.opps[n], Amount=2)], f"c{n}") for n in range(6)
-    ]})
+    six = org.call(
+        "POST",
+        f"{V}/composite",
+        {"compositeRequest": [collection([opp(org.opps[n], Amount=2)], f"c{n}") for n in range(6)]},
+    )
     assert six.status == 400 and single_error(six)["errorCode"] == "LIMIT_EXCEEDED"
     assert "5 sObject Collections" in single_error(six)["message"]
     assert all(org.record("Opportunity", i)["Amount"] is None for i in org.opps)  # nothing ran
-    five = org.call("POST", f"{V}/composite", {"compositeRequest": [
-        collection([opp(org.opps[n], Amount=2)], f"c{n}") for n in range(5)
-    ]})
+    five = org.call(
+        "POST",
+        f"{V}/composite",
+        {"compositeRequest": [collection([opp(org.opps[n], Amount=2)], f"c{n}") for n in range(5)]},
+    )
     assert five.status == 200 and len(five.body["compositeResponse"]) == 5
-    duplicate = org.call("POST", f"{V}/composite", {"compositeRequest": [
-        collection([opp(org.opps[0], Amount=3)], "same"), collection([opp(org.opps[1], Amount=3)], "same")]})
+    duplicate = org.call(
+        "POST",
+        f"{V}/composite",
+        {
+            "compositeRequest": [
+                collection([opp(org.opps[0], Amount=3)], "same"),
+                collection([opp(org.opps[1], Amount=3)], "same"),
+            ]
+        },
+    )
     assert duplicate.status == 400 and single_error(duplicate)["errorCode"] == "INVALID_API_INPUT"
     empty = org.call("POST", f"{V}/composite", {"compositeRequest": []})
     assert empty.status == 400
@@ -1029,12 +1055,18 @@ def test_composite_limits_25_subrequests_and_5_collections_or_queries() -> None:
 
 def test_composite_references_and_all_or_none_rollback() -> None:
     org = Org()
-    chained = org.call("POST", f"{V}/composite", {"compositeRequest": [
-        {"method": "POST", "url": f"{V}/sobjects/Account", "referenceId": "acct", "body": {"Name": "Globex"}},
-        {"method": "GET", "url": f"{V}/sobjects/Account/@{{acct.id}}?fields=Name", "referenceId": "back"},
-        {"method": "POST", "url": f"{V}/sobjects/Account", "referenceId": "bad", "body": {}},
-        {"method": "GET", "url": f"{V}/sobjects/Account/@{{bad.id}}", "referenceId": "after_bad"},
-    ]})
+    chained = org.call(
+        "POST",
+        f"{V}/composite",
+        {
+            "compositeRequest": [
+                {"method": "POST", "url": f"{V}/sobjects/Account", "referenceId": "acct", "body": {"Name": "Globex"}},
+                {"method": "GET", "url": f"{V}/sobjects/Account/@{{acct.id}}?fields=Name", "referenceId": "back"},
+                {"method": "POST", "url": f"{V}/sobjects/Account", "referenceId": "bad", "body": {}},
+                {"method": "GET", "url": f"{V}/sobjects/Account/@{{bad.id}}", "referenceId": "after_bad"},
+            ]
+        },
+    )
     results = chained.body["compositeResponse"]
     assert results[0]["httpStatusCode"] == 201 and results[0]["body"]["success"] is True
     assert results[0]["httpHeaders"]["Location"] == f"{V}/sobjects/Account/{results[0]['body']['id']}"
@@ -1043,17 +1075,32 @@ def test_composite_references_and_all_or_none_rollback() -> None:
     assert results[3]["httpStatusCode"] == 400 and results[3]["body"][0]["errorCode"] == "PROCESSING_HALTED"
     accounts = len(org.data.records["Account"])
     before = {i: dict(org.record("Opportunity", i)) for i in org.opps}
-    rolled = org.call("POST", f"{V}/composite", {"allOrNone": True, "compositeRequest": [
-        collection([opp(org.opps[0], Amount=9)], "ok"),
-        {"method": "POST", "url": f"{V}/sobjects/Account", "referenceId": "made", "body": {"Name": "Initech"}},
-        {"method": "PATCH", "url": f"{V}/sobjects/Opportunity/{org.opps[1]}", "referenceId": "fails",
-         "body": {"Bogus__c": 1}},
-        collection([opp(org.opps[2], Amount=9)], "never"),
-    ]})
+    rolled = org.call(
+        "POST",
+        f"{V}/composite",
+        {
+            "allOrNone": True,
+            "compositeRequest": [
+                collection([opp(org.opps[0], Amount=9)], "ok"),
+                {"method": "POST", "url": f"{V}/sobjects/Account", "referenceId": "made", "body": {"Name": "Initech"}},
+                {
+                    "method": "PATCH",
+                    "url": f"{V}/sobjects/Opportunity/{org.opps[1]}",
+                    "referenceId": "fails",
+                    "body": {"Bogus__c": 1},
+                },
+                collection([opp(org.opps[2], Amount=9)], "never"),
+            ],
+        },
+    )
     results = rolled.body["compositeResponse"]
     assert rolled.status == 200
     assert [(r["referenceId"], r["httpStatusCode"]) for r in results] == [
-        ("ok", 400), ("made", 400), ("fails", 400), ("never", 400)]
+        ("ok", 400),
+        ("made", 400),
+        ("fails", 400),
+        ("never", 400),
+    ]
     assert results[2]["body"][0]["errorCode"] == "INVALID_FIELD"
     assert {results[n]["body"][0]["errorCode"] for n in (0, 1, 3)} == {"PROCESSING_HALTED"}
     assert {i: org.record("Opportunity", i) for i in org.opps} == before
@@ -1064,11 +1111,21 @@ def test_composite_whole_request_errors() -> None:
     org = Org()
     bad_json = org.call("POST", f"{V}/composite", raw=b"{not json")
     assert bad_json.status == 400 and single_error(bad_json)["errorCode"] == "JSON_PARSER_ERROR"
-    nested = org.call("POST", f"{V}/composite", {"compositeRequest": [
-        {"method": "POST", "url": f"{V}/composite", "referenceId": "inner", "body": {"compositeRequest": []}}]})
+    nested = org.call(
+        "POST",
+        f"{V}/composite",
+        {
+            "compositeRequest": [
+                {"method": "POST", "url": f"{V}/composite", "referenceId": "inner", "body": {"compositeRequest": []}}
+            ]
+        },
+    )
     assert nested.body["compositeResponse"][0]["httpStatusCode"] == 400
-    unknown = org.call("POST", f"{V}/composite", {"compositeRequest": [
-        {"method": "GET", "url": f"{V}/nothing/here", "referenceId": "x"}]})
+    unknown = org.call(
+        "POST",
+        f"{V}/composite",
+        {"compositeRequest": [{"method": "GET", "url": f"{V}/nothing/here", "referenceId": "x"}]},
+    )
     assert unknown.body["compositeResponse"][0]["httpStatusCode"] == 404
     listed = org.call("GET", f"{V}/composite")
     assert listed.status == 200 and listed.body["sobjects"] == f"{V}/composite/sobjects"
@@ -1130,9 +1187,7 @@ def test_simple_salesforce_pages_writes_and_reads_usage() -> None:
     session = requests.Session()
     session.mount("https://", InProcess(org.service))
     sf = Salesforce(instance_url="https://127.0.0.1:9", session_id=TOKEN, session=session, version="59.0")
-    result = sf.query_all(
-        "SELECT Id, Owner.Name FROM Opportunity", headers={"Sforce-Query-Options": "batchSize=200"}
-    )
+    result = sf.query_all("SELECT Id, Owner.Name FROM Opportunity", headers={"Sforce-Query-Options": "batchSize=200"})
     assert result["totalSize"] == len(result["records"]) == 450
     assert result["records"][0]["Owner"]["Name"] == "Alice Ng"
     assert sf.api_usage["api-usage"].used == 3

@@ -16,8 +16,9 @@ from trackerbridge.sandbox import Sandbox
 
 def client(sb: Sandbox) -> Salesforce:
     info = sb.info
-    return Salesforce(session_id=info.salesforce_token, instance_url=info.salesforce_url,
-                      session=session_for(info.ca_bundle))
+    return Salesforce(
+        session_id=info.salesforce_token, instance_url=info.salesforce_url, session=session_for(info.ca_bundle)
+    )
 
 
 def calls(sb: Sandbox, suffix: str, method: str = "GET") -> int:
@@ -29,8 +30,12 @@ def test_query_all_iter_follows_next_records_url_across_pages(sandbox_factory: C
     sf = client(sandbox)
     expected = sorted(sandbox.salesforce_data.records["Opportunity"])
     sandbox.accounting.reset()
-    rows = list(sf.query_all_iter("SELECT Id, Name, Owner.Email FROM Opportunity ORDER BY Id",
-                                  headers={"Sforce-Query-Options": "batchSize=200"}))
+    rows = list(
+        sf.query_all_iter(
+            "SELECT Id, Name, Owner.Email FROM Opportunity ORDER BY Id",
+            headers={"Sforce-Query-Options": "batchSize=200"},
+        )
+    )
     assert [r["Id"] for r in rows] == expected
     assert rows[0]["attributes"]["type"] == "Opportunity"
     assert "Email" in rows[0]["Owner"]
@@ -100,9 +105,10 @@ def test_composite_patch_reports_each_record(sandbox: Sandbox) -> None:
 def test_composite_refuses_more_than_200_records(sandbox: Sandbox) -> None:
     sf = client(sandbox)
     ids = list(sandbox.salesforce_data.records["Opportunity"])[:201]
-    payload = {"allOrNone": False, "records": [
-        {"attributes": {"type": "Opportunity"}, "id": i, "Execution_Health__c": "Green"} for i in ids
-    ]}
+    payload = {
+        "allOrNone": False,
+        "records": [{"attributes": {"type": "Opportunity"}, "id": i, "Execution_Health__c": "Green"} for i in ids],
+    }
     with pytest.raises(SalesforceMalformedRequest) as caught:
         sf.restful("composite/sobjects", method="PATCH", json=payload)
     assert caught.value.content[0]["errorCode"] == "EXCEEDED_ID_LIMIT"
@@ -125,14 +131,22 @@ def test_malformed_soql_is_a_400_with_salesforce_error_body(sandbox: Sandbox) ->
 
 def test_oauth_password_grant_issues_a_working_session(sandbox: Sandbox) -> None:
     info = sandbox.info
-    token = requests.post(f"{info.salesforce_url}/services/oauth2/token", verify=info.ca_bundle, timeout=10, data={
-        "grant_type": "password", "client_id": info.salesforce_client_id,
-        "client_secret": info.salesforce_client_secret, "username": info.salesforce_username,
-        "password": info.salesforce_password + info.salesforce_security_token,
-    }).json()
+    token = requests.post(
+        f"{info.salesforce_url}/services/oauth2/token",
+        verify=info.ca_bundle,
+        timeout=10,
+        data={
+            "grant_type": "password",
+            "client_id": info.salesforce_client_id,
+            "client_secret": info.salesforce_client_secret,
+            "username": info.salesforce_username,
+            "password": info.salesforce_password + info.salesforce_security_token,
+        },
+    ).json()
     assert token["instance_url"] == info.salesforce_url
-    sf = Salesforce(session_id=token["access_token"], instance_url=token["instance_url"],
-                    session=session_for(info.ca_bundle))
+    sf = Salesforce(
+        session_id=token["access_token"], instance_url=token["instance_url"], session=session_for(info.ca_bundle)
+    )
     assert sf.query("SELECT COUNT() FROM User")["totalSize"] > 0
 
 
@@ -141,17 +155,26 @@ def test_composite_through_the_client_is_one_counted_call(sandbox_factory: Calla
     sf = client(sandbox)
     ids = sorted(sandbox.salesforce_data.records["Opportunity"])[:400]
     sandbox.accounting.reset()
-    body = {"compositeRequest": [
-        {"method": "PATCH", "url": "/services/data/v59.0/composite/sobjects", "referenceId": f"c{n}",
-         "body": {"allOrNone": False, "records": [
-             {"attributes": {"type": "Opportunity"}, "id": i, "Execution_Health__c": "Amber"}
-             for i in ids[n * 200:(n + 1) * 200]]}}
-        for n in range(2)
-    ]}
+    body = {
+        "compositeRequest": [
+            {
+                "method": "PATCH",
+                "url": "/services/data/v59.0/composite/sobjects",
+                "referenceId": f"c{n}",
+                "body": {
+                    "allOrNone": False,
+                    "records": [
+                        {"attributes": {"type": "Opportunity"}, "id": i, "Execution_Health__c": "Amber"}
+                        for i in ids[n * 200 : (n + 1) * 200]
+                    ],
+                },
+            }
+            for n in range(2)
+        ]
+    }
     answer = sf.restful("composite", method="POST", json=body)
     assert [r["httpStatusCode"] for r in answer["compositeResponse"]] == [200, 200]
     assert sum(len(r["body"]) for r in answer["compositeResponse"]) == 400
     records = sandbox.accounting.records()
-    assert [(r.method, r.endpoint, r.status) for r in records] == [
-        ("POST", "/services/data/v{version}/composite", 200)]
+    assert [(r.method, r.endpoint, r.status) for r in records] == [("POST", "/services/data/v{version}/composite", 200)]
     assert all(sandbox.salesforce_data.records["Opportunity"][i]["Execution_Health__c"] == "Amber" for i in ids)

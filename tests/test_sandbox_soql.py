@@ -123,9 +123,7 @@ def _error(query: str, data: SalesforceData | None = None) -> SoqlError:
 def test_render_uses_canonical_names_in_select_order_and_wire_formats() -> None:
     data, ids = _org()
     query = compile_soql(
-        "select closedate, NAME, createddate, amount, iswon, id from OPPORTUNITY where id = '"
-        + ids["renewal"]
-        + "'",
+        "select closedate, NAME, createddate, amount, iswon, id from OPPORTUNITY where id = '" + ids["renewal"] + "'",
         data,
         now=NOW,
     )
@@ -151,10 +149,7 @@ def test_render_url_follows_the_requested_api_version() -> None:
     data, ids = _org()
     query = compile_soql("SELECT Id FROM User WHERE Email = 'ann@example.com'", data, now=NOW)
     [record] = query.run(data)
-    assert (
-        query.render(record, "62.0")["attributes"]["url"]
-        == f"/services/data/v62.0/sobjects/User/{ids['ann']}"
-    )
+    assert query.render(record, "62.0")["attributes"]["url"] == f"/services/data/v62.0/sobjects/User/{ids['ann']}"
 
 
 def test_parent_fields_nest_merge_and_render_null_parents() -> None:
@@ -206,9 +201,7 @@ def test_polymorphic_parent_uses_the_referenced_record_type() -> None:
 
 
 def test_object_name_prefix_on_own_fields_is_accepted() -> None:
-    assert _names("SELECT Opportunity.Name FROM Opportunity WHERE Opportunity.Amount > 60000") == [
-        "globex 100% deal_x"
-    ]
+    assert _names("SELECT Opportunity.Name FROM Opportunity WHERE Opportunity.Amount > 60000") == ["globex 100% deal_x"]
 
 
 # ------------------------------------------------------------------------------------------ operators
@@ -320,9 +313,7 @@ def test_not_binds_tighter_than_and_which_binds_tighter_than_or(monkeypatch: pyt
         "Globex Pilot",
     }
     # Parentheses override: AND(OR(a, b), c) keeps only the one without amount.
-    assert _where("(Name = 'Acme Renewal' OR StageName = 'Closed Lost') AND Amount = null") == {
-        "Globex Pilot"
-    }
+    assert _where("(Name = 'Acme Renewal' OR StageName = 'Closed Lost') AND Amount = null") == {"Globex Pilot"}
     assert _where("NOT IsClosed = true AND Amount > 10000") == {"Acme Expansion", "globex 100% deal_x"}
     assert _where("NOT (IsClosed = true AND Amount > 10000)") == {
         "Acme Expansion",

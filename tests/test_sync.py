@@ -296,8 +296,9 @@ def test_outcomes_are_recorded_one_transaction_per_write_batch(
 
 def test_an_outcome_batch_flushes_at_its_size_its_age_and_on_demand(tmp_path: Path) -> None:
     changes = {
-        f"K-{n}": RecordChange("j", f"K-{n}", "", [FieldChange("f", "F", None, n, "health")],
-                               notes=[Note("turned-red", f"m{n}", "t")])
+        f"K-{n}": RecordChange(
+            "j", f"K-{n}", "", [FieldChange("f", "F", None, n, "health")], notes=[Note("turned-red", f"m{n}", "t")]
+        )
         for n in range(5)
     }
     with StateStore.open(f"sqlite:///{tmp_path / 'state.db'}") as store:

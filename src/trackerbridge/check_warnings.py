@@ -33,6 +33,8 @@ def warnings_of(source: Source) -> list[str]:
             "(trackerbridge setup salesforce prints it)"
         )
     return out
+
+
 def _rule_coverage(project: Project, source: Source) -> list[str]:
     """Rules that run on this connector but cannot fire, or fire on a stand-in, for what the mapping leaves out."""
     from trackerbridge.rules.registry import load_rules

@@ -122,8 +122,9 @@ def _link_types(project: Project, source: Source) -> list[ConfigError]:
             continue
         near = difflib.get_close_matches(spec.type, names, n=1, cutoff=0.6)
         hint = f"did you mean {near[0]!r}?" if near else f"its link types are {', '.join(names)}"
-        problems.append(Problem(("issue_links", attribute, "type"),
-                                f"no issue link type {spec.type!r} on the live instance", hint))
+        problems.append(
+            Problem(("issue_links", attribute, "type"), f"no issue link type {spec.type!r} on the live instance", hint)
+        )
     return _located(project, mapping.name, MappingError(mapping.name, problems)) if problems else []
 
 

@@ -68,14 +68,33 @@ def views(result: SyncResult) -> list[ConflictView]:
             continue
         s_by, s_at = _latest(source, c.attribute)
         t_by, t_at = _latest(target, c.field)
-        out.append(ConflictView(
-            c.attribute, _shown(c.last_written),
-            Side(source.system, source.source, source.key, source.url, c.attribute, _shown(c.source_value), s_by,
-                 s_at),
-            Side(target.system, target.source, target.key, target.url, c.field or c.attribute,
-                 _shown(c.target_value), t_by, t_at),
-            c,
-        ))
+        out.append(
+            ConflictView(
+                c.attribute,
+                _shown(c.last_written),
+                Side(
+                    source.system,
+                    source.source,
+                    source.key,
+                    source.url,
+                    c.attribute,
+                    _shown(c.source_value),
+                    s_by,
+                    s_at,
+                ),
+                Side(
+                    target.system,
+                    target.source,
+                    target.key,
+                    target.url,
+                    c.field or c.attribute,
+                    _shown(c.target_value),
+                    t_by,
+                    t_at,
+                ),
+                c,
+            )
+        )
     return sorted(out, key=lambda v: (v.source.connector, v.source.key, v.attribute, v.target.key))
 
 
@@ -83,8 +102,12 @@ def find(found: Sequence[ConflictView], key: str, field: str) -> ConflictView:
     """The one conflict on record `key` (either side) and `field` (the attribute, or the target's field by name
     or id)."""
     wanted = field.casefold()
-    matches = [v for v in found if key in (v.source.key, v.target.key)
-               and wanted in (v.attribute.casefold(), v.target.field.casefold(), v.conflict.field_id.casefold())]
+    matches = [
+        v
+        for v in found
+        if key in (v.source.key, v.target.key)
+        and wanted in (v.attribute.casefold(), v.target.field.casefold(), v.conflict.field_id.casefold())
+    ]
     if not matches:
         open_ = ", ".join(f"{v.source.key}/{v.target.key} {v.attribute}" for v in found) or "none"
         raise ConflictError(f"no open conflict on {key} {field} (open conflicts: {open_})")

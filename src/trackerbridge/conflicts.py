@@ -24,8 +24,14 @@ from trackerbridge.sync import Log, SyncResult, run_sync
 __all__ = ["ConflictError", "ConflictView", "Side", "find", "resolve", "review", "views"]
 
 
-def review(project: Project, names: Sequence[str], now: datetime, store: StateStore, env: Mapping[str, str],
-           log: Log | None = None) -> list[ConflictView]:
+def review(
+    project: Project,
+    names: Sequence[str],
+    now: datetime,
+    store: StateStore,
+    env: Mapping[str, str],
+    log: Log | None = None,
+) -> list[ConflictView]:
     """The open conflicts, from a dry run (nothing is written)."""
     return views(run_sync(project, names, now, store, env, dry_run=True, log=log))
 
@@ -50,8 +56,9 @@ def resolve(
         raise ConflictError("give --take jira|salesforce or --value, not both")
     if take is not None:
         if take not in (view.source.system, view.target.system):
-            raise ConflictError(f"--take {take}: this conflict is between {view.source.system} and "
-                                f"{view.target.system}")
+            raise ConflictError(
+                f"--take {take}: this conflict is between {view.source.system} and {view.target.system}"
+            )
         source_wins = take == view.source.system
     else:
         if same(value, view.source.value) or same(value, _shown(view.conflict.desired)):
@@ -62,17 +69,32 @@ def resolve(
             raise ConflictError(
                 f"--value {value!r} is neither side's value ({view.source.value!r} on {view.source.key}, "
                 f"{view.target.value!r} on {view.target.key}): trackerbridge writes only the target's synced "
-                f"field from the source of truth, so set {view.attribute} on {view.source.key} and it follows")
+                f"field from the source of truth, so set {view.attribute} on {view.source.key} and it follows"
+            )
     if not source_wins:
         raise ConflictError(
             f"{view.source.system} is the source of truth for {view.attribute} and trackerbridge does not own "
             f"{view.source.key}'s {view.attribute}: set it to {view.target.value!r} there by hand (the sync then "
-            f"agrees and the conflict closes by itself), or take {view.source.system}")
+            f"agrees and the conflict closes by itself), or take {view.source.system}"
+        )
     c = view.conflict
     target_connector, target_key = c.target.split(":", 1)
     run_id = store.begin_run("resolve", now)
-    store.record_writes([Write(run_id, target_connector, target_key, f"resolve:{c.attribute}", c.target_value,
-                               c.desired, "ok", None, now)])
+    store.record_writes(
+        [
+            Write(
+                run_id,
+                target_connector,
+                target_key,
+                f"resolve:{c.attribute}",
+                c.target_value,
+                c.desired,
+                "ok",
+                None,
+                now,
+            )
+        ]
+    )
     # the person's edit on the target is acknowledged as the base: the planner then writes the source's value
     store.remember(target_connector, target_key, c.field_id, c.target_value)
     store.finish_run(run_id, now, "ok", {"resolved": 1})

@@ -168,7 +168,7 @@ def _value_map(
                         f"its values are {', '.join(fi.options)}",
                     )
                 )
-    wrap: Converter = {"stage": Stage, "size": Size}.get(kind, lambda x: x)  # type: ignore[assignment]
+    wrap: Converter = {"stage": Stage, "size": Size}.get(kind, lambda x: x)
     folded = {str(k).casefold(): (None if v is None else wrap(v)) for k, v in table.items()}
     default = None if spec.default is None else wrap(spec.default)
 
@@ -215,7 +215,7 @@ def _bands(
 ) -> Converter:
     if fi.type not in (f.NUMBER, f.TEXT):
         problems.append(Problem((*path, "at_least"), f"at_least needs a number field; {fi.name!r} is {fi.type}"))
-    wrap: Converter = {"stage": Stage, "size": Size}.get(kind, lambda x: x)  # type: ignore[assignment]
+    wrap: Converter = {"stage": Stage, "size": Size}.get(kind, lambda x: x)
     bands = sorted(((float(k), wrap(v)) for k, v in (spec.at_least or {}).items()), reverse=True)
     default = None if spec.default is None else wrap(spec.default)
 

@@ -48,8 +48,11 @@ def read_team_history(url: str, since: datetime | None) -> list[tuple[datetime, 
             runs = store.runs(limit=HISTORY_RUNS, since=since)
     except (StateStoreError, SQLAlchemyError) as exc:
         raise StoreUnusable(f"cannot read the state store at {_safe(url)}: {exc}") from exc
-    return [(r.started_at, r.metrics["teams"]) for r in runs
-            if r.status not in UNUSABLE and isinstance(r.metrics.get("teams"), Mapping)]
+    return [
+        (r.started_at, r.metrics["teams"])
+        for r in runs
+        if r.status not in UNUSABLE and isinstance(r.metrics.get("teams"), Mapping)
+    ]
 
 
 def open_read_only(url: str) -> StateStore | None:

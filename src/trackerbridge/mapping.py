@@ -7,7 +7,7 @@ Problems are collected, each with the YAML path it concerns, so the loader can p
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -51,7 +51,7 @@ class CompiledMapping:
     system: str
     attributes: list[Resolved]
     extra: list[Resolved]
-    links: list[tuple[str, FieldInfo]]
+    links: Sequence[tuple[str, FieldInfo]]
     write_fields: dict[str, FieldInfo]  # role ("health", "reasons") -> field
     spec: MappingFile
     problems: list[Problem] = field(default_factory=list)
@@ -136,8 +136,10 @@ class CompiledMapping:
             initiative.extra = {r.attribute: _safe(r.convert, values.get(r.field.id)) for r in self.extra}
         if self.links_field is not None:
             entries = values.get(self.links_field.id)
-            initiative.extra = {**initiative.extra, **{name: linked_keys(entries, spec)
-                                                      for name, spec in self.issue_links}}
+            initiative.extra = {
+                **initiative.extra,
+                **{name: linked_keys(entries, spec) for name, spec in self.issue_links},
+            }
         links = [Link(system, str(values[fi.id])) for system, fi in self.links if values.get(fi.id)]
         if links:
             initiative.links = tuple(links)
@@ -218,7 +220,7 @@ def compile_mapping(
     for role, ref in (("health", wb.health_field), ("reasons", wb.reasons_field), ("activity", wb.activity_field)):
         if ref is None:
             continue
-        path = ("write_back", f"{role}_field")
+        path: tuple[str | int, ...] = ("write_back", f"{role}_field")
         fi = _find(catalog, ref, path, problems)
         if fi is None:
             continue
@@ -258,9 +260,7 @@ def compile_mapping(
         if not fi.updateable:
             problems.append(Problem(path, f"field {fi.name!r} ({fi.id}) is not updateable, so it cannot be synced"))
         elif fi.multiple:
-            problems.append(
-                Problem(path, f"field {fi.name!r} ({fi.id}) holds several values; a sync writes one value")
-            )
+            problems.append(Problem(path, f"field {fi.name!r} ({fi.id}) holds several values; a sync writes one value"))
         elif owns is not None and fi.id.casefold() not in owned and fi.name.casefold() not in owned:
             problems.append(
                 Problem(
@@ -289,8 +289,13 @@ def compile_mapping(
     if spec.issue_links:
         links_field = catalog.find("issuelinks")
         if links_field is None:
-            problems.append(Problem(("issue_links",), "this Jira has no issuelinks field",
-                                    "issue linking may be turned off (Jira administration, Issue linking)"))
+            problems.append(
+                Problem(
+                    ("issue_links",),
+                    "this Jira has no issuelinks field",
+                    "issue linking may be turned off (Jira administration, Issue linking)",
+                )
+            )
     compiled = CompiledMapping(name, spec.system, attributes, extra, links, write_fields, spec, problems)
     compiled.issue_links = list(spec.issue_links.items())
     compiled.links_field = links_field
@@ -342,7 +347,16 @@ def linked_keys(entries: Any, spec: IssueLinkSpec) -> list[str]:
     """The keys an issue's links of `spec`'s type (name or id, any case) and direction point at, in Jira's order.
     `entries` is the connector's plain form (`connectors.jira.links.issue_links`)."""
     wanted = spec.type.casefold()
-    return list(dict.fromkeys(
-        e["key"] for e in entries if isinstance(e, dict) and e.get("direction") == spec.direction
-        and wanted in (str(e.get("type", "")).casefold(), str(e.get("type_id", "")).casefold())
-    )) if isinstance(entries, list) else []
+    return (
+        list(
+            dict.fromkeys(
+                e["key"]
+                for e in entries
+                if isinstance(e, dict)
+                and e.get("direction") == spec.direction
+                and wanted in (str(e.get("type", "")).casefold(), str(e.get("type_id", "")).casefold())
+            )
+        )
+        if isinstance(entries, list)
+        else []
+    )

@@ -100,8 +100,11 @@ def team_metrics(result: AuditResult) -> dict[str, dict[str, Number]]:
     for team, active in by_team.items():
         major = [i for i in active if i.size is Size.MAJOR]
         flags = [result.health[i.ref].flag if i.ref in result.health else Flag.GREEN for i in active]
-        pending = [i for i in active if i.stage is Stage.DECIDE and (e := _entered(i)) is not None
-                   and (result.now - e).days > decide_days]
+        pending = [
+            i
+            for i in active
+            if i.stage is Stage.DECIDE and (e := _entered(i)) is not None and (result.now - e).days > decide_days
+        ]
         out[team] = {
             "active": len(active),
             "share_owner": _share(sum(i.owner is not None for i in active), len(active)),

@@ -34,7 +34,7 @@ class VerifyingSession(requests.Session):
 
     def merge_environment_settings(
         self, url: str | bytes | None, proxies: Any, stream: Any, verify: Any, cert: Any
-    ) -> dict[str, Any]:
+    ) -> Any:  # requests' own return type is a private TypedDict
         if verify is None and isinstance(self.verify, str):
             verify = self.verify
         return _merge_once(self, self._environment, url, proxies, stream, verify, cert)

@@ -66,8 +66,8 @@ def match_people(
             continue
         why = connectors[p.target].people_why(p.desired)
         unmatched[(p.target, p.desired.identity)] = why or (
-            f"looked up by {_by(p.desired)}" + (f"; {p.current.label} on the linked record is someone else"
-                                                 if p.current is not None else "")
+            f"looked up by {_by(p.desired)}"
+            + (f"; {p.current.label} on the linked record is someone else" if p.current is not None else "")
         )
     return PeopleMatch(frozenset(alike), unmatched)
 

@@ -150,10 +150,10 @@ def plan(
     by_ref = {i.ref: i for i in initiatives}
     for c in changes.values():
         spec = specs.get(c.connector)
-        i = by_ref.get(f"{c.connector}:{c.key}")
-        if c.empty or spec is None or i is None:
+        read = by_ref.get(f"{c.connector}:{c.key}")
+        if c.empty or spec is None or read is None:
             continue
-        _stamp(c, i, spec)
+        _stamp(c, read, spec)
     ordered = sorted(changes.values(), key=lambda c: (c.connector, c.key))
     return replace(out, changes=[c for c in ordered if not c.empty])
 
@@ -299,27 +299,51 @@ def _plan_syncs(
                     if not same(last_written, current):  # as the target shows it: not a person's edit next run
                         out.remember.append((target.source, target.key, fi.id, current))
                     continue
-                unmatched = (target.source, getattr(desired, "identity", None))
+                unmatched: tuple[str, Any] = (target.source, getattr(desired, "identity", None))
                 if isinstance(desired, Person) and unmatched in people.unmatched:
                     # never a write that fails the whole record: the person is reported, the rest is written
                     why = people.unmatched[unmatched]
-                    out.held.append(SyncHeld(source.ref, target.ref, binding.attribute, (
-                        f"no {target.system.capitalize()} account matches {desired.label} ({why}); "
-                        f"{target.ref} keeps its {fi.name} {_shown(current) if current is not None else 'empty'}"
-                    )))
+                    out.held.append(
+                        SyncHeld(
+                            source.ref,
+                            target.ref,
+                            binding.attribute,
+                            (
+                                f"no {target.system.capitalize()} account matches {desired.label} ({why}); "
+                                f"{target.ref} keeps its {fi.name} "
+                                f"{_shown(current) if current is not None else 'empty'}"
+                            ),
+                        )
+                    )
                     continue
                 if _empty(desired) and not binding.clear:
                     # an empty source of truth does not erase what a person filled in, unless the mapping says so
-                    out.held.append(SyncHeld(source.ref, target.ref, binding.attribute, (
-                        f"{binding.attribute} of {source.ref} is empty; {target.ref} keeps its {fi.name} "
-                        f"{_shown(current)} (the sync says no `clear: true`)"
-                    )))
+                    out.held.append(
+                        SyncHeld(
+                            source.ref,
+                            target.ref,
+                            binding.attribute,
+                            (
+                                f"{binding.attribute} of {source.ref} is empty; {target.ref} keeps its {fi.name} "
+                                f"{_shown(current)} (the sync says no `clear: true`)"
+                            ),
+                        )
+                    )
                     continue
                 target_changed = last_written is not None and not same(current, last_written)
                 if target_changed and source_changed:
                     out.conflicts.append(
-                        Conflict(source.ref, target.ref, binding.attribute, value, current, last_written,
-                                 fi.id, fi.name, desired)
+                        Conflict(
+                            source.ref,
+                            target.ref,
+                            binding.attribute,
+                            value,
+                            current,
+                            last_written,
+                            fi.id,
+                            fi.name,
+                            desired,
+                        )
                     )
                     conflicted.setdefault(source.ref, []).append(binding.attribute)
                     conflicted.setdefault(target.ref, []).append(fi.name)

@@ -20,8 +20,7 @@ def _codes(health: Health) -> str:
     return ", ".join(dict.fromkeys(r.split(" ", 1)[0] for r in health.reasons))
 
 
-def children(parent: Initiative, rule: Rollup, index: Index,
-             by_parent: ByParent) -> list[Initiative]:
+def children(parent: Initiative, rule: Rollup, index: Index, by_parent: ByParent) -> list[Initiative]:
     if rule.via == "links":
         found = [o for link in parent.links for o in index.find(link)]
     else:
@@ -44,8 +43,9 @@ def _parent_keys(initiatives: Iterable[Initiative], attributes: set[str]) -> ByP
     return out
 
 
-def roll_up(initiatives: Sequence[Initiative], health: Mapping[str, Health],
-            rules: Sequence[Rollup]) -> dict[str, Health]:
+def roll_up(
+    initiatives: Sequence[Initiative], health: Mapping[str, Health], rules: Sequence[Rollup]
+) -> dict[str, Health]:
     """Every record's health with its children's rolled up by `rules`."""
     index = Index(initiatives)
     by_parent = _parent_keys(initiatives, {r.attribute for r in rules if r.via == "attribute"})
@@ -74,4 +74,3 @@ def roll_up(initiatives: Sequence[Initiative], health: Mapping[str, Health],
         if flag is not own.flag or len(reasons) != len(own.reasons):
             out[parent.ref] = Health(flag, tuple(reasons))
     return out
-

@@ -34,9 +34,7 @@ class Source:
     mapping: CompiledMapping
     owns: Owns | None = None  # the connector file's `owns`: what trackerbridge may write there
 
-    def read(
-        self, since: datetime | None = None, clock: Callable[[], datetime] | None = None
-    ) -> Iterator[Initiative]:
+    def read(self, since: datetime | None = None, clock: Callable[[], datetime] | None = None) -> Iterator[Initiative]:
         """Initiatives in scope, lazily; with `since`, those changed at or after it (the start of the
         read as the connector takes it: `Cursor.start`, the overlap already applied)."""
         mapping = self.mapping
@@ -51,9 +49,7 @@ class Source:
         mapping = self.mapping
         stamps: list[datetime | None] = []
         records: list[Initiative] = []
-        for raw in self.connector.pull(
-            mapping.fields, since=cursor.start, history=mapping.needs_history, clock=clock
-        ):
+        for raw in self.connector.pull(mapping.fields, since=cursor.start, history=mapping.needs_history, clock=clock):
             stamps.append(raw.updated)
             records.append(mapping.to_initiative(raw, self.name))
         return records, cursor.seen(stamps)
@@ -153,7 +149,6 @@ def _fingerprint(project: Project, name: str, env: Mapping[str, str]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-
 def _located(project: Project, mapping: str, exc: MappingError) -> list[ConfigError]:
     errors = []
     for p in exc.problems:
@@ -178,7 +173,15 @@ def sync_bindings(project: Project, sources: Sequence[Source]) -> list[SyncBindi
             if fi is None:
                 continue
             bindings.append(
-                SyncBinding(source.mapping.name, spec.to, spec.attribute, fi.id, fi.name, spec.values,
-                            spec.quality_owner, spec.clear)
+                SyncBinding(
+                    source.mapping.name,
+                    spec.to,
+                    spec.attribute,
+                    fi.id,
+                    fi.name,
+                    spec.values,
+                    spec.quality_owner,
+                    spec.clear,
+                )
             )
     return bindings

@@ -32,8 +32,16 @@ if TYPE_CHECKING:
     from trackerbridge.config.project import Project
 
 __all__ = ["FAIL_ON", "SUFFIXES", "audit_command", "exit_code", "render_audit", "rules_command"]
-SUFFIXES = {".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".md": "markdown",
-            ".markdown": "markdown", ".sarif": "sarif", ".txt": "table"}  # --output's suffix, without --format
+SUFFIXES = {
+    ".json": "json",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".csv": "csv",
+    ".md": "markdown",
+    ".markdown": "markdown",
+    ".sarif": "sarif",
+    ".txt": "table",
+}  # --output's suffix, without --format
 
 
 @main.command("audit")
@@ -45,10 +53,20 @@ SUFFIXES = {".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv
     output_help="Write here, not stdout.",
 )
 @click.option("--as-of", metavar="TIME", help="Evaluate as of this time (ISO; default now). Reproduces past audits.")
-@click.option("--select", "select", multiple=True, metavar="RULES",
-              help="Only these rules: codes, prefixes or names, comma-separated or repeated (instead of rules.select).")
-@click.option("--ignore", "ignore", multiple=True, metavar="RULES",
-              help="Leave these rules out too: codes, prefixes or names (added to rules.ignore).")
+@click.option(
+    "--select",
+    "select",
+    multiple=True,
+    metavar="RULES",
+    help="Only these rules: codes, prefixes or names, comma-separated or repeated (instead of rules.select).",
+)
+@click.option(
+    "--ignore",
+    "ignore",
+    multiple=True,
+    metavar="RULES",
+    help="Leave these rules out too: codes, prefixes or names (added to rules.ignore).",
+)
 @click.option("--preview", is_flag=True, help="Also run preview rules that the selection picks by prefix.")
 @project_options
 def audit_command(

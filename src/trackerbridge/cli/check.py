@@ -70,10 +70,14 @@ def next_step(project: Project, name: str, errors: list[ConfigError]) -> str | N
     if not any(e.message == f"no field {ref!r} in the live catalog" for e in errors for ref in wanted):
         return None
     if project.connectors[name].type == "salesforce":
-        return (f"`trackerbridge setup salesforce {name}` prints the missing fields as a metadata package to deploy "
-                "(`sf project deploy start`), then run `trackerbridge check` again")
-    return (f"`trackerbridge setup jira {name}` lists the missing fields (`--apply` creates them; needs Administer "
-            "Jira), then run `trackerbridge check` again")
+        return (
+            f"`trackerbridge setup salesforce {name}` prints the missing fields as a metadata package to deploy "
+            "(`sf project deploy start`), then run `trackerbridge check` again"
+        )
+    return (
+        f"`trackerbridge setup jira {name}` lists the missing fields (`--apply` creates them; needs Administer "
+        "Jira), then run `trackerbridge check` again"
+    )
 
 
 def describe_mapping(mapping: CompiledMapping) -> Iterator[str]:

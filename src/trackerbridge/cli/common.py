@@ -44,8 +44,14 @@ def shown_warnings() -> Iterator[None]:
         warnings.simplefilter("always", RuleWarning)  # the once-per-run is ours: a test process runs many
         original = warnings.showwarning
 
-        def show(message: Warning | str, category: type[Warning], filename: str, lineno: int,
-                 file: TextIO | None = None, line: str | None = None) -> None:
+        def show(
+            message: Warning | str,
+            category: type[Warning],
+            filename: str,
+            lineno: int,
+            file: TextIO | None = None,
+            line: str | None = None,
+        ) -> None:
             if not issubclass(category, RuleWarning):
                 original(message, category, filename, lineno, file, line)
                 return
@@ -130,7 +136,7 @@ def project_options(command: Callable[..., Any]) -> Callable[..., Any]:
         default=None,
         help="Run against an embedded sandbox of this Jira flavour (sets the TB_SANDBOX_* variables).",
     )(command)
-    return project_dir_option()(command)  # type: ignore[no-any-return]
+    return project_dir_option()(command)
 
 
 def output_options(
@@ -152,13 +158,24 @@ def output_options(
     `--fail-on` with a default."""
     options: list[Callable[[Any], Any]] = []
     if format_choices is not None:
-        options.append(click.option("--format", "fmt", type=click.Choice(list(format_choices)),
-                                    default=format_default, show_default=True, help=format_help))
+        options.append(
+            click.option(
+                "--format",
+                "fmt",
+                type=click.Choice(list(format_choices)),
+                default=format_default,
+                show_default=True,
+                help=format_help,
+            )
+        )
     elif format_help is not None:
         options.append(click.option("--format", "fmt", default=None, metavar="FORMAT", help=format_help))
     if fail_on is not None:
-        options.append(click.option("--fail-on", type=click.Choice(list(FAIL_ON)), default=fail_on,
-                                    show_default=True, help=fail_on_help))
+        options.append(
+            click.option(
+                "--fail-on", type=click.Choice(list(FAIL_ON)), default=fail_on, show_default=True, help=fail_on_help
+            )
+        )
     if output_help is not None:
         names = ("--output", "-o") if output_short else ("--output",)
         kind = click.Path(file_okay=False, path_type=Path) if output_directory else click.Path(path_type=Path)
@@ -180,8 +197,10 @@ def format_for(
     if fmt is None and output is not None:
         fmt = suffixes.get(output.suffix.lower())
         if fmt is None:
-            fail(f"cannot tell the format from {output.name!r}: give --format, or a suffix "
-                 f"({', '.join(suffixes)})", EXIT_CONFIG)
+            fail(
+                f"cannot tell the format from {output.name!r}: give --format, or a suffix ({', '.join(suffixes)})",
+                EXIT_CONFIG,
+            )
     return fmt or (terminal if output is None and sys.stdout.isatty() else otherwise)
 
 
@@ -231,8 +250,11 @@ def _sandboxed(project: Project, sandbox_flavor: str | None) -> Iterator[Mapping
                     if port == 0:
                         raise
         except (ValueError, EOFError, pickle.UnpicklingError) as exc:
-            fail(f"cannot load the project's sandbox organisation in {data_dir} ({exc}); "
-                 "`trackerbridge sandbox reset` starts a fresh one", EXIT_CONFIG)
+            fail(
+                f"cannot load the project's sandbox organisation in {data_dir} ({exc}); "
+                "`trackerbridge sandbox reset` starts a fresh one",
+                EXIT_CONFIG,
+            )
         if port_file is not None:
             port_file.write_text(sb.info.url.rsplit(":", 1)[1], encoding="utf-8")
         yield env

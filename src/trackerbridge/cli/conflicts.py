@@ -29,9 +29,16 @@ if TYPE_CHECKING:  # the library loads only when a command runs
 
 
 def _side(s: Side) -> dict[str, Any]:
-    return {"system": s.system, "connector": s.connector, "key": s.key, "url": s.url, "field": s.field,
-            "value": _plain(s.value), "changed_by": s.changed_by,
-            "changed_at": s.changed_at.isoformat() if s.changed_at else None}
+    return {
+        "system": s.system,
+        "connector": s.connector,
+        "key": s.key,
+        "url": s.url,
+        "field": s.field,
+        "value": _plain(s.value),
+        "changed_by": s.changed_by,
+        "changed_at": s.changed_at.isoformat() if s.changed_at else None,
+    }
 
 
 def _plain(value: Any) -> Any:
@@ -39,8 +46,10 @@ def _plain(value: Any) -> Any:
 
 
 def document(found: Sequence[ConflictView]) -> list[dict[str, Any]]:
-    return [{"attribute": v.attribute, "base": _plain(v.base), "source": _side(v.source), "target": _side(v.target)}
-            for v in found]
+    return [
+        {"attribute": v.attribute, "base": _plain(v.base), "source": _side(v.source), "target": _side(v.target)}
+        for v in found
+    ]
 
 
 def table(found: Sequence[ConflictView]) -> str:
@@ -59,13 +68,33 @@ def table(found: Sequence[ConflictView]) -> str:
     for column in ("field", "base", "source", "value", "changed", "target", "value ", "changed ", "links"):
         grid.add_column(column.strip())
     for v in found:
-        grid.add_row(*(Text(x) for x in (
-            clean(v.attribute), clean(str(_plain(v.base))), clean(f"{v.source.system} {v.source.key}"),
-            clean(str(_plain(v.source.value))), who(v.source), clean(f"{v.target.system} {v.target.key}"),
-            clean(str(_plain(v.target.value))), who(v.target), clean(f"{v.source.url} {v.target.url}"))))
+        grid.add_row(
+            *(
+                Text(x)
+                for x in (
+                    clean(v.attribute),
+                    clean(str(_plain(v.base))),
+                    clean(f"{v.source.system} {v.source.key}"),
+                    clean(str(_plain(v.source.value))),
+                    who(v.source),
+                    clean(f"{v.target.system} {v.target.key}"),
+                    clean(str(_plain(v.target.value))),
+                    who(v.target),
+                    clean(f"{v.source.url} {v.target.url}"),
+                )
+            )
+        )
     buffer = io.StringIO()
-    Console(file=buffer, width=DEFAULT_WIDTH * 2, force_terminal=False, color_system=None, no_color=True,
-            markup=False, emoji=False, highlight=False).print(grid)
+    Console(
+        file=buffer,
+        width=DEFAULT_WIDTH * 2,
+        force_terminal=False,
+        color_system=None,
+        no_color=True,
+        markup=False,
+        emoji=False,
+        highlight=False,
+    ).print(grid)
     text = "\n".join(line.rstrip(" ") for line in buffer.getvalue().split("\n"))
     return text + f"{len(found)} open conflict{'s' if len(found) != 1 else ''}\n"
 
@@ -77,15 +106,19 @@ def _store(project_dir: Path, sandbox_flavor: str | None) -> Iterator[tuple[Any,
 
     with project_environment(project_dir, sandbox_flavor) as (project, env):
         url = state_url(project.root, project.config.state.url)
-        with run_lock(lock_path_for(url, project.root / ".trackerbridge")), StateStore.open(url) as store, \
-                store.shared_lock():
+        with (
+            run_lock(lock_path_for(url, project.root / ".trackerbridge")),
+            StateStore.open(url) as store,
+            store.shared_lock(),
+        ):
             yield project, env, store
 
 
 def _common(command: Callable[..., Any]) -> Callable[..., Any]:
     command = click.option("--as-of", metavar="TIME", help="Evaluate as of this time (ISO; default now).")(command)
-    command = click.option("--connector", "-c", "connectors", multiple=True, metavar="NAME",
-                           help="Only these connectors.")(command)
+    command = click.option(
+        "--connector", "-c", "connectors", multiple=True, metavar="NAME", help="Only these connectors."
+    )(command)
     return project_options(command)
 
 
@@ -93,8 +126,14 @@ def _common(command: Callable[..., Any]) -> Callable[..., Any]:
 @output_options(format_choices=["table", "json"], format_default="table")
 @_common
 @click.pass_context
-def conflicts_command(ctx: click.Context, fmt: str, as_of: str | None, connectors: tuple[str, ...],
-                      project_dir: Path, sandbox_flavor: str | None) -> None:
+def conflicts_command(
+    ctx: click.Context,
+    fmt: str,
+    as_of: str | None,
+    connectors: tuple[str, ...],
+    project_dir: Path,
+    sandbox_flavor: str | None,
+) -> None:
     """List the open sync conflicts: the field, the base (last synced), each side's value, who changed it
     and when (where the tracker's history says), and links. Reads the trackers; writes nothing.
 
@@ -120,8 +159,16 @@ def conflicts_command(ctx: click.Context, fmt: str, as_of: str | None, connector
 @click.option("--take", type=click.Choice(["jira", "salesforce"]), help="Keep this side's value.")
 @click.option("--value", help="Settle on this value (one side's, as the listing shows it).")
 @_common
-def resolve_command(key: str, field: str, take: str | None, value: str | None, as_of: str | None,
-                    connectors: tuple[str, ...], project_dir: Path, sandbox_flavor: str | None) -> None:
+def resolve_command(
+    key: str,
+    field: str,
+    take: str | None,
+    value: str | None,
+    as_of: str | None,
+    connectors: tuple[str, ...],
+    project_dir: Path,
+    sandbox_flavor: str | None,
+) -> None:
     """Resolve the conflict on KEY (either side's record) and FIELD (the attribute or the synced field):
     written through the normal planner (owned fields only), audited in the state store, and the conflict flag
     and reason come off both records.
@@ -135,6 +182,8 @@ def resolve_command(key: str, field: str, take: str | None, value: str | None, a
     with _store(project_dir, sandbox_flavor) as (project, env, store):
         view, result = resolve(project, list(connectors), now, store, env, key, field, take=take, value=value)
     written = [f"{c.connector} {c.key}" for c in result.plan.changes]
-    click.echo(f"resolved {view.attribute}: {view.target.key} takes {view.source.system}'s "
-               f"{_plain(view.source.value)!r}; wrote {', '.join(written) or 'nothing'}")
+    click.echo(
+        f"resolved {view.attribute}: {view.target.key} takes {view.source.system}'s "
+        f"{_plain(view.source.value)!r}; wrote {', '.join(written) or 'nothing'}"
+    )
     sys.exit(EXIT_WRITES_FAILED if result.failed else EXIT_OK)

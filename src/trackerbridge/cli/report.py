@@ -37,8 +37,13 @@ if TYPE_CHECKING:
     "(.html, .md, .json, .csv), else table on a terminal, else html.",
     output_help="Write here, not stdout (with --by team: a directory, one page per team).",
 )
-@click.option("--by", "by", type=click.Choice(["team"]), default=None,
-              help="One weekly page per team (HTML, Markdown, JSON and CSV) into the --output directory.")
+@click.option(
+    "--by",
+    "by",
+    type=click.Choice(["team"]),
+    default=None,
+    help="One weekly page per team (HTML, Markdown, JSON and CSV) into the --output directory.",
+)
 @click.option("--since", metavar="DATE", help="Trends, and hand-offs closed, from this date (ISO).")
 @click.option("--pull", is_flag=True, help="Read the trackers now (read-only) instead of the last sync's records.")
 @click.option(
@@ -89,6 +94,7 @@ def report_command(
         _check_directory(output)
     with project_environment(project_dir, sandbox_flavor) as (project, env):
         url = _state_url(project, state)
+        read_at: datetime | None
         if pull:
             result = _pull(project, now, env)
             history = read_history(url, start)
@@ -122,8 +128,9 @@ def _check_directory(directory: Path) -> None:
         fail(f"cannot write {directory}: permission denied", EXIT_CONFIG)
 
 
-def _team_pages(result: AuditResult, report: Any, url: str, since: datetime | None, directory: Path,
-                configured: Any = None) -> None:
+def _team_pages(
+    result: AuditResult, report: Any, url: str, since: datetime | None, directory: Path, configured: Any = None
+) -> None:
     """<team>.html, .md, .json and .csv per team; the cross-team summary is the report without --by."""
     from trackerbridge.history import read_team_history
     from trackerbridge.report.team import scorecard, team_pages
@@ -137,8 +144,7 @@ def _team_pages(result: AuditResult, report: Any, url: str, since: datetime | No
         while name in seen:
             name += "-"
         seen.add(name)
-        for suffix, render in ((".html", html_page), (".md", markdown_page), (".json", json_page),
-                               (".csv", csv_page)):
+        for suffix, render in ((".html", html_page), (".md", markdown_page), (".json", json_page), (".csv", csv_page)):
             with destination(directory / f"{name}{suffix}") as fh:  # 0600, as the report: it names people
                 render(page, fh)
         click.echo(f"{page.team}: {directory / name}.html, .md, .json, .csv")

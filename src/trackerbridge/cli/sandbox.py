@@ -68,7 +68,7 @@ def sandbox() -> None:
 @click.option(
     "--env-file",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Also write the export lines here once listening, for scripts: eval \"$(cat FILE)\" or . FILE.",
+    help='Also write the export lines here once listening, for scripts: eval "$(cat FILE)" or . FILE.',
 )
 @click.option(
     "--salesforce-daily-limit",

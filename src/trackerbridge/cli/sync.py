@@ -91,8 +91,10 @@ def _sync(
     moment = parse_moment(as_of, "time")
     log = Logger(log_format)
     started = time.monotonic()
-    with project_environment(project_dir, sandbox_flavor) as (project, env), \
-            warnings_to(lambda text: log("warning", message=text)):
+    with (
+        project_environment(project_dir, sandbox_flavor) as (project, env),
+        warnings_to(lambda text: log("warning", message=text)),
+    ):
         url = state_url(project.root, project.config.state.url)
         try:
             result = locked_sync(project, connectors, url, env, as_of=moment, dry_run=dry_run, full=full, log=log)

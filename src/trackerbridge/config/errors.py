@@ -403,8 +403,8 @@ def translate(exc: ValidationError, root_type: Any, ctx: ErrorContext) -> list[C
     if root_type is MappingFile:
         out.extend(mapping_checks(ctx))
     unique: dict[tuple[Any, ...], ConfigError] = {}
-    for error in out:
-        unique.setdefault((*error.sort_key(), error.hint), error)
+    for found in out:
+        unique.setdefault((*found.sort_key(), found.hint), found)
     return sorted(unique.values(), key=ConfigError.sort_key)
 
 

@@ -338,9 +338,17 @@ class RollupConfig(Strict):
     stages: list[Stage] = Field(default_factory=list, description="Only parents in these stages (empty: any)")
 
 
+def _severities(*names: SeverityName) -> list[SeverityName]:
+    return list(names)
+
+
 class HealthConfig(Strict):
-    red: list[SeverityName] = Field(default_factory=lambda: ["error"], description="Severities that make red")
-    amber: list[SeverityName] = Field(default_factory=lambda: ["warning"], description="Severities that make amber")
+    red: list[SeverityName] = Field(
+        default_factory=lambda: _severities("error"), description="Severities that make red"
+    )
+    amber: list[SeverityName] = Field(
+        default_factory=lambda: _severities("warning"), description="Severities that make amber"
+    )
     rollup: list[RollupConfig] = Field(
         default_factory=list, description="A parent's health considers its children's (one level, own verdicts)"
     )
@@ -379,8 +387,18 @@ class QuotaConfig(Strict):
     )
 
 
-MeasureName = Literal["active", "share_owner", "share_end_date", "share_integrator", "pending_decisions",
-                      "stuck_in_decide", "slips_without_reason", "overdue", "red", "amber"]
+MeasureName = Literal[
+    "active",
+    "share_owner",
+    "share_end_date",
+    "share_integrator",
+    "pending_decisions",
+    "stuck_in_decide",
+    "slips_without_reason",
+    "overdue",
+    "red",
+    "amber",
+]
 MAX_SCORECARD = 10  # the playbook's limit, as TB114 checks it on people's scorecards
 
 
@@ -411,11 +429,13 @@ class ScorecardMeasure(Strict):
         if base.kind == "share" and max(self.green, self.amber) > 1:
             raise ValueError(f"{self.measure} is a share (0 to 1): thresholds above 1 can never be reached")
         if better == "up" and self.green < self.amber:
-            raise ValueError(f"more {self.measure} is better, so green ({self.green:g}) must be at least amber "
-                             f"({self.amber:g})")
+            raise ValueError(
+                f"more {self.measure} is better, so green ({self.green:g}) must be at least amber ({self.amber:g})"
+            )
         if better == "down" and self.green > self.amber:
-            raise ValueError(f"less {self.measure} is better, so green ({self.green:g}) must be at most amber "
-                             f"({self.amber:g})")
+            raise ValueError(
+                f"less {self.measure} is better, so green ({self.green:g}) must be at most amber ({self.amber:g})"
+            )
         return self
 
 
@@ -431,8 +451,10 @@ class ReportConfig(Strict):
     @classmethod
     def _once(cls, value: list[ScorecardMeasure] | None) -> list[ScorecardMeasure] | None:
         if value is not None and len(value) > MAX_SCORECARD:
-            raise ValueError(f"a scorecard holds at most {MAX_SCORECARD} measures (the playbook's rule, TB114); "
-                             f"this one lists {len(value)}")
+            raise ValueError(
+                f"a scorecard holds at most {MAX_SCORECARD} measures (the playbook's rule, TB114); "
+                f"this one lists {len(value)}"
+            )
         seen: set[str] = set()
         for m in value or []:
             if m.measure in seen:

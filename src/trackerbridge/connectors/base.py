@@ -34,6 +34,7 @@ from trackerbridge.records import (  # noqa: F401 - the data types live in the c
 
 if TYPE_CHECKING:
     from trackerbridge.changes import Outcome, RecordChange
+    from trackerbridge.config.connection import Connection
     from trackerbridge.model import Person
 
 
@@ -71,8 +72,9 @@ class Connector(ABC):
     """How far before the watermark an incremental read starts (`trackerbridge.cursor.Cursor`): what
     the tracker's change filter may lose to its granularity or to clock skew. `pull` gets the start."""
 
-    def __init__(self, name: str) -> None:
-        self.name = name
+    def __init__(self, connection: Connection) -> None:
+        # every connector type is made from its Connection (sources.connect): the constructor is the plugin contract
+        self.name = connection.name
         self.calls: Counter[str] = Counter()  # API calls by "METHOD endpoint", for metrics and benchmarks
 
     @abstractmethod

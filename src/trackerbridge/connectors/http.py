@@ -160,9 +160,10 @@ def unreachable(error: BaseException | None) -> bool:
     while e is not None and len(chain) < 8:
         chain.append(e)
         e = e.__cause__ or e.__context__
-    return any(isinstance(c, (socket.gaierror, ConnectionRefusedError)) for c in chain) or type(
-        error
-    ).__name__ == "NameResolutionError"
+    return (
+        any(isinstance(c, (socket.gaierror, ConnectionRefusedError)) for c in chain)
+        or type(error).__name__ == "NameResolutionError"
+    )
 
 
 def retry_policy(attempts: int = 6, backoff: float = 0.5, cap: float = 30.0) -> Retry:
@@ -237,7 +238,7 @@ class CountingRetry(Retry):
         # (An empty allowed_methods would mean "every method" to urllib3, hence this override.)
         return self.resend and super()._is_method_retryable(method)
 
-    def increment(  # type: ignore[override]
+    def increment(
         self,
         method: str | None = None,
         url: str | None = None,

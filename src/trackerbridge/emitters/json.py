@@ -152,14 +152,16 @@ def document(result: AuditResult) -> dict[str, Any]:
     for ref, h in result.health.items():
         initiative = by_ref.get(ref)
         source, _, key = ref.partition(":")
-        health.append({
-            "source": text(initiative.source if initiative else source),
-            "key": text(initiative.key if initiative else key),
-            "url": text(initiative.url if initiative else ""),
-            "title": text(initiative.title if initiative else ""),
-            "flag": text(h.flag.value),
-            "reasons": [text(r) for r in h.reasons],
-        })
+        health.append(
+            {
+                "source": text(initiative.source if initiative else source),
+                "key": text(initiative.key if initiative else key),
+                "url": text(initiative.url if initiative else ""),
+                "title": text(initiative.title if initiative else ""),
+                "flag": text(h.flag.value),
+                "reasons": [text(r) for r in h.reasons],
+            }
+        )
     health.sort(key=lambda h: (natural(h["source"]), natural(h["key"])))
     return {
         "schema": SCHEMA,

@@ -68,8 +68,10 @@ def _headline(result: AuditResult, color: bool) -> Text:
     from trackerbridge.report.model import population, population_text
 
     flags = result.flag_counts()
-    line = Text(f"{population_text(*population(result))} from {_plural(len(source_names(result)), 'source')}\n"
-                f"Health of the {_plural(len(result.initiatives), 'record')}: ")
+    line = Text(
+        f"{population_text(*population(result))} from {_plural(len(source_names(result)), 'source')}\n"
+        f"Health of the {_plural(len(result.initiatives), 'record')}: "
+    )
     for n, flag in enumerate((Flag.RED, Flag.AMBER, Flag.GREEN)):
         if n:
             line.append(", ")

@@ -22,8 +22,22 @@ from trackerbridge.emitters.csv import cell
 from trackerbridge.report import slips as _slips
 from trackerbridge.report.model import RecordRef, Report
 
-COLUMNS = ("section", "item", "value", "limit", "code", "severity", "health", "source", "key", "title", "owner",
-           "team", "detail", "url")
+COLUMNS = (
+    "section",
+    "item",
+    "value",
+    "limit",
+    "code",
+    "severity",
+    "health",
+    "source",
+    "key",
+    "title",
+    "owner",
+    "team",
+    "detail",
+    "url",
+)
 
 
 def _record(r: RecordRef) -> dict[str, str]:
@@ -40,20 +54,47 @@ def rows(report: Report) -> list[dict[str, Any]]:
             detail = f"over by {lo.over}" if lo.over else ""
             if section == "team":
                 detail = "; ".join(p for p in (detail, f"capacity: {lo.basis}") if p)
-            out.append({"section": section, "item": lo.name, "value": lo.active, "limit": lo.capacity,
-                        "detail": detail})
+            out.append(
+                {"section": section, "item": lo.name, "value": lo.active, "limit": lo.capacity, "detail": detail}
+            )
     for c in report.sunset:
-        out.append({"section": "sunset", **_record(c.record), "code": " ".join(r.code for r in c.reasons),
-                    "owner": c.owner, "team": c.team, "detail": "; ".join(r.text for r in c.reasons)})
-    for h in report.handoffs:
-        delivery = " ".join(d.key for d in h.deliveries) or "no delivery record"
-        detail = "; ".join([f"delivery: {delivery}", *(r.text for r in h.problems)])
-        out.append({"section": "handoff", **_record(h.deal), "value": h.idle_days, "limit": report.handoff_limit,
-                    "code": " ".join(r.code for r in h.problems), "owner": h.owner, "detail": detail})
+        out.append(
+            {
+                "section": "sunset",
+                **_record(c.record),
+                "code": " ".join(r.code for r in c.reasons),
+                "owner": c.owner,
+                "team": c.team,
+                "detail": "; ".join(r.text for r in c.reasons),
+            }
+        )
+    for ho in report.handoffs:
+        delivery = " ".join(d.key for d in ho.deliveries) or "no delivery record"
+        detail = "; ".join([f"delivery: {delivery}", *(r.text for r in ho.problems)])
+        out.append(
+            {
+                "section": "handoff",
+                **_record(ho.deal),
+                "value": ho.idle_days,
+                "limit": report.handoff_limit,
+                "code": " ".join(r.code for r in ho.problems),
+                "owner": ho.owner,
+                "detail": detail,
+            }
+        )
     for g in report.rules:
         for f in g.findings:
-            out.append({"section": "finding", "item": g.name, "code": g.code, "severity": g.severity,
-                        "health": f.flag, **_record(f.record), "detail": f.message})
+            out.append(
+                {
+                    "section": "finding",
+                    "item": g.name,
+                    "code": g.code,
+                    "severity": g.severity,
+                    "health": f.flag,
+                    **_record(f.record),
+                    "detail": f.message,
+                }
+            )
     out += _slips.csv_rows(report, _record)
     return out
 

@@ -154,8 +154,10 @@ _TABLE = re.compile(r"<table>(.*?)</table>", re.DOTALL)
 
 def _svg(width: int, height: int, label: str, body: str, css: str) -> str:
     text = e(label)
-    return (f'<svg class="{css}" viewBox="0 0 {width} {height}" preserveAspectRatio="none" role="img" '
-            f'aria-label="{text}" xmlns="http://www.w3.org/2000/svg"><title>{text}</title>{body}</svg>')
+    return (
+        f'<svg class="{css}" viewBox="0 0 {width} {height}" preserveAspectRatio="none" role="img" '
+        f'aria-label="{text}" xmlns="http://www.w3.org/2000/svg"><title>{text}</title>{body}</svg>'
+    )
 
 
 def sparkline(h: Headline, colour: str = ACCENT) -> str:
@@ -175,9 +177,11 @@ def sparkline(h: Headline, colour: str = ACCENT) -> str:
     body = f'<line x1="0" y1="{height - 0.5}" x2="{width}" y2="{height - 0.5}" stroke="{TRACK}" stroke-width="1"/>'
     if n > 1:
         area = f"{points[0][0]},{height} {line} {points[-1][0]},{height}"
-        body += (f'<polygon points="{area}" fill="{colour}" fill-opacity="0.10"/>'
-                 f'<polyline points="{line}" fill="none" stroke="{colour}" stroke-width="2" '
-                 'stroke-linejoin="round" stroke-linecap="round" vector-effect="non-scaling-stroke"/>')
+        body += (
+            f'<polygon points="{area}" fill="{colour}" fill-opacity="0.10"/>'
+            f'<polyline points="{line}" fill="none" stroke="{colour}" stroke-width="2" '
+            'stroke-linejoin="round" stroke-linecap="round" vector-effect="non-scaling-stroke"/>'
+        )
     x, y = points[-1]
     body += f'<circle cx="{x}" cy="{y}" r="3" fill="{colour}" stroke="#fff" stroke-width="1"/>'
     return _svg(width, height, series_text(h), body, "spark")
@@ -194,8 +198,10 @@ def load_bar(lo: Load, scale: int) -> str:
     body = f'<rect x="0" y="3" width="{width}" height="8" rx="2" fill="{TRACK}"/>'
     body += f'<rect x="0" y="3" width="{x(min(lo.active, lo.capacity))}" height="8" rx="2" fill="{ACCENT}"/>'
     if lo.over:
-        body += (f'<rect x="{x(lo.capacity)}" y="3" width="{round(x(lo.active) - x(lo.capacity), 1)}" height="8" '
-                 f'fill="{RED}"/>')
+        body += (
+            f'<rect x="{x(lo.capacity)}" y="3" width="{round(x(lo.active) - x(lo.capacity), 1)}" height="8" '
+            f'fill="{RED}"/>'
+        )
     cap = min(x(lo.capacity), width - 1)
     body += f'<rect x="{cap}" y="0" width="2" height="{height}" fill="{INK}"/>'
     label = f"{lo.active} active against a capacity of {lo.capacity}" + (f", over by {lo.over}" if lo.over else "")
@@ -207,18 +213,22 @@ def idle_bar(days: int | None, limit: int, scale: int) -> str:
     scale = max(scale, limit, 1)
     shown = max(0, days or 0)
     fill = RED if days is not None and days > limit else GREEN
-    body = (f'<rect x="0" y="3" width="{width}" height="8" rx="2" fill="{TRACK}"/>'
-            f'<rect x="0" y="3" width="{round(min(shown, scale) / scale * width, 1)}" height="8" rx="2" '
-            f'fill="{fill}"/>'
-            f'<rect x="{round(limit / scale * width, 1)}" y="0" width="2" height="{height}" fill="{INK}"/>')
+    body = (
+        f'<rect x="0" y="3" width="{width}" height="8" rx="2" fill="{TRACK}"/>'
+        f'<rect x="0" y="3" width="{round(min(shown, scale) / scale * width, 1)}" height="8" rx="2" '
+        f'fill="{fill}"/>'
+        f'<rect x="{round(limit / scale * width, 1)}" y="0" width="2" height="{height}" fill="{INK}"/>'
+    )
     said = "unknown" if days is None else f"{days} idle days"
     return _svg(width, height, f"{said}, limit {limit}", body, "idle")
 
 
 def count_bar(n: int, scale: int, colour: str) -> str:
     width, height = 180, 14
-    body = (f'<rect x="0" y="3" width="{width}" height="8" rx="2" fill="{TRACK}"/>'
-            f'<rect x="0" y="3" width="{round(n / max(scale, 1) * width, 1)}" height="8" rx="2" fill="{colour}"/>')
+    body = (
+        f'<rect x="0" y="3" width="{width}" height="8" rx="2" fill="{TRACK}"/>'
+        f'<rect x="0" y="3" width="{round(n / max(scale, 1) * width, 1)}" height="8" rx="2" fill="{colour}"/>'
+    )
     return _svg(width, height, plural(n, "finding"), body, "count")
 
 
@@ -238,11 +248,13 @@ def _card(h: Headline) -> str:
     if h.metric.kind == "share":
         extra = f'<div class="share" aria-hidden="true"><span style="width:{round(h.value * 100, 1)}%"></span></div>'
     label = f"{flag_chip(key)} initiatives" if rag else e(h.metric.label)
-    return (f'<div class="card{" rag-" + key if rag else ""}" title="{e(h.metric.help)}">'
-            f'<div class="label"><span>{label}</span></div>'
-            f'<div class="value">{e(value_text(h.metric, h.value))}</div>{extra}'
-            f"{sparkline(h, colour)}"
-            f'<div class="change">{change_html}</div></div>')
+    return (
+        f'<div class="card{" rag-" + key if rag else ""}" title="{e(h.metric.help)}">'
+        f'<div class="label"><span>{label}</span></div>'
+        f'<div class="value">{e(value_text(h.metric, h.value))}</div>{extra}'
+        f"{sparkline(h, colour)}"
+        f'<div class="change">{change_html}</div></div>'
+    )
 
 
 def _headline(report: Report) -> str:
@@ -253,18 +265,25 @@ def _headline(report: Report) -> str:
     for cls, n, word in (("r", red, "Red"), ("a", amber, "Amber"), ("g", green, "Green")):
         if n:
             parts.append(f'<span class="{cls}" style="width:{round(n / total * 100, 2)}%">{word} {n:,}</span>')
-    bar = (f'<div class="ragbar" role="img" aria-label="Health of active initiatives: {red:,} red, {amber:,} amber, '
-           f'{green:,} green">{"".join(parts)}</div>')
+    bar = (
+        f'<div class="ragbar" role="img" aria-label="Health of active initiatives: {red:,} red, {amber:,} amber, '
+        f'{green:,} green">{"".join(parts)}</div>'
+    )
     points = "".join(f"<li>{_figures(e(p))}</li>" for p in summary_points(report))
     cards = "".join(_card(h) for h in report.headline)
     days = len(report.headline[0].series) if report.headline else 0
     since = f" since {report.since.date().isoformat()}" if report.since else ""
-    trend = (f"Trend lines: {days} points{since}, one per day with a sync run (its last), ending today; each card "
-             "compares with the previous point." if days > 1 else
-             "Trend lines start once trackerbridge sync has run on earlier days.")
-    return (f'<section aria-labelledby="h-summary"><h2 id="h-summary">Summary</h2>'
-            f'<p class="lede">{e(trend)}</p>'
-            f'<ul class="points">{points}</ul>{bar}<div class="cards">{cards}</div></section>')
+    trend = (
+        f"Trend lines: {days} points{since}, one per day with a sync run (its last), ending today; each card "
+        "compares with the previous point."
+        if days > 1
+        else "Trend lines start once trackerbridge sync has run on earlier days."
+    )
+    return (
+        f'<section aria-labelledby="h-summary"><h2 id="h-summary">Summary</h2>'
+        f'<p class="lede">{e(trend)}</p>'
+        f'<ul class="points">{points}</ul>{bar}<div class="cards">{cards}</div></section>'
+    )
 
 
 def _loads(title: str, ident: str, loads: Sequence[Load], total: int, team: bool, what: str) -> str:
@@ -273,18 +292,29 @@ def _loads(title: str, ident: str, loads: Sequence[Load], total: int, team: bool
     for lo in loads:
         status = chip(f"Over by {lo.over}", "red") if lo.over else chip("Within", "green")
         basis = f'<span class="basis">{e(lo.basis)}</span>' if team else ""
-        rows.append(f'<tr class="{"over" if lo.over else ""}"><td class="name">{e(lo.name)}</td>'
-                    f'<td class="num">{lo.active}</td><td class="num">{lo.capacity}{basis}</td>'
-                    f'<td class="bar">{load_bar(lo, scale)}</td><td>{status}</td></tr>')
+        rows.append(
+            f'<tr class="{"over" if lo.over else ""}"><td class="name">{e(lo.name)}</td>'
+            f'<td class="num">{lo.active}</td><td class="num">{lo.capacity}{basis}</td>'
+            f'<td class="bar">{load_bar(lo, scale)}</td><td>{status}</td></tr>'
+        )
     over = sum(1 for lo in loads if lo.over)
-    more = (f'<p class="more">…and {plural(total - len(loads), what)} within capacity, in the JSON or CSV export.</p>'
-            if total > len(loads) else "")
+    more = (
+        f'<p class="more">…and {plural(total - len(loads), what)} within capacity, in the JSON or CSV export.</p>'
+        if total > len(loads)
+        else ""
+    )
     lede = f"{plural(total, what)} carrying active initiatives; {over:,} over capacity, shown first."
-    body = (f'<table><thead><tr><th>{e(what.capitalize())}</th><th class="num">Active</th>'
-            f'<th class="num">Capacity</th><th>Load</th><th>Status</th></tr></thead>'
-            f'<tbody>{"".join(rows)}</tbody></table>' if rows else '<p class="muted">Nothing active.</p>')
-    return (f'<section aria-labelledby="{ident}"><h2 id="{ident}">{e(title)}</h2><p class="lede">{e(lede)}</p>'
-            f"{body}{more}</section>")
+    body = (
+        f'<table><thead><tr><th>{e(what.capitalize())}</th><th class="num">Active</th>'
+        f'<th class="num">Capacity</th><th>Load</th><th>Status</th></tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table>"
+        if rows
+        else '<p class="muted">Nothing active.</p>'
+    )
+    return (
+        f'<section aria-labelledby="{ident}"><h2 id="{ident}">{e(title)}</h2><p class="lede">{e(lede)}</p>'
+        f"{body}{more}</section>"
+    )
 
 
 def _sunset(report: Report) -> str:
@@ -292,20 +322,29 @@ def _sunset(report: Report) -> str:
     rows = []
     for c in shown:
         why = "".join(chip(r.text, "red" if r.code in ("TB101", "TB102") else "amber") for r in c.reasons)
-        rows.append(f'<tr><td class="key">{record_link(c.record, True)}</td><td>{e(c.record.title)}</td>'
-                    f'<td class="who">{e(c.owner) if c.owner else chip("No owner", "red")}</td>'
-                    f'<td class="who">{e(c.team or "—")}</td>'
-                    f'<td>{e(c.stage or "—")}</td><td class="key">{e(c.end.isoformat() if c.end else "—")}</td>'
-                    f"<td>{why}</td></tr>")
-    lede = (f"{plural(len(report.sunset), 'active initiative')} with no owner, no end date, "
-            f"{report.long_overdue_days}+ days past the end date, or no update for a long time; most reasons first. "
-            "Extend each with an owner and a date, or sunset it with a learning note.")
-    table = (f"<table><thead><tr><th>Record</th><th>Title</th><th>Owner</th><th>Team</th><th>Stage</th>"
-             f'<th>End date</th><th>Why</th></tr></thead><tbody>{"".join(rows)}</tbody></table>' if rows
-             else '<p class="muted">No sunset candidates.</p>')
+        rows.append(
+            f'<tr><td class="key">{record_link(c.record, True)}</td><td>{e(c.record.title)}</td>'
+            f'<td class="who">{e(c.owner) if c.owner else chip("No owner", "red")}</td>'
+            f'<td class="who">{e(c.team or "—")}</td>'
+            f'<td>{e(c.stage or "—")}</td><td class="key">{e(c.end.isoformat() if c.end else "—")}</td>'
+            f"<td>{why}</td></tr>"
+        )
+    lede = (
+        f"{plural(len(report.sunset), 'active initiative')} with no owner, no end date, "
+        f"{report.long_overdue_days}+ days past the end date, or no update for a long time; most reasons first. "
+        "Extend each with an owner and a date, or sunset it with a learning note."
+    )
+    table = (
+        f"<table><thead><tr><th>Record</th><th>Title</th><th>Owner</th><th>Team</th><th>Stage</th>"
+        f"<th>End date</th><th>Why</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
+        if rows
+        else '<p class="muted">No sunset candidates.</p>'
+    )
     more = f'<p class="more">…and {plural(rest, "candidate")} more in the JSON or CSV export.</p>' if rest else ""
-    return (f'<section aria-labelledby="h-sunset"><h2 id="h-sunset">Sunset candidates</h2>'
-            f'<p class="lede">{e(lede)}</p>{table}{more}</section>')
+    return (
+        f'<section aria-labelledby="h-sunset"><h2 id="h-sunset">Sunset candidates</h2>'
+        f'<p class="lede">{e(lede)}</p>{table}{more}</section>'
+    )
 
 
 def _handoffs(report: Report) -> str:
@@ -321,50 +360,69 @@ def _handoffs(report: Report) -> str:
         status = "".join(chip(short.get(p.code, p.text), "red") for p in h.problems) or chip("OK", "green")
         idle = "—" if h.idle_days is None else f"{h.idle_days:,}"
         owner = e(h.owner) if h.owner else '<span class="muted">—</span>'
-        rows.append(f'<tr><td class="deal">{deal}<span class="sub">{e(h.deal.key)}</span></td>'
-                    f'<td class="key">{e(h.closed.isoformat() if h.closed else "—")}</td><td>{delivery}</td>'
-                    f'<td class="num">{idle}</td><td class="bar">{idle_bar(h.idle_days, report.handoff_limit, scale)}'
-                    f'</td><td class="who">{owner}</td><td>{status}</td></tr>')
-    idle = sum(1 for h in report.handoffs if any(p.code == "TB110" for p in h.problems))
+        rows.append(
+            f'<tr><td class="deal">{deal}<span class="sub">{e(h.deal.key)}</span></td>'
+            f'<td class="key">{e(h.closed.isoformat() if h.closed else "—")}</td><td>{delivery}</td>'
+            f'<td class="num">{idle}</td><td class="bar">{idle_bar(h.idle_days, report.handoff_limit, scale)}'
+            f'</td><td class="who">{owner}</td><td>{status}</td></tr>'
+        )
+    idled = sum(1 for h in report.handoffs if any(p.code == "TB110" for p in h.problems))
     unowned = sum(1 for h in report.handoffs if h.owner is None)
-    lede = (f"{plural(len(report.handoffs), 'closed-won deal')} and their delivery records: {idle:,} idle more than "
-            f"{report.handoff_limit} days between contract and delivery, {unowned:,} without a hand-off owner; "
-            "problems first, then the longest idle. The tick on each bar marks the limit.")
-    table = (f'<table><thead><tr><th>Deal</th><th>Closed</th><th>Delivery</th><th class="num">Idle days</th>'
-             f'<th><span class="sr">Idle days against the limit</span></th><th>Hand-off owner</th><th>Status</th>'
-             f'</tr></thead><tbody>{"".join(rows)}</tbody></table>' if rows
-             else '<p class="muted">No closed-won deals.</p>')
+    lede = (
+        f"{plural(len(report.handoffs), 'closed-won deal')} and their delivery records: {idled:,} idle more than "
+        f"{report.handoff_limit} days between contract and delivery, {unowned:,} without a hand-off owner; "
+        "problems first, then the longest idle. The tick on each bar marks the limit."
+    )
+    table = (
+        f'<table><thead><tr><th>Deal</th><th>Closed</th><th>Delivery</th><th class="num">Idle days</th>'
+        f'<th><span class="sr">Idle days against the limit</span></th><th>Hand-off owner</th><th>Status</th>'
+        f"</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+        if rows
+        else '<p class="muted">No closed-won deals.</p>'
+    )
     more = f'<p class="more">…and {plural(rest, "hand-off")} more in the JSON or CSV export.</p>' if rest else ""
-    return (f'<section aria-labelledby="h-handoffs"><h2 id="h-handoffs">Hand-offs</h2>'
-            f'<p class="lede">{e(lede)}</p>{table}{more}</section>')
+    return (
+        f'<section aria-labelledby="h-handoffs"><h2 id="h-handoffs">Hand-offs</h2>'
+        f'<p class="lede">{e(lede)}</p>{table}{more}</section>'
+    )
 
 
 def _rules(report: Report) -> str:
     if not report.rules:
-        return ('<section aria-labelledby="h-rules"><h2 id="h-rules">Findings by rule</h2>'
-                '<p class="muted">No findings.</p></section>')
+        return (
+            '<section aria-labelledby="h-rules"><h2 id="h-rules">Findings by rule</h2>'
+            '<p class="muted">No findings.</p></section>'
+        )
     scale = max(g.count for g in report.rules)
     summary = []
     detail = []
     for g in report.rules:
         colour = RED if g.severity == "error" else AMBER
-        summary.append(f'<tr><td class="key">{e(g.code)}</td><td>{e(g.name)}<br><span class="muted">{e(g.summary)}'
-                       f'</span></td><td>{chip(g.severity.capitalize(), g.severity)}</td>'
-                       f'<td class="num">{g.count:,}</td><td class="bar">{count_bar(g.count, scale, colour)}</td>'
-                       f'<td class="num">{g.waived:,}</td></tr>')
+        summary.append(
+            f'<tr><td class="key">{e(g.code)}</td><td>{e(g.name)}<br><span class="muted">{e(g.summary)}'
+            f"</span></td><td>{chip(g.severity.capitalize(), g.severity)}</td>"
+            f'<td class="num">{g.count:,}</td><td class="bar">{count_bar(g.count, scale, colour)}</td>'
+            f'<td class="num">{g.waived:,}</td></tr>'
+        )
         shown, rest = head(g.findings, FINDINGS_PER_RULE)
-        detail.append(f'<tr class="group"><td colspan="4">{e(g.code)} {e(g.name)} · {plural(g.count, "finding")}'
-                      f'{f" ({g.order} {len(shown)} shown{_ORDER_NOTE[g.order]})" if rest else ""}</td></tr>')
+        detail.append(
+            f'<tr class="group"><td colspan="4">{e(g.code)} {e(g.name)} · {plural(g.count, "finding")}'
+            f"{f' ({g.order} {len(shown)} shown{_ORDER_NOTE[g.order]})' if rest else ''}</td></tr>"
+        )
         for f in shown:
-            detail.append(f"<tr><td>{flag_chip(f.flag)}</td><td class=\"key\">{record_link(f.record, True)}</td>"
-                          f"<td>{e(f.record.title)}</td><td>{e(f.message)}</td></tr>")
-    return (f'<section aria-labelledby="h-rules"><h2 id="h-rules">Findings by rule</h2>'
-            f'<p class="lede">Live findings per convention rule, errors first, then the most frequent.</p>'
-            f'<table><thead><tr><th>Code</th><th>Rule</th><th>Severity</th><th class="num">Findings</th>'
-            f'<th><span class="sr">Relative count</span></th><th class="num">Waived</th></tr></thead>'
-            f'<tbody>{"".join(summary)}</tbody></table>'
-            f'<h3>Records per rule</h3><table><thead><tr><th>Health</th><th>Record</th><th>Title</th>'
-            f'<th>Finding</th></tr></thead><tbody>{"".join(detail)}</tbody></table></section>')
+            detail.append(
+                f'<tr><td>{flag_chip(f.flag)}</td><td class="key">{record_link(f.record, True)}</td>'
+                f"<td>{e(f.record.title)}</td><td>{e(f.message)}</td></tr>"
+            )
+    return (
+        f'<section aria-labelledby="h-rules"><h2 id="h-rules">Findings by rule</h2>'
+        f'<p class="lede">Live findings per convention rule, errors first, then the most frequent.</p>'
+        f'<table><thead><tr><th>Code</th><th>Rule</th><th>Severity</th><th class="num">Findings</th>'
+        f'<th><span class="sr">Relative count</span></th><th class="num">Waived</th></tr></thead>'
+        f"<tbody>{''.join(summary)}</tbody></table>"
+        f"<h3>Records per rule</h3><table><thead><tr><th>Health</th><th>Record</th><th>Title</th>"
+        f"<th>Finding</th></tr></thead><tbody>{''.join(detail)}</tbody></table></section>"
+    )
 
 
 _ORDER_NOTE = {"largest": ", by days", "first": ", red records first"}
@@ -372,9 +430,11 @@ _ORDER_NOTE = {"largest": ", by days", "first": ", red records first"}
 
 def _footer(report: Report) -> str:
     terms = "".join(f"<dt>{e(h.metric.label)}</dt><dd>{e(h.metric.help)}</dd>" for h in report.headline)
-    return (f"<footer><p>Generated by trackerbridge {e(trackerbridge.__version__)} from "
-            f"{e(', '.join(report.sources))} as of {e(report.generated_at.isoformat())}. "
-            f"Record keys link to Jira and Salesforce.</p><dl>{terms}</dl></footer>")
+    return (
+        f"<footer><p>Generated by trackerbridge {e(trackerbridge.__version__)} from "
+        f"{e(', '.join(report.sources))} as of {e(report.generated_at.isoformat())}. "
+        f"Record keys link to Jira and Salesforce.</p><dl>{terms}</dl></footer>"
+    )
 
 
 def render(report: Report, out: TextIO) -> None:
@@ -400,8 +460,8 @@ def render(report: Report, out: TextIO) -> None:
         "<main>"
         f"{_headline(report)}"
         '<div class="two row">'
-        f'{_loads("Sprawl by owner", "h-owners", owners, len(report.owners), False, "owner")}'
-        f'{_loads("Sprawl by team", "h-teams", report.teams, len(report.teams), True, "team")}'
+        f"{_loads('Sprawl by owner', 'h-owners', owners, len(report.owners), False, 'owner')}"
+        f"{_loads('Sprawl by team', 'h-teams', report.teams, len(report.teams), True, 'team')}"
         "</div>"
         f"{_sunset(report)}{_handoffs(report)}{_slips.html_section(report)}{_rules(report)}{_footer(report)}"
         "</main></body></html>\n"

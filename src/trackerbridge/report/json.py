@@ -141,8 +141,7 @@ def document(report: Report) -> dict[str, Any]:
                 "summary": g.summary,
                 "count": g.count,
                 "waived": g.waived,
-                "findings": [{"record": _record(f.record), "message": f.message, "health": f.flag}
-                             for f in g.findings],
+                "findings": [{"record": _record(f.record), "message": f.message, "health": f.flag} for f in g.findings],
             }
             for g in report.rules
         ],

@@ -78,50 +78,86 @@ def render(report: Report, out: TextIO) -> None:
 
     owners = shown_owners(report.owners)
     over = sum(1 for lo in report.owners if lo.over)
-    lines += ["", "### Sprawl by owner", "",
-              f"{plural(over, 'owner')} over capacity of {plural(len(report.owners), 'owner')} "
-              "carrying active initiatives.", ""]
+    lines += [
+        "",
+        "### Sprawl by owner",
+        "",
+        f"{plural(over, 'owner')} over capacity of {plural(len(report.owners), 'owner')} carrying active initiatives.",
+        "",
+    ]
     lines += _table(["Owner", "Active", "Capacity", "Status"], ["---", "---:", "---:", "---"], _loads(owners, False))
     lines += _more(len(report.owners) - len(owners), "owner")
     lines += ["", "### Sprawl by team", ""]
-    lines += _table(["Team", "Active", "Capacity", "Capacity from", "Status"], ["---", "---:", "---:", "---", "---"],
-                    _loads(report.teams, True))
+    lines += _table(
+        ["Team", "Active", "Capacity", "Capacity from", "Status"],
+        ["---", "---:", "---:", "---", "---"],
+        _loads(report.teams, True),
+    )
 
     sunset, rest = head(report.sunset, SUNSET_SHOWN)
-    lines += ["", "### Sunset candidates", "",
-              f"{plural(len(report.sunset), 'active initiative')} with no owner, no end date, "
-              f"{report.long_overdue_days}+ days past the end date, or stale.", ""]
+    lines += [
+        "",
+        "### Sunset candidates",
+        "",
+        f"{plural(len(report.sunset), 'active initiative')} with no owner, no end date, "
+        f"{report.long_overdue_days}+ days past the end date, or stale.",
+        "",
+    ]
     if sunset:
-        lines += _table(["Record", "Title", "Owner", "Team", "Why"], ["---"] * 5, [
-            [_record(c.record), cell(c.record.title), cell(c.owner or "—"), cell(c.team or "—"),
-             cell("; ".join(r.text for r in c.reasons))]
-            for c in sunset
-        ])
+        lines += _table(
+            ["Record", "Title", "Owner", "Team", "Why"],
+            ["---"] * 5,
+            [
+                [
+                    _record(c.record),
+                    cell(c.record.title),
+                    cell(c.owner or "—"),
+                    cell(c.team or "—"),
+                    cell("; ".join(r.text for r in c.reasons)),
+                ]
+                for c in sunset
+            ],
+        )
     lines += _more(rest, "candidate")
 
     handoffs, rest = head(report.handoffs, HANDOFFS_SHOWN)
     idle = sum(1 for h in report.handoffs if any(p.code == "TB110" for p in h.problems))
     unowned = sum(1 for h in report.handoffs if h.owner is None)
-    lines += ["", "### Hand-offs", "",
-              f"{plural(len(report.handoffs), 'closed-won deal')}: {idle} idle over {report.handoff_limit} days "
-              f"before delivery, {unowned} without a hand-off owner.", ""]
+    lines += [
+        "",
+        "### Hand-offs",
+        "",
+        f"{plural(len(report.handoffs), 'closed-won deal')}: {idle} idle over {report.handoff_limit} days "
+        f"before delivery, {unowned} without a hand-off owner.",
+        "",
+    ]
     if handoffs:
-        lines += _table(["Deal", "Title", "Closed", "Delivery", "Idle days", "Owner", "Problems"],
-                        ["---", "---", "---", "---", "---:", "---", "---"], [
-            [_record(h.deal), cell(h.deal.title), h.closed.isoformat() if h.closed else "—",
-             ", ".join(_record(d) for d in h.deliveries) or "none yet",
-             "—" if h.idle_days is None else str(h.idle_days), cell(h.owner or "—"),
-             cell("; ".join(p.text for p in h.problems)) or "—"]
-            for h in handoffs
-        ])
+        lines += _table(
+            ["Deal", "Title", "Closed", "Delivery", "Idle days", "Owner", "Problems"],
+            ["---", "---", "---", "---", "---:", "---", "---"],
+            [
+                [
+                    _record(h.deal),
+                    cell(h.deal.title),
+                    h.closed.isoformat() if h.closed else "—",
+                    ", ".join(_record(d) for d in h.deliveries) or "none yet",
+                    "—" if h.idle_days is None else str(h.idle_days),
+                    cell(h.owner or "—"),
+                    cell("; ".join(p.text for p in h.problems)) or "—",
+                ]
+                for h in handoffs
+            ],
+        )
     lines += _more(rest, "hand-off")
     lines += _slips.markdown_lines(report)
 
     lines += ["", "### Findings by rule", ""]
     if report.rules:
-        lines += _table(["Code", "Rule", "Severity", "Findings", "Waived"], ["---", "---", "---", "---:", "---:"], [
-            [cell(g.code), cell(g.name), cell(g.severity), str(g.count), str(g.waived)] for g in report.rules
-        ])
+        lines += _table(
+            ["Code", "Rule", "Severity", "Findings", "Waived"],
+            ["---", "---", "---", "---:", "---:"],
+            [[cell(g.code), cell(g.name), cell(g.severity), str(g.count), str(g.waived)] for g in report.rules],
+        )
         for g in report.rules:
             shown, rest = head(g.findings, FINDINGS_PER_RULE)
             order = (" (largest first, by days)" if g.by_size else " (red records first)") if rest else ""

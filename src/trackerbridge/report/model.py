@@ -70,12 +70,18 @@ class Metric:
 METRICS: tuple[Metric, ...] = (
     Metric("active", "Active initiatives", "count", "none", "initiatives in decide, build or launch"),
     Metric("share_owner", "With an owner", "share", "up", "share of active initiatives with a named owner"),
-    Metric("share_integrator", "Major with an integrator", "share", "up",
-           "share of major active initiatives with a named integrator"),
+    Metric(
+        "share_integrator",
+        "Major with an integrator",
+        "share",
+        "up",
+        "share of major active initiatives with a named integrator",
+    ),
     Metric("share_end_date", "With an end date", "share", "up", "share of active initiatives with an end date"),
     Metric("overdue", "Overdue", "count", "down", "active initiatives past their end date (TB105)"),
-    Metric("stuck_in_decide", "Stuck in decide", "count", "down",
-           "in decide too long without a decision owner (TB104)"),
+    Metric(
+        "stuck_in_decide", "Stuck in decide", "count", "down", "in decide too long without a decision owner (TB104)"
+    ),
     Metric("red", "Red", "count", "down", "active initiatives with health red"),
     Metric("amber", "Amber", "count", "down", "active initiatives with health amber"),
     Metric("green", "Green", "count", "up", "active initiatives with health green"),
@@ -253,8 +259,10 @@ def _params(result: AuditResult, builtin: Rule) -> dict[str, Any]:
 
 def population_text(records: int, initiatives: int, active: int) -> str:
     """One meaning of "initiative" everywhere: every record read, the initiatives among them, the active ones."""
-    return (f"{records:,} {'record' if records == 1 else 'records'} "
-            f"({initiatives:,} {'initiative' if initiatives == 1 else 'initiatives'}, {active:,} active)")
+    return (
+        f"{records:,} {'record' if records == 1 else 'records'} "
+        f"({initiatives:,} {'initiative' if initiatives == 1 else 'initiatives'}, {active:,} active)"
+    )
 
 
 def population(result: AuditResult) -> tuple[int, int, int]:
@@ -289,9 +297,13 @@ def _headline(
     today = now.astimezone(timezone.utc).date()
     start = _aware(since) if since is not None else None
     runs = sorted(
-        ((_aware(at), metrics) for at, metrics in history
-         if _aware(at) < now and _aware(at).astimezone(timezone.utc).date() != today
-         and (start is None or _aware(at) >= start)),
+        (
+            (_aware(at), metrics)
+            for at, metrics in history
+            if _aware(at) < now
+            and _aware(at).astimezone(timezone.utc).date() != today
+            and (start is None or _aware(at) >= start)
+        ),
         key=lambda run: run[0],
     )
     current = headline_metrics(result)
@@ -302,7 +314,7 @@ def _headline(
             value = _number(metrics.get(metric.key))
             if value is not None:
                 daily[at.astimezone(timezone.utc).date()] = (at, value)
-        past = list(daily.values())[-(MAX_POINTS - 1):]
+        past = list(daily.values())[-(MAX_POINTS - 1) :]
         out.append(Headline(metric, current[metric.key], (*past, (now, current[metric.key]))))
     return tuple(out)
 
@@ -321,8 +333,10 @@ def _owners(result: AuditResult) -> tuple[Load, ...]:
     for i in counted(result.initiatives, params["kinds"]):
         if i.owner is not None and i.owner.identity:
             carried.setdefault(i.owner.identity, []).append(i)
-    loads = [(identity, Load(_person(newest(c).owner) or identity, len(c), limit, "max_active"))
-             for identity, c in carried.items()]
+    loads = [
+        (identity, Load(_person(newest(c).owner) or identity, len(c), limit, "max_active"))
+        for identity, c in carried.items()
+    ]
     loads.sort(key=lambda item: (-item[1].over, -item[1].active, natural(item[1].name), item[0]))
     return tuple(lo for _, lo in loads)
 
@@ -358,16 +372,24 @@ def _sunset(result: AuditResult, long_overdue_days: int) -> tuple[SunsetCandidat
     for i in active_initiatives(result):
         late = (today - i.end).days if i.end is not None else 0
         reasons = []
-        for f in sorted(by_ref.get(i.ref, ()), key=lambda f: (SUNSET_CODES.index(f.code) if f.code in SUNSET_CODES
-                                                              else 99, f.detail, f.message)):
+        for f in sorted(
+            by_ref.get(i.ref, ()),
+            key=lambda f: (SUNSET_CODES.index(f.code) if f.code in SUNSET_CODES else 99, f.detail, f.message),
+        ):
             if f.code not in SUNSET_CODES or (f.code == "TB105" and late < long_overdue_days):
                 continue
             reasons.append(Reason(text(f.code), text(f.message)))
         if not reasons:
             continue
         idle = (result.now - i.updated).days if i.updated is not None else 0
-        candidate = SunsetCandidate(RecordRef.of(i), _person(i.owner), text(i.team) or None,
-                                    i.stage.value if i.stage else None, i.end, tuple(reasons))
+        candidate = SunsetCandidate(
+            RecordRef.of(i),
+            _person(i.owner),
+            text(i.team) or None,
+            i.stage.value if i.stage else None,
+            i.end,
+            tuple(reasons),
+        )
         scored.append(((-len(reasons), -late, -idle, natural(i.source), natural(i.key)), candidate))
     return tuple(c for _, c in sorted(scored, key=lambda s: s[0]))
 
@@ -387,20 +409,32 @@ def _handoffs(result: AuditResult, since: datetime | None) -> tuple[Handoff, ...
         closed = deal.end
         if since is not None and (closed is None or closed < _aware(since).date()):
             continue
-        deliveries = sorted((d for d in index.counterparts(deal) if d.system == idle["delivery_system"]),
-                            key=lambda d: (natural(d.source), natural(d.key)))
+        deliveries = sorted(
+            (d for d in index.counterparts(deal) if d.system == idle["delivery_system"]),
+            key=lambda d: (natural(d.source), natural(d.key)),
+        )
         created = [d.created for d in deliveries if d.created is not None]
         started = today_in(min(created), zone) if created else None
         days: int | None = None
         if closed is not None and (started is not None or not deliveries):
             days = ((started or today) - closed).days
-        problems = tuple(Reason(text(f.code), text(f.message))
-                         for f in sorted(by_ref.get(deal.ref, ()), key=lambda f: (f.code, f.detail))
-                         if f.code in (tb110_handoff_idle.RULE.code, tb111_handoff_without_owner.RULE.code))
-        handoff = Handoff(RecordRef.of(deal), closed, tuple(RecordRef.of(d) for d in deliveries), started, days,
-                          _person(owner_of(deal, str(owner["owner_attribute"]))), problems)
-        scored.append(((-len(problems), -(days if days is not None else -1), natural(deal.source),
-                        natural(deal.key)), handoff))
+        problems = tuple(
+            Reason(text(f.code), text(f.message))
+            for f in sorted(by_ref.get(deal.ref, ()), key=lambda f: (f.code, f.detail))
+            if f.code in (tb110_handoff_idle.RULE.code, tb111_handoff_without_owner.RULE.code)
+        )
+        handoff = Handoff(
+            RecordRef.of(deal),
+            closed,
+            tuple(RecordRef.of(d) for d in deliveries),
+            started,
+            days,
+            _person(owner_of(deal, str(owner["owner_attribute"]))),
+            problems,
+        )
+        scored.append(
+            ((-len(problems), -(days if days is not None else -1), natural(deal.source), natural(deal.key)), handoff)
+        )
     return tuple(h for _, h in sorted(scored, key=lambda s: s[0]))
 
 
@@ -439,8 +473,17 @@ def _rules(result: AuditResult) -> tuple[RuleFindings, ...]:
             ref = RecordRef.of(i) if i else RecordRef(text(f.source), "", text(f.key), text(f.url), text(f.title))
             health = result.health.get(f.ref)
             rows.append(FindingRow(ref, text(f.message), health.flag.value if health else Flag.GREEN.value))
-        groups.append(RuleFindings(text(code), text(rule.name if rule else findings[0].rule), sev,
-                                   text(rule.summary) if rule else "", tuple(rows), waived.get(code, 0), by_size))
+        groups.append(
+            RuleFindings(
+                text(code),
+                text(rule.name if rule else findings[0].rule),
+                sev,
+                text(rule.summary) if rule else "",
+                tuple(rows),
+                waived.get(code, 0),
+                by_size,
+            )
+        )
     rank = {"error": 2, "warning": 1}
     return tuple(sorted(groups, key=lambda g: (-rank.get(g.severity, 0), -g.count, g.code)))
 
@@ -454,9 +497,18 @@ def _slips(result: AuditResult) -> tuple[SlipRow, ...]:
         slip = slip_of(i, policy)
         if slip is None or slip.days <= 0:
             continue
-        row = SlipRow(RecordRef.of(i), _person(i.owner), text(i.team) or None, slip.baseline, slip.baseline_from,
-                      slip.current, slip.days, slip.moves, slip.last_moved,
-                      text(slip.reason) if slip.reason is not None else None)
+        row = SlipRow(
+            RecordRef.of(i),
+            _person(i.owner),
+            text(i.team) or None,
+            slip.baseline,
+            slip.baseline_from,
+            slip.current,
+            slip.days,
+            slip.moves,
+            slip.last_moved,
+            text(slip.reason) if slip.reason is not None else None,
+        )
         scored.append(((-slip.days, slip.has_reason, -slip.moves, natural(i.source), natural(i.key)), row))
     return tuple(r for _, r in sorted(scored, key=lambda s: s[0]))
 
@@ -472,8 +524,7 @@ def build_report(
     """The report for one audit. `history`: past runs' (time, metrics), any order; those before the audit's
     `now` and at or after `since` make the trends. `since` also limits hand-offs to deals closed since then.
     Capacity comes from the parameters the audit ran TB107/TB108 with (`result.settings`)."""
-    sources = sorted({text(s.name) for s in result.sources} | {text(i.source) for i in result.initiatives},
-                     key=natural)
+    sources = sorted({text(s.name) for s in result.sources} | {text(i.source) for i in result.initiatives}, key=natural)
     return Report(
         generated_at=_aware(result.now),
         since=_aware(since) if since else None,

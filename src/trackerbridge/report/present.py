@@ -25,7 +25,7 @@ def value_text(metric: Metric, value: Number) -> str:
 
 
 def change_text(h: Headline) -> str:
-    """"up 3 since 26 Oct", "down 2.0 pts since 26 Oct", "no change since 26 Oct", or "first run"."""
+    """ "up 3 since 26 Oct", "down 2.0 pts since 26 Oct", "no change since 26 Oct", or "first run"."""
     change = h.change
     if change is None:
         return "first run"
@@ -40,7 +40,7 @@ def change_text(h: Headline) -> str:
 
 
 def verdict(h: Headline) -> str:
-    """"better", "worse" or "" (no change, no direction, or no previous run): said in words, not only colour."""
+    """ "better", "worse" or "" (no change, no direction, or no previous run): said in words, not only colour."""
     change = h.change
     if not change or h.metric.better == "none":
         return ""
@@ -98,17 +98,25 @@ def summary_points(report: Report) -> list[str]:
     teams = [lo for lo in report.teams if lo.over]
     if owners or teams:
         worst = max([*owners, *teams], key=lambda lo: lo.over)
-        points.append(f"{plural(len(owners), 'owner')} and {plural(len(teams), 'team')} over capacity; "
-                      f"the most stretched: {worst.name}, {worst.active} active against {worst.capacity}.")
+        points.append(
+            f"{plural(len(owners), 'owner')} and {plural(len(teams), 'team')} over capacity; "
+            f"the most stretched: {worst.name}, {worst.active} active against {worst.capacity}."
+        )
     else:
         points.append("No owner or team is over capacity.")
-    counts = {code: sum(1 for c in report.sunset if any(r.code == code for r in c.reasons))
-              for code in ("TB101", "TB102", "TB105", "TB106")}
-    points.append(f"{plural(len(report.sunset), 'sunset candidate')}: {counts['TB101']:,} without an owner, "
-                  f"{counts['TB102']:,} without an end date, {counts['TB105']:,} over "
-                  f"{report.long_overdue_days} days late, {counts['TB106']:,} stale.")
+    counts = {
+        code: sum(1 for c in report.sunset if any(r.code == code for r in c.reasons))
+        for code in ("TB101", "TB102", "TB105", "TB106")
+    }
+    points.append(
+        f"{plural(len(report.sunset), 'sunset candidate')}: {counts['TB101']:,} without an owner, "
+        f"{counts['TB102']:,} without an end date, {counts['TB105']:,} over "
+        f"{report.long_overdue_days} days late, {counts['TB106']:,} stale."
+    )
     idle = sum(1 for h in report.handoffs if any(p.code == "TB110" for p in h.problems))
     unowned = sum(1 for h in report.handoffs if h.owner is None)
-    points.append(f"{idle:,} of {plural(len(report.handoffs), 'won deal')} idle over {report.handoff_limit} days "
-                  f"before delivery started; {unowned:,} without a hand-off owner.")
+    points.append(
+        f"{idle:,} of {plural(len(report.handoffs), 'won deal')} idle over {report.handoff_limit} days "
+        f"before delivery started; {unowned:,} without a hand-off owner."
+    )
     return points

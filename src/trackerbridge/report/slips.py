@@ -26,8 +26,10 @@ def counts(report: Report) -> tuple[int, int]:
 
 def lede(report: Report) -> str:
     explained, unexplained = counts(report)
-    return (f"{plural(len(report.slips), 'active initiative')} later than the first end date committed: "
-            f"{unexplained:,} without a reason for the latest move, {explained:,} with one; largest slip first.")
+    return (
+        f"{plural(len(report.slips), 'active initiative')} later than the first end date committed: "
+        f"{unexplained:,} without a reason for the latest move, {explained:,} with one; largest slip first."
+    )
 
 
 def moves_text(s: SlipRow) -> str:
@@ -62,11 +64,23 @@ def csv_rows(report: Report, record: Any) -> list[dict[str, Any]]:
     """`slip` rows: value = slip in days, limit = times moved, code TB117 when the latest move has no reason."""
     out = []
     for s in report.slips:
-        detail = f"baseline {s.baseline.isoformat()} ({BASELINE_WORDS.get(s.baseline_from, s.baseline_from)})" \
-                 f" → {s.end.isoformat()}; " + (f"reason: {s.reason}" if s.reason is not None else "no reason")
-        out.append({"section": "slip", "item": s.end.isoformat(), "value": s.days, "limit": s.moves,
-                    "code": "" if s.has_reason else "TB117", **record(s.record), "owner": s.owner, "team": s.team,
-                    "detail": detail})
+        detail = (
+            f"baseline {s.baseline.isoformat()} ({BASELINE_WORDS.get(s.baseline_from, s.baseline_from)})"
+            f" → {s.end.isoformat()}; " + (f"reason: {s.reason}" if s.reason is not None else "no reason")
+        )
+        out.append(
+            {
+                "section": "slip",
+                "item": s.end.isoformat(),
+                "value": s.days,
+                "limit": s.moves,
+                "code": "" if s.has_reason else "TB117",
+                **record(s.record),
+                "owner": s.owner,
+                "team": s.team,
+                "detail": detail,
+            }
+        )
     return out
 
 
@@ -79,9 +93,11 @@ def markdown_lines(report: Report) -> list[str]:
     lines += [header, "| --- | --- | --- | --- | --- | ---: | ---: | --- |"]
     for s in shown:
         reason = md.cell(s.reason) if s.reason is not None else "**no reason**"
-        lines.append(f"| {md.link(s.record.key, s.record.url)} | {md.cell(s.record.title)} | {md.cell(s.owner or '—')}"
-                     f" | {s.baseline.isoformat()} | {s.end.isoformat()} | +{s.days:,} days | {moves_text(s)}"
-                     f" | {reason} |")
+        lines.append(
+            f"| {md.link(s.record.key, s.record.url)} | {md.cell(s.record.title)} | {md.cell(s.owner or '—')}"
+            f" | {s.baseline.isoformat()} | {s.end.isoformat()} | +{s.days:,} days | {moves_text(s)}"
+            f" | {reason} |"
+        )
     if rest:
         lines += ["", f"_…and {plural(rest, 'slip')} more in the JSON or CSV export._"]
     return lines
@@ -92,23 +108,39 @@ def html_section(report: Report) -> str:
     rows = []
     for s in shown:
         reason = e(s.reason) if s.reason is not None else chip("No reason", "amber")
-        rows.append(f'<tr><td class="key">{record_link(s.record, True)}</td><td>{e(s.record.title)}</td>'
-                    f'<td class="who">{e(s.owner or "—")}</td>'
-                    f'<td class="key">{e(s.baseline.isoformat())}<span class="sub">'
-                    f'{e(BASELINE_WORDS.get(s.baseline_from, s.baseline_from))}</span></td>'
-                    f'<td class="key">{e(s.end.isoformat())}</td><td class="num">+{s.days:,}</td>'
-                    f'<td class="num">{e(moves_text(s))}</td><td>{reason}</td></tr>')
-    table = ('<table><thead><tr><th>Record</th><th>Title</th><th>Owner</th><th>Baseline</th><th>End date</th>'
-             f'<th class="num">Slip (days)</th><th class="num">Moved</th><th>Reason</th></tr></thead>'
-             f'<tbody>{"".join(rows)}</tbody></table>' if rows
-             else '<p class="muted">No end date moved later than its baseline.</p>')
+        rows.append(
+            f'<tr><td class="key">{record_link(s.record, True)}</td><td>{e(s.record.title)}</td>'
+            f'<td class="who">{e(s.owner or "—")}</td>'
+            f'<td class="key">{e(s.baseline.isoformat())}<span class="sub">'
+            f"{e(BASELINE_WORDS.get(s.baseline_from, s.baseline_from))}</span></td>"
+            f'<td class="key">{e(s.end.isoformat())}</td><td class="num">+{s.days:,}</td>'
+            f'<td class="num">{e(moves_text(s))}</td><td>{reason}</td></tr>'
+        )
+    table = (
+        "<table><thead><tr><th>Record</th><th>Title</th><th>Owner</th><th>Baseline</th><th>End date</th>"
+        f'<th class="num">Slip (days)</th><th class="num">Moved</th><th>Reason</th></tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table>"
+        if rows
+        else '<p class="muted">No end date moved later than its baseline.</p>'
+    )
     more = f'<p class="more">…and {plural(rest, "slip")} more in the JSON or CSV export.</p>' if rest else ""
-    return (f'<section aria-labelledby="h-slips"><h2 id="h-slips">Slips</h2>'
-            f'<p class="lede">{e(lede(report))}</p>{table}{more}</section>')
+    return (
+        f'<section aria-labelledby="h-slips"><h2 id="h-slips">Slips</h2>'
+        f'<p class="lede">{e(lede(report))}</p>{table}{more}</section>'
+    )
 
 
 def table_rows(report: Report) -> list[tuple[RecordRef, str, str, str, str, str]]:
     """(record, baseline, end, slip, moved, reason) for the terminal table, largest first."""
     shown, _ = head(report.slips, SLIPS_SHOWN)
-    return [(s.record, s.baseline.isoformat(), s.end.isoformat(), f"+{s.days:,}", moves_text(s),
-             s.reason if s.reason is not None else "no reason") for s in shown]
+    return [
+        (
+            s.record,
+            s.baseline.isoformat(),
+            s.end.isoformat(),
+            f"+{s.days:,}",
+            moves_text(s),
+            s.reason if s.reason is not None else "no reason",
+        )
+        for s in shown
+    ]

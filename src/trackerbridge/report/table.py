@@ -45,8 +45,14 @@ def _table(*columns: str, right: Sequence[str] = ()) -> Table:
 
 
 def _loads(loads: Sequence[Load], color: bool, team: bool) -> Table:
-    table = _table("team" if team else "owner", "active", "capacity", *(["from"] if team else []), "status",
-                   right=("active", "capacity"))
+    table = _table(
+        "team" if team else "owner",
+        "active",
+        "capacity",
+        *(["from"] if team else []),
+        "status",
+        right=("active", "capacity"),
+    )
     for lo in loads:
         status = Text(f"over by {lo.over}" if lo.over else "within", style="red" if lo.over and color else "")
         row = [Text(clean(lo.name)), Text(str(lo.active)), Text(str(lo.capacity))]
@@ -60,8 +66,10 @@ def render(report: Report, out: TextIO, *, color: bool = False, width: int | Non
         width = DEFAULT_WIDTH
     parts: list[RenderableType] = [
         Text(f"Initiative sprawl report, as of {report.generated_at.isoformat()}", style="bold" if color else ""),
-        Text(f"{report.population} from {clean(', '.join(report.sources))}"
-             + (f"; {report.read_text}" if report.read_text else "")),
+        Text(
+            f"{report.population} from {clean(', '.join(report.sources))}"
+            + (f"; {report.read_text}" if report.read_text else "")
+        ),
         Text(),
         *(Text(f"- {clean(p)}") for p in summary_points(report)),
         Text(),
@@ -74,8 +82,10 @@ def render(report: Report, out: TextIO, *, color: bool = False, width: int | Non
             Text(label, style=FLAG_STYLES.get(h.metric.key, "") if color else ""),
             Text(value_text(h.metric, h.value)),
             Text(spark([v for _, v in h.series])),
-            Text(change_text(h) + (f" ({judged})" if judged else ""),
-                 style=("green" if judged == "better" else "red" if judged == "worse" else "") if color else ""),
+            Text(
+                change_text(h) + (f" ({judged})" if judged else ""),
+                style=("green" if judged == "better" else "red" if judged == "worse" else "") if color else "",
+            ),
         )
     parts += [figures, Text()]
 
@@ -89,46 +99,84 @@ def render(report: Report, out: TextIO, *, color: bool = False, width: int | Non
     parts.append(Text(f"Sunset candidates: {len(report.sunset):,}", style="bold" if color else ""))
     table = _table("record", "title", "owner", "why")
     for c in sunset:
-        table.add_row(Text(clean(c.record.key)), Text(shorten(clean(c.record.title), TITLE_CHARS)),
-                      Text(clean(c.owner or "-")), Text(clean("; ".join(r.text for r in c.reasons))))
+        table.add_row(
+            Text(clean(c.record.key)),
+            Text(shorten(clean(c.record.title), TITLE_CHARS)),
+            Text(clean(c.owner or "-")),
+            Text(clean("; ".join(r.text for r in c.reasons))),
+        )
     parts.append(table)
     if rest:
         parts.append(Text(f"...and {rest:,} more (--format json or csv lists all)"))
 
     handoffs, rest = head(report.handoffs, HANDOFFS_SHOWN)
-    parts += [Text(), Text(f"Hand-offs: {len(report.handoffs):,} closed-won deals (limit {report.handoff_limit} "
-                           "idle days)", style="bold" if color else "")]
+    parts += [
+        Text(),
+        Text(
+            f"Hand-offs: {len(report.handoffs):,} closed-won deals (limit {report.handoff_limit} idle days)",
+            style="bold" if color else "",
+        ),
+    ]
     table = _table("deal", "record", "delivery", "idle days", "owner", "problems", right=("idle days",))
-    for h in handoffs:  # the opportunity's name first: people know deals by name, not by Id
-        table.add_row(Text(shorten(clean(h.deal.title or h.deal.key), TITLE_CHARS)), Text(clean(h.deal.key)),
-                      Text(clean(" ".join(d.key for d in h.deliveries)) or "none yet"),
-                      Text("-" if h.idle_days is None else str(h.idle_days)), Text(clean(h.owner or "-")),
-                      Text(clean("; ".join(p.text for p in h.problems)) or "ok"))
+    for ho in handoffs:  # the opportunity's name first: people know deals by name, not by Id
+        table.add_row(
+            Text(shorten(clean(ho.deal.title or ho.deal.key), TITLE_CHARS)),
+            Text(clean(ho.deal.key)),
+            Text(clean(" ".join(d.key for d in ho.deliveries)) or "none yet"),
+            Text("-" if ho.idle_days is None else str(ho.idle_days)),
+            Text(clean(ho.owner or "-")),
+            Text(clean("; ".join(p.text for p in ho.problems)) or "ok"),
+        )
     parts.append(table)
     if rest:
         parts.append(Text(f"...and {rest:,} more"))
 
     _, unexplained = _slips.counts(report)
-    parts += [Text(), Text(f"Slips: {len(report.slips):,} later than their baseline, {unexplained:,} without a reason",
-                           style="bold" if color else "")]
+    parts += [
+        Text(),
+        Text(
+            f"Slips: {len(report.slips):,} later than their baseline, {unexplained:,} without a reason",
+            style="bold" if color else "",
+        ),
+    ]
     table = _table("record", "baseline", "end", "slip", "moved", "reason", right=("slip", "moved"))
     for record, baseline, end, days, moved, reason in _slips.table_rows(report):
-        table.add_row(Text(clean(record.key)), Text(baseline), Text(end), Text(days), Text(moved),
-                      Text(shorten(clean(reason), TITLE_CHARS)))
+        table.add_row(
+            Text(clean(record.key)),
+            Text(baseline),
+            Text(end),
+            Text(days),
+            Text(moved),
+            Text(shorten(clean(reason), TITLE_CHARS)),
+        )
     parts.append(table)
 
     parts += [Text(), Text("Findings by rule", style="bold" if color else "")]
     table = _table("code", "rule", "severity", "findings", "waived", right=("findings", "waived"))
     for g in report.rules:
-        table.add_row(Text(clean(g.code)), Text(clean(g.name)),
-                      Text(g.severity, style=("red" if g.severity == "error" else "yellow") if color else ""),
-                      Text(str(g.count)), Text(str(g.waived)))
+        table.add_row(
+            Text(clean(g.code)),
+            Text(clean(g.name)),
+            Text(g.severity, style=("red" if g.severity == "error" else "yellow") if color else ""),
+            Text(str(g.count)),
+            Text(str(g.waived)),
+        )
     parts.append(table if report.rules else Text("No findings."))
 
     buffer = io.StringIO()
-    console = Console(file=buffer, width=width, force_terminal=color, force_interactive=False, force_jupyter=False,
-                      color_system="standard" if color else None, no_color=not color, markup=False, emoji=False,
-                      highlight=False, legacy_windows=False)
+    console = Console(
+        file=buffer,
+        width=width,
+        force_terminal=color,
+        force_interactive=False,
+        force_jupyter=False,
+        color_system="standard" if color else None,
+        no_color=not color,
+        markup=False,
+        emoji=False,
+        highlight=False,
+        legacy_windows=False,
+    )
     console.print(Group(*parts))
     rendered = buffer.getvalue()
     if not color:  # rich pads every cell; trailing blanks only get in the way when pasted

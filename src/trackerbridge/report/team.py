@@ -49,20 +49,54 @@ if TYPE_CHECKING:
 
 MAX_MEASURES = 10
 SCORECARD: tuple[tuple[Metric, str], ...] = (
-    (Metric("active", "Active initiatives", "count", "none", "the team's initiatives in decide, build or launch"),
-     "lagging"),
-    (Metric("share_owner", "With an owner", "share", "up", "share of active initiatives with a named owner"),
-     "leading"),
-    (Metric("share_end_date", "With an end date", "share", "up", "share of active initiatives with an end date"),
-     "leading"),
-    (Metric("share_integrator", "Major with an integrator", "share", "up",
-            "share of major active initiatives with a named integrator"), "leading"),
-    (Metric("pending_decisions", "Decisions pending", "count", "down",
-            "in decide longer than TB104 allows, with or without a decision owner"), "leading"),
-    (Metric("stuck_in_decide", "Stuck in decide", "count", "down",
-            "in decide too long without a decision owner (TB104)"), "leading"),
-    (Metric("slips_without_reason", "Slips without a reason", "count", "down",
-            "end date moved later with no reason (TB117)"), "leading"),
+    (
+        Metric("active", "Active initiatives", "count", "none", "the team's initiatives in decide, build or launch"),
+        "lagging",
+    ),
+    (
+        Metric("share_owner", "With an owner", "share", "up", "share of active initiatives with a named owner"),
+        "leading",
+    ),
+    (
+        Metric("share_end_date", "With an end date", "share", "up", "share of active initiatives with an end date"),
+        "leading",
+    ),
+    (
+        Metric(
+            "share_integrator",
+            "Major with an integrator",
+            "share",
+            "up",
+            "share of major active initiatives with a named integrator",
+        ),
+        "leading",
+    ),
+    (
+        Metric(
+            "pending_decisions",
+            "Decisions pending",
+            "count",
+            "down",
+            "in decide longer than TB104 allows, with or without a decision owner",
+        ),
+        "leading",
+    ),
+    (
+        Metric(
+            "stuck_in_decide", "Stuck in decide", "count", "down", "in decide too long without a decision owner (TB104)"
+        ),
+        "leading",
+    ),
+    (
+        Metric(
+            "slips_without_reason",
+            "Slips without a reason",
+            "count",
+            "down",
+            "end date moved later with no reason (TB117)",
+        ),
+        "leading",
+    ),
     (Metric("overdue", "Overdue", "count", "down", "active initiatives past their end date (TB105)"), "lagging"),
     (Metric("red", "Red", "count", "down", "active initiatives with health red"), "lagging"),
     (Metric("amber", "Amber", "count", "down", "active initiatives with health amber"), "lagging"),
@@ -101,8 +135,9 @@ def scorecard(configured: Sequence[Any] | None) -> tuple[Entry, ...]:
         better = c.better or base.better
         metric = Metric(base.key, c.label or base.label, base.kind, better, base.help)
         given = (c.green, c.amber) if c.green is not None and c.amber is not None else None
-        out.append(Entry(metric, c.kind or DEFAULT_KIND[base.key],
-                         given if given is not None else default_thresholds(metric)))
+        out.append(
+            Entry(metric, c.kind or DEFAULT_KIND[base.key], given if given is not None else default_thresholds(metric))
+        )
     return tuple(out)
 
 
@@ -159,8 +194,9 @@ def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
 
 
-def _series(team: str, key: str, value: Number, now: datetime,
-            history: Sequence[tuple[datetime, Mapping[str, Any]]]) -> tuple[tuple[datetime, Number], ...]:
+def _series(
+    team: str, key: str, value: Number, now: datetime, history: Sequence[tuple[datetime, Mapping[str, Any]]]
+) -> tuple[tuple[datetime, Number], ...]:
     today = now.astimezone(timezone.utc).date()
     daily: dict[date, tuple[datetime, Number]] = {}
     for at, teams in sorted(((_aware(a), t) for a, t in history), key=lambda r: r[0]):
@@ -170,12 +206,15 @@ def _series(team: str, key: str, value: Number, now: datetime,
         past = figures.get(key) if isinstance(figures, Mapping) else None
         if isinstance(past, int | float) and not isinstance(past, bool):
             daily[at.astimezone(timezone.utc).date()] = (at, past)
-    return (*list(daily.values())[-(MAX_POINTS - 1):], (now, value))
+    return (*list(daily.values())[-(MAX_POINTS - 1) :], (now, value))
 
 
-def team_pages(result: AuditResult, report: Report,
-               history: Sequence[tuple[datetime, Mapping[str, Any]]] = (),
-               measures: Sequence[Entry] = DEFAULT_SCORECARD) -> tuple[TeamPage, ...]:
+def team_pages(
+    result: AuditResult,
+    report: Report,
+    history: Sequence[tuple[datetime, Mapping[str, Any]]] = (),
+    measures: Sequence[Entry] = DEFAULT_SCORECARD,
+) -> tuple[TeamPage, ...]:
     """One page per team with active initiatives, by team name. `history`: past runs' (time, metrics["teams"]);
     `measures`: the scorecard (`scorecard(project.config.report.scorecard)`)."""
     now = _aware(result.now)
@@ -186,17 +225,28 @@ def team_pages(result: AuditResult, report: Report,
     for team in sorted(figures, key=natural):
         active = [i for i in active_initiatives(result) if text(i.team or "") == team]
         shown = tuple(
-            Measure(Headline(m.metric, figures[team][m.metric.key],
-                             _series(team, m.metric.key, figures[team][m.metric.key], now, history)),
-                    m.kind, status(m.metric, figures[team][m.metric.key], m.thresholds), m.thresholds)
+            Measure(
+                Headline(
+                    m.metric,
+                    figures[team][m.metric.key],
+                    _series(team, m.metric.key, figures[team][m.metric.key], now, history),
+                ),
+                m.kind,
+                status(m.metric, figures[team][m.metric.key], m.thresholds),
+                m.thresholds,
+            )
             for m in measures
         )
         off = []
         for i in active:
             h = result.health.get(i.ref)
             if h is not None and h.flag is not Flag.GREEN:
-                off.append(((-h.flag.rank, natural(i.key)), OffTrack(RecordRef.of(i), _person(i.owner), h.flag.value,
-                                                                      tuple(text(r) for r in h.reasons))))
+                off.append(
+                    (
+                        (-h.flag.rank, natural(i.key)),
+                        OffTrack(RecordRef.of(i), _person(i.owner), h.flag.value, tuple(text(r) for r in h.reasons)),
+                    )
+                )
         decisions = []
         for i in active:
             entered = _entered(i)
@@ -204,11 +254,19 @@ def team_pages(result: AuditResult, report: Report,
             if i.stage is Stage.DECIDE and days is not None and days > decide_days:
                 decisions.append(((-days, natural(i.key)), Decision(RecordRef.of(i), _person(i.decision_owner), days)))
         handoffs = []
-        for h in report.handoffs:
-            ours = [by_key.get((d.source, d.key)) for d in h.deliveries]
+        for ho in report.handoffs:
+            ours = [by_key.get((d.source, d.key)) for d in ho.deliveries]
             if any(d is not None and text(d.team or "") == team and d.active for d in ours):
-                handoffs.append(h)
-        pages.append(TeamPage(team, now, shown, tuple(o for _, o in sorted(off, key=lambda x: x[0])),
-                              tuple(d for _, d in sorted(decisions, key=lambda x: x[0])), tuple(handoffs),
-                              decide_days))
+                handoffs.append(ho)
+        pages.append(
+            TeamPage(
+                team,
+                now,
+                shown,
+                tuple(o for _, o in sorted(off, key=lambda x: x[0])),
+                tuple(d for _, d in sorted(decisions, key=lambda x: x[0])),
+                tuple(handoffs),
+                decide_days,
+            )
+        )
     return tuple(pages)

@@ -69,12 +69,16 @@ def document(page: TeamPage) -> dict[str, Any]:
             }
             for m in page.measures
         ],
-        "off_track": [{"record": record(o.record), "health": o.flag, "owner": o.owner, "reasons": list(o.reasons)}
-                      for o in page.off_track],
+        "off_track": [
+            {"record": record(o.record), "health": o.flag, "owner": o.owner, "reasons": list(o.reasons)}
+            for o in page.off_track
+        ],
         "decisions": {
             "limit_days": page.decide_days,
-            "items": [{"record": record(d.record), "decision_owner": d.decision_owner,
-                       "days_in_decide": d.days_in_decide} for d in page.decisions],
+            "items": [
+                {"record": record(d.record), "decision_owner": d.decision_owner, "days_in_decide": d.days_in_decide}
+                for d in page.decisions
+            ],
         },
         "handoffs": [
             {
@@ -101,19 +105,48 @@ def rows(page: TeamPage) -> list[dict[str, Any]]:
     for m in page.measures:
         h = m.headline
         limit = f"{m.thresholds[0]:g}/{m.thresholds[1]:g}" if m.thresholds else ""
-        out.append({"section": "measure", "item": h.metric.key, "value": h.value, "limit": limit,
-                    "health": m.status, "detail": f"{h.metric.label} ({m.kind})"})
+        out.append(
+            {
+                "section": "measure",
+                "item": h.metric.key,
+                "value": h.value,
+                "limit": limit,
+                "health": m.status,
+                "detail": f"{h.metric.label} ({m.kind})",
+            }
+        )
     for o in page.off_track:
-        out.append({"section": "off_track", **record(o.record), "health": o.flag, "owner": o.owner,
-                    "detail": "; ".join(o.reasons)})
+        out.append(
+            {
+                "section": "off_track",
+                **record(o.record),
+                "health": o.flag,
+                "owner": o.owner,
+                "detail": "; ".join(o.reasons),
+            }
+        )
     for d in page.decisions:
-        out.append({"section": "decision", **record(d.record), "value": d.days_in_decide, "limit": page.decide_days,
-                    "owner": d.decision_owner})
+        out.append(
+            {
+                "section": "decision",
+                **record(d.record),
+                "value": d.days_in_decide,
+                "limit": page.decide_days,
+                "owner": d.decision_owner,
+            }
+        )
     for ho in page.handoffs:
         delivery = " ".join(d.key for d in ho.deliveries) or "no delivery record"
-        out.append({"section": "handoff", **record(ho.deal), "value": ho.idle_days, "owner": ho.owner,
-                    "code": " ".join(r.code for r in ho.problems),
-                    "detail": "; ".join([f"delivery: {delivery}", *(r.text for r in ho.problems)])})
+        out.append(
+            {
+                "section": "handoff",
+                **record(ho.deal),
+                "value": ho.idle_days,
+                "owner": ho.owner,
+                "code": " ".join(r.code for r in ho.problems),
+                "detail": "; ".join([f"delivery: {delivery}", *(r.text for r in ho.problems)]),
+            }
+        )
     return [{**r, "team": page.team} for r in out]
 
 

@@ -44,44 +44,72 @@ def html_page(page: TeamPage, out: TextIO) -> None:
         h = m.headline
         colour = {"green": GREEN, "red": RED}.get(m.status, "#1849a9")
         judged = verdict(h)
-        rows.append(f'<tr><td>{e(h.metric.label)}<br><span class="kind">{e(m.kind)}</span></td>'
-                    f'<td class="num">{e(value_text(h.metric, h.value))}</td><td>{sparkline(h, colour)}</td>'
-                    f'<td>{e(change_text(h) + (f" ({judged})" if judged else ""))}</td>'
-                    f'<td class="status">{_status_chip(m.status)}</td></tr>')
-    score = ('<section aria-labelledby="h-score"><h2 id="h-score">Scorecard</h2>'
-             f'<p class="lede">{e(plural(len(page.measures), "measure"))} ({e(_kinds(page))}); the trend is one '
-             'point per day of past syncs.</p><table class="scorecard"><thead><tr><th>Measure</th>'
-             '<th class="num">Now</th><th>Trend</th><th>Change</th><th>Status</th></tr></thead>'
-             f'<tbody>{"".join(rows)}</tbody></table></section>')
+        rows.append(
+            f'<tr><td>{e(h.metric.label)}<br><span class="kind">{e(m.kind)}</span></td>'
+            f'<td class="num">{e(value_text(h.metric, h.value))}</td><td>{sparkline(h, colour)}</td>'
+            f"<td>{e(change_text(h) + (f' ({judged})' if judged else ''))}</td>"
+            f'<td class="status">{_status_chip(m.status)}</td></tr>'
+        )
+    score = (
+        '<section aria-labelledby="h-score"><h2 id="h-score">Scorecard</h2>'
+        f'<p class="lede">{e(plural(len(page.measures), "measure"))} ({e(_kinds(page))}); the trend is one '
+        'point per day of past syncs.</p><table class="scorecard"><thead><tr><th>Measure</th>'
+        '<th class="num">Now</th><th>Trend</th><th>Change</th><th>Status</th></tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table></section>"
+    )
     shown, rest = head(page.off_track, ROWS_SHOWN)
-    off = "".join(f'<tr><td>{flag_chip(o.flag)}</td><td class="key">{record_link(o.record, True)}</td>'
-                  f'<td>{e(o.record.title)}</td><td class="who">{e(o.owner) if o.owner else chip("No owner", "red")}'
-                  f'</td><td>{e("; ".join(o.reasons))}</td></tr>' for o in shown)
+    off = "".join(
+        f'<tr><td>{flag_chip(o.flag)}</td><td class="key">{record_link(o.record, True)}</td>'
+        f'<td>{e(o.record.title)}</td><td class="who">{e(o.owner) if o.owner else chip("No owner", "red")}'
+        f"</td><td>{e('; '.join(o.reasons))}</td></tr>"
+        for o in shown
+    )
     more = f'<p class="more">…and {e(plural(rest, "record"))} more.</p>' if rest else ""
-    off_html = ('<section aria-labelledby="h-off"><h2 id="h-off">Off track</h2>'
-                + (f'<table><thead><tr><th>Health</th><th>Record</th><th>Title</th><th>Owner</th><th>Why</th></tr>'
-                   f'</thead><tbody>{off}</tbody></table>{more}' if shown
-                   else '<p class="muted">Everything is on track.</p>') + "</section>")
+    off_html = (
+        '<section aria-labelledby="h-off"><h2 id="h-off">Off track</h2>'
+        + (
+            f"<table><thead><tr><th>Health</th><th>Record</th><th>Title</th><th>Owner</th><th>Why</th></tr>"
+            f"</thead><tbody>{off}</tbody></table>{more}"
+            if shown
+            else '<p class="muted">Everything is on track.</p>'
+        )
+        + "</section>"
+    )
     decisions = "".join(
         f'<tr><td class="key">{record_link(d.record, True)}</td><td>{e(d.record.title)}</td>'
         f'<td class="who">{e(d.decision_owner) if d.decision_owner else chip("No decision owner", "red")}</td>'
-        f'<td class="num">{d.days_in_decide:,}</td></tr>' for d in page.decisions[:ROWS_SHOWN])
-    dec_html = ('<section aria-labelledby="h-decide"><h2 id="h-decide">Decisions pending</h2>'
-                f'<p class="lede">In decide longer than {page.decide_days} days, longest first.</p>'
-                + (f'<table><thead><tr><th>Record</th><th>Title</th><th>Decision owner</th><th class="num">Days in '
-                   f'decide</th></tr></thead><tbody>{decisions}</tbody></table>' if decisions
-                   else '<p class="muted">No decision is waiting.</p>') + "</section>")
+        f'<td class="num">{d.days_in_decide:,}</td></tr>'
+        for d in page.decisions[:ROWS_SHOWN]
+    )
+    dec_html = (
+        '<section aria-labelledby="h-decide"><h2 id="h-decide">Decisions pending</h2>'
+        f'<p class="lede">In decide longer than {page.decide_days} days, longest first.</p>'
+        + (
+            f'<table><thead><tr><th>Record</th><th>Title</th><th>Decision owner</th><th class="num">Days in '
+            f"decide</th></tr></thead><tbody>{decisions}</tbody></table>"
+            if decisions
+            else '<p class="muted">No decision is waiting.</p>'
+        )
+        + "</section>"
+    )
     hand = "".join(
         f'<tr><td class="key">{record_link(h.deal, True)}</td><td>{e(h.deal.title)}</td>'
-        f'<td>{", ".join(record_link(d) for d in h.deliveries)}</td>'
+        f"<td>{', '.join(record_link(d) for d in h.deliveries)}</td>"
         f'<td class="num">{"—" if h.idle_days is None else f"{h.idle_days:,}"}</td>'
         f'<td class="who">{e(h.owner or "—")}</td>'
-        f'<td>{"".join(chip(p.text, "red") for p in h.problems) or chip("OK", "green")}</td></tr>'
-        for h in page.handoffs[:ROWS_SHOWN])
-    hand_html = ('<section aria-labelledby="h-hand"><h2 id="h-hand">Hand-offs in flight</h2>'
-                 + (f'<table><thead><tr><th>Deal</th><th>Title</th><th>Delivery</th><th class="num">Idle days</th>'
-                    f'<th>Hand-off owner</th><th>Status</th></tr></thead><tbody>{hand}</tbody></table>' if hand
-                    else '<p class="muted">No hand-off in flight.</p>') + "</section>")
+        f"<td>{''.join(chip(p.text, 'red') for p in h.problems) or chip('OK', 'green')}</td></tr>"
+        for h in page.handoffs[:ROWS_SHOWN]
+    )
+    hand_html = (
+        '<section aria-labelledby="h-hand"><h2 id="h-hand">Hand-offs in flight</h2>'
+        + (
+            f'<table><thead><tr><th>Deal</th><th>Title</th><th>Delivery</th><th class="num">Idle days</th>'
+            f"<th>Hand-off owner</th><th>Status</th></tr></thead><tbody>{hand}</tbody></table>"
+            if hand
+            else '<p class="muted">No hand-off in flight.</p>'
+        )
+        + "</section>"
+    )
     out.write(
         "<!DOCTYPE html>\n"
         '<html lang="en"><head><meta charset="utf-8">'
@@ -97,29 +125,45 @@ def html_page(page: TeamPage, out: TextIO) -> None:
 
 
 def markdown_page(page: TeamPage, out: TextIO) -> None:
-    lines = [f"## {cell(page.team)}: weekly review", "",
-             f"As of {page.generated_at.strftime('%Y-%m-%d %H:%M %Z').strip()}.", "", "### Scorecard", "",
-             "| Measure | Kind | Now | Trend | Change | Status |", "| --- | --- | ---: | --- | --- | --- |"]
+    lines = [
+        f"## {cell(page.team)}: weekly review",
+        "",
+        f"As of {page.generated_at.strftime('%Y-%m-%d %H:%M %Z').strip()}.",
+        "",
+        "### Scorecard",
+        "",
+        "| Measure | Kind | Now | Trend | Change | Status |",
+        "| --- | --- | ---: | --- | --- | --- |",
+    ]
     for m in page.measures:
         h = m.headline
         judged = verdict(h)
-        lines.append(f"| {cell(h.metric.label)} | {m.kind} | {value_text(h.metric, h.value)} | "
-                     f"{spark([v for _, v in h.series])} | {change_text(h)}{f' ({judged})' if judged else ''} | "
-                     f"{STATUS_WORDS[m.status]} |")
+        lines.append(
+            f"| {cell(h.metric.label)} | {m.kind} | {value_text(h.metric, h.value)} | "
+            f"{spark([v for _, v in h.series])} | {change_text(h)}{f' ({judged})' if judged else ''} | "
+            f"{STATUS_WORDS[m.status]} |"
+        )
     lines += ["", "### Off track", ""]
     shown, rest = head(page.off_track, ROWS_SHOWN)
-    lines += [f"- {o.flag.capitalize()}: {link(o.record.key, o.record.url)} {cell(o.record.title)} "
-              f"({cell(o.owner) if o.owner else '**no owner**'}): {cell('; '.join(o.reasons))}" for o in shown]
+    lines += [
+        f"- {o.flag.capitalize()}: {link(o.record.key, o.record.url)} {cell(o.record.title)} "
+        f"({cell(o.owner) if o.owner else '**no owner**'}): {cell('; '.join(o.reasons))}"
+        for o in shown
+    ]
     lines += [f"- …and {rest} more"] if rest else []
     lines += [] if shown else ["Everything is on track."]
     lines += ["", "### Decisions pending", ""]
-    lines += [f"- {link(d.record.key, d.record.url)} {cell(d.record.title)}: {d.days_in_decide} days in decide, "
-              f"decision owner {cell(d.decision_owner) if d.decision_owner else '**none**'}"
-              for d in page.decisions[:ROWS_SHOWN]] or ["No decision is waiting."]
+    lines += [
+        f"- {link(d.record.key, d.record.url)} {cell(d.record.title)}: {d.days_in_decide} days in decide, "
+        f"decision owner {cell(d.decision_owner) if d.decision_owner else '**none**'}"
+        for d in page.decisions[:ROWS_SHOWN]
+    ] or ["No decision is waiting."]
     lines += ["", "### Hand-offs in flight", ""]
-    lines += [f"- {link(h.deal.key, h.deal.url)} {cell(h.deal.title)} → "
-              f"{', '.join(link(d.key, d.url) for d in h.deliveries)}: "
-              f"{'—' if h.idle_days is None else h.idle_days} idle days, owner {cell(h.owner or '—')}"
-              f"{'; ' + cell('; '.join(p.text for p in h.problems)) if h.problems else ''}"
-              for h in page.handoffs[:ROWS_SHOWN]] or ["No hand-off in flight."]
+    lines += [
+        f"- {link(h.deal.key, h.deal.url)} {cell(h.deal.title)} → "
+        f"{', '.join(link(d.key, d.url) for d in h.deliveries)}: "
+        f"{'—' if h.idle_days is None else h.idle_days} idle days, owner {cell(h.owner or '—')}"
+        f"{'; ' + cell('; '.join(p.text for p in h.problems)) if h.problems else ''}"
+        for h in page.handoffs[:ROWS_SHOWN]
+    ] or ["No hand-off in flight."]
     out.write("\n".join(lines) + "\n")

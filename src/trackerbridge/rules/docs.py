@@ -26,8 +26,10 @@ def markdown(rules: Iterable[Rule]) -> str:
     for rule in rules:
         parts.append(f"\n## {rule.code} {rule.name}\n")
         status = "" if rule.status is Status.STABLE else f", {rule.status.value}"
-        parts.append(f"\n{rule.summary} ({rule.severity.value}{status}; {rule.scope} rule on "
-                     f"{', '.join(rule.systems)} records)\n")
+        parts.append(
+            f"\n{rule.summary} ({rule.severity.value}{status}; {rule.scope} rule on "
+            f"{', '.join(rule.systems)} records)\n"
+        )
         if rule.replacement:
             parts.append(f"\nReplaced by {rule.replacement}.\n")
         if rule.redirects:

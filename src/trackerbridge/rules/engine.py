@@ -222,8 +222,12 @@ def _finding(rule: Rule, severity: Severity, hit: Hit, settings: RuleSettings, t
         code = settings.redirects.get(waiver.code, waiver.code)
         if code == rule.code and waiver.honoured_on(today):  # type: ignore[arg-type]
             if code != waiver.code:
-                warnings.warn(RuleWarning(f"waivers naming {waiver.code} are read as {code} ({rule.name}), its "
-                                          "new code: rename them"), stacklevel=2)
+                warnings.warn(
+                    RuleWarning(
+                        f"waivers naming {waiver.code} are read as {code} ({rule.name}), its new code: rename them"
+                    ),
+                    stacklevel=2,
+                )
             waived_by = waiver.origin
             break
     return Finding(

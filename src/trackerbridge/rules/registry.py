@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from typing import cast
 
 from trackerbridge.plugins import PluginError, plugin_manager
 from trackerbridge.rules.base import CODE_PATTERN, NAME_PATTERN, Rule, Status
@@ -17,7 +18,7 @@ def load_rules() -> dict[str, Rule]:
     owners: dict[str, str] = {}
     names: dict[str, str] = {}
     for impl in plugin_manager().hook.trackerbridge_rules.get_hookimpls():
-        for rule in impl.function():
+        for rule in cast("list[Rule]", impl.function()):
             where = impl.plugin_name
             if not re.match(CODE_PATTERN, rule.code):
                 raise PluginError(f"rule code {rule.code!r} from {where} is not of the form TB123")
@@ -38,8 +39,9 @@ def load_rules() -> dict[str, Rule]:
 
 def _check_lifecycle(rule: Rule, where: str) -> None:
     if not isinstance(rule.status, Status):
-        raise PluginError(f"rule {rule.code} from {where}: status {rule.status!r} is not one of "
-                          f"{', '.join(s.value for s in Status)}")
+        raise PluginError(
+            f"rule {rule.code} from {where}: status {rule.status!r} is not one of {', '.join(s.value for s in Status)}"
+        )
     if rule.replacement is not None and not re.match(CODE_PATTERN, rule.replacement):
         raise PluginError(f"rule {rule.code} from {where}: replacement {rule.replacement!r} is not a code like TB123")
     if rule.url and not re.match(r"^https?://\S+$", rule.url):
@@ -54,15 +56,19 @@ def _check_redirects(rules: Mapping[str, Rule], owners: Mapping[str, str]) -> No
         for old in rule.redirects:
             key = _key(old)
             if key in taken:
-                raise PluginError(f"rule {rule.code} from {owners[rule.code]} redirects {old!r}, which is "
-                                  f"rule {taken[key]}'s own code or name")
+                raise PluginError(
+                    f"rule {rule.code} from {owners[rule.code]} redirects {old!r}, which is "
+                    f"rule {taken[key]}'s own code or name"
+                )
             if key in seen and seen[key] != rule.code:
                 raise PluginError(f"{old!r} redirects to two rules: {seen[key]} and {rule.code}")
             seen[key] = rule.code
     for rule in rules.values():
         if rule.replacement is not None and rule.replacement not in rules:
-            raise PluginError(f"rule {rule.code} from {owners[rule.code]} names replacement {rule.replacement}, "
-                              "which no plugin registers")
+            raise PluginError(
+                f"rule {rule.code} from {owners[rule.code]} names replacement {rule.replacement}, "
+                "which no plugin registers"
+            )
 
 
 def _key(ref: str) -> str:

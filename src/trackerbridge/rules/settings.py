@@ -36,11 +36,16 @@ def rule_settings(project: Project, rules: Mapping[str, Rule]) -> RuleSettings:
         if rule is None:
             return None
         if old is not None:
-            warnings.warn(RuleWarning(f"{old!r} is now {rule.code} ({rule.name}): write {rule.code} in "
-                                      "trackerbridge.yaml"), stacklevel=3)
+            warnings.warn(
+                RuleWarning(f"{old!r} is now {rule.code} ({rule.name}): write {rule.code} in trackerbridge.yaml"),
+                stacklevel=3,
+            )
         if rule.status is Status.REMOVED and configures:
-            instead = f"use {rule.replacement} ({rules[rule.replacement].name}) instead" if rule.replacement \
+            instead = (
+                f"use {rule.replacement} ({rules[rule.replacement].name}) instead"
+                if rule.replacement
                 else "remove it from trackerbridge.yaml"
+            )
             at(path, f"{rule.code} ({rule.name}) was removed", instead)
         return rule
 
@@ -81,8 +86,11 @@ def rule_settings(project: Project, rules: Mapping[str, Rule]) -> RuleSettings:
             if key not in rule.params:
                 known = ", ".join(rule.params) or "none"
                 suggestion = did_you_mean(key, list(rule.params))
-                at(path, f"{found} has no parameter {key!r}", f"did you mean {suggestion!r}?" if suggestion
-                   else f"its parameters: {known}")
+                at(
+                    path,
+                    f"{found} has no parameter {key!r}",
+                    f"did you mean {suggestion!r}?" if suggestion else f"its parameters: {known}",
+                )
                 continue
             try:
                 params[found][key] = rule.params[key].coerce(value)
@@ -92,32 +100,53 @@ def rule_settings(project: Project, rules: Mapping[str, Rule]) -> RuleSettings:
     for connector, sel in cfg.scope.items():
         if connector not in project.connectors:
             suggestion = did_you_mean(connector, list(project.connectors))
-            at(("rules", "scope", connector), f"no connector {connector!r}",
-               f"did you mean {suggestion!r}?" if suggestion else None)
+            at(
+                ("rules", "scope", connector),
+                f"no connector {connector!r}",
+                f"did you mean {suggestion!r}?" if suggestion else None,
+            )
             continue
         base = ("rules", "scope", connector)
         scope[connector] = Selection(selectors(sel.select, (*base, "select")), selectors(sel.ignore, (*base, "ignore")))
     if errors:
         raise ConfigErrors(errors)
-    settings = RuleSettings(selection, severity, params, scope, project.config.waivers.label_prefix,
-                            preview=cfg.preview, redirects=redirects(rules))
+    settings = RuleSettings(
+        selection,
+        severity,
+        params,
+        scope,
+        project.config.waivers.label_prefix,
+        preview=cfg.preview,
+        redirects=redirects(rules),
+    )
     for rule in active_rules(rules, settings):
         if rule.status is Status.DEPRECATED:
             instead = f"; use {rule.replacement} ({rules[rule.replacement].name}) instead" if rule.replacement else ""
-            warnings.warn(RuleWarning(f"{rule.code} ({rule.name}) is deprecated and will be removed{instead}; "
-                                      "ignore it in trackerbridge.yaml to silence this"), stacklevel=2)
+            warnings.warn(
+                RuleWarning(
+                    f"{rule.code} ({rule.name}) is deprecated and will be removed{instead}; "
+                    "ignore it in trackerbridge.yaml to silence this"
+                ),
+                stacklevel=2,
+            )
     return settings
 
 
 def health_policy(project: Project) -> HealthPolicy:
     cfg = project.config.health
     rollup = tuple(
-        Rollup(Flag(r.when), Flag(r.then), r.size, r.via, r.attribute, frozenset(r.systems),
-               frozenset(s.value for s in r.stages))
+        Rollup(
+            Flag(r.when),
+            Flag(r.then),
+            r.size,
+            r.via,
+            r.attribute,
+            frozenset(r.systems),
+            frozenset(s.value for s in r.stages),
+        )
         for r in cfg.rollup
     )
-    return HealthPolicy(red=frozenset(map(Severity, cfg.red)), amber=frozenset(map(Severity, cfg.amber)),
-                        rollup=rollup)
+    return HealthPolicy(red=frozenset(map(Severity, cfg.red)), amber=frozenset(map(Severity, cfg.amber)), rollup=rollup)
 
 
 def _hint(value: str, rules: Mapping[str, Rule]) -> str | None:
@@ -126,7 +155,11 @@ def _hint(value: str, rules: Mapping[str, Rule]) -> str | None:
 
 
 def command_line_rules(
-    project: Project, rules: Mapping[str, Rule], *, select: Sequence[str] = (), ignore: Sequence[str] = (),
+    project: Project,
+    rules: Mapping[str, Rule],
+    *,
+    select: Sequence[str] = (),
+    ignore: Sequence[str] = (),
     preview: bool = False,
 ) -> Project:
     """The project as if trackerbridge.yaml said `--select` (instead of rules.select), `--ignore` (added to

@@ -202,9 +202,7 @@ class _Generator(_Builder):
             linked_handoffs=sum(1 for o in opps if o["IsWon"] and o["Jira_Epic_Key__c"]),
             delivers_links=len(self.jira.links),
             waiver_labels=sum(
-                1
-                for i in self.jira.issues.values()
-                if any(lb.startswith("tb-waive-") for lb in i.fields["labels"])
+                1 for i in self.jira.issues.values() if any(lb.startswith("tb-waive-") for lb in i.fields["labels"])
             ),
             gaps=count_gaps(self.jira, self.sf, self.anchor, team_capacity),
             team_capacity=team_capacity,

@@ -128,9 +128,7 @@ class _Builder(_Planner):
             ("Closed Lost", 0.15),
         ]
         total = sum(w for _, w in stage_shares)
-        stages = ["Closed Won"] * n_won + _quota(
-            self.n_opp - n_won, [(s, w / total) for s, w in stage_shares]
-        )
+        stages = ["Closed Won"] * n_won + _quota(self.n_opp - n_won, [(s, w / total) for s, w in stage_shares])
         rng.shuffle(stages)
         probability = {
             "Prospecting": 10.0,
@@ -145,9 +143,7 @@ class _Builder(_Planner):
         rng.shuffle(handoffs)
         n_unlinked = n_won - len(handoffs)
         no_owner_unlinked = max(1, round(n_unlinked * 0.25)) if n_unlinked else 0
-        drift_candidates = [
-            p for p in handoffs if p.updated > SYNC_WINDOW_DAYS * DAY_MS and p.assignee is not None
-        ]
+        drift_candidates = [p for p in handoffs if p.updated > SYNC_WINDOW_DAYS * DAY_MS and p.assignee is not None]
         n_drift = min(len(drift_candidates), max(2, round(len(handoffs) * 0.06)))
         drift = set(map(id, self.sample(drift_candidates, n_drift)))
         won_index = -1

@@ -70,9 +70,7 @@ GAP_DESCRIPTIONS: dict[str, str] = {
 }
 
 
-def count_gaps(
-    jira: JiraData, sf: SalesforceData, anchor: datetime, team_capacity: dict[str, int]
-) -> dict[str, int]:
+def count_gaps(jira: JiraData, sf: SalesforceData, anchor: datetime, team_capacity: dict[str, int]) -> dict[str, int]:
     """Count every convention gap as it stands in the data, with the module's parameters.
 
     The summary uses this on the freshly built demo, so its numbers are exactly what was planted.
@@ -158,24 +156,36 @@ def _red_by_convention(issue: Issue, stage: str, cf: dict[str, str], limit: date
                 entered = h.created
         if entered < limit:
             return True
-    return f[cf["Commitment"]] == "Yes" and APPROVAL_LABEL not in f["labels"] and any(
-        item["field"] == "duedate" for h in issue.changelog for item in h.items
+    return (
+        f[cf["Commitment"]] == "Yes"
+        and APPROVAL_LABEL not in f["labels"]
+        and any(item["field"] == "duedate" for h in issue.changelog for item in h.items)
     )
 
 
 def _slipped_without_reason(issue: Issue, current_reason: str | None) -> bool:
     """TB117's definition (defaults: a reason within 24 hours before the latest move or after it), counted
     from the raw changelog: due dates are YYYY-MM-DD strings, so they compare as text."""
-    moves = [h.created for h in issue.changelog for item in h.items
-             if item["field"] == "duedate" and item["from"] and item["to"] and item["to"] > item["from"]]
+    moves = [
+        h.created
+        for h in issue.changelog
+        for item in h.items
+        if item["field"] == "duedate" and item["from"] and item["to"] and item["to"] > item["from"]
+    ]
     if not moves or issue.fields["duedate"] is None:
         return False
-    first = next(item["from"] or item["to"] for h in sorted(issue.changelog, key=lambda h: h.created)
-                 for item in h.items if item["field"] == "duedate")
+    first = next(
+        item["from"] or item["to"]
+        for h in sorted(issue.changelog, key=lambda h: h.created)
+        for item in h.items
+        if item["field"] == "duedate"
+    )
     if issue.fields["duedate"] <= first:
         return False
-    reasons = sorted(((h.created, item["toString"]) for h in issue.changelog for item in h.items
-                      if item["field"] == "Slip reason"), key=itemgetter(0))
+    reasons = sorted(
+        ((h.created, item["toString"]) for h in issue.changelog for item in h.items if item["field"] == "Slip reason"),
+        key=itemgetter(0),
+    )
     if not reasons:
         return not (current_reason or "").strip()
     given = [text for at, text in reasons if at >= max(moves) - timedelta(hours=24)]

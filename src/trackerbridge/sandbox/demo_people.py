@@ -238,9 +238,7 @@ class _People:
             created = between(400, 1100) * DAY_MS + between(0, DAY_MS)
             users[p.sf_id] = {
                 "Id": p.sf_id,
-                **self.sys_fields(
-                    created, self.bot_sf_id, created - between(0, 300 * DAY_MS), self.bot_sf_id
-                ),
+                **self.sys_fields(created, self.bot_sf_id, created - between(0, 300 * DAY_MS), self.bot_sf_id),
                 "Username": p.email + ".demo",
                 "Name": p.display,
                 "FirstName": p.first,

@@ -250,22 +250,20 @@ class _Planner(_People):
             unowned = round(load * 0.1)
             owned = load - unowned
             m = len(self.members[t])
-            slots = [
-                (person, owned // m + (1 if k < owned % m else 0)) for k, person in enumerate(self.members[t])
-            ]
+            slots = [(person, owned // m + (1 if k < owned % m else 0)) for k, person in enumerate(self.members[t])]
             targets[t] = [*slots, (None, unowned)]
         # should the ok teams overflow (they do not at the default shares), the overloaded take it
         for k in range(overflow):
-            person = overloaded[k % len(overloaded)] if overloaded else None
-            targets[person.team if person else over_teams[0]].append((person, 1))
+            spare = overloaded[k % len(overloaded)] if overloaded else None
+            targets[spare.team if spare else over_teams[0]].append((spare, 1))
         it = iter(ops)
         for t in [*over_teams, *ok_teams]:
-            for person, count in targets[t]:
+            for owner, count in targets[t]:
                 for _ in range(count):
                     p = next(it, None)
                     if p is None:
                         break
-                    p.assignee, p.team = person, t
+                    p.assignee, p.team = owner, t
         self.overloaded = overloaded
         self.over_teams = over_teams
 
@@ -414,11 +412,24 @@ class _Planner(_People):
 
         def due(old: int, new: int) -> dict[str, Any]:
             old_s, new_s = self.day_str(old), self.day_str(new)
-            return {"field": "duedate", "fieldtype": "jira", "from": old_s, "fromString": old_s + " 00:00:00.0",
-                    "to": new_s, "toString": new_s + " 00:00:00.0"}
+            return {
+                "field": "duedate",
+                "fieldtype": "jira",
+                "from": old_s,
+                "fromString": old_s + " 00:00:00.0",
+                "to": new_s,
+                "toString": new_s + " 00:00:00.0",
+            }
 
-        reason = {"field": "Slip reason", "fieldtype": "custom", "fieldId": self.cf["Slip reason"], "from": None,
-                  "fromString": None, "to": None, "toString": text}
+        reason = {
+            "field": "Slip reason",
+            "fieldtype": "custom",
+            "fieldId": self.cf["Slip reason"],
+            "from": None,
+            "fromString": None,
+            "to": None,
+            "toString": text,
+        }
         if kind == 0:
             return [(when, actor, [due(p.due_from, p.due)])]
         p.slip_reason = text

@@ -315,4 +315,3 @@ def _adf_text(doc: Any) -> str:
         return str(doc.get("text", ""))
     parts = [_adf_text(c) for c in doc.get("content") or []]
     return ("\n" if doc.get("type") == "doc" else "").join(parts)
-

@@ -122,12 +122,12 @@ class JiraBulkFetch:
                 continue
             found[issue.id] = issue
         keys = [str(p) for p in props]
-        issues = [service.render.issue(found[i], field_ids, expand, keys) for i in sorted(found)]
+        rendered = [service.render.issue(found[i], field_ids, expand, keys) for i in sorted(found)]
         if request.path.startswith("/rest/api/3/"):
             rich = {f.id for f in service.data.fields.values() if f.kind == m.TEXT}
-            for issue in issues:
-                values = issue.get("fields") or {}
+            for one in rendered:
+                values = one.get("fields") or {}
                 for fid in rich & values.keys():
                     if isinstance(values[fid], str):
                         values[fid] = adf(values[fid])
-        return Response(200, {"issues": issues, "issueErrors": errors})
+        return Response(200, {"issues": rendered, "issueErrors": errors})

@@ -1,5 +1,4 @@
-"""The emulated Jira's field administration: creating custom fields, their contexts and options.
-"""
+"""The emulated Jira's field administration: creating custom fields, their contexts and options."""
 
 from __future__ import annotations
 
@@ -89,8 +88,9 @@ class JiraFields(JiraPlumbing):
         if made or fd.kind != m.OPTION or not fd.allowed_values:
             return made or []
         name = f"Default Configuration Scheme for {fd.name}"
-        return [{"id": str(fd.custom_id), "name": name, "description": "", "isGlobalContext": True,
-                 "isAnyIssueType": True}]
+        return [
+            {"id": str(fd.custom_id), "name": name, "description": "", "isGlobalContext": True, "isAnyIssueType": True}
+        ]
 
     def context_options(self, request: Request) -> Response:
         """Get custom field options (context), as https://developer.atlassian.com/cloud/jira/platform/rest/v3/

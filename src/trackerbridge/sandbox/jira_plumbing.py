@@ -143,7 +143,7 @@ class JiraPlumbing:
         return self.data.issue(request.path_params["key"])
 
     def _caller(self, request: Request) -> m.JiraUser:
-        return request.caller  # type: ignore[attr-defined,no-any-return]
+        return request.caller  # type: ignore[attr-defined]
 
     def _wrote(self) -> None:
         self.version += 1

@@ -205,9 +205,9 @@ class JiraRenderer:
                 for i, v in enumerate(raw or [])
             ]
         if kind == m.STATUS:
-            return self.status(raw)
+            return self.status(str(raw))
         if kind == m.ISSUETYPE:
-            return self.issuetype(raw)
+            return self.issuetype(str(raw))
         if kind == m.PROJECT:
             return self.project(issue.project)
         if kind == m.PRIORITY:

@@ -33,8 +33,9 @@ def _unbounded(jql: str) -> bool:
 def adf(value: str) -> dict[str, Any]:
     """Plain text as an Atlassian Document Format document: one paragraph per line, an empty line an empty
     paragraph (https://developer.atlassian.com/cloud/jira/platform/apis/document/nodes/paragraph)."""
-    paragraphs = [{"type": "paragraph", "content": [{"type": "text", "text": line}] if line else []}
-                  for line in value.split("\n")]
+    paragraphs = [
+        {"type": "paragraph", "content": [{"type": "text", "text": line}] if line else []} for line in value.split("\n")
+    ]
     return {"type": "doc", "version": 1, "content": paragraphs}
 
 
@@ -115,9 +116,7 @@ class JiraSearch(JiraPlumbing):
         field_ids = select_fields(self.data, p["fields"], "*navigable")
         expand = self._expand(p["expand"])
         props = p["properties"]
-        issues = [
-            self.render.issue(self.data.issues[k], field_ids, expand, props) for k in keys[start : start + size]
-        ]
+        issues = [self.render.issue(self.data.issues[k], field_ids, expand, props) for k in keys[start : start + size]]
         return Response(
             200, {"expand": "schema,names", "startAt": start, "maxResults": size, "total": len(keys), "issues": issues}
         )

@@ -155,9 +155,10 @@ def _syntax_error(text: str, exc: UnexpectedInput) -> JqlError:
     prefix = "Error in the JQL Query: "
     if isinstance(exc, UnexpectedCharacters):
         where = _position(text, exc.line, exc.column)
-        char = text[exc.pos_in_stream]
+        at = exc.pos_in_stream or 0
+        char = text[at]
         if char in "\"'":
-            rest = text[exc.pos_in_stream + 1 :]
+            rest = text[at + 1 :]
             return JqlError(f"{prefix}The quoted string '{rest}' has not been completed. {where}")
         return JqlError(
             f"{prefix}The character '{char}' is a reserved JQL character. You must enclose it in a "
@@ -523,7 +524,7 @@ class _Compiler:
     def literal(self, node: Tree | Token) -> _Lit:
         if isinstance(node, Tree):  # function
             name, *args = node.children
-            values = tuple(_unquote(a) if a.type == "STRING" else str(a) for a in args)
+            values = tuple(_unquote(str(a)) if isinstance(a, Token) and a.type == "STRING" else str(a) for a in args)
             return _Lit("func", str(name), values)
         if node.type == "EMPTY":
             return _Lit("empty", str(node))
@@ -582,6 +583,7 @@ class _Compiler:
 
     def field(self, node: Tree) -> _Field:
         (token,) = node.children
+        assert isinstance(token, Token)
         label = _unquote(str(token)) if token.type == "STRING" else str(token)
         low = label.casefold()
         if token.type == "CF":
@@ -751,7 +753,7 @@ class _Compiler:
 
     def _priority_field(self, label: str, fd: FieldDef) -> _Field:
         table: dict[str, Any] = {}
-        rank: dict[str, int] = {}
+        rank: dict[Any, int] = {}
         for n, (name, pid) in enumerate(PRIORITIES.items()):
             table[name.casefold()] = name
             table[pid] = name
@@ -1036,9 +1038,7 @@ class JqlQuery:
     """A compiled query. `matches` is one closure call per issue; `order` applies ORDER BY with
     ties (and the no-ORDER-BY case) broken by issue id ascending, so paging is stable."""
 
-    def __init__(
-        self, text: str, pred: Pred, sort_keys: list[tuple[Getter, bool]], field_ids: list[str]
-    ) -> None:
+    def __init__(self, text: str, pred: Pred, sort_keys: list[tuple[Getter, bool]], field_ids: list[str]) -> None:
         self.text = text
         self._pred = pred
         self._sort_keys = sort_keys
@@ -1083,7 +1083,7 @@ def compile_jql(text: str, data: JiraData, *, now: datetime, current_user: str |
         tree = _parser().parse(text)
     except UnexpectedInput as exc:
         raise _syntax_error(text, exc) from None
-    reserved = [node.children[0] for node in tree.find_data("reserved")]
+    reserved = [t for node in tree.find_data("reserved") if isinstance(t := node.children[0], Token)]
     if reserved:
         word = min(reserved, key=lambda t: t.start_pos or 0)
         raise JqlError(

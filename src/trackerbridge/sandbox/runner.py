@@ -255,8 +255,9 @@ class Sandbox:
         def routes(router: Any, prefix: str) -> list[str]:
             return sorted({f"{method} {pattern}" for method, pattern in router.routes() if pattern.startswith(prefix)})
 
-        jira_auth = (f"basic auth: any demo user's e-mail (the bot: {info.jira_email}) with API token "
-                     f"{info.jira_api_token}")
+        jira_auth = (
+            f"basic auth: any demo user's e-mail (the bot: {info.jira_email}) with API token {info.jira_api_token}"
+        )
         if self.config.jira_flavor == "datacenter":
             jira_auth += f"; or the personal access token {info.jira_pat} as a Bearer token"
         return {
@@ -271,12 +272,21 @@ class Sandbox:
             },
             "salesforce": {
                 "instance_url": info.salesforce_url,
-                "auth": (f"session id {info.salesforce_token} (Authorization: Bearer), or the OAuth password "
-                         f"flow as {info.salesforce_username}"),
+                "auth": (
+                    f"session id {info.salesforce_token} (Authorization: Bearer), or the OAuth password "
+                    f"flow as {info.salesforce_username}"
+                ),
                 "endpoints": routes(self.salesforce.router, "/services/"),
             },
-            "sandbox": ["GET /_sandbox/requests[?detail=1]", "DELETE /_sandbox/requests", "GET /_sandbox/faults",
-                        "PUT /_sandbox/faults", "GET /_sandbox/clock", "PUT /_sandbox/clock", "POST /_sandbox/save"],
+            "sandbox": [
+                "GET /_sandbox/requests[?detail=1]",
+                "DELETE /_sandbox/requests",
+                "GET /_sandbox/faults",
+                "PUT /_sandbox/faults",
+                "GET /_sandbox/clock",
+                "PUT /_sandbox/clock",
+                "POST /_sandbox/save",
+            ],
             "environment": info.as_env(),
         }
 

@@ -58,7 +58,7 @@ class SalesforceService(SalesforceOAuth, SalesforceQuery, SalesforceDescribe, Sa
         self._cursor_serial = 0
         self._last_stamp: datetime | None = None
         self._caller = FALLBACK_USER_ID
-        self._journal: list[Callable[[], None]] | None = None  # undo steps, while a composite may roll back
+        self._journal: list[Callable[[], object]] | None = None  # undo steps, while a composite may roll back
         self.router = Router()
         self._routes()
         salesforce_history.install(self.data)

@@ -86,7 +86,7 @@ class SalesforceOAuth(SalesforcePlumbing):
             if expected is None or not hmac.compare_digest(expected, param("password") or ""):
                 return _oauth_error("invalid_grant", "authentication failure")
             user_id = self._user_by_username(username)
-            if user_id is False:
+            if isinstance(user_id, bool):  # False: an inactive user
                 return _oauth_error("invalid_grant", "authentication failure")
             return self._issue_token(user_id or self.default_user_id(), scope=None)
         if grant == JWT_GRANT:
@@ -126,7 +126,7 @@ class SalesforceOAuth(SalesforcePlumbing):
             return _oauth_error("invalid_grant", "expired authorization code")
         subject = claims.get("sub")
         user_id = self._user_by_username(subject) if isinstance(subject, str) else None
-        if user_id is False or (user_id is None and subject not in self.auth.users):
+        if isinstance(user_id, bool) or (user_id is None and subject not in self.auth.users):
             return _oauth_error("invalid_grant", "invalid assertion")
         return self._issue_token(user_id or self.default_user_id(), scope="api")
 
@@ -145,6 +145,7 @@ class SalesforceOAuth(SalesforcePlumbing):
         if not isinstance(header, dict) or header.get("alg") != "RS256" or not isinstance(claims, dict):
             return None
         try:
+            key: Any
             if b"BEGIN CERTIFICATE" in pem:
                 key = x509.load_pem_x509_certificate(pem).public_key()
             else:

@@ -1,5 +1,4 @@
-"""The emulated Salesforce's Composite resource (see salesforce_api.py's docstring for the references).
-"""
+"""The emulated Salesforce's Composite resource (see salesforce_api.py's docstring for the references)."""
 
 from __future__ import annotations
 
@@ -92,9 +91,7 @@ class SalesforceComposite(SalesforceSaving):
         if not isinstance(subrequests, list) or not subrequests:
             return _error(400, "INVALID_API_INPUT", "compositeRequest: a list of at least one subrequest is required")
         if len(subrequests) > COMPOSITE_MAX:
-            return _error(
-                400, "LIMIT_EXCEEDED", f"Composite requests can have at most {COMPOSITE_MAX} subrequests"
-            )
+            return _error(400, "LIMIT_EXCEEDED", f"Composite requests can have at most {COMPOSITE_MAX} subrequests")
         seen: set[str] = set()
         bulk = 0
         for sub in subrequests:
@@ -110,7 +107,7 @@ class SalesforceComposite(SalesforceSaving):
             )
         answers: dict[str, Any] = {}  # referenceId -> its answer's body, for @{ref.path}
         results: list[dict[str, Any]] = []
-        journal: list[Callable[[], None]] | None = [] if all_or_none else None
+        journal: list[Callable[[], object]] | None = [] if all_or_none else None
         outer, self._journal = self._journal, journal
         failed = False
         try:

@@ -94,9 +94,7 @@ class SalesforceDescribe(SalesforceDml):
             }
             for other in self.data.types.values()
             for f in other.fields.values()
-            if f.type == REFERENCE
-            and t.name in f.reference_to
-            and f.name not in ("CreatedById", "LastModifiedById")
+            if f.type == REFERENCE and t.name in f.reference_to and f.name not in ("CreatedById", "LastModifiedById")
         ]
         body.update(
             {

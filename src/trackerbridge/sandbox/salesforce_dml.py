@@ -40,9 +40,7 @@ class SalesforceDml(SalesforceSaving):
 
     @staticmethod
     def _attributes(t: SObjectType, record_id: str, version: str) -> dict[str, Any]:
-        return {
-            "attributes": {"type": t.name, "url": f"/services/data/v{version}/sobjects/{t.name}/{record_id}"}
-        }
+        return {"attributes": {"type": t.name, "url": f"/services/data/v{version}/sobjects/{t.name}/{record_id}"}}
 
     def _render(
         self, t: SObjectType, record: dict[str, Any], version: str, names: list[str] | None = None
@@ -87,9 +85,7 @@ class SalesforceDml(SalesforceSaving):
             if since is not None and modified.replace(microsecond=0) <= since:
                 return Response(304, None, headers)
         none_match = request.header("If-None-Match")
-        if none_match and (
-            etag in [tag.strip() for tag in none_match.split(",")] or none_match.strip() == "*"
-        ):
+        if none_match and (etag in [tag.strip() for tag in none_match.split(",")] or none_match.strip() == "*"):
             return Response(304, None, headers)
         return Response(200, self._render(t, record, self._version(request), names), headers)
 
@@ -140,9 +136,7 @@ class SalesforceDml(SalesforceSaving):
         record = found[1]
         for key in [k for k in body if k.lower() == "id"]:
             if not isinstance(body[key], str) or to_18(body[key]) != record["Id"]:
-                return _error(
-                    400, "INVALID_FIELD", "The Id field should not be specified in the sobject data."
-                )
+                return _error(400, "INVALID_FIELD", "The Id field should not be specified in the sobject data.")
             del body[key]
         failed = self._precondition(request, t, record)
         if failed is not None:
@@ -167,9 +161,7 @@ class SalesforceDml(SalesforceSaving):
         if found is None:
             return self._missing_row(t, record_id)
         if t.name == "User" or not t.updateable:
-            return _error(
-                400, "INSUFFICIENT_ACCESS_OR_READONLY", "insufficient access rights on object id", []
-            )
+            return _error(400, "INSUFFICIENT_ACCESS_OR_READONLY", "insufficient access rights on object id", [])
         self._delete(t, found[1])
         return Response(204)
 
@@ -205,9 +197,7 @@ class SalesforceDml(SalesforceSaving):
                 return _error(400, "BAD_REQUEST", f"Invalid {name} header value: {value}")
             matches = "*" in tags or self._etag(t, record) in tags
             if matches != must_match:
-                return _error(
-                    412, "PRECONDITION_FAILED", "The requested resource's ETag does not match " + name
-                )
+                return _error(412, "PRECONDITION_FAILED", "The requested resource's ETag does not match " + name)
         return None
 
     # --- sObject Collections ------------------------------------------------------------------
@@ -245,7 +235,7 @@ class SalesforceDml(SalesforceSaving):
                     self._prepare(t, self._fields_of(item), text, creating=creating)
         except _ParseError as exc:
             return _error(400, "JSON_PARSER_ERROR", str(exc))
-        undo: list[Callable[[], None]] = []
+        undo: list[Callable[[], object]] = []
         results: list[dict[str, Any]] = []
         seen: set[str] = set()
         for item in records:
@@ -258,9 +248,7 @@ class SalesforceDml(SalesforceSaving):
             for step in reversed(undo):
                 step()
             rolled_back = DmlError("ALL_OR_NONE_OPERATION_ROLLED_BACK", ROLLED_BACK).result()
-            results = [
-                r if not r["success"] else {"success": False, "errors": [rolled_back]} for r in results
-            ]
+            results = [r if not r["success"] else {"success": False, "errors": [rolled_back]} for r in results]
         return Response(200, results)
 
     def _collection_type(self, item: Any) -> SObjectType | DmlError:
@@ -282,7 +270,7 @@ class SalesforceDml(SalesforceSaving):
         *,
         creating: bool,
         seen: set[str],
-        undo: list[Callable[[], None]],
+        undo: list[Callable[[], object]],
     ) -> str | list[DmlError]:
         """Save one collection record: its id, or its errors."""
         t = self._collection_type(item)

@@ -16,12 +16,8 @@ READ_ONLY_MESSAGE = (
     "Unable to create/update fields: {}. Please check the security settings of this field and verify "
     "that it is read level editable for your profile or permission set."
 )
-UNKNOWN_EXCEPTION_MESSAGE = (
-    "An unexpected error occurred. Please include this ErrorId if you contact support: {}"
-)
-ROLLED_BACK = (
-    "Record rolled back because not all records were valid and the request was using AllOrNone header"
-)
+UNKNOWN_EXCEPTION_MESSAGE = "An unexpected error occurred. Please include this ErrorId if you contact support: {}"
+ROLLED_BACK = "Record rolled back because not all records were valid and the request was using AllOrNone header"
 
 
 PROCESSING_HALTED = "The transaction was rolled back since another operation in the same transaction failed."

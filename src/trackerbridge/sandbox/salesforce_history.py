@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from .salesforce_model import (
@@ -56,20 +57,35 @@ def _history_type(parent: SObjectType) -> SObjectType:
     ro: dict[str, Any] = {"updateable": False, "createable": False}
     fields = [
         SField("Id", "Field History ID", ID, nillable=False, length=18, **ro),
-        SField(column, f"{parent.label} ID", REFERENCE, nillable=False, length=18, reference_to=(parent.name,),
-               relationship_name=relation, **ro),
+        SField(
+            column,
+            f"{parent.label} ID",
+            REFERENCE,
+            nillable=False,
+            length=18,
+            reference_to=(parent.name,),
+            relationship_name=relation,
+            **ro,
+        ),
         SField("Field", "Changed Field", PICKLIST, nillable=False, length=255, picklist=("created", *tracked), **ro),
         SField("DataType", "Data Type", PICKLIST, length=40, **ro),
         SField("OldValue", "Old Value", ANYTYPE, length=255, **ro),
         SField("NewValue", "New Value", ANYTYPE, length=255, **ro),
         SField("IsDeleted", "Deleted", BOOLEAN, nillable=False, **ro),
         SField("CreatedDate", "Created Date", DATETIME, nillable=False, **ro),
-        SField("CreatedById", "Created By ID", REFERENCE, nillable=False, length=18, reference_to=("User",),
-               relationship_name="CreatedBy", **ro),
+        SField(
+            "CreatedById",
+            "Created By ID",
+            REFERENCE,
+            nillable=False,
+            length=18,
+            reference_to=("User",),
+            relationship_name="CreatedBy",
+            **ro,
+        ),
     ]
     label = f"{parent.label} Field History" if parent.name == "Opportunity" else f"{parent.label} History"
-    return SObjectType(name, label, HISTORY_PREFIX, {f.name: f for f in fields}, custom=parent.custom,
-                       updateable=False)
+    return SObjectType(name, label, HISTORY_PREFIX, {f.name: f for f in fields}, custom=parent.custom, updateable=False)
 
 
 def track(data: SalesforceData, sobject: str, *fields: str) -> SObjectType:
@@ -94,46 +110,97 @@ def install(data: SalesforceData) -> None:
             track(data, sobject, *fields)
 
 
-def _row(data: SalesforceData, parent: SObjectType, record_id: str, field: str, data_type: str | None,
-         old: Any, new: Any, at: datetime, user_id: str) -> tuple[str, dict[str, Any]]:
+def _row(
+    data: SalesforceData,
+    parent: SObjectType,
+    record_id: str,
+    field: str,
+    data_type: str | None,
+    old: Any,
+    new: Any,
+    at: datetime,
+    user_id: str,
+) -> tuple[str, dict[str, Any]]:
     name, column, _ = history_names(parent.name)
     history = data.types[name]
     row_id = data.new_id(history)
-    return name, {"Id": row_id, column: record_id, "Field": field, "DataType": data_type,
-                  "OldValue": None if old is None else sf_value(old),
-                  "NewValue": None if new is None else sf_value(new),
-                  "IsDeleted": False, "CreatedDate": at, "CreatedById": user_id}
+    return name, {
+        "Id": row_id,
+        column: record_id,
+        "Field": field,
+        "DataType": data_type,
+        "OldValue": None if old is None else sf_value(old),
+        "NewValue": None if new is None else sf_value(new),
+        "IsDeleted": False,
+        "CreatedDate": at,
+        "CreatedById": user_id,
+    }
 
 
-def _store(data: SalesforceData, rows: list[tuple[str, dict[str, Any]]],
-           journal: list[Callable[[], None]] | None) -> None:
+def _store(
+    data: SalesforceData, rows: list[tuple[str, dict[str, Any]]], journal: list[Callable[[], object]] | None
+) -> None:
     for name, row in rows:
         data.records.setdefault(name, {})[row["Id"]] = row
         if journal is not None:  # a composite that rolls back takes its history with it
-            journal.append(lambda name=name, rid=row["Id"]: data.records[name].pop(rid, None))
+            journal.append(partial(data.records[name].pop, row["Id"], None))
 
 
-def record_created(data: SalesforceData, parent: SObjectType, record: dict[str, Any],
-                   journal: list[Callable[[], None]] | None = None) -> None:
+def record_created(
+    data: SalesforceData, parent: SObjectType, record: dict[str, Any], journal: list[Callable[[], object]] | None = None
+) -> None:
     """Salesforce's "created" row, when the object tracks any field."""
     if history_names(parent.name)[0] in data.types and any(f.track_history for f in parent.fields.values()):
-        _store(data, [_row(data, parent, record["Id"], "created", None, None, None, record["CreatedDate"],
-                           record["CreatedById"])], journal)
+        _store(
+            data,
+            [
+                _row(
+                    data,
+                    parent,
+                    record["Id"],
+                    "created",
+                    None,
+                    None,
+                    None,
+                    record["CreatedDate"],
+                    record["CreatedById"],
+                )
+            ],
+            journal,
+        )
 
 
-def record_changes(data: SalesforceData, parent: SObjectType, record: dict[str, Any], before: dict[str, Any],
-                   journal: list[Callable[[], None]] | None = None) -> None:
+def record_changes(
+    data: SalesforceData,
+    parent: SObjectType,
+    record: dict[str, Any],
+    before: dict[str, Any],
+    journal: list[Callable[[], object]] | None = None,
+) -> None:
     """A row per tracked field whose value differs between `before` and the saved `record`."""
     if history_names(parent.name)[0] not in data.types:
         return
-    rows = [_row(data, parent, record["Id"], f.name, f.type, before.get(f.name), record.get(f.name),
-                 record["LastModifiedDate"], record["LastModifiedById"])
-            for f in parent.fields.values() if f.track_history and before.get(f.name) != record.get(f.name)]
+    rows = [
+        _row(
+            data,
+            parent,
+            record["Id"],
+            f.name,
+            f.type,
+            before.get(f.name),
+            record.get(f.name),
+            record["LastModifiedDate"],
+            record["LastModifiedById"],
+        )
+        for f in parent.fields.values()
+        if f.track_history and before.get(f.name) != record.get(f.name)
+    ]
     _store(data, rows, journal)
 
 
-def add_history(data: SalesforceData, sobject: str, record_id: str, field: str, old: Any, new: Any, at: datetime,
-                user_id: str) -> dict[str, Any]:
+def add_history(
+    data: SalesforceData, sobject: str, record_id: str, field: str, old: Any, new: Any, at: datetime, user_id: str
+) -> dict[str, Any]:
     """A history row written directly (for demo data made without the API); the field must be tracked."""
     parent = data.types[sobject]
     f = parent.field(field)

@@ -51,7 +51,7 @@ class SalesforcePlumbing:
     _cursor_serial: int
     _last_stamp: datetime | None
     _caller: str
-    _journal: list[Callable[[], None]] | None
+    _journal: list[Callable[[], object]] | None
     router: Router
 
     # --- plumbing -----------------------------------------------------------------------------
@@ -68,9 +68,7 @@ class SalesforcePlumbing:
             response.headers["Sforce-Limit-Info"] = self._limit_info()
         return response
 
-    def _data_request(
-        self, request: Request, handler: Callable[[Request], Response] | bool | None
-    ) -> Response:
+    def _data_request(self, request: Request, handler: Callable[[Request], Response] | bool | None) -> Response:
         caller = self._authenticate(request)
         if caller is None:
             response = _error(401, "INVALID_SESSION_ID", "Session expired or invalid")
@@ -157,9 +155,7 @@ class SalesforcePlumbing:
                 b"<html><head><title>Service Unavailable</title></head><body><h1>Service Unavailable</h1>"
                 b"<p>The service is temporarily unavailable. Please try again later.</p></body></html>"
             )
-            return Response(
-                503, page, {"Content-Type": "text/html;charset=UTF-8", "Retry-After": str(retry_after)}
-            )
+            return Response(503, page, {"Content-Type": "text/html;charset=UTF-8", "Retry-After": str(retry_after)})
         raise ValueError(f"unknown fault kind {kind!r}; expected rate_limit, server_error or unavailable")
 
     def _sobject(self, request: Request) -> SObjectType | None:

@@ -49,9 +49,7 @@ CREATE_DEFAULTS: dict[tuple[str, str], Any] = {
 
 _EMAIL_RE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
-_DATETIME_RE = re.compile(
-    r"(\d{4}-\d{2}-\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?(Z|[+-]\d{2}:?\d{2})?"
-)
+_DATETIME_RE = re.compile(r"(\d{4}-\d{2}-\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?(Z|[+-]\d{2}:?\d{2})?")
 _STRINGISH = (STRING, TEXTAREA, EMAIL, PICKLIST, MULTIPICKLIST, REFERENCE, ID)
 _NUMERIC = (CURRENCY, DOUBLE, PERCENT)
 _MS = timedelta(milliseconds=1)
@@ -204,9 +202,7 @@ class SalesforceSaving(SalesforcePlumbing):
             missing = [n for n, v in values.items() if v is None and not t.fields[n].nillable]
         if missing:
             errors.append(
-                DmlError(
-                    "REQUIRED_FIELD_MISSING", f"Required fields are missing: [{', '.join(missing)}]", missing
-                )
+                DmlError("REQUIRED_FIELD_MISSING", f"Required fields are missing: [{', '.join(missing)}]", missing)
             )
         return values, errors
 
@@ -219,9 +215,7 @@ class SalesforceSaving(SalesforcePlumbing):
             message = f"{f.label}: data value too large: {shown} (max length={f.length})"
             return value, DmlError("STRING_TOO_LONG", message, [f.name])
         if f.type == EMAIL and not _EMAIL_RE.fullmatch(value):
-            return value, DmlError(
-                "INVALID_EMAIL_ADDRESS", f"{f.label}: invalid email address: {value}", [f.name]
-            )
+            return value, DmlError("INVALID_EMAIL_ADDRESS", f"{f.label}: invalid email address: {value}", [f.name])
         if f.type == MULTIPICKLIST and f.picklist and (bad := [v for v in value.split(";") if v not in f.picklist]):
             message = f"bad value for restricted picklist field: {bad[0]}"
             return value, DmlError("INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST", message, [f.name])
@@ -231,9 +225,7 @@ class SalesforceSaving(SalesforcePlumbing):
         if f.type == REFERENCE:
             prefixes = [t.key_prefix for t in map(self.data.sobject, f.reference_to) if t is not None]
             if not _valid_id(value) or not any(value.startswith(p) for p in prefixes):
-                return value, DmlError(
-                    "MALFORMED_ID", f"{f.label}: id value of incorrect type: {value}", [f.name]
-                )
+                return value, DmlError("MALFORMED_ID", f"{f.label}: id value of incorrect type: {value}", [f.name])
             found = self.data.get(value)
             if found is None:
                 return value, DmlError("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", [f.name])
@@ -273,9 +265,7 @@ class SalesforceSaving(SalesforcePlumbing):
         for (type_name, name), default in CREATE_DEFAULTS.items():
             if type_name == t.name and name in t.fields:
                 record[name] = default
-        record.update(
-            {k: v for k, v in values.items() if v is not None or (t.name, k) not in CREATE_DEFAULTS}
-        )
+        record.update({k: v for k, v in values.items() if v is not None or (t.name, k) not in CREATE_DEFAULTS})
         record_id = self.data.new_id(t)
         while self.data.get(record_id) is not None:  # demo data may already use the next serial
             record_id = self.data.new_id(t)
@@ -307,7 +297,12 @@ class SalesforceSaving(SalesforcePlumbing):
     def _update(self, t: SObjectType, record: dict[str, Any], values: dict[str, Any]) -> None:
         before = dict(record)
         if self._journal is not None:
-            self._journal.append(lambda: (record.clear(), record.update(before)))
+
+            def restore() -> None:
+                record.clear()
+                record.update(before)
+
+            self._journal.append(restore)
         record.update(values)
         self._derive(t, record)
         self._touch(record)

@@ -78,7 +78,7 @@ class _Handler(BaseHTTPRequestHandler):
     def setup(self) -> None:
         super().setup()
         try:
-            self.connection.do_handshake()  # type: ignore[attr-defined]
+            self.connection.do_handshake()
         except (ssl.SSLError, OSError):
             self.close_connection = True
             self.rfile = self.wfile = None  # type: ignore[assignment]
@@ -170,8 +170,14 @@ def _service_for(path: str) -> str | None:
 class Admin:
     """The sandbox-only endpoints: accounting, faults and clock, for tests and benchmarks."""
 
-    def __init__(self, accounting: Accounting, faults: FaultInjector, clock: Any, save: Callable[[], None],
-                 index: Callable[[], dict[str, Any]] | None = None):
+    def __init__(
+        self,
+        accounting: Accounting,
+        faults: FaultInjector,
+        clock: Any,
+        save: Callable[[], None],
+        index: Callable[[], dict[str, Any]] | None = None,
+    ):
         self.index = index  # what `GET /` answers: endpoints and credentials, for a person with a browser or curl
         self.accounting = accounting
         self.faults = faults

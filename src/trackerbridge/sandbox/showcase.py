@@ -105,8 +105,10 @@ def show(project: Project, sb: Sandbox, env: Mapping[str, str], n: int = DEMO_CO
     from trackerbridge.state.store import StateStore
     from trackerbridge.sync import run_sync
 
-    with tempfile.TemporaryDirectory(prefix="trackerbridge-demo-") as tmp, \
-            StateStore.open(f"sqlite:///{Path(tmp) / 'state.db'}") as store:
+    with (
+        tempfile.TemporaryDirectory(prefix="trackerbridge-demo-") as tmp,
+        StateStore.open(f"sqlite:///{Path(tmp) / 'state.db'}") as store,
+    ):
         first = run_sync(project, [], sb.clock.now(), store, env, clock=sb.clock.now)
         planted = plant_conflicts(sb, n)
         sb.clock.advance(timedelta(minutes=1))
@@ -121,12 +123,20 @@ def lines(shown: Showcase) -> list[str]:
     out = ["", "Slips: " + slips.lede(shown.report)]
     rows = slips.table_rows(shown.report)
     width = max((len(r[0].key) for r in rows), default=0)
-    out += [f"  {ref.key:<{width}}  {base} -> {end}  {days:>5} days  moved {moved:<8} {reason}"
-            for ref, base, end, days, moved, reason in rows]
-    out += ["", f"Health roll-up: {len(shown.rollups)} records take a child's verdict "
-                "(a closed-won deal is as healthy as its major delivery epic):"]
+    out += [
+        f"  {ref.key:<{width}}  {base} -> {end}  {days:>5} days  moved {moved:<8} {reason}"
+        for ref, base, end, days, moved, reason in rows
+    ]
+    out += [
+        "",
+        f"Health roll-up: {len(shown.rollups)} records take a child's verdict "
+        "(a closed-won deal is as healthy as its major delivery epic):",
+    ]
     width = max((len(k) for k, _ in shown.rollups), default=0)
     out += [f"  {key:<{width}}  {'; '.join(reasons)}" for key, reasons in shown.rollups]
-    out += ["", f"Conflict review: after a first sync, people changed {len(shown.planted)} synced fields on both "
-                "sides differently; `trackerbridge conflicts` lists them and `conflicts resolve` settles one:"]
+    out += [
+        "",
+        f"Conflict review: after a first sync, people changed {len(shown.planted)} synced fields on both "
+        "sides differently; `trackerbridge conflicts` lists them and `conflicts resolve` settles one:",
+    ]
     return out

@@ -165,7 +165,8 @@ def _parse(text: str) -> Tree:
             return _raise(_unexpected(text, len(text.rstrip()), "<EOF>"))
         return _raise(_unexpected_token(text, tok))
     except UnexpectedCharacters as exc:
-        return _raise(_unexpected(text, exc.pos_in_stream, text[exc.pos_in_stream]))
+        at = exc.pos_in_stream or 0
+        return _raise(_unexpected(text, at, text[at]))
     except UnexpectedInput as exc:  # pragma: no cover - LALR raises the two above
         return _raise(_unexpected(text, getattr(exc, "pos_in_stream", 0) or 0, "<EOF>"))
 
@@ -261,9 +262,7 @@ def _decode(raw: str, text: str, tok: Token, *, like: bool) -> str:
         elif nxt in "%_":
             out.append("\\" + nxt)
         else:
-            detail = (
-                f"Invalid string literal '{body}'. Illegal character sequence '\\{nxt}' in string literal."
-            )
+            detail = f"Invalid string literal '{body}'. Illegal character sequence '\\{nxt}' in string literal."
             raise _error_at("MALFORMED_QUERY", text, tok, detail)
         i += 2
     return "".join(out)
@@ -671,10 +670,10 @@ class _Compiler:
             if clause.data == "where_clause":
                 if REJECT_MIXED_AND_OR:
                     self._check_mixed(clause.children[0])
-                query._where = clause.children[0]  # type: ignore[assignment]
-                self._check_where(query._where)  # type: ignore[arg-type]
+                query._where = clause.children[0]
+                self._check_where(query._where)
             elif clause.data == "order_clause":
-                query._order = [self._order_key(k) for k in clause.children]  # type: ignore[arg-type]
+                query._order = [self._order_key(k) for k in clause.children]
             elif clause.data == "limit_clause":
                 query.limit = self._count(clause.children[1])  # type: ignore[arg-type]
             elif clause.data == "offset_clause":
@@ -697,16 +696,12 @@ class _Compiler:
             if item.data == "count":
                 if len(items) > 1:
                     tok: Token = item.children[0]  # type: ignore[assignment]
-                    raise _error_at(
-                        "MALFORMED_QUERY", self.text, tok, "COUNT() cannot be selected with other fields"
-                    )
+                    raise _error_at("MALFORMED_QUERY", self.text, tok, "COUNT() cannot be selected with other fields")
                 query.count_only = True
                 continue
             path = _resolve(self.text, self.sobject, item, self.data)
             if path.key in seen:
-                raise _error_at(
-                    "INVALID_FIELD", self.text, path.token, f"duplicate field selected: {path.field.name}"
-                )
+                raise _error_at("INVALID_FIELD", self.text, path.token, f"duplicate field selected: {path.field.name}")
             seen.add(path.key)
             query.select.append(path)
 
@@ -730,7 +725,7 @@ class _Compiler:
                 if isinstance(child, Tree):
                     self._check_where(child)
         elif kind in ("negation", "group"):
-            self._check_where(node.children[-1])  # type: ignore[arg-type]
+            self._check_where(node.children[-1])
         else:
             self._condition(node)
 
@@ -739,25 +734,25 @@ class _Compiler:
         cached = self._lits.get(id(node))
         if cached is not None:
             return cached
-        path = self._filter_path(node.children[0])  # type: ignore[arg-type]
+        path = self._filter_path(node.children[0])
         category = path.category
         operands: Any
         if node.data == "compare":
             op = str(node.children[1])
             if category == _BOOL and op not in ("=", "!=", "<>"):
                 raise self._bad_operator(node.children[1], path)  # type: ignore[arg-type]
-            operands = (op, self._literal(node.children[2], path))  # type: ignore[arg-type]
+            operands = (op, self._literal(node.children[2], path))
         elif node.data == "like":
             if category != _TEXT:
                 raise self._bad_operator(node.children[1], path)  # type: ignore[arg-type]
-            lit: Tree = node.children[2]  # type: ignore[assignment]
+            lit: Tree = node.children[2]
             if lit.data != "string":
                 raise self._type_error(lit, path)
             tok: Token = lit.children[0]  # type: ignore[assignment]
             operands = _like_matcher(_decode(tok, self.text, tok, like=True))
         else:
-            values: Tree = node.children[-1]  # type: ignore[assignment]
-            operands = [self._literal(v, path) for v in values.children]  # type: ignore[arg-type]
+            values: Tree = node.children[-1]
+            operands = [self._literal(v, path) for v in values.children]
         result = (path, operands)
         self._lits[id(node)] = result
         return result
@@ -825,7 +820,7 @@ class _Compiler:
         return _Lit("range", low=low, high=high)
 
     def _order_key(self, node: Tree) -> _OrderKey:
-        path = _resolve(self.text, self.sobject, node.children[0], self.data)  # type: ignore[arg-type]
+        path = _resolve(self.text, self.sobject, node.children[0], self.data)
         if path.field.type == TEXTAREA and path.field.length > 255:
             detail = f"field '{path.field.name}' can not be sorted in a query call"
             raise _error_at("INVALID_FIELD", self.text, path.token, detail)
@@ -846,9 +841,9 @@ class _Compiler:
                     else:
                         collect(child)
             elif n.data == "group":
-                self._check_mixed(n.children[0])  # type: ignore[arg-type]
+                self._check_mixed(n.children[0])
             elif n.data == "negation":
-                collect(n.children[-1])  # type: ignore[arg-type]
+                collect(n.children[-1])
 
         collect(node)
         ops.sort(key=lambda t: t.start_pos or 0)
@@ -886,9 +881,9 @@ class _Compiler:
         if kind == "and_expr":
             return _and([self._pred(c, data) for c in node.children if isinstance(c, Tree)])
         if kind == "negation":
-            return _not(self._pred(node.children[-1], data))  # type: ignore[arg-type]
+            return _not(self._pred(node.children[-1], data))
         if kind == "group":
-            return self._pred(node.children[0], data)  # type: ignore[arg-type]
+            return self._pred(node.children[0], data)
         path, operands = self._condition(node)
         get = _getter(path, data)
         if kind == "compare":
@@ -910,11 +905,11 @@ class _Compiler:
         desc, nulls_first = key.desc, key.nulls_first
 
         def sort_pass(rows: list[Record]) -> list[Record]:
-            values = [r.get(direct) for r in rows] if direct is not None else list(map(get, rows))
+            values: list[Any] = [r.get(direct) for r in rows] if direct is not None else list(map(get, rows))
             if lower:
                 values = [v if v is None else v.lower() for v in values]
             order = [i for i, v in enumerate(values) if v is not None]
-            order.sort(key=values.__getitem__, reverse=desc)
+            order.sort(key=lambda i: values[i], reverse=desc)
             ordered = [rows[i] for i in order]
             if len(order) == len(rows):
                 return ordered

@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import fields
 from datetime import date, datetime
 from enum import Enum
+from functools import partial
 from typing import Any
 
 from trackerbridge.health import Flag
@@ -111,7 +112,7 @@ _ENCODERS: dict[type, Callable[[Any], Any]] = {
     Comment: lambda v: {"$n": [_enc_datetime(v.at), v.text, None if v.author is None else _enc_person(v.author)]},
 }
 for _cls, _name in _ENUM_NAMES.items():
-    _ENCODERS[_cls] = lambda v, _n=_name: {"$e": [_n, v.value]}
+    _ENCODERS[_cls] = partial(lambda v, n: {"$e": [n, v.value]}, n=_name)
 
 
 def encode_value(v: Any) -> Any:

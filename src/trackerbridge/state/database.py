@@ -154,9 +154,7 @@ class Database:
         except OperationalError as exc:
             raise self._open_error(exc) from None
         except DatabaseError as exc:  # "file is not a database", "database disk image is malformed"
-            raise StoreUnusable(
-                f"the state store at {self.url} is damaged ({_reason(exc)}); {_RECOVER}"
-            ) from None
+            raise StoreUnusable(f"the state store at {self.url} is damaged ({_reason(exc)}); {_RECOVER}") from None
         except SQLAlchemyError as exc:
             raise StoreUnusable(f"cannot open the state store at {self.url}: {_reason(exc)}") from None
 

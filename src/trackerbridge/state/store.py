@@ -114,7 +114,9 @@ class StateStore(Database):
             result = conn.execute(
                 t_runs.insert().values(mode=mode, started_at=started_at, status="running", metrics="{}")
             )
-            return int(result.inserted_primary_key[0])
+            key = result.inserted_primary_key
+            assert key is not None  # an INSERT of one row always has one
+            return int(key[0])
 
     def finish_run(self, run_id: int, finished_at: datetime, status: str, metrics: dict[str, Any]) -> None:
         """Record how a run ended; allowed after the lock was lost (it says why the run stopped)."""
@@ -450,7 +452,7 @@ class StateStore(Database):
         with self._write() as conn:
             self._upsert(conn, t_notes, [row])
 
-    def _recover(self, rows: list[dict[str, Any]], exc: BaseException) -> StoreFailed:
+    def _recover(self, rows: list[dict[str, Any]], exc: BaseException) -> StoreFailed | LockLost:
         """The audit rows the store refused (disk full, I/O error), appended to the recovery file next
         to it, so what was written to a tracker is not lost from the record. Returns the error to raise."""
         reason = _reason(exc) if isinstance(exc, SQLAlchemyError) else str(exc)

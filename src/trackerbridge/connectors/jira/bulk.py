@@ -174,8 +174,11 @@ class BulkWriter:
             fc.field
             for ch in candidates
             for fc in ch.fields
-            if (fi := fields.get(fc.field)) is not None and fi.type == OPTION and fi.native_type == SELECT
-            and fc.after not in (None, "") and str(fc.after) not in self.c._option_ids.get(fi.id, {})
+            if (fi := fields.get(fc.field)) is not None
+            and fi.type == OPTION
+            and fi.native_type == SELECT
+            and fc.after not in (None, "")
+            and str(fc.after) not in self.c._option_ids.get(fi.id, {})
         }
         for fid in sorted(need):
             self.c._load_option_ids(fid)
@@ -308,9 +311,7 @@ class BulkWriter:
         at = self.c._server_now()
         failed: set[str] = set()
         for part in chunks(keys, PROPERTIES_MAX):
-            issues = [
-                {"issueID": ids[k], "properties": {STAMP_KEY: stamp_value(by_key[k].activity, at)}} for k in part
-            ]
+            issues = [{"issueID": ids[k], "properties": {STAMP_KEY: stamp_value(by_key[k].activity, at)}} for k in part]
             what = "setting the activity stamps of a bulk edit"
             response = self._post(what, "issue/properties/multi", {"issues": issues}, accept=(303,))
             progress = self._followed(response)  # the client follows the 303: that GET is the first poll

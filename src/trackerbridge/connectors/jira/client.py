@@ -184,14 +184,14 @@ class JiraClient(JiraErrors):
                 return response
             except JIRAError as exc:
                 if exc.status_code in accepted and exc.response is not None:
-                    return exc.response  # type: ignore[no-any-return]
+                    return exc.response
                 raise
             except requests.exceptions.RequestException as exc:
                 if uncertain and maybe_sent(exc):
                     return None
                 raise
 
-        return self._call(what, send)  # type: ignore[no-any-return]
+        return self._call(what, send)
 
     def _json(self, what: str, response: requests.Response | None) -> Any:
         if response is None:

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
 from functools import partial
@@ -107,7 +107,7 @@ class TwoPhaseRead:
     def _batch(self, ids: Sequence[str]) -> int:
         return self.batch if self.batch is not None else fetch_batch(ids, False)
 
-    def issues(self, jql: str, ids: list[str]) -> Iterator[dict[str, Any]]:
+    def issues(self, jql: str, ids: list[str]) -> Generator[dict[str, Any], None, None]:
         """The scope's issues as the single pass would give them (raw search/fetch JSON, `fields` and
         `properties`), oldest change first within each phase."""
         self.stats = {"probe": 0, "id_pages": 0, "fetches": 0, "vanished": 0, "follow_up": 0}

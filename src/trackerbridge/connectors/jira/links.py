@@ -26,9 +26,15 @@ def issue_links(value: Any) -> list[dict[str, str]]:
         for direction in ("outward", "inward"):
             other = entry.get(f"{direction}Issue")
             if isinstance(other, dict) and other.get("key"):
-                out.append({"type": str(kind.get("name") or ""), "type_id": str(kind.get("id") or ""),
-                            "direction": direction, "relation": str(kind.get(direction) or ""),
-                            "key": str(other["key"])})
+                out.append(
+                    {
+                        "type": str(kind.get("name") or ""),
+                        "type_id": str(kind.get("id") or ""),
+                        "direction": direction,
+                        "relation": str(kind.get(direction) or ""),
+                        "key": str(other["key"]),
+                    }
+                )
                 break
     return out
 

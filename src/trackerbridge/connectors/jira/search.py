@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import threading
 from collections import Counter, deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from datetime import datetime, timedelta, timezone
 from functools import partial
 from typing import Any
@@ -81,7 +81,7 @@ class JiraConnector(JiraWriter, JiraDiscovery):
         """`retry` replaces the default policy (tests use tiny backoffs); `page_size` asks for
         smaller pages than the largest the server allows (tests, or proxies with small limits);
         `max_workers` bounds the issues `apply` writes at once (429s back off in the retry layer)."""
-        super().__init__(connection.name)
+        super().__init__(connection)
         self.connection = connection
         self.site = connection.url.rstrip("/")
         self.dropped: Counter[str] = Counter()  # attempts that got no answer (also counted in calls)
@@ -190,7 +190,7 @@ class JiraConnector(JiraWriter, JiraDiscovery):
 
     # --- searching ----------------------------------------------------------------------------
 
-    def _search(self, jql: str, ids: list[str], expand: str | None) -> Iterator[dict[str, Any]]:
+    def _search(self, jql: str, ids: list[str], expand: str | None) -> Generator[dict[str, Any], None, None]:
         if self.flavor == "cloud":
             if self.fetch.wanted(ids, expand):
                 return self.fetch.issues(jql, ids)
@@ -220,7 +220,7 @@ class JiraConnector(JiraWriter, JiraDiscovery):
 
     def _cloud_issues(
         self, jql: str, ids: list[str], expand: str | None, token: str | None = None, read: int = 0
-    ) -> Iterator[dict[str, Any]]:
+    ) -> Generator[dict[str, Any], None, None]:
         """Enhanced search (`search/jql`): follow nextPageToken until the last page (from `token`, when the
         first pages were read elsewhere: `read` records)."""
         client = self._connect()
@@ -260,7 +260,7 @@ class JiraConnector(JiraWriter, JiraDiscovery):
             if token == page_token:
                 raise ConnectorError(f"jira {self.name!r}: the search returned the same page token twice; run again")
 
-    def _dc_issues(self, jql: str, ids: list[str], expand: str | None) -> Iterator[dict[str, Any]]:
+    def _dc_issues(self, jql: str, ids: list[str], expand: str | None) -> Generator[dict[str, Any], None, None]:
         """Offset search (`search`) with `startAt` / `total`, paged by the server's own `maxResults`.
 
         Each page after the first starts on the last record already read. If that record is not

@@ -67,7 +67,7 @@ class SalesforceClient(SalesforceErrors):
             )
             if self.connection.auth_method in ("password", "jwt"):
                 # The client's own hook for INVALID_SESSION_ID: it signs in again through us and repeats the call.
-                self._client._salesforce_login_partial = self._renew
+                self._client._salesforce_login_partial = self._renew  # type: ignore[assignment]  # a bound method does
         return self._client
 
     def _renew(self) -> tuple[str, str]:

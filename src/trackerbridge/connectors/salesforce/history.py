@@ -46,7 +46,10 @@ def history_soql(sobject: str, ids: Sequence[str], fields: Sequence[str]) -> str
         "SELECT {parent:literal}, Field, OldValue, NewValue, CreatedDate, CreatedById, CreatedBy.Name, "
         "CreatedBy.Email FROM {history:literal} WHERE {parent:literal} IN {ids} AND Field IN {fields} "
         "ORDER BY {parent:literal}, CreatedDate",
-        parent=parent, history=history, ids=list(ids), fields=list(fields),
+        parent=parent,
+        history=history,
+        ids=list(ids),
+        fields=list(fields),
     )
 
 
@@ -54,8 +57,9 @@ def _text(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
-def entries(rows: Iterable[dict[str, Any]], sobject: str,
-            parse: Callable[[str], datetime]) -> dict[str, list[dict[str, Any]]]:
+def entries(
+    rows: Iterable[dict[str, Any]], sobject: str, parse: Callable[[str], datetime]
+) -> dict[str, list[dict[str, Any]]]:
     """Record Id (15 characters, as ids compare) -> its changes in the changelog shape the mapping reads, oldest
     first: {"created", "author", "items": [{"field", "from", "to", "fromString", "toString"}]}."""
     parent = history_source(sobject)[1]
@@ -64,30 +68,43 @@ def entries(rows: Iterable[dict[str, Any]], sobject: str,
         at, owner = row.get("CreatedDate"), row.get(parent)
         if not isinstance(at, str) or not isinstance(owner, str):
             continue
-        by = row.get("CreatedBy") if isinstance(row.get("CreatedBy"), dict) else {}
-        author = Person(email=by.get("Email") or None, name=by.get("Name") or None,
-                        ref=_text(row.get("CreatedById")))
+        by = row.get("CreatedBy")
+        by = by if isinstance(by, dict) else {}
+        author = Person(email=by.get("Email") or None, name=by.get("Name") or None, ref=_text(row.get("CreatedById")))
         old, new = row.get("OldValue"), row.get("NewValue")
-        out.setdefault(owner[:15], []).append({
-            "created": parse(at), "author": author,
-            "items": [{"field": row.get("Field"), "from": old, "to": new, "fromString": _text(old),
-                       "toString": _text(new)}],
-        })
+        out.setdefault(owner[:15], []).append(
+            {
+                "created": parse(at),
+                "author": author,
+                "items": [
+                    {
+                        "field": row.get("Field"),
+                        "from": old,
+                        "to": new,
+                        "fromString": _text(old),
+                        "toString": _text(new),
+                    }
+                ],
+            }
+        )
     for changes in out.values():
         changes.sort(key=lambda c: c["created"])
     return out
 
 
-def with_history(records: Iterator[RawRecord], sobject: str, fields: Sequence[str],
-                 query: Callable[[str], list[dict[str, Any]]],
-                 parse: Callable[[str], datetime]) -> Iterator[RawRecord]:
+def with_history(
+    records: Iterator[RawRecord],
+    sobject: str,
+    fields: Sequence[str],
+    query: Callable[[str], list[dict[str, Any]]],
+    parse: Callable[[str], datetime],
+) -> Iterator[RawRecord]:
     """The records, each with its field history, asked `CHUNK` records at a time."""
     wanted = list(dict.fromkeys(f for f in fields if f.casefold() not in UNTRACKABLE))
     batch: list[RawRecord] = []
 
     def flush() -> Iterator[RawRecord]:
-        found = entries(query(history_soql(sobject, [r.key for r in batch], wanted)), sobject, parse) \
-            if wanted else {}
+        found = entries(query(history_soql(sobject, [r.key for r in batch], wanted)), sobject, parse) if wanted else {}
         for r in batch:
             yield replace(r, history=found.get(r.key[:15], []))
         batch.clear()

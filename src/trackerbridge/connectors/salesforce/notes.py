@@ -127,7 +127,9 @@ class SalesforceNotes(SalesforceClient):
         body = {"allOrNone": False, "records": list(records)}
         if len(records) <= COLLECTION_MAX:
             return self._connect().restful("composite/sobjects", method="POST", json=body)
-        parts = [{"allOrNone": False, "records": list(c)} for c in chunked(records, COLLECTION_MAX)]
+        parts: list[dict[str, Any]] = [
+            {"allOrNone": False, "records": list(c)} for c in chunked(records, COLLECTION_MAX)
+        ]
         answers = self._composite("POST", parts, resend=False)
         if answers is None:
             return None  # the caller reports an answer without one result per Task

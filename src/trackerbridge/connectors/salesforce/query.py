@@ -75,7 +75,7 @@ class SalesforceQuery(SalesforceClient):
         now: Callable[[], datetime] | None = None,
     ) -> None:
         """`retry` replaces the default policy (tests use a short backoff); `now` signs JWTs."""
-        super().__init__(connection.name)
+        super().__init__(connection)
         if not isinstance(connection.scope, SalesforceScope):
             raise ConnectorError(f"connector {connection.name!r} is not a Salesforce connection")
         self.connection = connection
@@ -276,7 +276,7 @@ class SalesforceQuery(SalesforceClient):
                     continue  # same second as the watermark, but earlier
                 yield record
         except SalesforceError as exc:
-            codes = (
+            codes: set[Any] = (
                 {e.get("errorCode") for e in exc.content if isinstance(e, dict)}
                 if isinstance(exc.content, list)
                 else set()

@@ -252,8 +252,9 @@ class SalesforceWriter(SalesforceNotes, SalesforcePeople, SalesforceQuery):
         for n, chunk in enumerate(chunks):
             status, body = answers[n]
             if status == 200 and isinstance(body, list) and len(body) == len(chunk):
-                results.append([None if isinstance(r, dict) and r.get("success") is True else save_errors(r)
-                                for r in body])
+                results.append(
+                    [None if isinstance(r, dict) and r.get("success") is True else save_errors(r) for r in body]
+                )
                 continue
             failure = self._api_error(status, body, action) if status >= 400 else None
             if isinstance(failure, STOPS):  # the other collections' outcomes are still known: keep them
@@ -264,9 +265,13 @@ class SalesforceWriter(SalesforceNotes, SalesforcePeople, SalesforceQuery):
                 again.append(n)
                 results.append(None)
                 continue
-            message = str(failure) if failure is not None else (
-                f"Salesforce answered {len(body) if isinstance(body, list) else 'no'} results for "
-                f"{len(chunk)} records while {action}"
+            message = (
+                str(failure)
+                if failure is not None
+                else (
+                    f"Salesforce answered {len(body) if isinstance(body, list) else 'no'} results for "
+                    f"{len(chunk)} records while {action}"
+                )
             )
             results.append([self._scrub(message)] * len(chunk))
         for n in again if stop is None else ():  # no more calls once the run must stop
