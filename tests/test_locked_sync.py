@@ -130,3 +130,27 @@ def test_a_writing_run_prunes_once_a_day_and_a_dry_run_never(project: Path, spy:
     with StateStore.open(url) as store:
         again = store.pruned_at()
     assert again is not None and again > first
+
+
+def test_every_writer_holds_the_store_the_same_way_and_waits_for_none(project: Path) -> None:
+    """`conflicts` and `state prune` take the store as `sync` does (state.held): while a run holds the lock,
+    both exit 75 before touching the store; once it is released, prune runs, and a held store always has a
+    recovery file beside the lock (SQLite's own, or one by the lock file for a server database)."""
+    from click.testing import CliRunner
+
+    from trackerbridge.cli import main
+    from trackerbridge.state.held import held_store
+
+    (project / ".trackerbridge").mkdir(exist_ok=True)
+    lock_file = lock_path_for(url_of(project), project / ".trackerbridge")
+    runner = CliRunner()
+    prune = ["state", "prune", "--project", str(project)]
+    with run_lock(lock_file):
+        assert runner.invoke(main, prune).exit_code == 75
+        assert runner.invoke(main, ["conflicts", "--project", str(project)]).exit_code == 75
+    done = runner.invoke(main, prune)
+    assert done.exit_code == 0, done.output
+    with held_store(url_of(project), project) as store:
+        assert store.recovery_path is not None and store.recovery_path.parent == lock_file.parent
+        with pytest.raises(Locked), run_lock(lock_file):
+            pass

@@ -43,7 +43,7 @@ from trackerbridge.rules.engine import RULE_CRASHED, crashed_refs
 from trackerbridge.rules.registry import load_rules
 from trackerbridge.rules.settings import health_policy, rule_settings
 from trackerbridge.sources import DiscoveryCache, Source, open_source, sync_bindings
-from trackerbridge.state.lock import lock_path_for, run_lock
+from trackerbridge.state.held import held_store
 from trackerbridge.state.store import LockLost, StateStore, StateStoreError, Write
 
 Log = Callable[..., None]  # log(event, **fields)
@@ -104,9 +104,9 @@ def locked_sync(
 ) -> SyncResult:
     """One run as cron starts it (`trackerbridge sync`): `run_sync` holding the run lock.
 
-    In order: the file lock next to the store at `url` (`state.lock.run_lock`; `Locked` when another run
-    holds it), the store, its shared lock (PostgreSQL's advisory lock, for runners on several machines),
-    and the pacing of the trackers' allowance (`quota.share`). Holding them, a run an earlier process left
+    In order: the store at `url` as every writer holds it (`state.held.held_store`: the run's file lock,
+    `Locked` when another run holds it, the store, its shared lock), and the pacing of the trackers'
+    allowance (`quota.share`). Holding them, a run an earlier process left
     "running" cannot be alive: it is marked crashed. A live run (no `as_of`) judges as of `clock()`,
     reads relative to the trackers' time and lets its watermark advance to its start less
     `WATERMARK_MARGIN`; an `as_of` run judges as of that moment, and its watermark is what it read. A run
@@ -114,10 +114,7 @@ def locked_sync(
     log = log or (lambda event, **fields: None)
     live = as_of is None
     now = clock() if as_of is None else as_of
-    lock_file = lock_path_for(url, project.root / ".trackerbridge")
-    with run_lock(lock_file), StateStore.open(url) as store, store.shared_lock(), paced(project.config.quota.share):
-        if store.recovery_path is None:  # a server database: the recovery file sits by the lock file
-            store.recovery_path = lock_file.with_name("recovery.jsonl")
+    with held_store(url, project.root) as store, paced(project.config.quota.share):
         store.abandon_stale_runs()
         result = run_sync(
             project,

@@ -101,16 +101,11 @@ def table(found: Sequence[ConflictView]) -> str:
 
 @contextmanager
 def _store(project_dir: Path, sandbox_flavor: str | None) -> Iterator[tuple[Any, Any, Any]]:
-    from trackerbridge.state.lock import lock_path_for, run_lock
-    from trackerbridge.state.store import StateStore
+    from trackerbridge.state.held import held_store
 
     with project_environment(project_dir, sandbox_flavor) as (project, env):
         url = state_url(project.root, project.config.state.url)
-        with (
-            run_lock(lock_path_for(url, project.root / ".trackerbridge")),
-            StateStore.open(url) as store,
-            store.shared_lock(),
-        ):
+        with held_store(url, project.root) as store:
             yield project, env, store
 
 

@@ -32,15 +32,13 @@ def state_group() -> None:
 def prune_command(days: int | None, dry_run: bool, given: str | None, project_dir: Path) -> None:
     """Remove runs older than the retention and their audit rows; the last write of each record and
     field always stays. Takes the run lock, so it never races a sync (exit 75 while one runs)."""
-    from trackerbridge.state.lock import lock_path_for, run_lock
-    from trackerbridge.state.store import StateStore
+    from trackerbridge.state.held import held_store
 
     project = load_project(project_dir)
     url = given or state_url(project.root, project.config.state.url)
     keep = days or project.config.state.retention_days
     before = datetime.now(timezone.utc) - timedelta(days=keep)
-    lock = lock_path_for(url, project.root / ".trackerbridge")  # Locked (75) and store errors: `main` prints them
-    with run_lock(lock), StateStore.open(url) as store, store.shared_lock():
+    with held_store(url, project.root) as store:  # Locked (75) and store errors: `main` prints them
         runs, rows = store.prune(before, dry_run=dry_run)
     verb = "would remove" if dry_run else "removed"
     click.echo(
