@@ -338,7 +338,7 @@ def test_duplicate_keys_in_a_save_keep_the_last(store: StateStore) -> None:
 
 
 def test_the_snapshot_is_saved_streaming_a_batch_at_a_time(store: StateStore, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(store_module, "_BATCH", 3)
+    monkeypatch.setattr(store_module, "BATCH", 3)
     pulled: list[int] = [0]
     seen: list[tuple[int, int]] = []  # (records pulled from the iterator so far, batch size) per batch written
     original = StateStore._save_record_batch

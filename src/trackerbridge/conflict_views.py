@@ -52,7 +52,8 @@ def _latest(i: Initiative, attribute: str) -> tuple[str | None, datetime | None]
     return None, i.updated
 
 
-def _shown(value: Any) -> Any:
+def shown(value: Any) -> Any:
+    """A value as the review shows it: a person by e-mail, anything else in its canonical form."""
     if isinstance(value, Person):
         return value.email or value.label
     return canonical(value)
@@ -71,14 +72,14 @@ def views(result: SyncResult) -> list[ConflictView]:
         out.append(
             ConflictView(
                 c.attribute,
-                _shown(c.last_written),
+                shown(c.last_written),
                 Side(
                     source.system,
                     source.source,
                     source.key,
                     source.url,
                     c.attribute,
-                    _shown(c.source_value),
+                    shown(c.source_value),
                     s_by,
                     s_at,
                 ),
@@ -88,7 +89,7 @@ def views(result: SyncResult) -> list[ConflictView]:
                     target.key,
                     target.url,
                     c.field or c.attribute,
-                    _shown(c.target_value),
+                    shown(c.target_value),
                     t_by,
                     t_at,
                 ),

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from trackerbridge.config.project import Project
-from trackerbridge.conflict_views import ConflictError, ConflictView, Side, _shown, find, views
+from trackerbridge.conflict_views import ConflictError, ConflictView, Side, find, shown, views
 from trackerbridge.planner import same
 from trackerbridge.state.store import StateStore, Write
 from trackerbridge.sync import Log, SyncResult, run_sync
@@ -61,7 +61,7 @@ def resolve(
             )
         source_wins = take == view.source.system
     else:
-        if same(value, view.source.value) or same(value, _shown(view.conflict.desired)):
+        if same(value, view.source.value) or same(value, shown(view.conflict.desired)):
             source_wins = True
         elif same(value, view.target.value):
             source_wins = False

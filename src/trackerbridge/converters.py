@@ -45,7 +45,7 @@ class Problem:
     hint: str | None = None
 
 
-def _taking(
+def taking(
     convert: Converter, take: str, kind: str, canonical: bool, path: tuple[str | int, ...], problems: list[Problem]
 ) -> Converter:
     """How many of a multi-valued field's values an attribute takes: a list is never read as one value."""
@@ -80,14 +80,14 @@ def _taking(
         if not value:
             return convert(None)
         if take == "one" and len(value) > 1:
-            shown = ", ".join(_text(v) or "?" for v in value[:4]) + (", ..." if len(value) > 4 else "")
-            raise ValueError(f"holds {len(value)} values ({shown}); the mapping takes one (set take: first or all)")
+            listed = ", ".join(_text(v) or "?" for v in value[:4]) + (", ..." if len(value) > 4 else "")
+            raise ValueError(f"holds {len(value)} values ({listed}); the mapping takes one (set take: first or all)")
         return convert(value[0])
 
     return single
 
 
-def _kind_of(spec: AttributeSpec, fi: FieldInfo) -> str:
+def kind_of(spec: AttributeSpec, fi: FieldInfo) -> str:
     if spec.transform:
         return "text" if spec.transform == "text" else spec.transform.replace("number", "integer")
     kinds = {f.USER: "person", f.DATE: "date", f.DATETIME: "datetime", f.BOOLEAN: "boolean", f.LABELS: "labels"}
@@ -108,7 +108,7 @@ def _zone(spec: AttributeSpec, path: tuple[str | int, ...], problems: list[Probl
         return timezone.utc
 
 
-def _converter(
+def converter_for(
     kind: str, spec: AttributeSpec, fi: FieldInfo, path: tuple[str | int, ...], problems: list[Problem]
 ) -> Converter:
     """One function from a normalised tracker value to the attribute's value."""
@@ -117,7 +117,7 @@ def _converter(
     if spec.at_least is not None:
         return _bands(kind, spec, fi, path, problems)
     transform = spec.transform
-    # A multi-valued field is checked by its items: take (see _taking) hands them over one at a time.
+    # A multi-valued field is checked by its items: take (see taking) hands them over one at a time.
     item_type = f.OPTION if fi.multiple and fi.type == f.LABELS and kind != "labels" else fi.type
     if transform is None and item_type not in ACCEPTS.get(kind, {fi.type}):
         native = f" ({fi.native_type})" if fi.native_type else ""
@@ -190,7 +190,7 @@ def _value_map(
 _MISSING = object()
 
 
-def _history_value(item: dict[str, Any], side: str, field_type: str) -> Any:
+def history_value(item: dict[str, Any], side: str, field_type: str) -> Any:
     """Jira puts ids in from/to and display text in fromString/toString: dates and numbers read
     best from the raw side, everything else (statuses, options, users) from the text."""
     first, second = (side, f"{side}String") if field_type in (f.DATE, f.DATETIME, f.NUMBER) else (f"{side}String", side)
@@ -198,12 +198,12 @@ def _history_value(item: dict[str, Any], side: str, field_type: str) -> Any:
     return value if value not in (None, "") else item.get(second)
 
 
-def _show(value: Any) -> str:
+def shown(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _safe(convert: Converter, value: Any) -> Any:
+def safe_convert(convert: Converter, value: Any) -> Any:
     try:
         return convert(value)
     except (ValueError, TypeError):
@@ -311,4 +311,4 @@ def _datetime_converter(zone: tzinfo, fmt: str | None) -> Converter:
     return convert
 
 
-_ACTIVITY = _datetime_converter(timezone.utc, None)
+ACTIVITY = _datetime_converter(timezone.utc, None)

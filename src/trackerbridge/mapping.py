@@ -16,15 +16,15 @@ from trackerbridge import records as f
 from trackerbridge.activity import SYSTEM_STAMPS
 from trackerbridge.config.models import AttributeSpec, IssueLinkSpec, MappingFile, Owns, SyncSpec
 from trackerbridge.converters import (
-    _ACTIVITY,
+    ACTIVITY,
     Converter,
     Problem,
-    _converter,
-    _history_value,
-    _kind_of,
-    _safe,
-    _show,
-    _taking,
+    converter_for,
+    history_value,
+    kind_of,
+    safe_convert,
+    shown,
+    taking,
 )
 from trackerbridge.health import health_labels
 from trackerbridge.model import CANONICAL_ATTRIBUTES, Change, Initiative, Link
@@ -106,7 +106,7 @@ class CompiledMapping:
             except (ValueError, TypeError) as exc:
                 attrs[r.attribute] = None
                 unread.append(r.attribute)
-                errors.append(f"{r.attribute}: cannot read {r.field.name!r} value {_show(value)}: {exc}")
+                errors.append(f"{r.attribute}: cannot read {r.field.name!r} value {shown(value)}: {exc}")
         initiative = Initiative(source=source, system=self.system, key=raw.key, url=raw.url, **attrs)
         if errors:
             initiative.data_errors = errors
@@ -127,13 +127,13 @@ class CompiledMapping:
             recorded = raw.stamp
             activity = self.write_fields.get("activity")
             if recorded is None and activity is not None:
-                recorded = _safe(_ACTIVITY, values.get(activity.id))
+                recorded = safe_convert(ACTIVITY, values.get(activity.id))
             if recorded is not None:
                 initiative.updated = recorded
         if initiative.created is None and "created" not in initiative.unread:
             initiative.created = raw.created  # the record's own creation date when the mapping names none
         if self.extra:
-            initiative.extra = {r.attribute: _safe(r.convert, values.get(r.field.id)) for r in self.extra}
+            initiative.extra = {r.attribute: safe_convert(r.convert, values.get(r.field.id)) for r in self.extra}
         if self.links_field is not None:
             entries = values.get(self.links_field.id)
             initiative.extra = {
@@ -181,8 +181,8 @@ class CompiledMapping:
                 )
                 if r is None:
                     continue
-                before = _safe(r.convert, _history_value(item, "from", r.field.type))
-                after = _safe(r.convert, _history_value(item, "to", r.field.type))
+                before = safe_convert(r.convert, history_value(item, "from", r.field.type))
+                after = safe_convert(r.convert, history_value(item, "to", r.field.type))
                 yield Change(entry["created"], r.attribute, before, after, entry.get("author"))
 
 
@@ -315,14 +315,14 @@ def _resolve_all(
         fi = _find(catalog, spec.field, (*path, "field"), problems)
         if fi is None:
             continue
-        kind = CANONICAL_ATTRIBUTES.get(attribute, "text") if canonical else _kind_of(spec, fi)
+        kind = CANONICAL_ATTRIBUTES.get(attribute, "text") if canonical else kind_of(spec, fi)
         try:
-            convert = _converter(kind, spec, fi, path, problems)
+            convert = converter_for(kind, spec, fi, path, problems)
         except ValueError as exc:
             problems.append(Problem(path, str(exc)))
             continue
         if fi.multiple and kind != "labels":
-            convert = _taking(convert, spec.take, kind, canonical, (*path, "take"), problems)
+            convert = taking(convert, spec.take, kind, canonical, (*path, "take"), problems)
         out.append(Resolved(attribute, fi, convert))
     return out
 

@@ -252,7 +252,7 @@ class Report:
         raise KeyError(key)
 
 
-def _params(result: AuditResult, builtin: Rule) -> dict[str, Any]:
+def rule_params(result: AuditResult, builtin: Rule) -> dict[str, Any]:
     """The parameters a rule ran with; the built-in's defaults (with any configured values) when it did not run."""
     return effective_params(result.rules.get(builtin.code, builtin), result.settings)
 
@@ -319,7 +319,7 @@ def _headline(
     return tuple(out)
 
 
-def _person(p: Any) -> str | None:
+def person_text(p: Any) -> str | None:
     if isinstance(p, Person):
         return text(p.label)
     return (text(p).strip() or None) if p is not None else None
@@ -327,14 +327,14 @@ def _person(p: Any) -> str | None:
 
 def _owners(result: AuditResult) -> tuple[Load, ...]:
     """TB107's count: active initiatives of `kinds` per owner identity, against `max_active`."""
-    params = _params(result, tb107_owner_overloaded.RULE)
+    params = rule_params(result, tb107_owner_overloaded.RULE)
     limit = int(params["max_active"])
     carried: dict[str, list[Initiative]] = {}
     for i in counted(result.initiatives, params["kinds"]):
         if i.owner is not None and i.owner.identity:
             carried.setdefault(i.owner.identity, []).append(i)
     loads = [
-        (identity, Load(_person(newest(c).owner) or identity, len(c), limit, "max_active"))
+        (identity, Load(person_text(newest(c).owner) or identity, len(c), limit, "max_active"))
         for identity, c in carried.items()
     ]
     loads.sort(key=lambda item: (-item[1].over, -item[1].active, natural(item[1].name), item[0]))
@@ -343,7 +343,7 @@ def _owners(result: AuditResult) -> tuple[Load, ...]:
 
 def _teams(result: AuditResult) -> tuple[Load, ...]:
     """TB108's count and capacity: configured per team, else per_member x distinct owners on the team's records."""
-    params = _params(result, tb108_team_over_capacity.RULE)
+    params = rule_params(result, tb108_team_over_capacity.RULE)
     configured: Mapping[str, Any] = params["capacity"]
     per_member = int(params["per_member"])
     load: dict[str, int] = {}
@@ -366,7 +366,7 @@ def _teams(result: AuditResult) -> tuple[Load, ...]:
 
 
 def _sunset(result: AuditResult, long_overdue_days: int) -> tuple[SunsetCandidate, ...]:
-    today = today_in(result.now, str(_params(result, tb105_past_end_date.RULE)["timezone"]))
+    today = today_in(result.now, str(rule_params(result, tb105_past_end_date.RULE)["timezone"]))
     by_ref = _live_by_ref(result)
     scored = []
     for i in active_initiatives(result):
@@ -384,7 +384,7 @@ def _sunset(result: AuditResult, long_overdue_days: int) -> tuple[SunsetCandidat
         idle = (result.now - i.updated).days if i.updated is not None else 0
         candidate = SunsetCandidate(
             RecordRef.of(i),
-            _person(i.owner),
+            person_text(i.owner),
             text(i.team) or None,
             i.stage.value if i.stage else None,
             i.end,
@@ -396,8 +396,8 @@ def _sunset(result: AuditResult, long_overdue_days: int) -> tuple[SunsetCandidat
 
 def _handoffs(result: AuditResult, since: datetime | None) -> tuple[Handoff, ...]:
     """Closed-won deals (TB110/TB111's sources) with their delivery records, idle days and owner."""
-    idle = _params(result, tb110_handoff_idle.RULE)
-    owner = _params(result, tb111_handoff_without_owner.RULE)
+    idle = rule_params(result, tb110_handoff_idle.RULE)
+    owner = rule_params(result, tb111_handoff_without_owner.RULE)
     zone = str(idle["timezone"])
     today = today_in(result.now, zone)
     index = Index(result.initiatives)
@@ -429,7 +429,7 @@ def _handoffs(result: AuditResult, since: datetime | None) -> tuple[Handoff, ...
             tuple(RecordRef.of(d) for d in deliveries),
             started,
             days,
-            _person(owner_of(deal, str(owner["owner_attribute"]))),
+            person_text(owner_of(deal, str(owner["owner_attribute"]))),
             problems,
         )
         scored.append(
@@ -491,7 +491,7 @@ def _rules(result: AuditResult) -> tuple[RuleFindings, ...]:
 def _slips(result: AuditResult) -> tuple[SlipRow, ...]:
     """Every active initiative later than its baseline, with TB117's parameters (so "without a reason" here is
     what the rule reports, waived or not)."""
-    policy = SlipPolicy.of(_params(result, tb117_end_date_slipped_without_reason.RULE))
+    policy = SlipPolicy.of(rule_params(result, tb117_end_date_slipped_without_reason.RULE))
     scored = []
     for i in active_initiatives(result):
         slip = slip_of(i, policy)
@@ -499,7 +499,7 @@ def _slips(result: AuditResult) -> tuple[SlipRow, ...]:
             continue
         row = SlipRow(
             RecordRef.of(i),
-            _person(i.owner),
+            person_text(i.owner),
             text(i.team) or None,
             slip.baseline,
             slip.baseline_from,
@@ -536,7 +536,7 @@ def build_report(
         sunset=_sunset(result, long_overdue_days),
         long_overdue_days=long_overdue_days,
         handoffs=_handoffs(result, since),
-        handoff_limit=int(_params(result, tb110_handoff_idle.RULE)["days"]),
+        handoff_limit=int(rule_params(result, tb110_handoff_idle.RULE)["days"]),
         rules=_rules(result),
         initiatives=sum(is_initiative(result, i) for i in result.initiatives),
         read_at=_aware(read_at) if read_at else None,

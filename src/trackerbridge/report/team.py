@@ -38,9 +38,9 @@ from trackerbridge.report.model import (
     Number,
     RecordRef,
     Report,
-    _params,
-    _person,
     active_initiatives,
+    person_text,
+    rule_params,
 )
 from trackerbridge.rules.builtin import tb104_stuck_in_decide
 
@@ -218,7 +218,7 @@ def team_pages(
     """One page per team with active initiatives, by team name. `history`: past runs' (time, metrics["teams"]);
     `measures`: the scorecard (`scorecard(project.config.report.scorecard)`)."""
     now = _aware(result.now)
-    decide_days = int(_params(result, tb104_stuck_in_decide.RULE)["days"])
+    decide_days = int(rule_params(result, tb104_stuck_in_decide.RULE)["days"])
     figures = team_metrics(result)
     by_key = {(i.source, i.key): i for i in result.initiatives}
     pages = []
@@ -244,7 +244,9 @@ def team_pages(
                 off.append(
                     (
                         (-h.flag.rank, natural(i.key)),
-                        OffTrack(RecordRef.of(i), _person(i.owner), h.flag.value, tuple(text(r) for r in h.reasons)),
+                        OffTrack(
+                            RecordRef.of(i), person_text(i.owner), h.flag.value, tuple(text(r) for r in h.reasons)
+                        ),
                     )
                 )
         decisions = []
@@ -252,7 +254,9 @@ def team_pages(
             entered = _entered(i)
             days = (now - entered).days if entered is not None else None
             if i.stage is Stage.DECIDE and days is not None and days > decide_days:
-                decisions.append(((-days, natural(i.key)), Decision(RecordRef.of(i), _person(i.decision_owner), days)))
+                decisions.append(
+                    ((-days, natural(i.key)), Decision(RecordRef.of(i), person_text(i.decision_owner), days))
+                )
         handoffs = []
         for ho in report.handoffs:
             ours = [by_key.get((d.source, d.key)) for d in ho.deliveries]

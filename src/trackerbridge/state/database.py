@@ -46,13 +46,13 @@ from trackerbridge.state.schema import (
 
 _PG_SCHEMA_LOCK = 0x7462_0001  # advisory lock keys ("tb"), fixed so every runner agrees
 _PG_RUN_LOCK = 0x7462_0002
-_BATCH = 2000  # rows per executemany: bounded memory, few round trips
+BATCH = 2000  # rows per executemany: bounded memory, few round trips
 _Store = TypeVar("_Store", bound="Database")
 
 
-def _chunks(rows: Sequence[dict[str, Any]]) -> Iterator[Sequence[dict[str, Any]]]:
-    for n in range(0, len(rows), _BATCH):
-        yield rows[n : n + _BATCH]
+def chunks(rows: Sequence[dict[str, Any]]) -> Iterator[Sequence[dict[str, Any]]]:
+    for n in range(0, len(rows), BATCH):
+        yield rows[n : n + BATCH]
 
 
 class Database:
@@ -261,7 +261,7 @@ class Database:
             elif self._dialect == "postgresql":
                 from sqlalchemy.dialects.postgresql import insert  # type: ignore[assignment]
             else:  # any other dialect: delete, then insert, in the same transaction
-                for chunk in _chunks(unique):
+                for chunk in chunks(unique):
                     for r in chunk:
                         conn.execute(delete(table).where(*(table.c[k] == r[k] for k in keys)))
                     conn.execute(table.insert(), list(chunk))
@@ -272,7 +272,7 @@ class Database:
                 ins.on_conflict_do_update(index_elements=keys, set_=others) if others else ins.on_conflict_do_nothing()
             )
             self._upserts[table.name] = stmt
-        for chunk in _chunks(unique):
+        for chunk in chunks(unique):
             conn.execute(stmt, list(chunk))
 
     @contextmanager

@@ -33,7 +33,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from trackerbridge.model import Initiative
 from trackerbridge.state.codec import RECORDS_FORMAT, dumps_initiative, dumps_value, loads_initiative, loads_value
-from trackerbridge.state.database import _BATCH, Database, _chunks
+from trackerbridge.state.database import BATCH, Database, chunks
 from trackerbridge.state.errors import (
     EXIT_LOCK_LOST,
     EXIT_STORE_FAILED,
@@ -273,7 +273,7 @@ class StateStore(Database):
             return
         try:
             with self._write() as conn:
-                for chunk in _chunks(log_rows):
+                for chunk in chunks(log_rows):
                     conn.execute(t_audit.insert(), list(chunk))
                 self._upsert(conn, t_written, written_rows)
                 self._upsert(conn, t_notes, note_rows)
@@ -323,7 +323,7 @@ class StateStore(Database):
         becomes exactly these (and counts as complete, see `has_records`); `replace=False` after an
         incremental read: these are added or replaced, the rest stay. Returns the rows written.
 
-        Streamed: records are encoded and written `_BATCH` at a time in the one transaction, so a
+        Streamed: records are encoded and written `BATCH` at a time in the one transaction, so a
         100,000-record snapshot never exists as one list of encoded rows (about 250 MB at its peak)."""
         written = 0
         with self._write() as conn:
@@ -334,7 +334,7 @@ class StateStore(Database):
             batch: list[Initiative] = []
             for initiative in initiatives:
                 batch.append(initiative)
-                if len(batch) >= _BATCH:
+                if len(batch) >= BATCH:
                     written += self._save_record_batch(conn, connector, batch)
                     batch = []
             if batch:
@@ -361,8 +361,8 @@ class StateStore(Database):
         stop judging and writing them; the snapshot stays complete."""
         wanted = list(keys)
         with self._write() as conn:
-            for n in range(0, len(wanted), _BATCH):
-                chunk = wanted[n : n + _BATCH]
+            for n in range(0, len(wanted), BATCH):
+                chunk = wanted[n : n + BATCH]
                 conn.execute(delete(t_records).where(t_records.c.connector == connector, t_records.c.key.in_(chunk)))
                 conn.execute(delete(t_health).where(t_health.c.connector == connector, t_health.c.key.in_(chunk)))
             count = conn.scalar(select(func.count()).select_from(t_records).where(t_records.c.connector == connector))
