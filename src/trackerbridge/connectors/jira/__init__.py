@@ -13,6 +13,6 @@ One class, `JiraConnector`, built from a layer per concern, each module importin
 from __future__ import annotations
 
 from trackerbridge.connectors.jira.search import OVERLAP, JiraConnector
-from trackerbridge.connectors.jira.values import _DATETIME, _from_parts, _normalise, _person, _to_datetime
+from trackerbridge.connectors.jira.values import DATETIME_TEXT, from_parts, normalise, person_of, to_datetime
 
-__all__ = ["OVERLAP", "_DATETIME", "JiraConnector", "_from_parts", "_normalise", "_person", "_to_datetime"]
+__all__ = ["DATETIME_TEXT", "OVERLAP", "JiraConnector", "from_parts", "normalise", "person_of", "to_datetime"]

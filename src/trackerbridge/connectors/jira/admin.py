@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from trackerbridge.connectors.base import ConnectorError, FieldInfo
-from trackerbridge.connectors.jira.values import _field_info
+from trackerbridge.connectors.jira.values import field_info
 
 if TYPE_CHECKING:
     from trackerbridge.connectors.jira.client import JiraClient
@@ -55,7 +55,7 @@ def create_field(
     created = connector._json(what, connector._request(what, "POST", "field", body=body))
     if not isinstance(created, dict) or not created.get("id"):
         raise ConnectorError(f"jira {connector.name!r}: Jira answered without the new field's id while {what}")
-    info = _field_info(created)
+    info = field_info(created)
     if not options or connector.flavor != "cloud":
         return info
     fid = str(created["id"])

@@ -11,7 +11,7 @@ from trackerbridge.connectors.base import Catalog, ConnectorError, FieldInfo, Se
 from trackerbridge.connectors.jira.admin import create_field
 from trackerbridge.connectors.jira.client import JiraClient
 from trackerbridge.connectors.jira.links import ISSUE_LINKS_NATIVE, link_type_names
-from trackerbridge.connectors.jira.values import _field_info
+from trackerbridge.connectors.jira.values import field_info
 
 
 class JiraDiscovery(JiraClient):
@@ -43,7 +43,7 @@ class JiraDiscovery(JiraClient):
                 if not isinstance(raw, list):
                     raise ConnectorError(f"jira {self.name!r}: the field catalog (GET field) was not a list of fields")
                 self._fields = raw
-            self._catalog = Catalog([_field_info(f) for f in raw if isinstance(f, dict) and f.get("id")])
+            self._catalog = Catalog([field_info(f) for f in raw if isinstance(f, dict) and f.get("id")])
             self._seed_client_field_cache(raw)
         return self._catalog
 

@@ -64,7 +64,7 @@ class JiraErrors(Connector):
         text: str | None,
     ) -> NoReturn:
         prefix = f"jira {self.name!r}"
-        detail = _detail(response) if response is not None else ""
+        detail = error_detail(response) if response is not None else ""
         said = f": {detail}" if detail else ""
         error: ConnectorError
         if status is None:
@@ -139,7 +139,7 @@ class JiraErrors(Connector):
         raise (Unreachable if unreachable(exc) else ConnectorError)(self._scrub(message)) from None
 
 
-def _detail(response: requests.Response) -> str:
+def error_detail(response: requests.Response) -> str:
     """Jira's own words: errorMessages, then errors as 'field: message'."""
     try:
         body = response.json()

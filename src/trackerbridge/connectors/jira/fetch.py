@@ -45,7 +45,7 @@ from urllib.parse import quote
 
 from trackerbridge.activity import STAMP_KEY
 from trackerbridge.connectors.base import ConnectorError
-from trackerbridge.connectors.jira.values import _to_datetime
+from trackerbridge.connectors.jira.values import to_datetime
 
 if TYPE_CHECKING:
     from trackerbridge.connectors.jira.search import JiraConnector
@@ -221,7 +221,7 @@ class TwoPhaseRead:
 
 def _newest(newest: datetime | None, raw: dict[str, Any]) -> datetime | None:
     values = raw.get("fields")
-    updated = _to_datetime(values.get("updated")) if isinstance(values, dict) else None
+    updated = to_datetime(values.get("updated")) if isinstance(values, dict) else None
     if updated is None or (newest is not None and newest >= updated):
         return newest
     return updated

@@ -43,7 +43,7 @@ from trackerbridge.connectors.http import retry_policy
 from trackerbridge.connectors.jira.bulk import BulkWriter
 from trackerbridge.connectors.jira.discovery import JiraDiscovery
 from trackerbridge.connectors.jira.fetch import TwoPhaseRead
-from trackerbridge.connectors.jira.values import _int, _normalise, _person, _to_datetime
+from trackerbridge.connectors.jira.values import int_or, normalise, person_of, to_datetime
 from trackerbridge.connectors.jira.write import JiraWriter
 from trackerbridge.net import require_https
 
@@ -290,8 +290,8 @@ class JiraConnector(JiraWriter, JiraDiscovery):
                 search=True,
             )
             issues = _issues(body, self.name)
-            total = _int(body.get("total"), start + len(issues))
-            size = max(_int(body.get("maxResults"), size), 1)
+            total = int_or(body.get("total"), start + len(issues))
+            size = max(int_or(body.get("maxResults"), size), 1)
             if start > 0 and back > 0 and (not issues or _ident(issues[0]) not in recent):
                 back *= 2
                 continue  # start reaches 0 within log2(consumed) steps
@@ -325,7 +325,7 @@ class JiraConnector(JiraWriter, JiraDiscovery):
         if "issuekey" not in values:  # the key travels beside `fields`, never in it
             values["issuekey"] = key
         missing = [f.id for f in fields if f.id not in values]
-        updated = _to_datetime(values.get("updated"))
+        updated = to_datetime(values.get("updated"))
         if str(raw.get("id") or "").isdigit():
             self._issue_ids[key] = int(raw["id"])
         for f in fields:  # a select's value carries its option id: bulk edit needs it, and it comes free
@@ -337,9 +337,9 @@ class JiraConnector(JiraWriter, JiraDiscovery):
         return RawRecord(
             key=key,
             url=self.record_url(key),
-            values={f.id: _normalise(values.get(f.id), f) for f in fields},
+            values={f.id: normalise(values.get(f.id), f) for f in fields},
             updated=updated,
-            created=_to_datetime(values.get("created")),
+            created=to_datetime(values.get("created")),
             history=self._history(key, raw) if history else [],
             absent=frozenset(missing) if missing else _NONE,
             ours=ours,
@@ -356,8 +356,8 @@ class JiraConnector(JiraWriter, JiraDiscovery):
             histories = list(self._full_changelog(key))
         out = [
             {
-                "created": _to_datetime(h.get("created")),
-                "author": _person(h.get("author")),
+                "created": to_datetime(h.get("created")),
+                "author": person_of(h.get("author")),
                 "items": [
                     {
                         "field": item.get("field"),
@@ -387,7 +387,7 @@ class JiraConnector(JiraWriter, JiraDiscovery):
             values = [v for v in body.get("values") or [] if isinstance(v, dict)] if isinstance(body, dict) else []
             yield from values
             start += len(values)
-            total = _int(body.get("total"), start) if isinstance(body, dict) else start
+            total = int_or(body.get("total"), start) if isinstance(body, dict) else start
             if not values or body.get("isLast") is True or start >= total:
                 return
 

@@ -47,19 +47,19 @@ READ_ONLY = frozenset(
 """System fields a PUT cannot set (status and resolution move through transitions)."""
 
 
-_DATETIME = re.compile(
+DATETIME_TEXT = re.compile(
     r"^(\d{4})-(\d\d)-(\d\d)[T ](\d\d):(\d\d)(?::(\d\d)(?:[.,](\d{1,6})\d*)?)?\s*(Z|[+-]\d\d:?\d\d)?$"
 )
 
 
-def _int(value: Any, default: int) -> int:
+def int_or(value: Any, default: int) -> int:
     try:
         return int(value)
     except (TypeError, ValueError):
         return default
 
 
-def _field_info(f: dict[str, Any]) -> FieldInfo:
+def field_info(f: dict[str, Any]) -> FieldInfo:
     schema = f.get("schema") or {}
     kind, items = schema.get("type"), schema.get("items")
     if kind == "user" or (kind == "array" and items == "user"):  # a multi-user picker holds people
@@ -96,7 +96,7 @@ def _field_info(f: dict[str, Any]) -> FieldInfo:
     )
 
 
-def _person(value: Any) -> Person | None:
+def person_of(value: Any) -> Person | None:
     if not isinstance(value, dict):
         return _shared_person(None, None, str(value)) if isinstance(value, str) and value else None
     return _shared_person(
@@ -131,14 +131,14 @@ def _name(value: Any, native: str = "") -> str | None:
     return None if text is None else sys.intern(str(text))
 
 
-def _to_datetime(value: Any) -> datetime | None:
+def to_datetime(value: Any) -> datetime | None:
     """Jira's 2026-11-25T08:25:46.000+0000 (and ISO variants) as an aware datetime."""
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
     if not isinstance(value, str) or not value:
         return None
     text = value.strip()
-    m = _DATETIME.match(text)
+    m = DATETIME_TEXT.match(text)
     if not m:
         return None
     try:
@@ -146,12 +146,12 @@ def _to_datetime(value: Any) -> datetime | None:
         # ten times faster (on Python 3.11+ that includes Jira's +0000). The rest, read by hand.
         moment = datetime.fromisoformat(text)
     except ValueError:
-        return _from_parts(m)
+        return from_parts(m)
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
-def _from_parts(m: re.Match[str]) -> datetime:
-    """A datetime from `_DATETIME`'s groups; no zone means UTC."""
+def from_parts(m: re.Match[str]) -> datetime:
+    """A datetime from `DATETIME_TEXT`'s groups; no zone means UTC."""
     year, month, day, hour, minute, second, fraction, zone = m.groups()
     tz = timezone.utc
     if zone and zone != "Z":
@@ -193,9 +193,9 @@ def _comments(page: Any) -> tuple[Comment, ...]:
     items = page.get("comments") if isinstance(page, dict) else page
     out = []
     for c in items if isinstance(items, list) else []:
-        at = _to_datetime(c.get("created")) if isinstance(c, dict) else None
+        at = to_datetime(c.get("created")) if isinstance(c, dict) else None
         if at is not None:
-            out.append(Comment(at, _plain_text(c.get("body")), _person(c.get("author"))))
+            out.append(Comment(at, _plain_text(c.get("body")), person_of(c.get("author"))))
     return tuple(sorted(out, key=lambda c: c.at))
 
 
@@ -211,7 +211,7 @@ def _plain_text(body: Any) -> str:
     return ""
 
 
-def _normalise(value: Any, field: FieldInfo) -> Any:
+def normalise(value: Any, field: FieldInfo) -> Any:
     """A raw JSON value as the plain value `base` promises for the field's type."""
     if value is None:
         return None
@@ -220,12 +220,12 @@ def _normalise(value: Any, field: FieldInfo) -> Any:
         return issue_links(value)
     if kind == USER:
         if isinstance(value, list):  # multi-user picker: each person, account id kept
-            return [p for p in map(_person, value) if p is not None]
-        return _person(value)
+            return [p for p in map(person_of, value) if p is not None]
+        return person_of(value)
     if kind == DATE:
         return _to_date(value)
     if kind == DATETIME:
-        return _to_datetime(value)
+        return to_datetime(value)
     if kind == OPTION:
         return _name(value, native)
     if kind == LABELS:

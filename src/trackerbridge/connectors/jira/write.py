@@ -19,9 +19,9 @@ from trackerbridge.connectors.errors import STOPS, backoff, note_attempts, retry
 from trackerbridge.connectors.http import RETRY_STATUSES
 from trackerbridge.connectors.jira.bodies import comment_body, edit_body, has_marker
 from trackerbridge.connectors.jira.bulk import BulkWriter, _Stopped
-from trackerbridge.connectors.jira.errors import _detail
+from trackerbridge.connectors.jira.errors import error_detail
 from trackerbridge.connectors.jira.people import JiraPeople
-from trackerbridge.connectors.jira.values import _int, _normalise
+from trackerbridge.connectors.jira.values import int_or, normalise
 from trackerbridge.connectors.record_write import (
     WriteError,
     changed_since_read,
@@ -191,7 +191,7 @@ class JiraWriter(JiraPeople):
         raw = self._json(what, self._request(what, "GET", f"issue/{quote(key, safe='')}", params=params))
         values = raw.get("fields") if isinstance(raw, dict) else None
         values = values if isinstance(values, dict) else {}
-        now = {fc.field: _normalise(values.get(fc.field), fields[fc.field]) for fc in watched}
+        now = {fc.field: normalise(values.get(fc.field), fields[fc.field]) for fc in watched}
         return changed_since_read(watched, now)
 
     def _edit(self, key: str, body: dict[str, Any]) -> None:
@@ -218,7 +218,7 @@ class JiraWriter(JiraPeople):
         if response.ok:
             self._notify = True
             return
-        detail = _detail(response)
+        detail = error_detail(response)
         if response.status_code == 403 or "notif" in detail.casefold():
             self._request(what, "PUT", path, body=body)
             self._notify = False
@@ -240,7 +240,7 @@ class JiraWriter(JiraPeople):
         if _refuses_comment(response):
             self._edit(key, body)
             return False
-        detail = _detail(response)
+        detail = error_detail(response)
         self._raise_http(response.status_code, response, what, search=False, token=False, read=0, text=detail)
 
     def _unposted(self, key: str, notes: Sequence[Note], posted: list[str]) -> list[Note]:
@@ -277,7 +277,7 @@ class JiraWriter(JiraPeople):
                 raise ConnectorError(f"jira {self.name!r}: the comments of {key} came without a comment list")
             bodies += [c.get("body") for c in comments if isinstance(c, dict)]
             start += len(comments)
-            if not comments or start >= _int(body.get("total"), start):
+            if not comments or start >= int_or(body.get("total"), start):
                 return bodies
 
     def _post_comment(self, key: str, text: str, marker: str) -> None:

@@ -21,7 +21,7 @@ from simple_salesforce.exceptions import SalesforceError
 from trackerbridge.connectors.base import AuthError, ConnectorError
 from trackerbridge.connectors.http import RESEND
 from trackerbridge.connectors.salesforce.errors import SalesforceErrors, _host, _snippet
-from trackerbridge.connectors.salesforce.values import _USER_ID
+from trackerbridge.connectors.salesforce.values import USER_ID
 
 DEFAULT_LOGIN_URL = "https://login.salesforce.com"
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
@@ -31,7 +31,7 @@ JWT_LIFETIME = timedelta(minutes=3)  # Salesforce accepts at most 3 minutes (plu
 def _user_of_identity(url: Any) -> str | None:
     """The User Id at the end of an OAuth identity URL (`https://login.salesforce.com/id/00D.../005...`)."""
     last = str(url).rstrip("/").rsplit("/", 1)[-1] if isinstance(url, str) else ""
-    return last if _USER_ID.fullmatch(last) else None
+    return last if USER_ID.fullmatch(last) else None
 
 
 class SalesforceClient(SalesforceErrors):
@@ -55,7 +55,7 @@ class SalesforceClient(SalesforceErrors):
                 except (SalesforceError, requests.RequestException) as exc:
                     raise self._translate(exc, "the userinfo request") from None
                 user = info.get("user_id") if isinstance(info, dict) else None
-                self._user_id = str(user) if isinstance(user, str) and _USER_ID.fullmatch(user) else None
+                self._user_id = str(user) if isinstance(user, str) and USER_ID.fullmatch(user) else None
         return self._user_id
 
     def _connect(self) -> Salesforce:

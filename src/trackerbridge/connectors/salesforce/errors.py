@@ -19,7 +19,7 @@ from urllib3.util.retry import Retry
 from trackerbridge.config.connection import Connection
 from trackerbridge.connectors.base import AuthError, Connector, ConnectorError, QuotaExceeded
 from trackerbridge.connectors.errors import Unreachable, backoff, note_attempts, scrub, unreachable
-from trackerbridge.connectors.salesforce.values import _RECORD_ID
+from trackerbridge.connectors.salesforce.values import RECORD_ID
 from trackerbridge.net import VerifyingSession
 
 
@@ -156,7 +156,7 @@ def endpoint_name(method: str, url: str) -> str:
     parts = [p for p in path.split("/") if p]
     if len(parts) >= 2 and parts[0] in ("query", "queryAll"):
         return f"{method} {parts[0]}More"
-    shown = ["{id}" if _RECORD_ID.fullmatch(p) and any(c.isdigit() for c in p) else p for p in parts]
+    shown = ["{id}" if RECORD_ID.fullmatch(p) and any(c.isdigit() for c in p) else p for p in parts]
     return f"{method} {'/'.join(shown) or '/'}"
 
 

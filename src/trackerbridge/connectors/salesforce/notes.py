@@ -24,7 +24,7 @@ from trackerbridge.connectors.salesforce.bodies import (
     task_record,
 )
 from trackerbridge.connectors.salesforce.client import SalesforceClient
-from trackerbridge.connectors.salesforce.values import _get
+from trackerbridge.connectors.salesforce.values import field_value
 
 
 class SalesforceNotes(SalesforceClient):
@@ -69,9 +69,9 @@ class SalesforceNotes(SalesforceClient):
                 like=MARKER_LIKE,
             )
             for row in self._query(soql, "the query for notes already posted"):
-                what = _get(row, "WhatId")
+                what = field_value(row, "WhatId")
                 if isinstance(what, str):
-                    out.setdefault(same_record(what), set()).update(markers_in(_get(row, "Subject")))
+                    out.setdefault(same_record(what), set()).update(markers_in(field_value(row, "Subject")))
         return out
 
     def _create_tasks(self, batch: Sequence[tuple[RecordChange, Note]], refs: Mapping[str, str]) -> list[str | None]:

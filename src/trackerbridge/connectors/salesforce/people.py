@@ -11,7 +11,7 @@ from trackerbridge.connectors.errors import STOPS
 from trackerbridge.connectors.record_write import chunked, unique
 from trackerbridge.connectors.salesforce.bodies import COLLECTION_MAX, same_record
 from trackerbridge.connectors.salesforce.client import SalesforceClient
-from trackerbridge.connectors.salesforce.values import _RECORD_ID, _get
+from trackerbridge.connectors.salesforce.values import RECORD_ID, field_value
 from trackerbridge.model import Person
 
 USER_PREFIX = "005"  # the key prefix of User ids
@@ -35,7 +35,7 @@ class SalesforcePeople(SalesforceClient):
         for p in todo:
             if p.email:
                 by_email.setdefault(p.email.casefold(), []).append(p)
-            elif p.ref and _RECORD_ID.fullmatch(p.ref) and p.ref.startswith(USER_PREFIX):
+            elif p.ref and RECORD_ID.fullmatch(p.ref) and p.ref.startswith(USER_PREFIX):
                 by_id.setdefault(same_record(p.ref), []).append(p)
             else:
                 self._people[p.identity] = None
@@ -63,7 +63,7 @@ class SalesforcePeople(SalesforceClient):
                 continue
             found: dict[str, set[str]] = {}
             for row in rows:
-                value = _get(row, column)
+                value = field_value(row, column)
                 if isinstance(value, str):
                     key = value.casefold() if column == "Email" else same_record(value)
                     found.setdefault(key, set()).add(str(row["Id"]))

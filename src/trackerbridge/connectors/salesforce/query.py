@@ -46,12 +46,12 @@ from trackerbridge.connectors.http import retry_policy, tracker_session
 from trackerbridge.connectors.salesforce.client import SalesforceClient
 from trackerbridge.connectors.salesforce.history import with_history
 from trackerbridge.connectors.salesforce.values import (
-    _USER_ID,
+    USER_ID,
     _Column,
     _field_type,
-    _get,
     _same_id,
     _to_ms,
+    field_value,
     parse_datetime,
 )
 from trackerbridge.model import Person
@@ -117,7 +117,7 @@ class SalesforceQuery(SalesforceClient):
         if not isinstance(info, dict):
             raise ConnectorError(f"Salesforce at {self._host()} answered the userinfo request without JSON")
         user = info.get("user_id")
-        if self._user_id is None and isinstance(user, str) and _USER_ID.fullmatch(user):
+        if self._user_id is None and isinstance(user, str) and USER_ID.fullmatch(user):
             self._user_id = user
         return ServerInfo(
             system="salesforce",
@@ -167,7 +167,7 @@ class SalesforceQuery(SalesforceClient):
         if self._described is not None or not isinstance(described, dict):
             return False
         user = discovery.get("userId")
-        if isinstance(user, str) and _USER_ID.fullmatch(user):
+        if isinstance(user, str) and USER_ID.fullmatch(user):
             self._user_id = user
         if not isinstance(described.get("fields"), list):
             return False
@@ -310,11 +310,11 @@ class SalesforceQuery(SalesforceClient):
 
     @staticmethod
     def _value(row: dict[str, Any], column: _Column) -> Any:
-        raw = _get(row, column.name)
+        raw = field_value(row, column.name)
         if column.type == USER:
             if raw is None:
                 return None
-            related = _get(row, column.relationship) if column.relationship else None
+            related = field_value(row, column.relationship) if column.relationship else None
             related = related if isinstance(related, dict) else {}
             return Person(email=related.get("Email") or None, name=related.get("Name") or None, ref=str(raw))
         if raw is None:

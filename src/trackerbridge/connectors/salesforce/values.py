@@ -9,7 +9,7 @@ from typing import Any
 
 from trackerbridge.connectors.base import BOOLEAN, DATE, DATETIME, NUMBER, OPTION, REFERENCE, TEXT, USER
 
-_USER_ID = re.compile(r"005[A-Za-z0-9]{12}(?:[A-Za-z0-9]{3})?")
+USER_ID = re.compile(r"005[A-Za-z0-9]{12}(?:[A-Za-z0-9]{3})?")
 
 
 def _same_id(a: str, b: str) -> bool:
@@ -17,7 +17,7 @@ def _same_id(a: str, b: str) -> bool:
     return a[:15] == b[:15]
 
 
-_RECORD_ID = re.compile(r"[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?")
+RECORD_ID = re.compile(r"[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?")
 _SF_DATETIME = re.compile(r"(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2}(?::\d{2})?)(\.\d+)?(Z|[+-]\d{2}:?\d{2})?")
 
 
@@ -92,7 +92,7 @@ class _Column:
     multiple: bool = False  # a multipicklist: "A;B" is the values A and B
 
 
-def _get(row: dict[str, Any], name: str | None) -> Any:
+def field_value(row: dict[str, Any], name: str | None) -> Any:
     """A row's value by API name; Salesforce may spell the key in another case than describe."""
     if name is None:
         return None
