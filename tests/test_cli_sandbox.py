@@ -324,3 +324,10 @@ def test_the_demo_writes_the_weekly_page_of_every_team_and_names_each(tmp_path: 
             rows = list(csv.DictReader(fh))
         assert {r["team"] for r in rows} == {team} and len(rows) >= len(page["scorecard"]) + len(page["off_track"])
         assert (html.stat().st_mode & 0o777) == 0o600  # the pages name people, as the report does
+
+
+def test_demo_output_into_a_missing_directory_is_exit_2_before_any_work(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["demo", "--output", str(tmp_path / "missing" / "pages")])
+    assert result.exit_code == 2
+    assert f"the directory {tmp_path / 'missing'} does not exist" in result.stderr
+    assert "Traceback" not in result.output and "Sandbox:" not in result.stderr
