@@ -5,6 +5,7 @@ themselves close it without trackerbridge."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -180,3 +181,28 @@ def test_conflicts_on_the_demo_lists_exactly_the_planted_ones(sb: Sandbox, proje
     assert len({p.salesforce for p in planted}) == DEMO_CONFLICTS, "each pair disagrees its own way"
     code, out, _ = run(sb, project, "conflicts")
     assert code == 0 and out.endswith(f"{DEMO_CONFLICTS} open conflicts\n")
+
+
+@pytest.mark.parametrize("columns", [80, 100, 160])
+def test_the_conflict_table_is_one_line_per_conflict_at_any_width(sb: Sandbox, project: Path, columns: int) -> None:
+    from rich.cells import cell_len
+
+    from terminal import run_in_terminal
+    from trackerbridge.sandbox.showcase import DEMO_CONFLICTS, plant_conflicts
+
+    code, _, err = run(sb, project, "sync")
+    assert code == 0, err
+    planted = plant_conflicts(sb)
+    sb.clock.advance(timedelta(minutes=1))
+    args = ["conflicts", "--project", str(project), "--as-of", sb.clock.now().isoformat()]
+    out = run_in_terminal(args, columns, env=sb.info.as_env())
+    lines = out.rstrip("\n").split("\n")
+    assert max(cell_len(line) for line in lines) <= columns
+    assert lines[-1] == f"{DEMO_CONFLICTS} open conflicts"
+    for p in planted:  # one line each, with both keys whole (`conflicts resolve` takes either) and both values
+        [row] = [line for line in lines if re.search(rf"\b{p.epic}\b", line)]
+        assert p.opportunity in row and p.jira.lower() in row and row.startswith("stage  Build ")
+        assert p.salesforce[:7] in row
+    assert "https://" not in out  # the URLs are the keys' hyperlinks (and in --format json), not a column
+    header = lines[0].split()
+    assert ("at" in header) == (columns >= 100) and header.count("by") == 2

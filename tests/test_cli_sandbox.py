@@ -10,9 +10,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import requests
 from click.testing import CliRunner
 
+from terminal import run_in_terminal
 from trackerbridge.cli import main
 
 
@@ -231,3 +233,101 @@ def test_sandbox_flag_keeps_one_organisation_per_project_until_reset(tmp_path: P
     assert run("sandbox", "reset")[0] == 0
     code, out, _ = run("sandbox", "reset")
     assert code == 0 and "nothing to reset" in out
+
+
+@pytest.mark.parametrize("columns", [80, 100, 160])
+def test_every_line_of_the_demo_fits_the_terminal_one_line_per_item(tmp_path: Path, columns: int) -> None:
+    from datetime import datetime, timezone
+
+    from rich.cells import cell_len
+
+    from trackerbridge.report.slips import SLIPS_SHOWN
+    from trackerbridge.sandbox.demo import build_demo
+    from trackerbridge.sandbox.showcase import DEMO_CONFLICTS
+
+    pages = tmp_path / "pages"
+    out = run_in_terminal(["demo", "--anchor", "2026-11-02", "--output", str(pages)], columns)
+    lines = [line.rsplit("\r", 1)[-1] for line in out.split("\n")]  # what stays on screen after a redraw
+    redraws = [part for line in out.split("\n") for part in line.split("\r")]  # each must fit, or it wraps
+    too_wide = [part for part in redraws if cell_len(part) > columns]
+    assert not too_wide, f"{len(too_wide)} lines wider than {columns}: {too_wide[:3]}"
+    # one line per finding: as many rows as the per-rule counts add up to
+    findings = [line for line in lines if re.match(r"(err|warn|error|warning) +TB\d{3} ", line)]
+    per_rule = out[out.index("Findings per rule") :].split("\n\n")[0]
+    counted = sum(int(n) for n in re.findall(r"^TB\d{3} .* (\d+)$", per_rule, re.M))
+    assert len(findings) == counted > 100
+    gaps = build_demo(anchor=datetime(2026, 11, 2, tzinfo=timezone.utc)).summary.gaps
+
+    def section(title: str) -> list[str]:
+        start = next(n for n, line in enumerate(lines) if line.startswith(title))
+        body = lines[start + 1 : lines.index("", start)]
+        return [line for line in body if not line.startswith("  ") or re.match(r"  \S+  ", line)]
+
+    slipped = int(re.search(r"^Slips: ([0-9,]+) active", out, re.M).group(1))  # type: ignore[union-attr]
+    slip_rows = [line for line in section("Slips: ") if re.match(r"  (OPS|DEL)-\d+ +\d{4}-\d\d-\d\d", line)]
+    assert len(slip_rows) == min(slipped, SLIPS_SHOWN) > 0
+    rollup_rows = [line for line in section("Health roll-up: ") if re.match(r"  0068\S+  DEL-\d+ red: TB1", line)]
+    assert len(rollup_rows) == gaps["deal_red_via_epic"] > 0
+    conflict_rows = [line for line in lines if re.match(r"stage +Build +(jira )?DEL-\d+ +launch ", line)]
+    assert len(conflict_rows) == DEMO_CONFLICTS
+    assert f"{DEMO_CONFLICTS} open conflicts" in lines
+    assert all(re.search(r" 0068[0-9A-Za-z]{14} ", row) for row in conflict_rows)  # keys whole: resolve takes one
+    team_rows = [line for line in lines if re.search(r"off track|off \(", line) and line.endswith(".html")]
+    assert len(team_rows) == len(list(pages.glob("*.html"))) > 1
+    if columns == 160:  # room for every column: both sides' systems and full Salesforce Ids, the time of day
+        assert all(re.search(r" salesforce 0068[0-9A-Za-z]{14} ", row) for row in conflict_rows)
+        assert all("moved " in row and " -> " in row for row in slip_rows)
+    if columns == 80:  # narrowed, never wrapped: reasons cut with an ellipsis, the heading wrapped
+        assert any(row.endswith("…") for row in slip_rows)
+        assert not any(row.startswith("  ") for row in conflict_rows)
+
+
+def test_the_demo_writes_the_weekly_page_of_every_team_and_names_each(tmp_path: Path) -> None:
+    import csv
+    from datetime import datetime, timezone
+
+    from trackerbridge.audit import run_audit
+    from trackerbridge.cli.common import PACKAGED_DEMO
+    from trackerbridge.config.project import Project
+    from trackerbridge.report.model import active_initiatives
+    from trackerbridge.sandbox.runner import SandboxConfig, sandbox_environment
+
+    pages = tmp_path / "pages"
+    result = CliRunner().invoke(main, ["demo", "--anchor", "2026-11-02", "--output", str(pages)])
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    anchor = datetime(2026, 11, 2, tzinfo=timezone.utc)
+    with sandbox_environment(SandboxConfig(port=0, anchor=anchor)) as (_, env):
+        audit = run_audit(Project.load(PACKAGED_DEMO), [], anchor.replace(hour=9), env)
+    teams = {i.team for i in active_initiatives(audit) if i.team}
+    assert len(teams) > 2
+    unwrapped = out.replace("\n  ", " ")  # headings wrap with an indent of two
+    assert re.search(
+        rf"^Weekly page per team: {len(teams)} teams, .* written to {re.escape(str(pages))}\s", unwrapped, re.M
+    )
+    for team in teams:
+        [json_file] = [p for p in pages.glob("*.json") if json.loads(p.read_text())["team"] == team]
+        page = json.loads(json_file.read_text())
+        red = sum(o["health"] == "red" for o in page["off_track"])
+        pending = len(page["decisions"]["items"])
+        assert pending == next(m["value"] for m in page["scorecard"] if m["key"] == "pending_decisions")
+        line = re.search(
+            rf"^  {re.escape(team)} +(\d+) off track \((\d+) red\), (\d+) decisions? pending  (\S+)$", out, re.M
+        )
+        assert line, f"no line for {team}"
+        assert (int(line.group(1)), int(line.group(2)), int(line.group(3))) == (len(page["off_track"]), red, pending)
+        html = pages / line.group(4)
+        assert html.suffix == ".html" and html.with_suffix(".json") == json_file
+        assert f"<title>{team} weekly review" in html.read_text()
+        assert html.with_suffix(".md").read_text().startswith(f"## {team}: weekly review")
+        with html.with_suffix(".csv").open(newline="") as fh:
+            rows = list(csv.DictReader(fh))
+        assert {r["team"] for r in rows} == {team} and len(rows) >= len(page["scorecard"]) + len(page["off_track"])
+        assert (html.stat().st_mode & 0o777) == 0o600  # the pages name people, as the report does
+
+
+def test_demo_output_into_a_missing_directory_is_exit_2_before_any_work(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["demo", "--output", str(tmp_path / "missing" / "pages")])
+    assert result.exit_code == 2
+    assert f"the directory {tmp_path / 'missing'} does not exist" in result.stderr
+    assert "Traceback" not in result.output and "Sandbox:" not in result.stderr

@@ -939,3 +939,23 @@ def test_sarif_describes_a_crashed_rule_finding_with_its_page() -> None:
     assert res["message"]["text"] == "OPS-1 t: rule TB901 fragile-rule crashed: ZeroDivisionError: division by zero"
     crashed = next(r for r in log["runs"][0]["tool"]["driver"]["rules"] if r["id"] == "TB000")
     assert crashed["name"] == "RuleCrashed" and crashed["helpUri"].endswith("#tb000-rule-crashed")
+
+
+def test_fit_narrows_pairs_together_and_never_widens_a_column() -> None:
+    rows = [{"key": "DEL-7", "s_at": "2026-12-04 04:50", "t_at": "2026-12-04 04:51", "note": "n" * 60}]
+    short = [{"s_at": "12-04 04:50", "t_at": "12-04 04:51"}]
+    columns = ("key", "s_at", "t_at", "note")
+    groups = {"s_at": "at", "t_at": "at"}
+    steps = (("shrink", "key", 10), ("short", "at", 0), ("shrink", "note", 20), ("drop", "at", 0))
+    assert table.fit(rows, columns, 200, steps, short=short, groups=groups) == (
+        {"key": 5, "s_at": 16, "t_at": 16, "note": 60},
+        set(),
+    )
+    widths, shortened = table.fit(rows, columns, 80, steps, short=short, groups=groups)
+    assert widths["key"] == 5, "a shrink step never widens a column to its floor"
+    assert shortened == {"s_at", "t_at"} and widths["s_at"] == widths["t_at"] == 11  # both sides alike
+    assert sum(widths.values()) + table.GAP * (len(widths) - 1) <= 80
+    widths, _ = table.fit(rows, columns, 40, steps, short=short, groups=groups)
+    assert set(widths) == {"key", "note"} and widths["note"] == 20  # the pair went together
+    rendered = table.grid(rows, columns, (widths, set()))
+    assert rendered == "DEL-7  " + "n" * 19 + "…\n"

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import io
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -52,51 +52,56 @@ def document(found: Sequence[ConflictView]) -> list[dict[str, Any]]:
     ]
 
 
-def table(found: Sequence[ConflictView]) -> str:
-    from rich import box
-    from rich.console import Console
-    from rich.table import Table
-    from rich.text import Text
+# The review at a terminal, one line per conflict at any width: the columns narrow in this fixed order (see
+# emitters.table.fit). Keys link to the records on a terminal (OSC-8); the full URLs are in --format json.
+_COLUMNS = ("field", "base", "s_key", "s_value", "s_by", "s_at", "t_key", "t_value", "t_by", "t_at")
+_HEADERS = {"s_key": "source", "t_key": "target", "s_value": "value", "t_value": "value"}
+_HEADERS |= {f"{s}_by": "by" for s in "st"} | {f"{s}_at": "at" for s in "st"}
+_GROUPS = {c: c[2:] for c in _COLUMNS if c[:2] in ("s_", "t_")}
+_NARROWING: tuple[tuple[str, str, int], ...] = (
+    ("short", "at", 0),  # 2026-12-04 04:50 -> 12-04 04:50
+    ("shrink", "by", 12),
+    ("shrink", "value", 12),
+    ("short", "key", 0),  # "salesforce 0068d000000002XAAQ" -> the key alone
+    ("shrink", "by", 8),
+    ("shrink", "value", 8),
+    ("drop", "at", 0),
+    ("shrink", "by", 4),
+    ("shrink", "key", 10),
+    ("drop", "by", 0),
+    ("shrink", "value", 1),
+)
+UNKNOWN = "-"  # the tracker's history does not say who (the time is then the record's last activity)
 
-    from trackerbridge.emitters.table import DEFAULT_WIDTH, clean
 
-    def who(s: Side) -> str:
-        when = s.changed_at.strftime("%Y-%m-%d %H:%M") if s.changed_at else "?"
-        return clean(f"{s.changed_by or 'last activity'} {when}")
+def table(found: Sequence[ConflictView], width: int | None = None, color: bool = False) -> str:
+    """The open conflicts as a table fitted to `width` (default: the non-terminal width), then their count."""
+    from trackerbridge.emitters.table import DEFAULT_WIDTH, clean, fit, grid
 
-    grid = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 1, 0, 0))
-    for column in ("field", "base", "source", "value", "changed", "target", "value ", "changed ", "links"):
-        grid.add_column(column.strip())
+    rows: list[dict[str, str]] = []
+    short: list[dict[str, str]] = []
+    links: list[dict[str, str]] = []
     for v in found:
-        grid.add_row(
-            *(
-                Text(x)
-                for x in (
-                    clean(v.attribute),
-                    clean(str(_plain(v.base))),
-                    clean(f"{v.source.system} {v.source.key}"),
-                    clean(str(_plain(v.source.value))),
-                    who(v.source),
-                    clean(f"{v.target.system} {v.target.key}"),
-                    clean(str(_plain(v.target.value))),
-                    who(v.target),
-                    clean(f"{v.source.url} {v.target.url}"),
-                )
-            )
-        )
-    buffer = io.StringIO()
-    Console(
-        file=buffer,
-        width=DEFAULT_WIDTH * 2,
-        force_terminal=False,
-        color_system=None,
-        no_color=True,
-        markup=False,
-        emoji=False,
-        highlight=False,
-    ).print(grid)
-    text = "\n".join(line.rstrip(" ") for line in buffer.getvalue().split("\n"))
-    return text + f"{len(found)} open conflict{'s' if len(found) != 1 else ''}\n"
+        row = {"field": clean(v.attribute), "base": clean(str(_plain(v.base)))}
+        brief: dict[str, str] = {}
+        link: dict[str, str] = {}
+        for prefix, s in (("s_", v.source), ("t_", v.target)):
+            row[f"{prefix}key"] = clean(f"{s.system} {s.key}")
+            brief[f"{prefix}key"] = clean(s.key)
+            link[f"{prefix}key"] = s.url
+            row[f"{prefix}value"] = clean(str(_plain(s.value)))
+            row[f"{prefix}by"] = clean(s.changed_by) or UNKNOWN
+            row[f"{prefix}at"] = s.changed_at.strftime("%Y-%m-%d %H:%M") if s.changed_at else "?"
+            brief[f"{prefix}at"] = s.changed_at.strftime("%m-%d %H:%M") if s.changed_at else "?"
+        rows.append(row)
+        short.append(brief)
+        links.append(link)
+    count = f"{len(found)} open conflict{'s' if len(found) != 1 else ''}\n"
+    if not rows:
+        return count
+    layout = fit(rows, _COLUMNS, width or DEFAULT_WIDTH, _NARROWING, headers=_HEADERS, short=short, groups=_GROUPS)
+    rendered = grid(rows, _COLUMNS, layout, headers=_HEADERS, short=short, links=links, color=color, link_ids="tbc")
+    return rendered + count
 
 
 @contextmanager
@@ -144,7 +149,11 @@ def conflicts_command(
     if fmt == "json":
         click.echo(json.dumps(document(found), indent=2, ensure_ascii=False))
     else:
-        click.echo(table(found), nl=False)
+        from trackerbridge.emitters.table import output_width
+
+        out = sys.stdout
+        color = out.isatty() and not os.environ.get("NO_COLOR")
+        click.echo(table(found, output_width(out), color), nl=False)
     sys.exit(EXIT_OK)
 
 

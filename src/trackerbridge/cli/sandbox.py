@@ -172,37 +172,86 @@ def reset(project_dir: Path) -> None:
 @main.command()
 @demo_options
 @click.option("--format", "fmt", default="table", show_default=True, help="Audit output format (see `audit`).")
-def demo(seed: int, size: int, jira_flavor: str, anchor: str | None, fmt: str) -> None:
-    """Start the sandbox and audit its demo organisation with the shipped files.
+@click.option(
+    "--output",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Write the weekly page per team here (default: a new directory in the system's temporary directory).",
+)
+def demo(seed: int, size: int, jira_flavor: str, anchor: str | None, fmt: str, output: Path | None) -> None:
+    """Start the sandbox and audit its demo organisation with the shipped files, then show slips, the health
+    roll-up, the conflict review and the weekly page per team (written to files; the path is printed).
 
     Everything goes through the real Jira and Salesforce clients over HTTPS, as against production."""
     from trackerbridge.cli.audit import render_audit
     from trackerbridge.cli.common import load_project
+    from trackerbridge.emitters.table import output_width
+    from trackerbridge.sandbox.demo_screen import prose
     from trackerbridge.sandbox.runner import SandboxConfig, sandbox_environment
 
+    if output is not None and not output.is_dir() and not output.parent.is_dir():
+        fail(f"cannot write {output}: the directory {output.parent} does not exist (create it first)", EXIT_CONFIG)
     project = load_project(Path("." if Path("connectors").is_dir() else PACKAGED_DEMO))
     day = parse_moment(anchor)
     config = SandboxConfig(port=0, seed=seed, size=size, jira_flavor=jira_flavor, anchor=day)
     with sandbox_environment(config) as (sb, env):
-        click.echo(
+        banner = (
             f"Sandbox: Jira {jira_flavor} and Salesforce on {sb.info.url}, demo organisation "
-            f"(seed {seed}, {size} issues)",
-            err=True,
+            f"(seed {seed}, {size} issues)"
         )
+        click.echo(prose(banner, output_width(sys.stderr)), err=True, nl=False)
         now = datetime.now(timezone.utc) if day is None else day.replace(hour=9)
         try:
             render_audit(project, [], now, env, fmt, fail_on="never")
         except SystemExit as done:
             if done.code or fmt != "table":
                 raise
-        _showcase(project, sb, env)
+        _showcase(project, sb, env, output)
 
 
-def _showcase(project: Any, sb: Any, env: dict[str, str]) -> None:
-    """After the table: slips, roll-ups and (after a first sync and people's edits) the open conflicts."""
+def _showcase(project: Any, sb: Any, env: dict[str, str], output: Path | None) -> None:
+    """After the table: slips, roll-ups, the weekly page per team and (after a first sync and people's edits) the
+    open conflicts, each fitted to the terminal's width like the audit table."""
+    import os
+    import tempfile
+
     from trackerbridge.cli.conflicts import table
-    from trackerbridge.sandbox.showcase import lines, show
+    from trackerbridge.emitters.table import output_width
+    from trackerbridge.sandbox import demo_screen as screen
+    from trackerbridge.sandbox.showcase import show
 
+    out = sys.stdout
+    width = output_width(out)
+    color = out.isatty() and not os.environ.get("NO_COLOR")
     shown = show(project, sb, env)
-    click.echo("\n".join(lines(shown)))
-    click.echo(table(shown.conflicts), nl=False)
+    click.echo(screen.slips(shown.report, width, color), nl=False)
+    click.echo(screen.rollups(shown.rollups, width), nl=False)
+    directory = output if output is not None else Path(tempfile.mkdtemp(prefix="trackerbridge-demo-"))
+    pages, files = write_team_pages(shown, directory, project.config.report.scorecard)
+    click.echo(screen.team_pages(pages, files, str(directory), width), nl=False)
+    click.echo(screen.conflicts_heading(len(shown.planted), width), nl=False)
+    click.echo(table(shown.conflicts, width, color), nl=False)
+
+
+def write_team_pages(shown: Any, directory: Path, configured: Any = None) -> tuple[list[Any], list[str]]:
+    """The pages `report --by team` writes (HTML, Markdown, JSON, CSV per team), from the demo's first sync; no
+    history yet, so each measure's trend is today's point. Returns the pages and each one's HTML file name."""
+    from trackerbridge.cli.common import destination
+    from trackerbridge.report.team import scorecard, team_pages
+    from trackerbridge.report.team_data import csv_page, json_page
+    from trackerbridge.report.team_render import html_page, markdown_page, slug
+
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        fail(f"cannot write {directory}: {exc.strerror or exc}", EXIT_CONFIG)
+    pages = list(team_pages(shown.audit, shown.report, (), scorecard(configured)))
+    names: list[str] = []
+    for page in pages:
+        name = slug(page.team)
+        while f"{name}.html" in names:
+            name += "-"
+        for suffix, render in ((".html", html_page), (".md", markdown_page), (".json", json_page), (".csv", csv_page)):
+            with destination(directory / f"{name}{suffix}") as fh:  # 0600, as the report: it names people
+                render(page, fh)
+        names.append(f"{name}.html")
+    return pages, names

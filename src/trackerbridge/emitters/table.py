@@ -217,7 +217,7 @@ def emit_table(result: AuditResult, out: TextIO, *, color: bool, width: int | No
     out.write(_stable_links(rendered))
 
 
-def _stable_links(rendered: str) -> str:
+def _stable_links(rendered: str, prefix: str = "tb") -> str:
     """rich gives each hyperlink a random id; number them by URL instead, so output repeats exactly."""
     ids: dict[str, int] = {}
 
@@ -226,7 +226,7 @@ def _stable_links(rendered: str) -> str:
         if not url:
             return m.group(0)
         number = ids.setdefault(url, len(ids) + 1)
-        return f"\x1b]8;id=tb{number};{url}\x1b\\"
+        return f"\x1b]8;id={prefix}{number};{url}\x1b\\"
 
     return _LINK_ID.sub(renumber, rendered)
 
@@ -245,3 +245,114 @@ def _isatty(out: TextIO) -> bool:
 def emit(result: AuditResult, out: TextIO) -> None:
     """The registered emitter: colour only on a terminal that has not asked for none (NO_COLOR)."""
     emit_table(result, out, color=_isatty(out) and not os.environ.get("NO_COLOR"))
+
+
+# The same one-line-per-item discipline for the other tables a person reads at a terminal (the demo's sections,
+# `conflicts`): each caller names its columns, a fixed narrowing order and, per cell, an optional short form.
+# A step names a column or a group of columns (`groups`: column -> group), so both sides of a pair narrow together.
+def fit(
+    rows: list[dict[str, str]],
+    columns: tuple[str, ...],
+    width: int,
+    narrowing: tuple[tuple[str, str, int], ...],
+    *,
+    headers: dict[str, str] | None = None,
+    short: list[dict[str, str]] | None = None,
+    groups: dict[str, str] | None = None,
+    caps: dict[str, int] | None = None,
+) -> tuple[dict[str, int], set[str]]:
+    """Column widths (absent = dropped) that fit `width`, and the columns shown in their short form."""
+    heads = headers or {}
+    short_rows = short or [{} for _ in rows]
+    group = groups or {}
+    limits = caps or {}
+
+    def natural(column: str, shortened: bool) -> int:
+        cells = [(s.get(column, r[column]) if shortened else r[column]) for r, s in zip(rows, short_rows, strict=True)]
+        return max([cell_len(heads.get(column, column)), *(cell_len(c) for c in cells)])
+
+    widths = {c: min(natural(c, False), limits.get(c, natural(c, False))) for c in columns}
+    shortened: set[str] = set()
+
+    def total() -> int:
+        return sum(widths.values()) + GAP * (len(widths) - 1)
+
+    for action, name, floor in narrowing:
+        members = [c for c in columns if c in widths and name in (c, group.get(c))]
+        if total() <= width:
+            break
+        if action == "shrink":  # one column at a time, never wider than it was
+            for column in members:
+                excess = total() - width
+                if excess > 0:
+                    widths[column] = min(widths[column], max(floor, widths[column] - excess))
+        elif action == "short":  # a group goes short, or goes, together: both sides of a pair read alike
+            for column in members:
+                shortened.add(column)
+                widths[column] = min(widths[column], natural(column, True))
+        else:
+            for column in members:
+                del widths[column]
+    return widths, shortened
+
+
+def grid(
+    rows: list[dict[str, str]],
+    columns: tuple[str, ...],
+    layout: tuple[dict[str, int], set[str]],
+    *,
+    headers: dict[str, str] | None = None,
+    short: list[dict[str, str]] | None = None,
+    links: list[dict[str, str]] | None = None,
+    color: bool = False,
+    indent: int = 0,
+    link_ids: str = "tbg",
+) -> str:
+    """Render rows laid out by `fit`: one line each, cells cut with an ellipsis; with headers, a header and a rule.
+    With color (a terminal), the cells named in `links` become OSC-8 hyperlinks to those http(s) URLs."""
+    widths, shortened = layout
+    short_rows = short or [{} for _ in rows]
+    link_rows = links or [{} for _ in rows]
+    shown = [c for c in columns if c in widths]
+    table = Table(
+        box=box.SIMPLE_HEAD,
+        show_header=headers is not None,
+        show_edge=False,
+        pad_edge=False,
+        padding=(0, 1, 0, 0),
+    )
+    for column in shown:
+        header = (headers or {}).get(column, column)
+        table.add_column(header, no_wrap=True, overflow="ellipsis", width=widths[column])
+    for row, short_row, link_row in zip(rows, short_rows, link_rows, strict=True):
+        cells = []
+        for column in shown:
+            value = short_row.get(column, row[column]) if column in shortened else row[column]
+            cell = Text(shorten(value, max(widths[column], 1) * 2 + MESSAGE_CHARS))
+            url = _link(link_row[column]) if color and column in link_row else None
+            if url:
+                cell.stylize(Style(link=url))
+            cells.append(cell)
+        table.add_row(*cells)
+    buffer = io.StringIO()
+    Console(
+        file=buffer,
+        width=sum(widths.values()) + GAP * max(len(widths) - 1, 0) + 1,
+        force_terminal=color,
+        force_interactive=False,
+        force_jupyter=False,
+        color_system="standard" if color else None,
+        no_color=not color,
+        markup=False,
+        emoji=False,
+        highlight=False,
+        legacy_windows=False,
+    ).print(table)
+    pad = " " * indent
+    lines = [pad + line.rstrip(" ") for line in buffer.getvalue().split("\n")[:-1]]
+    return _stable_links("".join(f"{line}\n" for line in lines), link_ids)
+
+
+def output_width(out: TextIO) -> int:
+    """The width everything a person reads is fitted to: the terminal's, else DEFAULT_WIDTH (stable bytes)."""
+    return _terminal_width() if _isatty(out) else DEFAULT_WIDTH
