@@ -18,8 +18,8 @@ from terminal import run_in_terminal
 from trackerbridge.cli import main
 
 
-def test_demo_audits_the_demo_organisation() -> None:
-    result = CliRunner().invoke(main, ["demo", "--anchor", "2026-11-02"])
+def test_demo_audits_the_demo_organisation(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["demo", "--anchor", "2026-11-02", "--output", str(tmp_path / "pages")])
     assert result.exit_code == 0, result.output
     assert "Sandbox: Jira cloud and Salesforce on https://127.0.0.1:" in result.stderr
     for code in ("TB101", "TB102", "TB104", "TB110", "TB113"):
@@ -27,13 +27,13 @@ def test_demo_audits_the_demo_organisation() -> None:
     assert "owner-missing" in result.stdout
 
 
-def test_demo_shows_the_planted_slips_rollups_and_conflicts() -> None:
+def test_demo_shows_the_planted_slips_rollups_and_conflicts(tmp_path: Path) -> None:
     from datetime import datetime, timezone
 
     from trackerbridge.sandbox.demo import build_demo
     from trackerbridge.sandbox.showcase import DEMO_CONFLICTS
 
-    result = CliRunner().invoke(main, ["demo", "--anchor", "2026-11-02"])
+    result = CliRunner().invoke(main, ["demo", "--anchor", "2026-11-02", "--output", str(tmp_path / "pages")])
     assert result.exit_code == 0, result.output
     gaps = build_demo(anchor=datetime(2026, 11, 2, tzinfo=timezone.utc)).summary.gaps
     out = result.stdout

@@ -114,29 +114,3 @@ def show(project: Project, sb: Sandbox, env: Mapping[str, str], n: int = DEMO_CO
         sb.clock.advance(timedelta(minutes=1))
         found = review(project, [], sb.clock.now(), store, env)
     return Showcase(first.audit, build_report(first.audit), rolled_up(first.audit), planted, found)
-
-
-def lines(shown: Showcase) -> list[str]:
-    """The slips and roll-up sections as plain text; the CLI prints the conflicts with `conflicts`' table."""
-    from trackerbridge.report import slips
-
-    out = ["", "Slips: " + slips.lede(shown.report)]
-    rows = slips.table_rows(shown.report)
-    width = max((len(r[0].key) for r in rows), default=0)
-    out += [
-        f"  {ref.key:<{width}}  {base} -> {end}  {days:>5} days  moved {moved:<8} {reason}"
-        for ref, base, end, days, moved, reason in rows
-    ]
-    out += [
-        "",
-        f"Health roll-up: {len(shown.rollups)} records take a child's verdict "
-        "(a closed-won deal is as healthy as its major delivery epic):",
-    ]
-    width = max((len(k) for k, _ in shown.rollups), default=0)
-    out += [f"  {key:<{width}}  {'; '.join(reasons)}" for key, reasons in shown.rollups]
-    out += [
-        "",
-        f"Conflict review: after a first sync, people changed {len(shown.planted)} synced fields on both "
-        "sides differently; `trackerbridge conflicts` lists them and `conflicts resolve` settles one:",
-    ]
-    return out
