@@ -198,8 +198,8 @@ def jira_cloud_writes(plan: dict[str, Any], polls: int = 1) -> dict[str, int]:
     groups of ceil(W_g/1000) x (1 + polls); `stamps`, the activity stamps' ceil(S/100) x (1 + polls) (bulk set
     issue properties, polled: the issue's formula predates the stamps, which a script without trackerbridge's
     activity clock does not pay); `puts`, one PUT per change whose note (or synced field) cannot ride in a bulk
-    edit, and per change of a payload shared by fewer than 5 issues. The worker groups the plan
-    (`jira_bulk.bulk_plan`)."""
+    edit, and per change of a group that costs fewer calls as PUTs than in bulk (`bulk.choose`). The worker
+    groups the plan (`bulk.bulk_plan`)."""
     from trackerbridge.connectors.jira.bulk import BulkPlan, minimum_calls
 
     plan_ = BulkPlan(tuple(plan["tasks"]), int(plan["stamped"]), int(plan["puts"]))

@@ -5,6 +5,7 @@ Atlassian's reference pages (cited in src/trackerbridge/sandbox/jira_bulk.py and
 from __future__ import annotations
 
 import json
+import random
 from collections import Counter
 from collections.abc import Callable
 from datetime import timedelta
@@ -23,7 +24,7 @@ from trackerbridge.activity import STAMP_KEY, read_stamp
 from trackerbridge.changes import FieldChange, Note, RecordChange
 from trackerbridge.connectors.base import FieldInfo
 from trackerbridge.connectors.jira import JiraConnector
-from trackerbridge.connectors.jira.bulk import BULK_MIN, minimum_calls
+from trackerbridge.connectors.jira.bulk import Candidate, bulk_calls, choose, minimum_calls
 from trackerbridge.sandbox import Sandbox
 from trackerbridge.sandbox.web import Request, Response
 
@@ -270,7 +271,7 @@ def test_cloud_writes_shared_payloads_in_bulk_with_stamps_set_first(sandbox: San
 
 def test_notes_synced_fields_and_small_groups_keep_their_put(sandbox: Sandbox) -> None:
     c, fields = read_all(sandbox)
-    keys = keys_of(sandbox, BULK_MIN + 3)
+    keys = keys_of(sandbox, 11)  # three PUTs, and eight issues cheaper in bulk (4 calls, 3 before the first task)
     noted = verdict(c, keys[0], "Red", None, notes=[Note("turned-red", "red:1", "Turned red.", maybe_posted=False)])
     synced = RecordChange(c.name, keys[1], "", [FieldChange(REASONS, "Health reasons", None, "x", "sync:team")])
     lone = verdict(c, keys[2], "Amber", None)
@@ -304,7 +305,7 @@ def test_without_the_bulk_change_permission_or_on_data_center_every_issue_is_a_p
 
 def test_a_failed_issue_in_a_task_is_its_own_outcome_and_skips_the_second_task(sandbox: Sandbox) -> None:
     c, fields = read_all(sandbox)
-    keys = keys_of(sandbox, 6)
+    keys = keys_of(sandbox, 12)
     sandbox.jira.bulk.fail[keys[2]] = "Issue is locked."
     outcomes = {o.key: o for o in c.apply([verdict(c, k, "Red", "green") for k in keys], fields)}
     assert not outcomes[keys[2]].ok and outcomes[keys[2]].error == "Issue is locked."
@@ -315,7 +316,7 @@ def test_a_failed_issue_in_a_task_is_its_own_outcome_and_skips_the_second_task(s
 
 def test_a_full_queue_is_waited_out_one_task_at_a_time(sandbox: Sandbox) -> None:
     c, fields = read_all(sandbox)
-    keys = keys_of(sandbox, 6)
+    keys = keys_of(sandbox, 12)
     bulk = sandbox.jira.bulk
     bulk.foreign_tasks = [sandbox.clock.now() + timedelta(seconds=1)] * 5  # other users fill the 5 slots
     original = sandbox.jira.handle
@@ -334,12 +335,56 @@ def test_a_full_queue_is_waited_out_one_task_at_a_time(sandbox: Sandbox) -> None
     assert sum(1 for t in bulk.tasks.values() if t.kind == "bulk") == 1
 
 
+# --- the cost model -------------------------------------------------------------------------------
+
+
+def group(size: int, stamped: int | None = None, removes: dict[tuple[str, ...], int] | None = None) -> Candidate:
+    return Candidate(size, True, size if stamped is None else stamped, tuple((removes or {}).items()))
+
+
+def cost(groups: list[Candidate], chosen: list[bool]) -> int:
+    bulk = [g for g, k in zip(groups, chosen, strict=True) if k]
+    return (bulk_calls(bulk) if bulk else 0) + sum(g.size for g, k in zip(groups, chosen, strict=True) if not k)
+
+
+def test_choose_sends_a_group_by_put_when_its_task_and_stamp_share_cost_more() -> None:
+    assert choose([group(1)]) == [False]  # a task and its poll for one issue
+    assert choose([group(4)]) == [False]  # task + poll + stamp + poll = 4 calls: a tie goes to the PUTs
+    assert choose([group(5)]) == [True]
+    # beside a big group, four issues still need a stamp request of their own (100 + 4 > 100): PUTs tie
+    assert choose([group(100), group(4)]) == [True, False]
+    # three issues whose stamps ride in the big group's request cost a task and a poll: 2 < 3
+    assert choose([group(50), group(3)]) == [True, True]
+    # two threes alone: 2 tasks and a shared stamp request are 6 calls, as many as the PUTs
+    assert choose([group(3), group(3)]) == [False, False]
+
+
+def test_choose_counts_the_label_removes_shared_across_groups() -> None:
+    swap = {("health-green",): 3}
+    # each three-issue group alone: task, remove task, stamps = 6 calls to 3 PUTs; a fourth group sharing the
+    # remove task and the stamp request with a big one costs only its own first task
+    assert choose([group(3, removes=swap)]) == [False]
+    assert choose([group(60, removes={("health-green",): 60}), group(3, removes=swap)]) == [True, True]
+
+
+def test_choose_is_never_worse_than_all_puts_or_all_bulk() -> None:
+    rng = random.Random(15)
+    for _ in range(300):
+        groups = [
+            group(n := rng.choice([1, 2, 3, 4, 5, 8, 40, 150, 1200]), rng.randint(0, n), {("a",): rng.randint(0, n)})
+            for _ in range(rng.randint(1, 12))
+        ]
+        chosen = choose(groups)
+        assert cost(groups, chosen) <= cost(groups, [False] * len(groups))
+        assert cost(groups, chosen) <= cost(groups, [True] * len(groups))
+
+
 # --- canned answers -------------------------------------------------------------------------------
 
 
 def test_bulk_flow_against_reference_shaped_answers(rsps: responses.RequestsMock) -> None:  # noqa: F811
     basics(rsps)
-    keys = [f"OPS-{n}" for n in range(1, 7)]
+    keys = [f"OPS-{n}" for n in range(1, 9)]  # 8: cheaper in bulk than as PUTs
     rsps.get(
         f"{API}/search/jql",
         json={
@@ -388,10 +433,10 @@ def test_bulk_flow_against_reference_shaped_answers(rsps: responses.RequestsMock
         "taskId": "10641",
         "status": "COMPLETE",
         "progressPercent": 100,
-        "processedAccessibleIssues": [100, 101, 103, 104, 105],
+        "processedAccessibleIssues": [100, 101, 103, 104, 105, 106, 107],
         "failedAccessibleIssues": {"102": ["Field 'Health' cannot be set."]},
         "invalidOrInaccessibleIssueCount": 0,
-        "totalIssueCount": 6,
+        "totalIssueCount": 8,
     }
     rsps.get(f"{API}/bulk/queue/10641", json=running)
     rsps.get(f"{API}/bulk/queue/10641", json=complete)
@@ -407,11 +452,11 @@ def test_bulk_flow_against_reference_shaped_answers(rsps: responses.RequestsMock
 
     outcomes = {o.key: o for o in c.apply(changes, {"customfield_1": health})}
 
-    assert [outcomes[k].ok for k in keys] == [True, True, False, True, True, True]
+    assert [outcomes[k].ok for k in keys] == [True, True, False, True, True, True, True, True]
     assert outcomes["OPS-3"].error == "Field 'Health' cannot be set."
     sent = json.loads(next(x for x in rsps.calls if x.request.url.endswith("/bulk/issues/fields")).request.body)
     assert sent == {
-        "selectedIssueIdsOrKeys": [str(100 + n) for n in range(6)],
+        "selectedIssueIdsOrKeys": [str(100 + n) for n in range(8)],
         "selectedActions": ["customfield_1"],
         "editedFieldsInput": {
             "singleSelectClearableUnmatchedFields": [{"fieldId": "customfield_1", "option": {"optionId": 2}}]
@@ -419,7 +464,7 @@ def test_bulk_flow_against_reference_shaped_answers(rsps: responses.RequestsMock
         "sendBulkNotification": False,
     }
     stamps = json.loads(next(x for x in rsps.calls if x.request.url.endswith("/properties/multi")).request.body)
-    assert [i["issueID"] for i in stamps["issues"]] == [100 + n for n in range(6)]
+    assert [i["issueID"] for i in stamps["issues"]] == [100 + n for n in range(8)]
     assert all(set(i["properties"]) == {STAMP_KEY} for i in stamps["issues"])
     posts = [x for x in rsps.calls if x.request.method == "POST"]
     order = [urlsplit(x.request.url).path.removeprefix("/rest/api/2/") for x in posts]
@@ -432,7 +477,7 @@ def test_issues_this_run_did_not_read_are_looked_up_by_one_ids_only_search(sandb
     c = JiraConnector(sandbox_connection(sandbox), retry=FAST)
     catalog = c.catalog()
     fields = {f: info for f in (HEALTH, REASONS) if (info := catalog.find(f)) is not None}
-    keys = keys_of(sandbox, 6)  # never pulled: their verdict moved because another record did
+    keys = keys_of(sandbox, 12)  # never pulled: their verdict moved because another record did
     sandbox.accounting.reset()
     outcomes = list(c.apply([verdict(c, k, "Red", None) for k in keys], fields))
     assert all(o.ok for o in outcomes)
@@ -442,7 +487,7 @@ def test_issues_this_run_did_not_read_are_looked_up_by_one_ids_only_search(sandb
 
 def test_a_turn_to_green_clears_the_reasons_in_bulk_and_reads_back_empty(sandbox: Sandbox) -> None:
     c, fields = read_all(sandbox)
-    keys = keys_of(sandbox, 5)
+    keys = keys_of(sandbox, 12)
     for k in keys:
         sandbox.jira_data.issues[k].fields[REASONS] = "Red: no integrator"
     green = [

@@ -8,9 +8,10 @@ of a few rule codes, so thousands of issues share a handful of payloads. Each pa
 - Which changes: Cloud only, with the Bulk change global permission (`mypermissions`), and only changes that
   write nothing but single-select options, multi-line text and label adds/removes, carry no note (a note rides
   in its issue's own PUT as `update.comment`: one call, where bulk edit plus a POST comment is one call plus a
-  share of the task) and no synced field (re-read right before it is written). Everything else, and any group
-  smaller than `BULK_MIN` (the task, its poll and the stamp's call and poll cost more than the PUTs), keeps the
-  per-issue PUT.
+  share of the task) and no synced field (re-read right before it is written). Everything else keeps the
+  per-issue PUT, and so does every group whose PUTs cost fewer calls than the tasks, polls and stamp requests
+  its bulk edit would add (`choose`: a cost model over all groups, since stamp requests and label-remove tasks
+  are shared between them).
 - Labels: one request takes one option per field (ADD or REMOVE, never REPLACE: people's labels stay), so an
   issue whose labels swap takes two tasks: the first sets the fields and ADDs, grouped by (fields, adds); the
   second REMOVEs, grouped by the removes alone across every first-task group (the swaps of all groups with the
@@ -49,7 +50,7 @@ if TYPE_CHECKING:
 
 BULK_MAX = 1000  # issues per bulk edit request
 PROPERTIES_MAX = 100  # issues per bulk set issue properties by issue
-BULK_MIN = 5  # fewer issues with one payload go by PUT: bulk costs a task, a poll, a stamp call and its poll
+BULK_FIXED = 3  # calls bulk edit costs before its first task: `mypermissions`, a field's contexts and its options
 POLL_WAIT = 0.5  # seconds between polls of a running task
 POLLS_MAX = 600  # polls of one task before it is reported as not finished
 BUSY_TRIES = 30  # 429s in a row on one submit before the run gives up on it
@@ -156,7 +157,7 @@ class BulkWriter:
         self.tasks_sent = 0
         self.refused = 0  # 429s waited out
         self.written: list[dict[str, Any]] = []  # per task: what it wrote (issues, actions), for the audit
-        self._shared: list[str] = []  # keys whose payload `worth` found shared by BULK_MIN issues or more
+        self._shared: list[str] = []  # keys of the groups `worth` found cheaper in bulk
 
     # --- deciding -------------------------------------------------------------------------------
 
@@ -166,7 +167,7 @@ class BulkWriter:
         """(the groups bulk edit writes, the changes left to the per-issue PUT). The ids of issues in shared
         payloads that this run did not read are looked up first (one ids-only search per 1000)."""
         unread = [k for k in self._shared if k not in self.c._issue_ids]
-        if len(unread) >= BULK_MIN:
+        if len(unread) > math.ceil(len(unread) / BULK_MAX):  # a search per 1000 ids, against a PUT per issue
             self.c._learn_ids(unread)
         ids = self.c._issue_ids
         candidates = [ch for ch in changes if ch.key in ids and not ch.empty and not ch.notes]
@@ -191,26 +192,24 @@ class BulkWriter:
                 continue
             groups.setdefault(sig, Group(sig[0], sig[1])).changes.append(ch)
         kept: list[Group] = []
-        for g in groups.values():
-            if len(g.changes) < BULK_MIN:
-                rest.extend(g.changes)
-            else:
+        chosen = choose([candidate(g.add, g.changes) for g in groups.values()])
+        for g, bulk in zip(groups.values(), chosen, strict=True):
+            if bulk:
                 kept.append(g)
+            else:
+                rest.extend(g.changes)
         return kept, rest
 
     def worth(self, changes: Sequence[RecordChange]) -> bool:
-        """Whether any payload is shared by `BULK_MIN` issues (before asking Jira anything)."""
-        sizes: dict[tuple[Any, ...], int] = {}
-        members: dict[tuple[Any, ...], list[str]] = {}
-        for ch in changes:
-            if ch.empty or ch.notes or synced_fields(ch):
-                continue
-            values = tuple(sorted((fc.field, json.dumps(fc.after, sort_keys=True, default=str)) for fc in ch.fields))
-            sig = (values, tuple(dict.fromkeys(ch.add_labels)))
-            sizes[sig] = sizes.get(sig, 0) + 1
-            members.setdefault(sig, []).append(ch.key)
-        self._shared = [k for sig, keys in members.items() if sizes[sig] >= BULK_MIN for k in keys]
-        return bool(self._shared)
+        """Whether bulk edit saves calls on these changes (before asking Jira anything: values stand for
+        option ids), counting the calls it costs before its first task."""
+        members = value_groups(changes)
+        candidates = [candidate(add, group) for (_, add), group in members.items()]
+        chosen = choose(candidates)
+        self._shared = [ch.key for group, bulk in zip(members.values(), chosen, strict=True) if bulk for ch in group]
+        kept = [c for c, bulk in zip(candidates, chosen, strict=True) if bulk]
+        saved = sum(c.size for c in kept) - bulk_calls(kept)
+        return saved > BULK_FIXED
 
     # --- writing --------------------------------------------------------------------------------
 
@@ -423,6 +422,86 @@ def _attempts_of(connector: JiraConnector) -> int:
 
 
 @dataclass(frozen=True)
+class Candidate:
+    """What a first-task group costs either way: its issues (a PUT each), whether it needs a first task,
+    how many it stamps and the label removes its issues share with other groups' second tasks."""
+
+    size: int
+    first: bool
+    stamped: int
+    removes: tuple[tuple[tuple[str, ...], int], ...]
+
+
+def candidate(add: tuple[str, ...], changes: Sequence[RecordChange]) -> Candidate:
+    removes: dict[tuple[str, ...], int] = {}
+    for ch in changes:
+        remove = tuple(x for x in dict.fromkeys(ch.remove_labels) if x not in add)
+        if remove:
+            removes[remove] = removes.get(remove, 0) + 1
+    first = bool(add) or any(ch.fields for ch in changes)
+    return Candidate(len(changes), first, sum(1 for ch in changes if ch.stamp), tuple(removes.items()))
+
+
+def bulk_calls(groups: Sequence[Candidate], polls: int = 1) -> int:
+    """Calls bulk edit makes for these groups together: their first tasks, the shared second tasks and
+    the shared stamp requests, each with its polls."""
+    second: dict[tuple[str, ...], int] = {}
+    for g in groups:
+        for remove, n in g.removes:
+            second[remove] = second.get(remove, 0) + n
+    firsts = [g.size for g in groups if g.first]
+    return minimum_calls([*firsts, *second.values()], sum(g.stamped for g in groups), polls)
+
+
+def choose(groups: Sequence[Candidate], polls: int = 1) -> list[bool]:
+    """Which groups go to bulk edit, for the fewest calls in all. Starting from every group in bulk (but a
+    one-issue group's task, which costs more than its PUT), groups leave, smallest first, while the calls
+    their leaving saves (the first task, their share of the second tasks and of the stamp requests, 100
+    issues each) are at least their PUTs; passes repeat until none leaves (each pass is linear: thousands
+    of groups stay cheap). Each step costs no call more, and the result is never worse than all PUTs."""
+    unit = 1 + polls
+    kept = [g.size > 1 or not g.first for g in groups]
+    second: dict[tuple[str, ...], int] = {}
+    for g, k in zip(groups, kept, strict=True):
+        for remove, n in g.removes if k else ():
+            second[remove] = second.get(remove, 0) + n
+    stamped = sum(g.stamped for g, k in zip(groups, kept, strict=True) if k)
+
+    def saving(g: Candidate) -> int:  # calls saved by sending g by PUT, minus its PUTs
+        saved = math.ceil(g.size / BULK_MAX) if g.first else 0
+        saved += sum(math.ceil(second[r] / BULK_MAX) - math.ceil((second[r] - n) / BULK_MAX) for r, n in g.removes)
+        saved += math.ceil(stamped / PROPERTIES_MAX) - math.ceil((stamped - g.stamped) / PROPERTIES_MAX)
+        return saved * unit - g.size
+
+    order = sorted(range(len(groups)), key=lambda i: groups[i].size)
+    left = True
+    while left:
+        left = False
+        for i in order:
+            g = groups[i]
+            if kept[i] and saving(g) >= 0:
+                kept[i], left = False, True
+                for remove, n in g.removes:
+                    second[remove] -= n
+                stamped -= g.stamped
+    chosen = [g for g, k in zip(groups, kept, strict=True) if k]
+    if chosen and bulk_calls(chosen, polls) >= sum(g.size for g in chosen):
+        return [False] * len(groups)
+    return kept
+
+
+def value_groups(changes: Sequence[RecordChange]) -> dict[tuple[Any, ...], list[RecordChange]]:
+    """The changes bulk edit may carry, by first-task payload with values standing for option ids."""
+    first: dict[tuple[Any, ...], list[RecordChange]] = {}
+    for ch in changes:
+        if ch.empty or ch.notes or synced_fields(ch):
+            continue
+        values = tuple(sorted((fc.field, json.dumps(fc.after, sort_keys=True, default=str)) for fc in ch.fields))
+        first.setdefault((values, tuple(dict.fromkeys(ch.add_labels))), []).append(ch)
+    return first
+
+
+@dataclass(frozen=True)
 class BulkPlan:
     """What bulk edit needs for a plan at the least (benchmarks): the issues of each task group, the
     issues stamped, and the changes that keep a PUT because a note cannot ride in a bulk edit."""
@@ -435,33 +514,24 @@ class BulkPlan:
         return minimum_calls(self.tasks, self.stamped, polls) + self.puts
 
 
-def bulk_plan(changes: Sequence[RecordChange], *, small: int = BULK_MIN) -> BulkPlan:
+def bulk_plan(changes: Sequence[RecordChange]) -> BulkPlan:
     """Group a plan's changes as bulk edit must (one option per field a request): the first tasks by
-    (field values, label adds), the second by the label removes alone; a first-task group smaller than
-    `small` costs fewer calls as PUTs (each carries its removes and its stamp), and a change with a note
-    or a synced field keeps its PUT. Pure: values stand for option ids."""
-    first: dict[tuple[Any, ...], list[RecordChange]] = {}
-    puts = 0
-    for ch in changes:
-        if ch.empty:
-            continue
-        if ch.notes or synced_fields(ch):  # a note rides in its PUT; a synced value is re-read right before it
-            puts += 1
-            continue
-        values = tuple(sorted((fc.field, json.dumps(fc.after, sort_keys=True, default=str)) for fc in ch.fields))
-        first.setdefault((values, tuple(dict.fromkeys(ch.add_labels))), []).append(ch)
+    (field values, label adds), the second by the label removes alone; the groups `choose` finds cheaper
+    as PUTs (each carries its removes and its stamp), and every change with a note or a synced field, keep
+    their PUTs. Pure: values stand for option ids."""
+    first = value_groups(changes)
+    puts = sum(1 for ch in changes if not ch.empty) - sum(len(group) for group in first.values())
     tasks: list[int] = []
     second: dict[tuple[str, ...], int] = {}
     stamped = 0
-    for (values, add), group in first.items():
-        if len(group) < small:
-            puts += len(group)
+    groups = [candidate(add, group) for (_, add), group in first.items()]
+    for g, bulk in zip(groups, choose(groups), strict=True):
+        if not bulk:
+            puts += g.size
             continue
-        if values or add:
-            tasks.append(len(group))
-        for ch in group:
-            remove = tuple(x for x in dict.fromkeys(ch.remove_labels) if x not in add)
-            if remove:
-                second[remove] = second.get(remove, 0) + 1
-            stamped += 1 if ch.stamp else 0
+        if g.first:
+            tasks.append(g.size)
+        for remove, n in g.removes:
+            second[remove] = second.get(remove, 0) + n
+        stamped += g.stamped
     return BulkPlan((*tasks, *second.values()), stamped, puts)
