@@ -363,7 +363,7 @@ def bench_connector(
     first_sync_only: bool = False,
 ) -> list[dict[str, Any]]:
     """Audit, first sync, incremental syncs (echo of our own writes, no change, 1% and 10% changed)
-    and the baseline scripts (naive; for Salesforce also the efficient one), for one connector; each
+    and the baseline scripts (naive, and the efficient one where bulk writes exist), for one connector; each
     phase's calls, time, memory and minimum."""
     connector = JIRA if system == "jira" else SALESFORCE
     project = project_copy(workdir / f"project-{system}-{flavor}")
