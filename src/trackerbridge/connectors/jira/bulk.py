@@ -445,12 +445,17 @@ def candidate(add: tuple[str, ...], changes: Sequence[RecordChange]) -> Candidat
 def bulk_calls(groups: Sequence[Candidate], polls: int = 1) -> int:
     """Calls bulk edit makes for these groups together: their first tasks, the shared second tasks and
     the shared stamp requests, each with its polls."""
+    firsts = [g.size for g in groups if g.first]
+    return minimum_calls([*firsts, *second_tasks(groups).values()], sum(g.stamped for g in groups), polls)
+
+
+def second_tasks(groups: Sequence[Candidate]) -> dict[tuple[str, ...], int]:
+    """The label removes these groups' issues share, and how many issues each second task takes."""
     second: dict[tuple[str, ...], int] = {}
     for g in groups:
         for remove, n in g.removes:
             second[remove] = second.get(remove, 0) + n
-    firsts = [g.size for g in groups if g.first]
-    return minimum_calls([*firsts, *second.values()], sum(g.stamped for g in groups), polls)
+    return second
 
 
 def choose(groups: Sequence[Candidate], polls: int = 1) -> list[bool]:
@@ -461,10 +466,7 @@ def choose(groups: Sequence[Candidate], polls: int = 1) -> list[bool]:
     of groups stay cheap). Each step costs no call more, and the result is never worse than all PUTs."""
     unit = 1 + polls
     kept = [g.size > 1 or not g.first for g in groups]
-    second: dict[tuple[str, ...], int] = {}
-    for g, k in zip(groups, kept, strict=True):
-        for remove, n in g.removes if k else ():
-            second[remove] = second.get(remove, 0) + n
+    second = second_tasks([g for g, k in zip(groups, kept, strict=True) if k])
     stamped = sum(g.stamped for g, k in zip(groups, kept, strict=True) if k)
 
     def saving(g: Candidate) -> int:  # calls saved by sending g by PUT, minus its PUTs
@@ -521,17 +523,8 @@ def bulk_plan(changes: Sequence[RecordChange]) -> BulkPlan:
     their PUTs. Pure: values stand for option ids."""
     first = value_groups(changes)
     puts = sum(1 for ch in changes if not ch.empty) - sum(len(group) for group in first.values())
-    tasks: list[int] = []
-    second: dict[tuple[str, ...], int] = {}
-    stamped = 0
     groups = [candidate(add, group) for (_, add), group in first.items()]
-    for g, bulk in zip(groups, choose(groups), strict=True):
-        if not bulk:
-            puts += g.size
-            continue
-        if g.first:
-            tasks.append(g.size)
-        for remove, n in g.removes:
-            second[remove] = second.get(remove, 0) + n
-        stamped += g.stamped
-    return BulkPlan((*tasks, *second.values()), stamped, puts)
+    chosen = [g for g, bulk in zip(groups, choose(groups), strict=True) if bulk]
+    puts += sum(g.size for g in groups) - sum(g.size for g in chosen)
+    tasks = [g.size for g in chosen if g.first]
+    return BulkPlan((*tasks, *second_tasks(chosen).values()), sum(g.stamped for g in chosen), puts)
